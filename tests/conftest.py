@@ -1,0 +1,23 @@
+"""Shared test setup: hypothesis profiles, and no silent empty runs."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+from hypothesis import HealthCheck, settings
+
+_common = dict(deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+
+# default: what a developer runs.  ci: the same examples every run (a green main
+# stays green), no example database.  stress: opt-in, long.
+settings.register_profile("default", max_examples=200, stateful_step_count=50, **_common)
+settings.register_profile("ci", parent=settings.get_profile("default"), derandomize=True, database=None)
+settings.register_profile("stress", max_examples=5000, stateful_step_count=50, **_common)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE") or ("ci" if os.environ.get("CI") else "default"))
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    # pytest exits 5 when it collected nothing; a test command that runs no test must fail.
+    if exitstatus == pytest.ExitCode.NO_TESTS_COLLECTED:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED

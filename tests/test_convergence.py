@@ -1,0 +1,255 @@
+"""The whole protocol, many replicas, a hostile network: the spec as a state machine.
+
+Hypothesis drives 3-5 replicas through placing and cancelling orders at any
+node and every fault the simulator knows: delivering out of order, dropping,
+duplicating and delaying messages, partitions, crashes and restarts, and time
+passing.  After every step no replica may hold an over-filled order or a
+broken book.  At the end the network heals and goes quiet, and then every
+replica must be identical, uncrossed, and hold every acknowledged order.
+
+The differential test pins the matching semantics: with the network drained
+between orders, the distributed book must trade exactly like a naive
+single-threaded price-time matcher.
+"""
+
+from __future__ import annotations
+
+from hypothesis import given, note
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
+
+from zmqex.core.events import Side, Tif
+from zmqex.errors import InvalidRequest, OrderClosed, Rejected
+from zmqex.sim import Network
+
+NAMES = ["a", "b", "c", "d", "e"]
+
+sides = st.sampled_from(list(Side))
+tifs = st.sampled_from([Tif.GTC, Tif.GTC, Tif.GTC, Tif.IOC, Tif.POST_ONLY])
+prices = st.one_of(st.integers(9_998, 10_002), st.integers(9_998, 10_002), st.none())  # plenty of crossing
+qtys = st.integers(1, 30)
+picks = st.integers(0, 2**16)  # index into whatever is there to choose from
+
+
+class ReplicasUnderFaults(RuleBasedStateMachine):
+    @initialize(n=st.integers(3, 5))
+    def start(self, n: int) -> None:
+        self.net = Network(NAMES[:n])
+
+    def _node(self, pick: int) -> str:
+        return self.net.ids[pick % len(self.net.ids)]
+
+    def _link(self, pick: int) -> tuple[str, str] | None:
+        links = self.net.busy_links()
+        return links[pick % len(links)] if links else None
+
+    # --- clients ------------------------------------------------------------------
+
+    # Orders come in bursts at several nodes before anything is delivered: that is
+    # where takers race for one maker and concurrent orders cross.
+    @rule(burst=st.lists(st.tuples(picks, sides, qtys, prices, tifs), min_size=1, max_size=6))
+    def place(self, burst: list) -> None:
+        for node, side, qty, price, tif in burst:
+            name = self._node(node)
+            self.net.restart(name)  # a trader whose node is down restarts it first
+            try:
+                self.net.place(name, side, qty, price, tif)
+            except (Rejected, InvalidRequest):
+                pass  # post-only that would cross, or post-only without a price
+
+    @rule(viewer=picks, pick=picks, takers=st.sets(picks, min_size=2, max_size=3), tif=tifs, regret=st.booleans())
+    def race(self, viewer: int, pick: int, takers: set[int], tif: Tif, regret: bool) -> None:
+        """Several nodes go for the same resting order at once, each for all of it.
+
+        With ``regret``, the first taker cancels at once, while its take is in flight.
+        """
+        name = self._node(viewer)
+        if not self.net.nodes[name].up or not len(self.net.replica(name).ledger.book):
+            return
+        book = self.net.replica(name).ledger.book
+        side = Side.BUY if pick % 2 else Side.SELL
+        resting = list(book.orders(side.opposite)) or list(book.orders(side))
+        target = resting[pick % len(resting)]
+        placed = []
+        for taker in takers:
+            node = self._node(taker)
+            self.net.restart(node)
+            try:
+                placed.append((node, self.net.place(node, target.side.opposite, target.qty, target.price, tif)))
+            except Rejected:
+                pass
+        if regret and placed:
+            node, oid = placed[0]
+            if self.net.replica(node).ledger.orders[oid].open > 0:
+                self.net.cancel(node, oid)
+
+    @rule(node=picks, pick=picks)
+    def cancel(self, node: int, pick: int) -> None:
+        name = self._node(node)
+        if not self.net.nodes[name].up:
+            return
+        replica = self.net.replica(name)
+        own = [o for o in replica.ledger.orders.values() if o.owner == name and o.open > 0]
+        taking = [o for o in own if replica.order_info(o.id)["pending"]]
+        if pick % 2 and taking:
+            own = taking  # half the time, cancel an order while its take is in flight
+        if own:
+            try:
+                self.net.cancel(name, own[pick % len(own)].id)
+            except OrderClosed:
+                raise AssertionError("an own open order could not be cancelled") from None
+
+    # --- the network ------------------------------------------------------------------
+
+    @rule(link=picks, index=st.integers(0, 3))
+    def deliver(self, link: int, index: int) -> None:
+        chosen = self._link(link)
+        if chosen:
+            self.net.deliver(*chosen, index=index)
+
+    @rule(steps=st.integers(1, 40))
+    def deliver_many(self, steps: int) -> None:
+        for _ in range(steps):
+            links = self.net.busy_links()
+            if not links:
+                return
+            self.net.deliver(*links[self.net.steps % len(links)])
+
+    @rule(fault=st.sampled_from(["drop", "duplicate", "delay"]), link=picks, index=st.integers(0, 3))
+    def lose_copy_or_hold(self, fault: str, link: int, index: int) -> None:
+        chosen = self._link(link)
+        if chosen:
+            getattr(self.net, fault)(*chosen, index=index)
+
+    @rule(members=st.sets(picks, max_size=2))
+    def partition_or_heal(self, members: set[int]) -> None:
+        if members:
+            self.net.partition({self._node(m) for m in members})
+        else:
+            self.net.heal()
+
+    @rule(node=picks)
+    def crash_or_restart(self, node: int) -> None:
+        name = self._node(node)
+        if not self.net.nodes[name].up:
+            self.net.restart(name)
+        elif sum(n.up for n in self.net.nodes.values()) > 1:
+            self.net.crash(name)
+
+    @rule(advance=st.sampled_from([0, 100, 500, 2500]))
+    def tick(self, advance: int) -> None:
+        self.net.tick(advance)
+
+    # --- the spec -----------------------------------------------------------------------
+
+    @invariant()
+    def every_replica_is_sound(self) -> None:
+        # No order over-filled, every fill balanced, book and orders agree, hash exact.
+        for replica in self.net.live():
+            replica.ledger._check()
+
+    def teardown(self) -> None:
+        if not hasattr(self, "net"):
+            return
+        net = self.net
+        net.settle()
+        replicas = net.live()
+        for replica in replicas:
+            replica.ledger._check()
+        hashes = {r.id: r.ledger.state_hash() for r in replicas}
+        note(f"hashes: {hashes}")
+        assert len(set(hashes.values())) == 1, f"replicas diverged: {hashes}"
+        first = replicas[0].ledger
+        for replica in replicas:
+            assert not replica.ledger.book.crossed(), f"{replica.id}: crossed book at quiescence"
+            assert net.acknowledged <= set(replica.ledger.orders), f"{replica.id} lost acknowledged orders"
+            assert set(replica.ledger.fills) == set(first.fills)
+
+
+TestReplicasUnderFaults = ReplicasUnderFaults.TestCase
+
+
+# --- differential: the distributed book trades like a naive matcher -----------------------
+
+
+class NaiveMatcher:
+    """Price-time matching in the plainest O(n) way: the reference semantics."""
+
+    def __init__(self) -> None:
+        self.resting: list[dict] = []  # in arrival order
+        self.fills: list[tuple[str, str, int, int]] = []  # (maker, taker, price, qty)
+        self.filled: dict[str, int] = {}
+
+    @staticmethod
+    def _crosses(side: Side, limit: int | None, price: int) -> bool:
+        return limit is None or (price <= limit if side is Side.BUY else price >= limit)
+
+    def place(self, oid: str, side: Side, qty: int, price: int | None, tif: Tif) -> bool:
+        makers = [o for o in self.resting if o["side"] is not side and self._crosses(side, price, o["price"])]
+        if tif is Tif.POST_ONLY and makers:
+            return False
+        # best price first, then arrival (the list is in arrival order and sort is stable)
+        makers.sort(key=lambda o: o["price"] if side is Side.BUY else -o["price"])
+        left = qty
+        for maker in makers:
+            if left == 0:
+                break
+            traded = min(left, maker["open"])
+            maker["open"] -= traded
+            left -= traded
+            self.fills.append((maker["id"], oid, maker["price"], traded))
+            self.filled[maker["id"]] = self.filled.get(maker["id"], 0) + traded
+            self.filled[oid] = self.filled.get(oid, 0) + traded
+        self.resting = [o for o in self.resting if o["open"] > 0]
+        if left and price is not None and tif is not Tif.IOC:
+            self.resting.append({"id": oid, "side": side, "price": price, "open": left})
+        return True
+
+    def cancel(self, oid: str) -> None:
+        self.resting = [o for o in self.resting if o["id"] != oid]
+
+    def depth(self, side: Side) -> list[tuple[int, int, int]]:
+        levels: dict[int, list[int]] = {}
+        for o in self.resting:
+            if o["side"] is side:
+                level = levels.setdefault(o["price"], [0, 0])
+                level[0] += o["open"]
+                level[1] += 1
+        ordered = sorted(levels, reverse=side is Side.BUY)
+        return [(p, levels[p][0], levels[p][1]) for p in ordered]
+
+
+orders = st.lists(
+    st.tuples(st.integers(0, 4), sides, qtys, prices, tifs, st.integers(0, 9)),
+    min_size=1, max_size=40,
+)
+
+
+@given(n=st.integers(3, 5), script=orders)
+def test_drained_network_trades_like_a_naive_matcher(n: int, script: list) -> None:
+    net = Network(NAMES[:n])
+    ref = NaiveMatcher()
+    for node, side, qty, price, tif, cancel_roll in script:
+        name = net.ids[node % n]
+        if cancel_roll == 0 and ref.resting:  # now and then, cancel the oldest resting order
+            victim = ref.resting[0]["id"]
+            net.cancel(victim.split(":")[0], victim)
+            ref.cancel(victim)
+        else:
+            try:
+                oid = net.place(name, side, qty, price, tif)
+            except (Rejected, InvalidRequest):
+                oid = None
+            if oid is not None or price is not None:  # a post-only needs a price: no test there
+                accepted = ref.place(oid or "rejected", side, qty, price, tif)
+                assert accepted == (oid is not None), f"post-only disagreement for {side} {qty}@{price}"
+        net.drain()
+    net.settle()
+    for replica in net.live():
+        ledger = replica.ledger
+        got = [(f.body.maker, f.body.taker, f.body.price, f.body.qty) for f in ledger.fills.values()]
+        assert sorted(got) == sorted(ref.fills)
+        for side in Side:
+            assert ledger.book.depth(side, 10**6) == ref.depth(side)
+        for oid, filled in ref.filled.items():
+            assert ledger.orders[oid].filled == filled

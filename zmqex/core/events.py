@@ -1,0 +1,221 @@
+"""Events: every change to the replicated book, with one canonical encoding.
+
+An :class:`Event` is ``(origin, seq, vc, body)``.  ``origin`` is the node that
+created it, ``seq`` its per-origin counter and ``vc`` a vector clock with
+``vc[origin] == seq``; ``(origin, seq)`` is the event's identity.  The body is
+one of:
+
+* :class:`NewOrder` - an order placed at ``origin``, which owns it;
+* :class:`Cancel`   - its owner closes an order (user cancel, IOC expiry,
+  post-only that would cross);
+* :class:`Fill`     - the owner of the ``maker`` order grants ``qty`` of it to
+  the ``taker`` order at the maker's price.
+
+``encode`` and ``decode`` are exact inverses; ``decode`` raises
+:class:`~zmqex.errors.DecodeError` on anything that is not an event this
+version could have produced.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from typing import Any, Union
+
+from zmqex.core import wire
+from zmqex.core.clock import VectorClock
+from zmqex.core.money import MAX_PRICE, MAX_QTY
+from zmqex.errors import DecodeError, InvalidAmount
+
+#: Most nodes a clock may name; more is a malformed (or hostile) event.
+MAX_NODES = 256
+
+
+class Side(str, enum.Enum):
+    BUY = "buy"
+    SELL = "sell"
+
+    @property
+    def opposite(self) -> Side:
+        return Side.SELL if self is Side.BUY else Side.BUY
+
+
+class Tif(str, enum.Enum):
+    """Time in force."""
+
+    GTC = "gtc"  # rests until filled or cancelled
+    IOC = "ioc"  # takes what it can at once, the rest expires; never rests
+    POST_ONLY = "post_only"  # rests; refused if it would take on arrival
+
+
+class CancelReason(str, enum.Enum):
+    USER = "user"
+    EXPIRED = "expired"  # remainder of an IOC or market order
+    WOULD_CROSS = "would_cross"  # a post-only order found a concurrent crossing order
+
+
+@dataclass(frozen=True, slots=True)
+class NewOrder:
+    side: Side
+    price: int | None  # cents; None for a market order (always IOC)
+    qty: int  # satoshis
+    tif: Tif
+
+    def __post_init__(self) -> None:
+        if self.price is None and self.tif is not Tif.IOC:
+            raise InvalidAmount("a market order (no price) must be IOC")
+
+
+@dataclass(frozen=True, slots=True)
+class Cancel:
+    order_id: str
+    reason: CancelReason = CancelReason.USER
+
+
+@dataclass(frozen=True, slots=True)
+class Fill:
+    maker: str  # order id; its owner is the fill event's origin
+    taker: str  # order id
+    price: int  # the maker's price, cents
+    qty: int  # satoshis
+    request: str  # the take request this fill answers (idempotency key)
+
+
+Body = Union[NewOrder, Cancel, Fill]
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    origin: str
+    seq: int
+    vc: VectorClock
+    body: Body
+
+    @property
+    def id(self) -> tuple[str, int]:
+        return (self.origin, self.seq)
+
+    @property
+    def key(self) -> tuple[int, str, int]:
+        """Book priority: a linear extension of causality every replica computes alike."""
+        return (self.vc.total, self.origin, self.seq)
+
+    @property
+    def order_id(self) -> str:
+        """The id of the order a :class:`NewOrder` event creates."""
+        return order_id(self.origin, self.seq)
+
+
+def order_id(origin: str, seq: int) -> str:
+    return f"{origin}:{seq}"
+
+
+def parse_order_id(value: object, what: str = "order id") -> tuple[str, int]:
+    """Split ``"origin:seq"``; raise DecodeError if it is not one."""
+    if type(value) is not str or value.count(":") != 1:
+        raise DecodeError(f"{what} must look like NODE:SEQ, got {value!r:.60}")
+    origin, _, seq = value.partition(":")
+    wire.need_node_id(origin, what)
+    if not seq.isdigit() or seq.startswith("0") or len(seq) > 18:
+        raise DecodeError(f"{what} must look like NODE:SEQ, got {value!r:.60}")
+    return origin, int(seq)
+
+
+def owner_of(order: str) -> str:
+    return order.partition(":")[0]
+
+
+# --- canonical encoding ---------------------------------------------------------
+
+_ORDER, _CANCEL, _FILL = "order", "cancel", "fill"
+
+
+def to_wire(event: Event) -> list[Any]:
+    """The event as a msgpack-ready list (used inside larger messages)."""
+    head = [wire.VERSION, event.origin, event.seq, dict(event.vc.items_sorted())]
+    body = event.body
+    if isinstance(body, NewOrder):
+        return head + [_ORDER, body.side.value, body.price, body.qty, body.tif.value]
+    if isinstance(body, Cancel):
+        return head + [_CANCEL, body.order_id, body.reason.value]
+    return head + [_FILL, body.maker, body.taker, body.price, body.qty, body.request]
+
+
+def from_wire(raw: Any) -> Event:
+    """Inverse of :func:`to_wire`; strict."""
+    raw = wire.need_list(raw, "event")
+    if len(raw) < 5:
+        raise DecodeError("event is too short")
+    version, origin, seq, vc_raw, kind, *fields = raw
+    if version != wire.VERSION:
+        raise DecodeError(f"event version {version!r} is not supported (this node speaks {wire.VERSION})")
+    wire.need_node_id(origin, "event origin")
+    wire.need_int(seq, "event seq", 1)
+    vc = _clock_from_wire(vc_raw)
+    if vc.get(origin) != seq:
+        raise DecodeError(f"event clock must have {origin}={seq}, has {vc.get(origin)}")
+    if kind == _ORDER:
+        wire.need_list(fields, "order fields", 4)
+        side, price, qty, tif = fields
+        body: Body = NewOrder(
+            _enum(Side, side, "side"),
+            None if price is None else wire.need_int(price, "price", 1, MAX_PRICE),
+            wire.need_int(qty, "quantity", 1, MAX_QTY),
+            _enum(Tif, tif, "tif"),
+        )
+    elif kind == _CANCEL:
+        wire.need_list(fields, "cancel fields", 2)
+        target, reason = fields
+        parse_order_id(target)
+        body = Cancel(target, _enum(CancelReason, reason, "cancel reason"))
+    elif kind == _FILL:
+        wire.need_list(fields, "fill fields", 5)
+        maker, taker, price, qty, request = fields
+        parse_order_id(maker, "maker")
+        parse_order_id(taker, "taker")
+        body = Fill(
+            maker,
+            taker,
+            wire.need_int(price, "price", 1, MAX_PRICE),
+            wire.need_int(qty, "quantity", 1, MAX_QTY),
+            wire.need_str(request, "request id"),
+        )
+    else:
+        raise DecodeError(f"unknown event kind {kind!r:.20}")
+    return Event(origin, seq, vc, body)
+
+
+def encode(event: Event) -> bytes:
+    """The canonical bytes of ``event``: equal events give equal bytes."""
+    return wire.pack(to_wire(event))
+
+
+def decode(data: bytes) -> Event:
+    return from_wire(wire.unpack(data))
+
+
+def clock_to_wire(vc: VectorClock) -> dict[str, int]:
+    return dict(vc.items_sorted())
+
+
+def _clock_from_wire(raw: Any) -> VectorClock:
+    if type(raw) is not dict:
+        raise DecodeError(f"vector clock must be a map, got {type(raw).__name__}")
+    if len(raw) > MAX_NODES:
+        raise DecodeError(f"vector clock names {len(raw)} nodes, more than {MAX_NODES}")
+    for node, n in raw.items():
+        wire.need_node_id(node, "vector clock node")
+        wire.need_int(n, f"vector clock entry {node}", 1)
+    return VectorClock(raw)
+
+
+def clock_from_wire(raw: Any) -> VectorClock:
+    """Decode a vector clock sent on its own (heartbeats, sync requests)."""
+    return _clock_from_wire(raw)
+
+
+def _enum(cls: type[enum.Enum], value: Any, what: str) -> Any:
+    try:
+        return cls(value)
+    except ValueError:
+        raise DecodeError(f"{what} {value!r:.20} is not one of {[m.value for m in cls]}") from None

@@ -1,0 +1,192 @@
+"""The replicated state: every order, every fill, and the book they leave.
+
+A :class:`Ledger` is what all replicas must agree on.  It changes only by
+``apply(event)`` with events in causal order, and every change commutes where
+causality does not fix an order: an order's open quantity is ``0`` if it is
+cancelled, else ``qty - filled``, so fills and a cancel of one order give the
+same state whichever arrives first.
+
+``apply`` checks an event completely before it changes anything; an event no
+correct peer could produce (an over-fill, a fill or cancel not from the owner)
+raises :class:`~zmqex.errors.InvariantViolation` and leaves the ledger as it was.
+
+``state_hash`` is a digest of all orders and fills that is the same on every
+replica holding the same state.  It is kept incrementally (a sum of per-item
+digests modulo 2**128), so reading it is O(1).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+
+from zmqex.core.book import Book, Key
+from zmqex.core.events import Cancel, CancelReason, Event, Fill, NewOrder, Side, Tif, encode, owner_of
+from zmqex.errors import InvariantViolation
+
+_MOD = 2**128
+
+
+@dataclass(slots=True, eq=False)
+class OrderState:
+    """One order as every replica sees it."""
+
+    event: Event  # the NewOrder event that created it
+    id: str
+    owner: str
+    side: Side
+    price: int | None
+    qty: int
+    tif: Tif
+    key: Key
+    filled: int = 0
+    cancelled: CancelReason | None = None
+
+    @property
+    def open(self) -> int:
+        return 0 if self.cancelled is not None else self.qty - self.filled
+
+    @property
+    def rests(self) -> bool:
+        """Whether the order can stand in the book (IOC and market orders never do)."""
+        return self.tif is not Tif.IOC
+
+    @property
+    def status(self) -> str:
+        if self.filled == self.qty:
+            return "filled"
+        if self.cancelled is CancelReason.EXPIRED:
+            return "expired"
+        if self.cancelled is not None:
+            return "cancelled"
+        return "partial" if self.filled else "open"
+
+    def digest(self) -> int:
+        text = (
+            f"{self.id}|{self.side.value}|{self.price}|{self.qty}|{self.tif.value}"
+            f"|{self.filled}|{self.cancelled.value if self.cancelled else ''}"
+        )
+        return _digest(text.encode())
+
+
+def crosses(taker: OrderState, maker: OrderState) -> bool:
+    """True if ``taker`` may trade with the resting ``maker`` at the maker's price."""
+    if taker.side is maker.side or maker.price is None:
+        return False
+    if taker.price is None:
+        return True
+    return maker.price <= taker.price if taker.side is Side.BUY else maker.price >= taker.price
+
+
+@dataclass(slots=True)
+class Ledger:
+    orders: dict[str, OrderState] = field(default_factory=dict)
+    fills: dict[tuple[str, int], Event] = field(default_factory=dict)  # by fill event id
+    fill_by_request: dict[str, Event] = field(default_factory=dict)
+    fills_of: dict[str, list[Event]] = field(default_factory=dict)  # order id -> its fills
+    book: Book = field(default_factory=Book)
+    _acc: int = 0
+
+    # --- applying events ----------------------------------------------------------
+
+    def apply(self, event: Event) -> None:
+        """Apply one causally-ready event. Raises InvariantViolation, changing nothing."""
+        body = event.body
+        if isinstance(body, NewOrder):
+            self._apply_order(event, body)
+        elif isinstance(body, Cancel):
+            self._apply_cancel(event, body)
+        else:
+            self._apply_fill(event, body)
+
+    def _apply_order(self, event: Event, body: NewOrder) -> None:
+        oid = event.order_id
+        if oid in self.orders:
+            raise InvariantViolation(f"order {oid} applied twice")
+        state = OrderState(event, oid, event.origin, body.side, body.price, body.qty, body.tif, event.key)
+        self.orders[oid] = state
+        if state.rests:
+            self.book.add(oid, state.side, state.price, state.key, state.qty)  # type: ignore[arg-type]
+        self._acc = (self._acc + state.digest()) % _MOD
+
+    def _apply_cancel(self, event: Event, body: Cancel) -> None:
+        state = self._order(body.order_id, "cancel")
+        if state.owner != event.origin:
+            raise InvariantViolation(f"{event.origin} may not cancel {state.id}, owned by {state.owner}")
+        if state.cancelled is not None:
+            return  # a second close of the same order changes nothing
+        before = state.digest()
+        state.cancelled = body.reason
+        self.book.remove(state.id)
+        self._acc = (self._acc - before + state.digest()) % _MOD
+
+    def _apply_fill(self, event: Event, body: Fill) -> None:
+        maker = self._order(body.maker, "fill maker")
+        taker = self._order(body.taker, "fill taker")
+        if maker.owner != event.origin:
+            raise InvariantViolation(f"{event.origin} may not grant fills on {maker.id}, owned by {maker.owner}")
+        if not crosses(taker, maker) or body.price != maker.price:
+            raise InvariantViolation(f"fill {event.id}: {taker.id} cannot trade with {maker.id} at {body.price}")
+        for state in (maker, taker):
+            if state.filled + body.qty > state.qty:
+                raise InvariantViolation(
+                    f"fill {event.id} would over-fill {state.id}: {state.filled} + {body.qty} > {state.qty}"
+                )
+        if body.request in self.fill_by_request:
+            raise InvariantViolation(f"request {body.request} was granted twice")
+        for state in (maker, taker):
+            before = state.digest()
+            if state.id in self.book:
+                self.book.reduce(state.id, body.qty)
+            state.filled += body.qty
+            self._acc = (self._acc - before + state.digest()) % _MOD
+        self.fills[event.id] = event
+        self.fill_by_request[body.request] = event
+        self.fills_of.setdefault(maker.id, []).append(event)
+        self.fills_of.setdefault(taker.id, []).append(event)
+        self._acc = (self._acc + _digest(encode(event))) % _MOD
+
+    def _order(self, oid: str, what: str) -> OrderState:
+        state = self.orders.get(oid)
+        if state is None:
+            # Causal delivery puts an order before anything that refers to it.
+            raise InvariantViolation(f"{what} refers to unknown order {oid}")
+        return state
+
+    # --- reading ------------------------------------------------------------------
+
+    def state_hash(self) -> str:
+        """Digest of every order's state and every fill. O(1)."""
+        return f"{self._acc:032x}"
+
+    def _check(self) -> None:
+        """Assert every invariant; O(n). Used by the tests after every step."""
+        self.book._check()
+        acc = 0
+        filled: dict[str, int] = {}
+        for event in self.fills.values():
+            fill = event.body
+            assert isinstance(fill, Fill)
+            maker, taker = self.orders[fill.maker], self.orders[fill.taker]
+            assert maker.side is not taker.side and fill.price == maker.price, event
+            filled[fill.maker] = filled.get(fill.maker, 0) + fill.qty
+            filled[fill.taker] = filled.get(fill.taker, 0) + fill.qty
+            acc += _digest(encode(event))
+        for state in self.orders.values():
+            assert 0 <= state.filled <= state.qty, f"{state.id} over-filled: {state.filled} > {state.qty}"
+            assert filled.get(state.id, 0) == state.filled, f"{state.id} filled disagrees with its fills"
+            resting = self.book.get(state.id)
+            if state.rests and state.open > 0:
+                assert resting is not None and resting.qty == state.open, f"{state.id} missing from book"
+            else:
+                assert resting is None, f"{state.id} rests but is closed"
+            acc += state.digest()
+        assert acc % _MOD == self._acc, "incremental state hash drifted"
+        assert len(self.fill_by_request) == len(self.fills)
+        bought = sum(s.filled for s in self.orders.values() if s.side is Side.BUY)
+        sold = sum(s.filled for s in self.orders.values() if s.side is Side.SELL)
+        assert bought == sold, f"bought {bought} != sold {sold}"
+
+
+def _digest(data: bytes) -> int:
+    return int.from_bytes(hashlib.blake2b(data, digest_size=16).digest(), "big")

@@ -1,0 +1,131 @@
+"""Messages between peers, with a strict codec.
+
+The sender of a message is not part of it: the transport says who sent it
+(the ROUTER routing id, or the peer whose SUB socket it came in on), and the
+replica checks what a message claims against that.
+
+* :class:`Gossip`      - one event, on the fast path (PUB/SUB).
+* :class:`Heartbeat`   - "I am alive, this is my clock and state hash".
+* :class:`Take`        - a taker's owner asks a maker's owner for a fill.
+* :class:`TakeReply`   - the maker's owner answers, with the fill event if any.
+* :class:`SyncRequest` - "send me the events my clock lacks" (repair).
+* :class:`SyncReply`   - one page of those events, in the server's delivery order.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Union
+
+from zmqex.core import wire
+from zmqex.core.clock import VectorClock
+from zmqex.core.events import Event, clock_from_wire, clock_to_wire, from_wire, parse_order_id, to_wire
+from zmqex.core.money import MAX_QTY
+from zmqex.errors import DecodeError
+
+#: Most events one sync page may carry.
+MAX_PAGE = 2000
+
+
+@dataclass(frozen=True, slots=True)
+class Gossip:
+    event: Event
+
+
+@dataclass(frozen=True, slots=True)
+class Heartbeat:
+    origin: str
+    vc: VectorClock
+    state_hash: str
+
+
+@dataclass(frozen=True, slots=True)
+class Take:
+    request: str  # unique per taker node, reused on every retry
+    maker: str  # order id, owned by the receiver
+    taker: Event  # the taker's NewOrder event, so the maker's owner can deliver it first
+    qty: int  # what the taker reserved for this request
+
+
+@dataclass(frozen=True, slots=True)
+class TakeReply:
+    request: str
+    maker: str
+    granted: int
+    reason: str  # "filled" if granted > 0, else why not: closed / busy / invalid
+    fill: Event | None
+
+
+@dataclass(frozen=True, slots=True)
+class SyncRequest:
+    vc: VectorClock  # what the asker has delivered
+    limit: int  # most events per page
+
+
+@dataclass(frozen=True, slots=True)
+class SyncReply:
+    events: tuple[Event, ...]
+    more: bool  # the server had more than one page
+
+
+Message = Union[Gossip, Heartbeat, Take, TakeReply, SyncRequest, SyncReply]
+
+
+def encode(msg: Message) -> bytes:
+    return wire.pack(_to_wire(msg))
+
+
+def _to_wire(msg: Message) -> list[Any]:
+    v = wire.VERSION
+    if isinstance(msg, Gossip):
+        return [v, "gossip", to_wire(msg.event)]
+    if isinstance(msg, Heartbeat):
+        return [v, "hb", msg.origin, clock_to_wire(msg.vc), msg.state_hash]
+    if isinstance(msg, Take):
+        return [v, "take", msg.request, msg.maker, to_wire(msg.taker), msg.qty]
+    if isinstance(msg, TakeReply):
+        fill = None if msg.fill is None else to_wire(msg.fill)
+        return [v, "granted", msg.request, msg.maker, msg.granted, msg.reason, fill]
+    if isinstance(msg, SyncRequest):
+        return [v, "sync", clock_to_wire(msg.vc), msg.limit]
+    return [v, "events", [to_wire(e) for e in msg.events], msg.more]
+
+
+def decode(data: bytes) -> Message:
+    """Decode one peer message; DecodeError on anything malformed."""
+    raw = wire.need_list(wire.unpack(data), "message")
+    if len(raw) < 2:
+        raise DecodeError("message is too short")
+    version, kind, *f = raw
+    if version != wire.VERSION:
+        raise DecodeError(f"protocol version {version!r:.20} is not supported (this node speaks {wire.VERSION})")
+    if kind == "gossip":
+        wire.need_list(f, "gossip", 1)
+        return Gossip(from_wire(f[0]))
+    if kind == "hb":
+        wire.need_list(f, "heartbeat", 3)
+        return Heartbeat(wire.need_node_id(f[0]), clock_from_wire(f[1]), wire.need_str(f[2], "state hash", 64))
+    if kind == "take":
+        wire.need_list(f, "take", 4)
+        parse_order_id(f[1], "maker")
+        return Take(wire.need_str(f[0], "request id"), f[1], from_wire(f[2]), wire.need_int(f[3], "quantity", 1, MAX_QTY))
+    if kind == "granted":
+        wire.need_list(f, "take reply", 5)
+        parse_order_id(f[1], "maker")
+        fill = None if f[4] is None else from_wire(f[4])
+        return TakeReply(
+            wire.need_str(f[0], "request id"), f[1], wire.need_int(f[2], "granted", 0, MAX_QTY),
+            wire.need_str(f[3], "reason", 32), fill,
+        )
+    if kind == "sync":
+        wire.need_list(f, "sync request", 2)
+        return SyncRequest(clock_from_wire(f[0]), wire.need_int(f[1], "page limit", 1, MAX_PAGE))
+    if kind == "events":
+        wire.need_list(f, "sync reply", 2)
+        events = wire.need_list(f[0], "events")
+        if len(events) > MAX_PAGE:
+            raise DecodeError(f"sync page of {len(events)} events is over {MAX_PAGE}")
+        if type(f[1]) is not bool:
+            raise DecodeError("sync reply 'more' must be a boolean")
+        return SyncReply(tuple(from_wire(e) for e in events), f[1])
+    raise DecodeError(f"unknown message kind {kind!r:.20}")

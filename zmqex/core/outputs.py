@@ -1,0 +1,103 @@
+"""What the replica asks its host to do, and what it asks it to keep.
+
+The replica never performs I/O.  Each input call appends outputs, and the host
+(the ZeroMQ node, or the simulator) drains them with ``Replica.take_outputs()``
+and carries them out *in this order of kinds*: first every :class:`Persist`
+(committed together, one group commit), then sends, publishes and replies.
+That ordering is what makes a promise durable before anyone hears of it.
+
+Records are the durable state.  Replaying a node's records, in the order they
+were persisted, rebuilds everything it ever promised (``Replica.restore``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Union
+
+from zmqex.core.events import Event
+from zmqex.core.messages import Message, TakeReply
+
+# --- durable records ------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class EventRecord:
+    """An event this node delivered (its own, or a peer's), in delivery order."""
+
+    event: Event
+
+
+@dataclass(frozen=True, slots=True)
+class TakeSent:
+    """This node reserved ``qty`` of ``order`` and asked ``maker``'s owner for it."""
+
+    request: str
+    order: str
+    maker: str
+    qty: int
+
+
+@dataclass(frozen=True, slots=True)
+class TakeSettled:
+    """The maker's owner answered ``request`` with ``granted``."""
+
+    request: str
+    granted: int
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """This node answered ``sender``'s take ``reply.request`` so; a retry gets the same."""
+
+    sender: str
+    reply: TakeReply
+
+
+Record = Union[EventRecord, TakeSent, TakeSettled, Outcome]
+
+# --- outputs ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Persist:
+    record: Record
+
+
+@dataclass(frozen=True, slots=True)
+class Send:
+    """A direct message to one peer (DEALER -> its ROUTER, or the reply back)."""
+
+    to: str
+    message: Message
+
+
+@dataclass(frozen=True, slots=True)
+class Publish:
+    """A message for every peer (PUB/SUB: fast, may be lost)."""
+
+    message: Message
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """A client's ``place`` has finished its taker flow; ``result`` is the order's state."""
+
+    token: Any
+    result: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Delivered:
+    """An event was applied to this replica (for logs and fill streams)."""
+
+    event: Event
+
+
+@dataclass(frozen=True, slots=True)
+class PeerChanged:
+    peer: str
+    up: bool
+
+
+Output = Union[Persist, Send, Publish, Reply, Delivered, PeerChanged]

@@ -1,0 +1,200 @@
+"""A deterministic network of replicas, for tests, the benchmark and the docs.
+
+Nothing here is random and nothing happens on its own: the caller (usually a
+hypothesis state machine) chooses every step.  Each directed link holds a
+queue of encoded messages; a step delivers, drops, duplicates or delays one
+of them, cuts or heals links, crashes or restarts a node, or advances time.
+
+A crashed node loses everything but its store: the records its replica asked
+to persist, in order.  ``restart`` rebuilds it with ``Replica.restore``, which
+is exactly what a real node does from its on-disk store.
+
+Messages are encoded to bytes and decoded on delivery, so the simulator runs
+the same codec as the wire.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from zmqex.core import messages
+from zmqex.core.events import Side, Tif
+from zmqex.core.outputs import Output, Persist, Publish, Record, Reply, Send
+from zmqex.core.replica import Config, Replica
+
+
+@dataclass
+class SimNode:
+    id: str
+    replica: Replica | None
+    store: list[Record] = field(default_factory=list)
+
+    @property
+    def up(self) -> bool:
+        return self.replica is not None
+
+
+class Network:
+    def __init__(self, ids: Iterable[str], config: Config = Config()) -> None:
+        self.ids = list(ids)
+        self.config = config
+        self.now = 0
+        self.nodes = {
+            i: SimNode(i, Replica(i, peers=[p for p in self.ids if p != i], config=config)) for i in self.ids
+        }
+        self.links: dict[tuple[str, str], list[bytes]] = {
+            (a, b): [] for a in self.ids for b in self.ids if a != b
+        }
+        self.cut: set[frozenset[str]] = set()
+        self.replies: dict[Any, dict[str, Any]] = {}
+        self.acknowledged: set[str] = set()
+        self.steps = 0
+
+    # --- inspection -----------------------------------------------------------------
+
+    def replica(self, node: str) -> Replica:
+        replica = self.nodes[node].replica
+        if replica is None:
+            raise LookupError(f"{node} is down")
+        return replica
+
+    def live(self) -> list[Replica]:
+        return [n.replica for n in self.nodes.values() if n.replica is not None]
+
+    def busy_links(self) -> list[tuple[str, str]]:
+        return [link for link, queue in self.links.items() if queue and frozenset(link) not in self.cut]
+
+    def in_flight(self) -> int:
+        return sum(len(q) for q in self.links.values())
+
+    # --- client commands ----------------------------------------------------------------
+
+    def place(self, node: str, side: Side | str, qty: int, price: int | None, tif: Tif | str = Tif.GTC,
+              token: Any = None) -> str:
+        replica = self.replica(node)
+        oid = replica.place(Side(side), qty, price, Tif(tif), token=token)
+        self._carry_out(node, replica.take_outputs())
+        self.acknowledged.add(oid)  # persisted before the client could have heard of it
+        return oid
+
+    def cancel(self, node: str, oid: str) -> dict[str, Any]:
+        replica = self.replica(node)
+        try:
+            return replica.cancel(oid)
+        finally:
+            self._carry_out(node, replica.take_outputs())
+
+    # --- network steps -------------------------------------------------------------------
+
+    def deliver(self, src: str, dst: str, index: int = 0) -> bool:
+        """Deliver the message at ``index`` on link src->dst (index > 0 reorders)."""
+        queue = self.links[(src, dst)]
+        if not queue or frozenset((src, dst)) in self.cut:
+            return False
+        data = queue.pop(min(index, len(queue) - 1))
+        self.steps += 1
+        replica = self.nodes[dst].replica
+        if replica is None:
+            return True  # sent to a dead process: gone
+        replica.receive(src, messages.decode(data), self.now)
+        self._carry_out(dst, replica.take_outputs())
+        return True
+
+    def drop(self, src: str, dst: str, index: int = 0) -> None:
+        queue = self.links[(src, dst)]
+        if queue:
+            queue.pop(min(index, len(queue) - 1))
+
+    def duplicate(self, src: str, dst: str, index: int = 0) -> None:
+        queue = self.links[(src, dst)]
+        if queue:
+            queue.append(queue[min(index, len(queue) - 1)])
+
+    def delay(self, src: str, dst: str, index: int = 0) -> None:
+        """Move one message to the back of its link's queue."""
+        queue = self.links[(src, dst)]
+        if queue:
+            queue.append(queue.pop(min(index, len(queue) - 1)))
+
+    def partition(self, group: Iterable[str]) -> None:
+        """Cut every link between ``group`` and the other nodes (both ways)."""
+        inside = set(group)
+        for a in inside:
+            for b in self.ids:
+                if b not in inside:
+                    self.cut.add(frozenset((a, b)))
+
+    def heal(self) -> None:
+        self.cut.clear()
+
+    def crash(self, node: str) -> None:
+        """The process dies: volatile state is gone, the store stays."""
+        self.nodes[node].replica = None
+
+    def restart(self, node: str) -> None:
+        sim = self.nodes[node]
+        if sim.replica is None:
+            peers = [p for p in self.ids if p != node]
+            sim.replica = Replica.restore(node, sim.store, peers=peers, now=self.now, config=self.config)
+
+    def tick(self, advance: int = 0) -> None:
+        """Advance time by ``advance`` ms and run every live node's timers."""
+        self.now += advance
+        for node in self.ids:
+            replica = self.nodes[node].replica
+            if replica is not None:
+                replica.tick(self.now)
+                self._carry_out(node, replica.take_outputs())
+
+    def drain(self, max_steps: int = 200_000) -> int:
+        """Deliver every deliverable message, oldest link-queue head first, round robin."""
+        delivered = 0
+        while delivered < max_steps:
+            links = self.busy_links()
+            if not links:
+                return delivered
+            for src, dst in links:
+                self.deliver(src, dst)
+                delivered += 1
+        raise RuntimeError(f"network did not drain within {max_steps} deliveries")
+
+    def settle(self, max_rounds: int = 100) -> None:
+        """Heal, restart, and run until every replica is quiet and has every event."""
+        self.heal()
+        for node in self.ids:
+            self.restart(node)
+        for _ in range(max_rounds):
+            self.drain()
+            replicas = self.live()
+            if all(r.quiet for r in replicas) and len({r.clock for r in replicas}) == 1:
+                self.tick(self.config.heartbeat_ms)  # one more heartbeat round proves it
+                self.drain()
+                if all(r.quiet for r in replicas) and len({r.clock for r in replicas}) == 1:
+                    return
+            self.tick(self.config.heartbeat_ms)
+        raise RuntimeError(f"network did not settle in {max_rounds} rounds")
+
+    # --- outputs ---------------------------------------------------------------------------
+
+    def _carry_out(self, node: str, outputs: list[Output]) -> None:
+        store = self.nodes[node].store
+        for out in outputs:  # persist first: nothing leaves a node before it is durable
+            if isinstance(out, Persist):
+                store.append(out.record)
+        for out in outputs:
+            if isinstance(out, Send):
+                self._enqueue(node, out.to, messages.encode(out.message))
+            elif isinstance(out, Publish):
+                data = messages.encode(out.message)
+                for peer in self.ids:
+                    if peer != node:
+                        self._enqueue(node, peer, data)
+            elif isinstance(out, Reply):
+                self.replies[out.token] = out.result
+
+    def _enqueue(self, src: str, dst: str, data: bytes) -> None:
+        if frozenset((src, dst)) in self.cut:
+            return  # the partition eats it
+        self.links[(src, dst)].append(data)
