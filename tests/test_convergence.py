@@ -22,6 +22,8 @@ from zmqex.core.events import Side, Tif
 from zmqex.errors import InvalidRequest, OrderClosed, Rejected
 from zmqex.sim import Network
 
+from tests.reference import NaiveMatcher
+
 NAMES = ["a", "b", "c", "d", "e"]
 
 sides = st.sampled_from(list(Side))
@@ -170,53 +172,6 @@ TestReplicasUnderFaults = ReplicasUnderFaults.TestCase
 
 
 # --- differential: the distributed book trades like a naive matcher -----------------------
-
-
-class NaiveMatcher:
-    """Price-time matching in the plainest O(n) way: the reference semantics."""
-
-    def __init__(self) -> None:
-        self.resting: list[dict] = []  # in arrival order
-        self.fills: list[tuple[str, str, int, int]] = []  # (maker, taker, price, qty)
-        self.filled: dict[str, int] = {}
-
-    @staticmethod
-    def _crosses(side: Side, limit: int | None, price: int) -> bool:
-        return limit is None or (price <= limit if side is Side.BUY else price >= limit)
-
-    def place(self, oid: str, side: Side, qty: int, price: int | None, tif: Tif) -> bool:
-        makers = [o for o in self.resting if o["side"] is not side and self._crosses(side, price, o["price"])]
-        if tif is Tif.POST_ONLY and makers:
-            return False
-        # best price first, then arrival (the list is in arrival order and sort is stable)
-        makers.sort(key=lambda o: o["price"] if side is Side.BUY else -o["price"])
-        left = qty
-        for maker in makers:
-            if left == 0:
-                break
-            traded = min(left, maker["open"])
-            maker["open"] -= traded
-            left -= traded
-            self.fills.append((maker["id"], oid, maker["price"], traded))
-            self.filled[maker["id"]] = self.filled.get(maker["id"], 0) + traded
-            self.filled[oid] = self.filled.get(oid, 0) + traded
-        self.resting = [o for o in self.resting if o["open"] > 0]
-        if left and price is not None and tif is not Tif.IOC:
-            self.resting.append({"id": oid, "side": side, "price": price, "open": left})
-        return True
-
-    def cancel(self, oid: str) -> None:
-        self.resting = [o for o in self.resting if o["id"] != oid]
-
-    def depth(self, side: Side) -> list[tuple[int, int, int]]:
-        levels: dict[int, list[int]] = {}
-        for o in self.resting:
-            if o["side"] is side:
-                level = levels.setdefault(o["price"], [0, 0])
-                level[0] += o["open"]
-                level[1] += 1
-        ordered = sorted(levels, reverse=side is Side.BUY)
-        return [(p, levels[p][0], levels[p][1]) for p in ordered]
 
 
 orders = st.lists(

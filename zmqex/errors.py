@@ -73,3 +73,23 @@ class Timeout(ZmqexError, TimeoutError):
     """A node did not answer in time."""
 
     code = "timeout"
+
+
+class RemoteError(ZmqexError):
+    """An error reply from a node whose code has no class of its own.
+
+    For example ``busy``, ``unknown_op`` or ``unsupported_version``; ``code`` is
+    the node's code as it sent it.
+    """
+
+    code = "remote"
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+class Busy(ZmqexError):
+    """The node has too many client requests in flight; try again shortly."""
+
+    code = "busy"

@@ -1,0 +1,105 @@
+#!/usr/bin/env python3
+"""Send one order to a zmqex node and print what happened to it.
+
+    python examples/send_order.py buy 0.5 50000          # limit order, good till cancelled
+    python examples/send_order.py sell 0.1               # market order
+    python examples/send_order.py --node 127.0.0.1:7002 buy 1 49999.99 --post-only
+    python examples/send_order.py buy 0.5 50000 --ioc --json
+
+Exit status: 0 when the node took the order, 2 on bad input, 1 when the node
+could not be reached in time or refused the order.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+try:
+    import zmqex  # noqa: F401
+except ImportError:  # run from a checkout without installing
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from zmqex.client import Client
+from zmqex.core import money
+from zmqex.errors import InvalidAmount, InvalidRequest, Timeout, ZmqexError
+
+PROG = "send_order"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog=PROG, description="Send one order to a zmqex node.")
+    parser.add_argument("--node", default="127.0.0.1:7001", help="HOST:PORT of the node (default %(default)s)")
+    parser.add_argument("side", choices=["buy", "sell"])
+    parser.add_argument("qty", help="quantity in BTC, up to 8 decimals")
+    parser.add_argument("price", nargs="?", help="limit price in USD, up to 2 decimals; omit for a market order")
+    tif = parser.add_mutually_exclusive_group()
+    tif.add_argument("--ioc", dest="tif", action="store_const", const="ioc", help="immediate or cancel")
+    tif.add_argument("--post-only", dest="tif", action="store_const", const="post_only",
+                     help="rest only; refused if it would trade")
+    parser.add_argument("--json", action="store_true", help="print the node's result as JSON")
+    parser.add_argument("--timeout", type=float, default=5.0, help="seconds to wait for the node (default 5)")
+    args = parser.parse_args(argv)
+    tif_name = args.tif or "gtc"
+
+    try:  # everything that can be wrong with the input, before anything is sent
+        qty = money.format_qty(money.parse_qty(args.qty))
+        price = None if args.price is None else money.format_price(money.parse_price(args.price))
+        if tif_name == "post_only" and price is None:
+            raise InvalidRequest("--post-only needs a price")
+        client = Client(args.node, timeout=args.timeout)
+    except (InvalidAmount, InvalidRequest) as exc:
+        print(f"{PROG}: {exc}", file=sys.stderr)
+        return 2
+
+    with client:
+        try:
+            result = client.place(args.side, qty, price, tif=tif_name)
+        except Timeout as exc:
+            print(f"{PROG}: {exc}", file=sys.stderr)
+            return 1
+        except ZmqexError as exc:
+            print(f"{PROG}: node {args.node} refused the order: {exc.code}: {exc}", file=sys.stderr)
+            return 1
+        except KeyboardInterrupt:
+            print(f"{PROG}: interrupted; the order may still have been placed", file=sys.stderr)
+            return 130
+
+    if args.json:
+        print(json.dumps(result, indent=2))
+    else:
+        print(describe(result))
+    return 0
+
+
+def describe(order: dict) -> str:
+    """A few readable lines about a placed order."""
+    side, price = order.get("side", "?"), order.get("price")
+    at = "at market" if price is None else f"@ {price}"
+    lines = [f"order {order.get('order_id')}: {side} {btc(order.get('qty'))} BTC {at} -> {order.get('status')}"]
+    for fill in order.get("fills", []):
+        lines.append(f"  filled {btc(fill.get('qty'))} BTC @ {fill.get('price')} "
+                     f"from maker {fill.get('maker')} (fill {fill.get('id')})")
+    if not order.get("fills"):
+        lines.append("  no fills")
+    resting, pending = btc(order.get("open", "0")), btc(order.get("pending", "0"))
+    if resting != "0":
+        lines.append(f"  rests: {resting} BTC {at} in the book")
+    else:
+        lines.append(f"  nothing rests (filled {btc(order.get('filled'))} BTC)")
+    if pending != "0":
+        lines.append(f"  pending: {pending} BTC still settling with makers")
+    return "\n".join(lines)
+
+
+def btc(text: object) -> str:
+    """``"0.50000000"`` -> ``"0.5"``; anything else as it is."""
+    if isinstance(text, str) and "." in text:
+        return text.rstrip("0").rstrip(".") or "0"
+    return str(text)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

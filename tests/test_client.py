@@ -1,0 +1,392 @@
+"""zmqex.client and examples/send_order.py against a fake node with canned replies."""
+
+from __future__ import annotations
+
+import json
+import queue
+import socket
+import subprocess
+import sys
+import threading
+import time
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, Callable
+
+import msgpack
+import pytest
+import zmq
+
+from zmqex import errors
+from zmqex.client import Client
+
+ROOT = Path(__file__).resolve().parent.parent
+SEND_ORDER = ROOT / "examples" / "send_order.py"
+
+FILL = {"id": "b:9", "maker": "b:4", "taker": "a:17", "price": "50000.00", "qty": "0.50000000"}
+ORDER = {
+    "order_id": "a:17", "owner": "a", "side": "buy", "price": "50000.00", "qty": "1.50000000", "tif": "gtc",
+    "status": "partial", "filled": "0.50000000", "open": "1.00000000", "pending": "0.00000000",
+    "available": True, "fills": [FILL],
+}
+RESULTS: dict[str, Any] = {
+    "place": ORDER,
+    "cancel": {**ORDER, "status": "cancelled", "open": "0.00000000"},
+    "order": ORDER,
+    "book": {"bids": [["50000.00", "1.00000000", 1]], "asks": [], "unavailable": {"bids": [], "asks": []}},
+    "status": {"node": "a", "peers": {}, "vc": {"a": 3}, "hash": "ab12", "open_orders": 1, "orders": 2, "fills": 1},
+    "fills": {"fills": [FILL]},
+    "watch": {"watching": True},
+}
+
+Handler = Callable[[dict], list[dict]]
+
+
+def ok(request: dict, result: Any) -> dict:
+    return {"v": 1, "id": request["id"], "ok": True, "result": result}
+
+
+def fail(request_id: Any, code: str, message: str) -> dict:
+    return {"v": 1, "id": request_id, "ok": False, "error": {"code": code, "message": message}}
+
+
+class FakeNode:
+    """A ROUTER on a free loopback port, served by one thread that owns the socket.
+
+    ``handlers[op](request)`` returns the messages to send back to the requester;
+    every request is recorded with the routing id it came from.
+    """
+
+    def __init__(self) -> None:
+        self.socket = zmq.Context.instance().socket(zmq.ROUTER)
+        self.socket.setsockopt(zmq.LINGER, 0)
+        self.socket.bind("tcp://127.0.0.1:0")
+        self.endpoint = self.socket.getsockopt(zmq.LAST_ENDPOINT).decode()
+        self.address = self.endpoint.removeprefix("tcp://")
+        self.handlers: dict[str, Handler] = {op: (lambda req, r=r: [ok(req, r)]) for op, r in RESULTS.items()}
+        self.requests: queue.Queue[tuple[bytes, dict]] = queue.Queue()
+        self.outbox: queue.Queue[tuple[bytes, dict]] = queue.Queue()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+        self._thread.start()
+
+    def _serve(self) -> None:
+        poller = zmq.Poller()
+        poller.register(self.socket, zmq.POLLIN)
+        try:
+            while not self._stop.is_set():
+                while not self.outbox.empty():
+                    self._send(*self.outbox.get())
+                if not poller.poll(10):
+                    continue
+                identity, frame = self.socket.recv_multipart()
+                request = msgpack.unpackb(frame)
+                self.requests.put((identity, request))
+                for message in self.handlers[request["op"]](request):
+                    self._send(identity, message)
+        finally:
+            self.socket.close(linger=0)
+
+    def _send(self, identity: bytes, message: dict) -> None:
+        self.socket.send_multipart([identity, msgpack.packb(message)])
+
+    def next_request(self, timeout: float = 2.0) -> tuple[bytes, dict]:
+        return self.requests.get(timeout=timeout)
+
+    def sent_ops(self) -> list[str]:
+        ops = []
+        while not self.requests.empty():
+            ops.append(self.requests.get()[1]["op"])
+        return ops
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+        assert not self._thread.is_alive(), "fake node did not stop"
+
+
+@pytest.fixture
+def node():
+    fake = FakeNode()
+    yield fake
+    fake.stop()
+
+
+@pytest.fixture
+def client(node):
+    with Client(node.address, timeout=2.0) as c:
+        yield c
+
+
+@pytest.fixture
+def dead_address():
+    """A loopback port where nothing listens (held open so no one else takes it)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        yield "127.0.0.1:%d" % s.getsockname()[1]
+
+
+# --- request shapes ---------------------------------------------------------------------
+
+
+def test_place_sends_canonical_decimal_strings(node, client):
+    assert client.place("buy", Decimal("1.5"), 50000) == ORDER
+    _, request = node.next_request()
+    assert type(request["id"]) is int
+    assert {k: v for k, v in request.items() if k != "id"} == {
+        "v": 1, "op": "place", "side": "buy", "qty": "1.50000000", "price": "50000.00", "tif": "gtc"}
+
+
+def test_market_and_tif(node, client):
+    client.place("sell", "0.1")
+    client.place("buy", 2, "49999.9", tif="ioc")
+    client.place("sell", " 3 ", "50001", tif="post_only")
+    market, ioc, post = (node.next_request()[1] for _ in range(3))
+    assert "price" not in market and market["qty"] == "0.10000000" and market["tif"] == "gtc"
+    assert (ioc["qty"], ioc["price"], ioc["tif"]) == ("2.00000000", "49999.90", "ioc")
+    assert (post["side"], post["qty"], post["price"], post["tif"]) == ("sell", "3.00000000", "50001.00", "post_only")
+
+
+@pytest.mark.parametrize("call, op, args", [
+    (lambda c: c.cancel("a:17"), "cancel", {"order_id": "a:17"}),
+    (lambda c: c.order("b:4"), "order", {"order_id": "b:4"}),
+    (lambda c: c.book(), "book", {"depth": 10}),
+    (lambda c: c.book(depth=3), "book", {"depth": 3}),
+    (lambda c: c.status(), "status", {}),
+    (lambda c: c.fills(), "fills", {}),
+])
+def test_request_shapes(node, client, call, op, args):
+    result = call(client)
+    _, request = node.next_request()
+    assert request == {"v": 1, "id": request["id"], "op": op, **args}
+    assert result == (RESULTS[op]["fills"] if op == "fills" else RESULTS[op])
+
+
+def test_each_request_gets_a_fresh_id(node, client):
+    for _ in range(3):
+        client.status()
+    ids = [node.next_request()[1]["id"] for _ in range(3)]
+    assert len(set(ids)) == 3
+
+
+# --- local validation: nothing is sent --------------------------------------------------
+
+
+@pytest.mark.parametrize("qty, price", [
+    (0.5, "50000"), (True, "50000"), ("1", 50000.0), ("1", False), ("-1", "50000"), ("0", "50000"),
+    ("1.000000001", "50000"), ("1", "50000.001"), ("abc", None), ("1e3", None), (Decimal("NaN"), None),
+])
+def test_bad_amounts_rejected_locally(node, client, qty, price):
+    with pytest.raises(errors.InvalidAmount):
+        client.place("buy", qty, price)
+    client.status()  # one connection keeps order: had anything been sent, it would come first
+    assert node.sent_ops() == ["status"]
+
+
+@pytest.mark.parametrize("call", [
+    lambda c: c.place("hold", "1", "50000"),
+    lambda c: c.place("buy", "1", "50000", tif="fok"),
+    lambda c: c.place("buy", "1", tif="post_only"),
+    lambda c: c.cancel(17),
+    lambda c: c.order(""),
+    lambda c: c.book(depth=0),
+    lambda c: c.book(depth=True),
+])
+def test_bad_requests_rejected_locally(node, client, call):
+    with pytest.raises(errors.InvalidRequest):
+        call(client)
+    client.status()
+    assert node.sent_ops() == ["status"]
+
+
+@pytest.mark.parametrize("address", ["127.0.0.1", "127.0.0.1:0", "127.0.0.1:http", ":7001", "udp://x:1"])
+def test_bad_node_address(address):
+    with pytest.raises(errors.InvalidRequest):
+        Client(address)
+
+
+def test_tcp_prefix_accepted(node):
+    with Client(node.endpoint, timeout=2.0) as c:
+        assert c.status() == RESULTS["status"]
+
+
+# --- error replies ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("code, cls", [
+    ("malformed", errors.DecodeError),
+    ("invalid_amount", errors.InvalidAmount),
+    ("invalid_request", errors.InvalidRequest),
+    ("unknown_order", errors.UnknownOrder),
+    ("not_owner", errors.NotOwner),
+    ("order_closed", errors.OrderClosed),
+    ("rejected", errors.Rejected),
+    ("busy", errors.Busy),
+    ("unknown_op", errors.RemoteError),
+    ("unsupported_version", errors.RemoteError),
+    ("something_new", errors.RemoteError),
+])
+def test_error_replies_map_to_exceptions(node, client, code, cls):
+    node.handlers["cancel"] = lambda req: [fail(req["id"], req["order_id"], f"the node says {req['order_id']}")]
+    with pytest.raises(cls) as info:
+        client.cancel(code)
+    assert isinstance(info.value, errors.ZmqexError)
+    assert str(info.value) == f"the node says {code}"
+    assert info.value.code == code
+
+
+def test_error_reply_with_null_id_is_raised(node, client):
+    node.handlers["status"] = lambda req: [fail(None, "malformed", "a request must be a msgpack map")]
+    with pytest.raises(errors.DecodeError, match="msgpack map"):
+        client.status()
+
+
+# --- timeouts, stale and out-of-order replies -------------------------------------------
+
+
+def test_timeout_then_stale_reply_is_discarded(node):
+    held: list[dict] = []
+
+    def status(req: dict) -> list[dict]:
+        if not held:
+            held.append(req)
+            return []  # no answer: the client times out
+        return [ok(held[0], {"stale": True}), ok(req, RESULTS["status"])]
+
+    node.handlers["status"] = status
+    with Client(node.address, timeout=0.3) as c:
+        started = time.monotonic()
+        with pytest.raises(errors.Timeout, match=rf"node {node.address} did not answer 'status' within 0.3s"):
+            c.status()
+        assert 0.29 <= time.monotonic() - started < 1.0
+        assert c.status() == RESULTS["status"]  # the late reply to the first request is not taken for it
+        node.handlers["status"] = lambda req: [ok(req, {"third": True})]
+        assert c.status() == {"third": True}
+
+
+def test_place_timeout_says_the_order_may_exist(node):
+    node.handlers["place"] = lambda req: []
+    with Client(node.address, timeout=0.3) as c:
+        with pytest.raises(errors.Timeout, match="may still have been placed"):
+            c.place("buy", "1", "50000")
+
+
+def test_unreachable_node_times_out(dead_address):
+    with Client(dead_address, timeout=0.3) as c:
+        started = time.monotonic()
+        with pytest.raises(errors.Timeout, match="did not answer 'book' within 0.3s"):
+            c.book()
+        assert time.monotonic() - started < 1.0
+
+
+def test_out_of_order_replies_matched_by_id(node, client):
+    held: list[dict] = []
+
+    def book(req: dict) -> list[dict]:
+        held.append(req)
+        return []
+
+    def order(req: dict) -> list[dict]:
+        decoys = [ok({"id": req["id"] + 1}, {"future": True}),   # not asked yet
+                  ok({"id": str(req["id"])}, {"str id": True}),   # same digits, other type
+                  {"v": 1, "id": req["id"], "stream": "fill", "fill": FILL}]
+        return decoys + [ok(req, ORDER)] + [ok(r, {"late book": True}) for r in held]
+
+    node.handlers["book"], node.handlers["order"] = book, order
+    client.timeout = 0.3
+    with pytest.raises(errors.Timeout):
+        client.book()
+    assert client.order("a:17") == ORDER
+    assert client.status() == RESULTS["status"]  # the late book reply queued before it is dropped
+
+
+# --- watch ------------------------------------------------------------------------------
+
+
+def test_watch_streams_fills_on_its_own_socket(node, client):
+    other = {**FILL, "id": "c:2"}
+    node.handlers["watch"] = lambda req: [
+        ok(req, {"watching": True}),
+        {"v": 1, "id": req["id"], "stream": "fill", "fill": FILL},
+        {"v": 1, "id": req["id"] + 100, "stream": "fill", "fill": {**FILL, "id": "nope"}},
+    ]
+    client.status()
+    client_identity, _ = node.next_request()
+    with client.watch(timeout=0.3) as fills:
+        watch_identity, request = node.next_request()
+        assert request == {"v": 1, "id": request["id"], "op": "watch"}
+        assert watch_identity != client_identity
+        assert next(fills) == FILL
+        node.outbox.put((watch_identity, {"v": 1, "id": request["id"], "stream": "fill", "fill": other}))
+        started = time.monotonic()
+        assert list(fills) == [other]  # then stops after 0.3 s without a fill
+        assert 0.29 <= time.monotonic() - started < 1.0
+        assert fills._socket is None
+    assert client.status() == RESULTS["status"]  # the request socket saw none of the stream
+
+
+def test_watch_close_closes_its_socket(node, client):
+    fills = client.watch()
+    sock = fills._socket
+    fills.close()
+    assert sock.closed and fills._socket is None
+    assert list(fills) == []
+
+
+def test_watch_error_reply_raises(node, client):
+    node.handlers["watch"] = lambda req: [fail(req["id"], "busy", "too many watchers")]
+    with pytest.raises(errors.Busy, match="too many watchers"):
+        client.watch()
+
+
+# --- examples/send_order.py -------------------------------------------------------------
+
+
+def send_order(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, str(SEND_ORDER), *args], capture_output=True, text=True,
+                          timeout=10, cwd=ROOT.parent)  # not the repo: the script finds zmqex itself
+
+
+def test_send_order_prints_the_outcome(node):
+    done = send_order("--node", node.address, "buy", "1.5", "50000")
+    assert done.returncode == 0, done.stderr
+    assert "a:17" in done.stdout and "partial" in done.stdout
+    assert "filled 0.5 BTC @ 50000.00 from maker b:4 (fill b:9)" in done.stdout
+    assert "rests: 1 BTC @ 50000.00" in done.stdout
+    _, request = node.next_request()
+    assert [request[k] for k in ("side", "qty", "price", "tif")] == ["buy", "1.50000000", "50000.00", "gtc"]
+
+
+def test_send_order_json(node):
+    done = send_order("--node", node.address, "sell", "0.1", "--ioc", "--json")
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == ORDER
+    _, request = node.next_request()
+    assert "price" not in request and request["tif"] == "ioc"
+
+
+@pytest.mark.parametrize("qty, message", [
+    ("1.000000001", "whole number of satoshis"), ("-1", "quantity '-1'"), ("abc", "not a plain decimal"),
+])
+def test_send_order_bad_quantity(node, qty, message):
+    done = send_order("--node", node.address, "buy", qty, "50000")
+    assert done.returncode == 2
+    assert message in done.stderr and "Traceback" not in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1
+    assert node.requests.empty()
+
+
+def test_send_order_error_reply(node):
+    node.handlers["place"] = lambda req: [fail(req["id"], "rejected", "post-only order would cross")]
+    done = send_order("--node", node.address, "buy", "1", "50000", "--post-only")
+    assert done.returncode == 1
+    assert "rejected: post-only order would cross" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_send_order_unreachable(dead_address):
+    started = time.monotonic()
+    done = send_order("--node", dead_address, "buy", "1", "50000", "--timeout", "0.5")
+    assert done.returncode == 1
+    assert f"node {dead_address} did not answer 'place' within 0.5s" in done.stderr
+    assert "Traceback" not in done.stderr
+    assert time.monotonic() - started < 8

@@ -1,0 +1,47 @@
+"""Command lines: ``zmqex-node``."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+
+from zmqex.core.wire import is_node_id
+from zmqex.node import Node
+
+
+def node_main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="zmqex-node", description="Run one zmqex node.")
+    parser.add_argument("--id", required=True, help="this node's id: 1-32 of A-Z a-z 0-9 _ . -")
+    parser.add_argument("--port", type=int, required=True, help="port for clients and peers (0: any free port)")
+    parser.add_argument("--host", default="127.0.0.1", help="address to bind and announce (default 127.0.0.1)")
+    parser.add_argument("--join", action="append", default=[], metavar="HOST:PORT",
+                        help="a peer to join; repeat for several")
+    parser.add_argument("--sub-hwm", type=int, default=100_000, metavar="N",
+                        help="gossip messages buffered per peer before PUB/SUB drops (repair fills gaps)")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log every event and message problem")
+    args = parser.parse_args(argv)
+    if not is_node_id(args.id):
+        parser.error(f"--id {args.id!r} must be 1-32 characters of A-Z a-z 0-9 _ . -")
+    if not 0 <= args.port <= 65535:
+        parser.error("--port must be 0..65535")
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format=f"%(asctime)s {args.id} %(message)s",
+        datefmt="%H:%M:%S",
+        stream=sys.stdout,
+    )
+    try:
+        node = Node(args.id, host=args.host, port=args.port, join=args.join, sub_hwm=args.sub_hwm)
+    except Exception as exc:  # e.g. the port is taken: say so, no traceback
+        print(f"zmqex-node: cannot start {args.id}: {exc}", file=sys.stderr)
+        return 1
+    signal.signal(signal.SIGINT, lambda *_: node.stop())
+    signal.signal(signal.SIGTERM, lambda *_: node.stop())
+    node.run()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(node_main())

@@ -1,0 +1,270 @@
+"""A small blocking client for one zmqex node (the protocol of docs/protocol.md).
+
+    from zmqex.client import Client
+
+    with Client("127.0.0.1:7001", timeout=5.0) as node:
+        order = node.place("buy", "0.5", "50000.00")         # limit order, good till cancelled
+        print(order["order_id"], order["status"], order["fills"])
+        node.place("sell", "0.1")                             # market order
+        print(node.book(depth=5)["asks"])
+        with node.watch(timeout=30) as fills:                 # fills as they happen
+            for fill in fills:
+                print(fill["qty"], "BTC @", fill["price"])
+
+Amounts go in as ``str``, ``int`` or ``Decimal`` (never ``float``) and come back
+as decimal strings.  Every call waits at most ``timeout`` seconds, then raises
+:class:`~zmqex.errors.Timeout`; an error reply raises the matching
+:class:`~zmqex.errors.ZmqexError`.  A ``place`` that timed out after it was sent
+may still execute on the node.  A client is not thread-safe: one per thread.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import time
+from typing import Any
+
+import zmq
+
+from zmqex.core import money, wire
+from zmqex.core.money import Amount
+from zmqex.errors import (Busy, DecodeError, InvalidAmount, InvalidRequest, NotOwner, OrderClosed, Rejected,
+                          RemoteError, Timeout, UnknownOrder, ZmqexError)
+
+VERSION = 1
+SIDES = ("buy", "sell")
+TIFS = ("gtc", "ioc", "post_only")
+MAX_DEPTH = 1000
+MAX_REPLY = 1 << 30  # a reply (a long ``fills``) may be far larger than any request
+
+#: Error codes of the protocol with a class of their own; any other code is a RemoteError.
+ERRORS: dict[str, type[ZmqexError]] = {
+    cls.code: cls
+    for cls in (Busy, DecodeError, InvalidAmount, InvalidRequest, UnknownOrder, NotOwner, OrderClosed, Rejected)
+}
+
+
+class Client:
+    """One DEALER connected to one node's ROUTER; each call waits at most ``timeout`` seconds."""
+
+    def __init__(self, node: str, timeout: float = 5.0, *, context: zmq.Context | None = None) -> None:
+        self.address, self.endpoint = _parse_node(node)
+        self.timeout = _seconds(timeout, "timeout")
+        self._context = context or zmq.Context.instance()
+        self._ids = itertools.count(1)
+        self._socket: zmq.Socket | None = self._connect()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close the connection (idempotent); unsent requests are dropped."""
+        if self._socket is not None:
+            self._socket.close(linger=0)
+            self._socket = None
+
+    # --- the ops of the protocol -------------------------------------------------------
+
+    def place(self, side: str, qty: Amount, price: Amount | None = None, tif: str = "gtc") -> dict[str, Any]:
+        """Place an order (``price=None``: market); returns it with every fill it got."""
+        args: dict[str, Any] = {"side": _choice(side, SIDES, "side"), "tif": _choice(tif, TIFS, "tif")}
+        args["qty"] = money.format_qty(money.parse_qty(qty))
+        if price is not None:
+            args["price"] = money.format_price(money.parse_price(price))
+        elif tif == "post_only":
+            raise InvalidRequest("a post-only order needs a price")
+        return self._request("place", args)
+
+    def cancel(self, order_id: str) -> dict[str, Any]:
+        """Cancel an order of this node; returns the order after the cancel."""
+        return self._request("cancel", {"order_id": _order_id(order_id)})
+
+    def order(self, order_id: str) -> dict[str, Any]:
+        """The order as this node's replica knows it."""
+        return self._request("order", {"order_id": _order_id(order_id)})
+
+    def book(self, depth: int = 10) -> dict[str, Any]:
+        """Aggregated levels, best first: ``{"bids", "asks", "unavailable"}``."""
+        if type(depth) is not int or not 1 <= depth <= MAX_DEPTH:
+            raise InvalidRequest(f"depth must be an integer 1..{MAX_DEPTH}, got {depth!r:.20}")
+        return self._request("book", {"depth": depth})
+
+    def status(self) -> dict[str, Any]:
+        """The node's id, peers, vector clock, state hash and counts."""
+        return self._request("status")
+
+    def fills(self) -> list[dict[str, Any]]:
+        """Every fill this node knows, in the order it learned them."""
+        return self._request("fills").get("fills", [])
+
+    def watch(self, timeout: float | None = None) -> Watch:
+        """Fills as they happen, on a connection of their own; see :class:`Watch`."""
+        return Watch(self, timeout)
+
+    # --- requests and replies ----------------------------------------------------------
+
+    def _request(self, op: str, args: dict[str, Any] | None = None) -> dict[str, Any]:
+        if self._socket is None:
+            raise InvalidRequest(f"client of node {self.address} is closed")
+        return self._call(self._socket, op, args or {})[1]
+
+    def _call(self, socket: zmq.Socket, op: str, args: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        """Send one request and wait for the reply with its id; others are stale and dropped."""
+        request_id = next(self._ids)
+        deadline = time.monotonic() + self.timeout
+        frame = wire.pack({"v": VERSION, "id": request_id, "op": op, **args})
+        if not _send(socket, frame, deadline):
+            raise self._timeout(op, sent=False)
+        while True:
+            reply = self._recv(socket, deadline)
+            if reply is None:
+                raise self._timeout(op, sent=True)
+            if "stream" in reply:
+                continue
+            reply_id = reply.get("id")
+            # a null id answers a request the node could not read: ours, as we wait for no other
+            if (type(reply_id) is int and reply_id == request_id) or (reply_id is None and reply.get("ok") is False):
+                return request_id, _result(reply)
+
+    def _recv(self, socket: zmq.Socket, deadline: float | None) -> dict[str, Any] | None:
+        """The next message as a map, or None at the deadline."""
+        if not _ready(socket, zmq.POLLIN, deadline):
+            return None
+        frames = socket.recv_multipart(zmq.NOBLOCK)
+        if len(frames) != 1 or type(message := wire.unpack(frames[0], MAX_REPLY)) is not dict:
+            raise DecodeError(f"node {self.address} sent something that is not one msgpack map")
+        return message
+
+    def _connect(self) -> zmq.Socket:
+        socket = self._context.socket(zmq.DEALER)
+        socket.setsockopt(zmq.LINGER, 0)
+        socket.setsockopt(zmq.IMMEDIATE, 1)  # queue nothing for a node that is not connected
+        socket.setsockopt(zmq.IPV6, self.endpoint.startswith("tcp://["))
+        try:
+            socket.connect(self.endpoint)
+        except zmq.ZMQError as exc:
+            socket.close(linger=0)
+            raise InvalidRequest(f"cannot connect to node {self.address}: {exc}") from None
+        return socket
+
+    def _timeout(self, op: str, sent: bool) -> Timeout:
+        text = f"node {self.address} did not answer {op!r} within {self.timeout:g}s"
+        if not sent:
+            text += " (no connection; the request was not sent)"
+        elif op == "place":
+            text += "; the order may still have been placed"
+        return Timeout(text)
+
+
+class Watch:
+    """An iterator of fills as the node applies them, on a DEALER of its own.
+
+    Registered when created (so no later fill is missed, and errors raise here);
+    stops after ``timeout`` seconds without a fill; ``close()`` or ``with`` ends it.
+    """
+
+    def __init__(self, client: Client, timeout: float | None = None) -> None:
+        self.timeout = None if timeout is None else _seconds(timeout, "watch timeout")
+        self._client = client
+        self._socket: zmq.Socket | None = client._connect()
+        try:
+            self.id = client._call(self._socket, "watch", {})[0]
+        except BaseException:
+            self.close()
+            raise
+
+    def __iter__(self) -> Watch:
+        return self
+
+    def __next__(self) -> dict[str, Any]:
+        deadline = None if self.timeout is None else time.monotonic() + self.timeout
+        while self._socket is not None:
+            message = self._client._recv(self._socket, deadline)
+            if message is None:
+                break
+            fill = message.get("fill")
+            is_ours = type(message.get("id")) is int and message["id"] == self.id
+            if message.get("stream") == "fill" and is_ours and type(fill) is dict:
+                return fill
+        self.close()
+        raise StopIteration
+
+    def __enter__(self) -> Watch:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Stop watching: the node ends the stream when it can no longer route to us."""
+        if self._socket is not None:
+            self._socket.close(linger=0)
+            self._socket = None
+
+
+# --- helpers ------------------------------------------------------------------------------
+
+
+def _ready(socket: zmq.Socket, event: int, deadline: float | None) -> bool:
+    """Wait until ``socket`` is ready for ``event``, or the deadline passes (None: forever)."""
+    poller = zmq.Poller()
+    poller.register(socket, event)
+    while True:
+        wait = None if deadline is None else max(0, math.ceil((deadline - time.monotonic()) * 1000))
+        if poller.poll(wait):
+            return True
+        if wait == 0:
+            return False
+
+
+def _send(socket: zmq.Socket, frame: bytes, deadline: float) -> bool:
+    while _ready(socket, zmq.POLLOUT, deadline):  # IMMEDIATE: writable only once connected
+        try:
+            socket.send(frame, zmq.NOBLOCK)
+        except zmq.Again:  # the connection went away between poll and send
+            continue
+        return True
+    return False
+
+
+def _result(reply: dict[str, Any]) -> dict[str, Any]:
+    if reply.get("ok") is True:
+        result = reply.get("result")
+        if type(result) is not dict:
+            raise DecodeError("reply has no result map")
+        return result
+    error = reply["error"] if type(reply.get("error")) is dict else {}
+    code, message = str(error.get("code")), str(error.get("message") or error.get("code"))
+    cls = ERRORS.get(code)
+    raise cls(message) if cls is not None else RemoteError(code, message)
+
+
+def _parse_node(node: str) -> tuple[str, str]:
+    """``"HOST:PORT"`` or ``"tcp://HOST:PORT"`` -> (``"HOST:PORT"``, ``"tcp://HOST:PORT"``)."""
+    address = node.removeprefix("tcp://") if isinstance(node, str) else ""
+    host, _, port = address.rpartition(":")
+    if not (host and "/" not in host and port.isascii() and port.isdigit() and 0 < int(port) < 65536):
+        raise InvalidRequest(f"node address {node!r:.60} is not HOST:PORT")
+    return address, "tcp://" + address
+
+
+def _seconds(value: float, what: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < math.inf:
+        raise InvalidRequest(f"{what} must be a positive number of seconds, got {value!r:.20}")
+    return float(value)
+
+
+def _choice(value: str, choices: tuple[str, ...], what: str) -> str:
+    if type(value) is not str or value not in choices:
+        raise InvalidRequest(f"{what} must be one of {', '.join(choices)}, got {value!r:.20}")
+    return value
+
+
+def _order_id(value: str) -> str:
+    if type(value) is not str or not value:
+        raise InvalidRequest(f"order id must be a non-empty string like 'a:17', got {value!r:.70}")
+    return value

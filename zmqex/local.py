@@ -1,0 +1,175 @@
+"""Run nodes as local processes: for the demo, the benchmark and the integration tests.
+
+Each node is a real ``zmqex-node`` process on loopback, started with port 0 so
+it picks a free port itself; its log goes to a file, from which we read the
+endpoint it announces.  Every wait polls with a deadline; ``stop`` always ends
+the processes (SIGTERM, then SIGKILL).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from zmqex.client import Client
+from zmqex.errors import Timeout, ZmqexError
+
+_READY = re.compile(r"node (\S+) ready: clients and peers at (tcp://\S+),")
+
+
+class NodeProcess:
+    def __init__(self, node_id: str, log_path: Path, args: list[str]) -> None:
+        self.id = node_id
+        self.log_path = log_path
+        self.args = args
+        self.endpoint: str | None = None
+        self._log = open(log_path, "ab")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "zmqex.cli", *args],
+            stdout=self._log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
+
+    @property
+    def address(self) -> str:
+        """HOST:PORT for clients and --join."""
+        assert self.endpoint, f"{self.id} is not ready"
+        return self.endpoint.removeprefix("tcp://")
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def wait_ready(self, timeout: float = 15.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for match in _READY.finditer(self.log()):
+                self.endpoint = match.group(2)
+            if self.endpoint:
+                return
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"node {self.id} exited with {self.proc.returncode}:\n{self.log()[-2000:]}")
+            time.sleep(0.02)
+        raise RuntimeError(f"node {self.id} not ready after {timeout}s:\n{self.log()[-2000:]}")
+
+    def client(self, timeout: float = 5.0) -> Client:
+        return Client(self.address, timeout=timeout)
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def stop(self, timeout: float = 5.0) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout)
+        self._log.close()
+
+    def kill(self) -> None:
+        """kill -9: no chance to clean up."""
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(5)
+        self._log.close()
+
+
+class LocalNetwork:
+    """A set of node processes on 127.0.0.1, joined into one mesh."""
+
+    def __init__(self, workdir: str | Path | None = None, extra_args: list[str] | None = None) -> None:
+        self._tmp = None if workdir else tempfile.TemporaryDirectory(prefix="zmqex-")
+        self.workdir = Path(workdir or self._tmp.name)  # type: ignore[union-attr]
+        self.extra_args = extra_args or []
+        self.nodes: dict[str, NodeProcess] = {}
+
+    def start(self, node_id: str, join: list[str] | None = None, args: list[str] | None = None,
+              wait: bool = True) -> NodeProcess:
+        """Start a node; by default it joins the first running node."""
+        if join is None:
+            join = [n.address for n in self.nodes.values() if n.alive() and n.endpoint][:1]
+        argv = ["--id", node_id, "--port", "0", *self.extra_args, *(args or [])]
+        for peer in join:
+            argv += ["--join", peer]
+        node = NodeProcess(node_id, self.workdir / f"{node_id}.log", argv)
+        self.nodes[node_id] = node
+        if wait:
+            node.wait_ready()
+        return node
+
+    def start_mesh(self, ids: list[str], timeout: float = 20.0) -> None:
+        for node_id in ids:
+            self.start(node_id)
+        self.wait_meshed(timeout)
+
+    def wait_meshed(self, timeout: float = 20.0) -> None:
+        """Until every running node sees every other as an up peer."""
+        live = [n for n in self.nodes.values() if n.alive()]
+        want = {n.id for n in live}
+
+        def meshed() -> bool:
+            for node in live:
+                status = _status(node)
+                if status is None:
+                    return False
+                up = {p for p, info in status["peers"].items() if info["up"]} | {node.id}
+                if not want <= up:
+                    return False
+            return True
+
+        wait_for(meshed, timeout, "the mesh to form")
+
+    def wait_converged(self, timeout: float = 30.0) -> dict[str, dict]:
+        """Until every running node reports the same clock and state hash; returns the statuses."""
+        result: dict[str, dict] = {}
+
+        def converged() -> bool:
+            result.clear()
+            for node in self.nodes.values():
+                if node.alive():
+                    status = _status(node)
+                    if status is None:
+                        return False
+                    result[node.id] = status
+            return len({(s["hash"], tuple(sorted(s["vc"].items()))) for s in result.values()}) == 1
+
+        wait_for(converged, timeout, "the replicas to converge")
+        return dict(result)
+
+    def stop(self) -> None:
+        for node in self.nodes.values():
+            node.stop()
+        if self._tmp is not None:
+            self._tmp.cleanup()
+
+    def __enter__(self) -> LocalNetwork:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def _status(node: NodeProcess) -> dict | None:
+    try:
+        with node.client(timeout=2.0) as client:
+            return client.status()
+    except (Timeout, ZmqexError):
+        return None
+
+
+def wait_for(condition, timeout: float, what: str, interval: float = 0.05) -> None:
+    """Poll ``condition`` until it is true; raise TimeoutError naming ``what`` after ``timeout`` s."""
+    deadline = time.monotonic() + timeout
+    while True:
+        if condition():
+            return
+        if time.monotonic() >= deadline:
+            raise TimeoutError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(interval)
