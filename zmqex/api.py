@@ -123,6 +123,7 @@ class ClientApi:
             "open_orders": len(r.ledger.book),
             "orders": len(orders),
             "fills": len(r.ledger.fills),
+            "repaired": r.repaired,
         }
 
     def _fills(self, identity: bytes, request_id: Any, req: dict) -> dict:

@@ -18,8 +18,8 @@ def node_main(argv: list[str] | None = None) -> int:
     parser.add_argument("--host", default="127.0.0.1", help="address to bind and announce (default 127.0.0.1)")
     parser.add_argument("--join", action="append", default=[], metavar="HOST:PORT",
                         help="a peer to join; repeat for several")
-    parser.add_argument("--sub-hwm", type=int, default=100_000, metavar="N",
-                        help="gossip messages buffered per peer before PUB/SUB drops (repair fills gaps)")
+    parser.add_argument("--drop-gossip", type=int, default=0, metavar="N",
+                        help="testing: drop every Nth gossip message received, to exercise repair")
     parser.add_argument("-v", "--verbose", action="store_true", help="log every event and message problem")
     args = parser.parse_args(argv)
     if not is_node_id(args.id):
@@ -33,7 +33,7 @@ def node_main(argv: list[str] | None = None) -> int:
         stream=sys.stdout,
     )
     try:
-        node = Node(args.id, host=args.host, port=args.port, join=args.join, sub_hwm=args.sub_hwm)
+        node = Node(args.id, host=args.host, port=args.port, join=args.join, drop_gossip=args.drop_gossip)
     except Exception as exc:  # e.g. the port is taken: say so, no traceback
         print(f"zmqex-node: cannot start {args.id}: {exc}", file=sys.stderr)
         return 1

@@ -49,7 +49,7 @@ class Node:
 
     def __init__(self, node_id: str, *, host: str = "127.0.0.1", port: int = 0, join: Iterable[str] = (),
                  store: object | None = None, replica: Replica | None = None, config: Config = Config(),
-                 sub_hwm: int = 100_000) -> None:
+                 sub_hwm: int = 100_000, drop_gossip: int = 0) -> None:
         self.ctx = zmq.Context()
         self.config = config
         self.replica = replica or Replica(node_id, now=now_ms(), config=config)
@@ -57,6 +57,8 @@ class Node:
         self.store = store
         self.api = api.ClientApi(self.replica)
         self.sub_hwm = sub_hwm
+        self._drop_gossip = drop_gossip  # fault injection for tests: lose every Nth gossip message
+        self._gossip_seen = 0
         self._stopping = False
 
         self.router = self.ctx.socket(zmq.ROUTER)
@@ -178,6 +180,9 @@ class Node:
             except zmq.Again:
                 return
             if sender is None:
+                continue
+            self._gossip_seen += 1
+            if self._drop_gossip and self._gossip_seen % self._drop_gossip == 0:
                 continue
             try:
                 self.replica.receive(sender, messages.decode(data), now_ms())

@@ -86,6 +86,7 @@ class Replica:
         self._out: list[Output] = []
         self._local: deque[tuple[str, Message]] = deque()  # messages to ourselves
         self._next_heartbeat = now
+        self.repaired = 0  # events that came by repair (sync), not by gossip: a health figure
         # Taker side.
         self._takes = Reservations()
         self._requests = 0
@@ -309,6 +310,8 @@ class Replica:
         if peer is not None:
             peer.sync_sent_at = None
         for event in reply.events:
+            if event.seq > self.clock.get(event.origin):
+                self.repaired += 1
             self._offer(event)
         if reply.more or (peer is not None and not self.clock.dominates(peer.vc)):
             if reply.events:  # an empty page means the peer cannot help any further now
