@@ -324,8 +324,9 @@ class Replica:
         if stored is not None:
             self._send(sender, stored)  # a retry or a duplicate: same answer, never a new fill
             return
-        if take.taker.origin != sender or owner_of(take.maker) != self.id or not isinstance(take.taker.body, NewOrder):
-            self._answer(sender, take, 0, INVALID)
+        if (take.taker.origin != sender or owner_of(take.maker) != self.id
+                or not isinstance(take.taker.body, NewOrder) or not take.request.startswith(sender + ".")):
+            self._answer(sender, take, 0, INVALID)  # request ids and taker orders are the sender's own
             return
         self._offer(take.taker)
         if take.taker.order_id not in self.ledger.orders:
@@ -342,7 +343,8 @@ class Replica:
             return
         maker = self.ledger.orders.get(take.maker)
         taker = self.ledger.orders[take.taker.order_id]
-        if maker is None or not crosses(taker, maker) or (taker.rests and taker.key <= maker.key):
+        if (maker is None or not crosses(taker, maker) or (taker.rests and taker.key <= maker.key)
+                or take.qty > taker.qty - taker.filled):
             self._answer(sender, take, 0, INVALID)
             return
         available = maker.open - self._takes.reserved(maker.id)

@@ -1,0 +1,571 @@
+"""The replica's rules, one deterministic scenario each.
+
+tests/test_convergence.py throws random faults at many replicas; these tests
+pin each rule of design.md sections 3-7 by name, with concrete ids, quantities,
+statuses and reasons.  Scenarios that need more than one node run through
+zmqex.sim.Network, which lets a test deliver, drop, duplicate or inject one
+message at a time.
+
+Conventions: prices are cents, quantities satoshis; order ids are "node:seq",
+take request ids "node.n".
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from zmqex.core import messages
+from zmqex.core.clock import VectorClock
+from zmqex.core.events import CancelReason, Event, NewOrder, Side, Tif
+from zmqex.core.messages import Gossip, SyncReply, SyncRequest, Take, TakeReply
+from zmqex.core.outputs import Outcome, PeerChanged, Persist, TakeSent, TakeSettled
+from zmqex.core.replica import Config, Replica
+from zmqex.errors import InvalidAmount, InvalidRequest, NotOwner, OrderClosed, Rejected, UnknownOrder
+from zmqex.sim import Network
+
+BUY, SELL = Side.BUY, Side.SELL
+GTC, IOC, POST = Tif.GTC, Tif.IOC, Tif.POST_ONLY
+CFG = Config()
+
+# --- helpers ---------------------------------------------------------------------------
+
+
+def on_link(net: Network, src: str, dst: str) -> list:
+    """The messages waiting on link src->dst, decoded, oldest first."""
+    return [messages.decode(data) for data in net.links[(src, dst)]]
+
+
+def takes_on(net: Network, src: str, dst: str) -> list[Take]:
+    return [m for m in on_link(net, src, dst) if isinstance(m, Take)]
+
+
+def replies_on(net: Network, src: str, dst: str) -> list[TakeReply]:
+    return [m for m in on_link(net, src, dst) if isinstance(m, TakeReply)]
+
+
+def deliver_all(net: Network, src: str, dst: str) -> None:
+    """Deliver everything waiting on src->dst, and nothing else."""
+    while net.deliver(src, dst):
+        pass
+
+
+def inject(net: Network, src: str, dst: str, msg: messages.Message) -> None:
+    """Deliver ``msg`` to ``dst`` as if ``src`` had sent it (through the codec)."""
+    net.links[(src, dst)].insert(0, messages.encode(msg))
+    assert net.deliver(src, dst)
+
+
+def record(net: Network) -> list[tuple[str, object]]:
+    """From now on, every output any replica hands the simulator, as (node, output)."""
+    log: list[tuple[str, object]] = []
+    carry = net._carry_out
+
+    def carry_and_log(node, outputs):
+        log.extend((node, out) for out in outputs)
+        carry(node, outputs)
+
+    net._carry_out = carry_and_log  # type: ignore[method-assign]
+    return log
+
+
+def fills(replica: Replica) -> list[tuple[str, str, int, int, str]]:
+    """(maker, taker, price, qty, request) of every fill, in the order this replica applied them."""
+    return [(f.body.maker, f.body.taker, f.body.price, f.body.qty, f.body.request)
+            for f in replica.ledger.fills.values()]
+
+
+def status(net: Network, oid: str, node: str | None = None) -> tuple[str, int, int]:
+    """(status, filled, open) of ``oid`` as ``node`` (default: its owner) sees it."""
+    info = net.replica(node or oid.split(":")[0]).order_info(oid)
+    return info["status"], info["filled"], info["open"]
+
+
+def check(net: Network) -> None:
+    for replica in net.live():
+        replica.ledger._check()
+
+
+def converged(net: Network) -> None:
+    """Settle, then every replica is sound, identical and uncrossed."""
+    net.settle()
+    check(net)
+    replicas = net.live()
+    assert len({r.ledger.state_hash() for r in replicas}) == 1
+    assert len({r.clock for r in replicas}) == 1
+    assert not any(r.ledger.book.crossed() for r in replicas)
+
+
+def resting_sell(ids=("a", "b"), qty=5, price=100, **kw) -> tuple[Network, str]:
+    """A network where a's sell of ``qty`` at ``price`` has reached every node."""
+    net = Network(ids, **kw)
+    oid = net.place("a", SELL, qty, price)
+    net.drain()
+    return net, oid
+
+
+# --- matching ----------------------------------------------------------------------------
+
+
+def test_taker_fill_at_makers_price() -> None:
+    net, ask = resting_sell(price=100)
+    bid = net.place("b", BUY, 5, 101, token="t1")
+    assert [t.maker for t in takes_on(net, "b", "a")] == [ask]
+    net.drain()
+    for node in "ab":
+        assert fills(net.replica(node)) == [(ask, bid, 100, 5, "b.1")]
+        assert status(net, ask, node) == ("filled", 5, 0)
+        assert status(net, bid, node) == ("filled", 5, 0)
+    assert net.replies["t1"]["status"] == "filled"
+    assert net.replies["t1"]["fills"][0]["price"] == 100
+    converged(net)
+
+
+def test_price_priority_then_priority_key() -> None:
+    net = Network(["a", "b", "c"])
+    first_101 = net.place("a", SELL, 5, 101)
+    net.drain()
+    second_101 = net.place("b", SELL, 5, 101)  # same price, later key
+    net.drain()
+    best_100 = net.place("a", SELL, 5, 100)  # latest of all, but the best price
+    net.drain()
+    bid = net.place("c", BUY, 12, 101, token="t")
+    net.drain()
+    assert fills(net.replica("c")) == [
+        (best_100, bid, 100, 5, "c.1"), (first_101, bid, 101, 5, "c.2"), (second_101, bid, 101, 2, "c.3"),
+    ]
+    assert net.replies["t"]["status"] == "filled"
+    assert status(net, second_101) == ("partial", 2, 3)
+    converged(net)
+
+
+@pytest.mark.parametrize("tif, loser_status", [(GTC, "open"), (IOC, "expired")])
+def test_racing_takers_one_maker_owner_serializes(tif: Tif, loser_status: str) -> None:
+    net, ask = resting_sell(["a", "b", "c"], qty=10)
+    winner = net.place("b", BUY, 10, 100, tif, token="b")
+    loser = net.place("c", BUY, 10, 100, tif, token="c")
+    for src in "bc":  # the maker's owner hears b's order and take first, then c's
+        net.deliver(src, "a")
+        net.deliver(src, "a")
+    assert [(r.request, r.granted, r.reason) for r in replies_on(net, "a", "b")] == [("b.1", 10, "filled")]
+    assert [(r.request, r.granted, r.reason) for r in replies_on(net, "a", "c")] == [("c.1", 0, "closed")]
+    net.drain()
+    assert sum(f[3] for f in fills(net.replica("a"))) == 10
+    assert status(net, winner) == ("filled", 10, 0)
+    assert status(net, loser) == (loser_status, 0, 10 if tif is GTC else 0)
+    assert net.replies["c"]["status"] == loser_status
+    assert (loser in net.replica("a").ledger.book) == (tif is GTC)
+    converged(net)
+
+
+def test_racing_takers_split_what_is_open() -> None:
+    net, ask = resting_sell(["a", "b", "c"], qty=10)
+    first = net.place("b", BUY, 6, 100)
+    second = net.place("c", BUY, 6, 100)
+    for src in "bc":
+        net.deliver(src, "a")
+        net.deliver(src, "a")
+    assert [(r.granted, r.reason) for r in replies_on(net, "a", "c")] == [(4, "filled")]
+    net.drain()
+    assert status(net, first) == ("filled", 6, 0)
+    assert status(net, second) == ("partial", 4, 2)
+    assert status(net, ask) == ("filled", 10, 0)
+    converged(net)
+
+
+def test_maker_with_own_take_in_flight_answers_busy_then_trades_after_tick() -> None:
+    net = Network(["a", "b", "c"])
+    z = net.place("c", SELL, 5, 100)
+    net.drain()
+    x = net.place("a", BUY, 5, 100)  # takes z: all of x is reserved while that is in flight
+    net.cancel("c", z)  # ... and that take will come back closed
+    net.deliver("a", "b")
+    y = net.place("b", SELL, 5, 100, token="y")  # later than x: b asks a for x
+    net.deliver("b", "a")
+    net.deliver("b", "a")
+    assert replies_on(net, "a", "b") == [TakeReply("b.1", x, 0, "busy", None)]
+    net.drain()
+    assert net.replies["y"]["status"] == "open" and net.replica("b").ledger.book.crossed()
+    net.tick(0)  # busy makers are retried after a tick
+    net.drain()
+    assert fills(net.replica("b")) == [(x, y, 100, 5, "b.2")]
+    converged(net)
+
+
+# --- idempotency ----------------------------------------------------------------------------
+
+
+def test_duplicated_take_fills_once() -> None:
+    net, ask = resting_sell()
+    bid = net.place("b", BUY, 5, 100)
+    net.duplicate("b", "a", index=1)  # the link holds: gossip(order), take, take
+    assert [t.request for t in takes_on(net, "b", "a")] == ["b.1", "b.1"]
+    net.drain()
+    assert fills(net.replica("a")) == fills(net.replica("b")) == [(ask, bid, 100, 5, "b.1")]
+    assert status(net, bid) == ("filled", 5, 0)
+    converged(net)
+
+
+def test_retried_take_after_lost_reply_gets_stored_outcome() -> None:
+    net, ask = resting_sell()
+    bid = net.place("b", BUY, 5, 100, token="t")
+    net.deliver("b", "a")  # the order
+    net.deliver("b", "a")  # the take: a grants
+    first = replies_on(net, "a", "b")
+    net.links[("a", "b")].clear()  # the fill's gossip and the reply are lost
+    assert status(net, bid) == ("open", 0, 5) and net.replica("b").order_info(bid)["pending"] == 5
+    net.tick(CFG.retry_ms)
+    assert [t.request for t in takes_on(net, "b", "a")] == ["b.1"]  # same request id
+    net.drain()
+    assert replies_on(net, "a", "b") == []
+    assert fills(net.replica("a")) == fills(net.replica("b")) == [(ask, bid, 100, 5, "b.1")]
+    assert net.replies["t"]["status"] == "filled" and first[0].granted == 5
+    converged(net)
+
+
+# --- bad input from peers ---------------------------------------------------------------------
+
+
+def test_forged_take_origin_differs_from_sender_is_invalid() -> None:
+    net = Network(["a", "b", "c"])
+    ask = net.place("a", SELL, 5, 100)
+    cbid = net.place("c", BUY, 5, 101)
+    c_event = net.replica("c").ledger.orders[cbid].event
+    a = net.replica("a")
+    before = (a.ledger.state_hash(), a.clock)
+    inject(net, "b", "a", Take("b.1", ask, c_event, 5))  # b speaks for c's order
+    assert replies_on(net, "a", "b") == [TakeReply("b.1", ask, 0, "invalid", None)]
+    assert (a.ledger.state_hash(), a.clock) == before
+    assert cbid not in a.ledger.orders
+    check(net)
+
+
+def test_forged_take_for_maker_not_owned_by_receiver_is_invalid() -> None:
+    net = Network(["a", "b", "c"])
+    net.place("a", SELL, 5, 100)
+    cask = net.place("c", SELL, 5, 100)
+    bid = net.place("b", BUY, 5, 101)
+    b_event = net.replica("b").ledger.orders[bid].event
+    a = net.replica("a")
+    before = (a.ledger.state_hash(), a.clock)
+    inject(net, "b", "a", Take("b.1", cask, b_event, 5))  # c's order, asked of a
+    assert replies_on(net, "a", "b") == [TakeReply("b.1", cask, 0, "invalid", None)]
+    assert (a.ledger.state_hash(), a.clock) == before
+    check(net)
+
+
+def test_forged_take_with_another_nodes_request_id_is_invalid() -> None:
+    net, ask = resting_sell(["a", "b", "c"], qty=10)
+    bid = net.place("b", BUY, 5, 100)
+    net.deliver("b", "a")  # a knows b's order
+    a = net.replica("a")
+    before = (a.ledger.state_hash(), a.clock)
+    taker = net.replica("b").ledger.orders[bid].event
+    inject(net, "b", "a", Take("c.1", ask, taker, 5))  # b uses a request id of c's
+    assert replies_on(net, "a", "b") == [TakeReply("c.1", ask, 0, "invalid", None)]
+    assert (a.ledger.state_hash(), a.clock) == before
+    cbid = net.place("c", BUY, 5, 100)  # c's first take is c.1
+    net.drain()
+    assert status(net, cbid) == ("filled", 5, 0)
+    converged(net)
+
+
+def test_take_asking_more_than_the_taker_order_is_answered() -> None:
+    net, ask = resting_sell(qty=10)
+    bid = net.place("b", BUY, 5, 100)
+    net.deliver("b", "a")
+    net.links[("b", "a")].clear()  # b's honest take, replaced by an oversized one
+    taker = net.replica("b").ledger.orders[bid].event
+    inject(net, "b", "a", Take("b.1", ask, taker, 8))
+    assert replies_on(net, "a", "b") == [TakeReply("b.1", ask, 0, "invalid", None)]
+    check(net)
+
+
+def test_take_reply_from_wrong_sender_or_unknown_request_is_ignored() -> None:
+    net, ask = resting_sell(["a", "b", "c"])
+    bid = net.place("b", BUY, 5, 100)
+    b = net.replica("b")
+    log = record(net)
+    inject(net, "c", "b", TakeReply("b.1", ask, 0, "closed", None))  # c does not own a:1
+    inject(net, "a", "b", TakeReply("b.99", ask, 0, "closed", None))  # no such request
+    assert b.order_info(bid)["pending"] == 5
+    assert not any(isinstance(out, Persist) and isinstance(out.record, TakeSettled) for _, out in log)
+    net.drain()
+    assert fills(b) == [(ask, bid, 100, 5, "b.1")]
+    converged(net)
+
+
+def test_gossip_claiming_to_be_from_the_receiver_is_ignored() -> None:
+    net = Network(["a", "b"])
+    b = net.replica("b")
+    forged = Event("b", 1, VectorClock({"b": 1}), NewOrder(SELL, 100, 7, GTC))
+    inject(net, "a", "b", Gossip(forged))
+    assert b.clock == VectorClock() and b.ledger.orders == {}
+    own = net.place("b", SELL, 3, 200)
+    assert own == "b:1" and b.ledger.orders["b:1"].qty == 3
+    converged(net)
+    assert net.replica("a").ledger.orders["b:1"].price == 200
+
+
+# --- market, IOC, post-only ---------------------------------------------------------------------
+
+
+def test_market_order_takes_what_crosses_and_expires_the_rest() -> None:
+    net, ask = resting_sell(qty=5, price=100)
+    mkt = net.place("b", BUY, 8, None, token="m")
+    net.drain()
+    assert fills(net.replica("b")) == [(ask, mkt, 100, 5, "b.1")]
+    assert status(net, mkt) == ("expired", 5, 0)
+    assert net.replies["m"]["status"] == "expired" and net.replies["m"]["tif"] == "ioc"
+    assert mkt not in net.replica("b").ledger.book
+    converged(net)
+
+
+def test_market_order_on_empty_book_expires_at_once() -> None:
+    net = Network(["a", "b"])
+    mkt = net.place("a", SELL, 8, None, token="m")
+    assert net.replies["m"]["status"] == "expired"  # before any delivery
+    assert status(net, mkt) == ("expired", 0, 0)
+    assert len(net.replica("a").ledger.book) == 0
+    converged(net)
+
+
+def test_ioc_never_rests() -> None:
+    net, ask = resting_sell(qty=4, price=100)
+    ioc = net.place("b", BUY, 10, 100, IOC, token="i")
+    net.drain()
+    assert status(net, ioc) == ("expired", 4, 0)
+    lonely = net.place("b", BUY, 10, 99, IOC)  # nothing crosses 99
+    assert status(net, lonely) == ("expired", 0, 0)
+    assert len(net.replica("b").ledger.book) == 0
+    converged(net)
+
+
+def test_post_only_that_would_cross_is_rejected_and_emits_nothing() -> None:
+    net, ask = resting_sell(price=100)
+    b = net.replica("b")
+    before = (b.clock, b.ledger.state_hash())
+    with pytest.raises(Rejected):
+        b.place(BUY, 5, 100, POST)
+    assert b.take_outputs() == [] and (b.clock, b.ledger.state_hash()) == before
+    ok = net.place("b", BUY, 5, 99, POST)  # below the ask: rests
+    assert status(net, ok) == ("open", 0, 5)
+    converged(net)
+
+
+def test_post_only_needs_a_price() -> None:
+    r = Replica("a")
+    with pytest.raises(InvalidRequest):
+        r.place(BUY, 5, None, POST)
+    assert r.take_outputs() == [] and r.clock == VectorClock()
+    r.ledger._check()
+
+
+def test_post_only_crossed_later_by_concurrent_order_is_cancelled_would_cross() -> None:
+    net = Network(["a", "b"])
+    ask = net.place("a", SELL, 5, 100)  # key (1, "a", 1)
+    post = net.place("b", BUY, 5, 101, POST)  # key (1, "b", 1): the later one
+    converged(net)
+    for r in net.live():
+        assert r.ledger.orders[post].cancelled is CancelReason.WOULD_CROSS
+        assert r.order_info(post)["status"] == "cancelled"
+        assert r.order_info(ask)["status"] == "open"
+        assert r.ledger.fills == {}
+
+
+# --- cancel ----------------------------------------------------------------------------------------
+
+
+def test_cancel_errors() -> None:
+    net, ask = resting_sell()
+    with pytest.raises(UnknownOrder):
+        net.cancel("a", "a:99")
+    with pytest.raises(NotOwner):
+        net.cancel("b", ask)
+    info = net.cancel("a", ask)
+    assert info["status"] == "cancelled" and info["open"] == 0
+    with pytest.raises(OrderClosed):
+        net.cancel("a", ask)
+    converged(net)
+    assert net.replica("b").ledger.orders[ask].cancelled is CancelReason.USER
+
+
+def test_cancel_while_take_in_flight_settles_the_grant() -> None:
+    net, ask = resting_sell(qty=5)
+    bid = net.place("b", BUY, 10, 100, token="t")
+    info = net.cancel("b", bid)  # the take for 5 is still on the link
+    assert (info["status"], info["open"], info["pending"], info["filled"]) == ("cancelled", 0, 5, 0)
+    net.delay("b", "a", index=1)  # a hears the cancel before the take
+    assert [type(m) for m in on_link(net, "b", "a")] == [Gossip, Gossip, Take]
+    net.drain()
+    assert fills(net.replica("b")) == [(ask, bid, 100, 5, "b.1")]
+    assert status(net, bid) == ("cancelled", 5, 0)
+    assert net.replica("b").order_info(bid)["pending"] == 0
+    assert net.replies["t"]["filled"] == 5
+    assert status(net, ask) == ("filled", 5, 0)
+    converged(net)
+
+
+# --- crossing rule --------------------------------------------------------------------------------
+
+
+def test_concurrent_crossing_orders_later_key_takes() -> None:
+    net = Network(["a", "b", "c"])
+    ask = net.place("a", SELL, 5, 100)  # key (1, "a", 1)
+    bid = net.place("b", BUY, 7, 101)  # key (1, "b", 1): b is the taker
+    assert takes_on(net, "b", "a") == [] and takes_on(net, "a", "b") == []
+    converged(net)
+    for r in net.live():
+        assert fills(r) == [(ask, bid, 100, 5, "b.1")]
+        assert r.order_info(bid)["status"] == "partial" and r.order_info(ask)["status"] == "filled"
+    assert net.replica("a")._requests == 0  # the earlier order's owner never asked
+
+
+# --- liveness ---------------------------------------------------------------------------------------
+
+
+def test_down_owner_orders_are_skipped_then_trade_after_restart() -> None:
+    net, ask = resting_sell(qty=5)
+    net.crash("a")
+    log = record(net)
+    for _ in range(CFG.peer_timeout_ms // CFG.heartbeat_ms):
+        net.tick(CFG.heartbeat_ms)
+    assert net.replica("b").is_up("a")  # exactly peer_timeout_ms: not yet
+    net.tick(CFG.heartbeat_ms)
+    assert ("b", PeerChanged("a", False)) in log and not net.replica("b").is_up("a")
+    bid = net.place("b", BUY, 5, 100, token="t")
+    assert net.replies["t"]["status"] == "open"  # rests instead of waiting
+    assert takes_on(net, "b", "a") == []
+    assert net.replica("b").order_info(ask)["available"] is False
+    net.restart("a")
+    converged(net)
+    assert ("b", PeerChanged("a", True)) in log
+    for r in net.live():
+        assert fills(r) == [(ask, bid, 100, 5, "b.1")]
+
+
+# --- repair -------------------------------------------------------------------------------------------
+
+
+def test_heartbeat_repairs_lost_gossip() -> None:
+    net = Network(["a", "b"])
+    ids = [net.place("a", SELL, 1 + i, 100 + i) for i in range(3)]
+    net.links[("a", "b")].clear()  # every gossip to b is lost
+    assert net.replica("b").ledger.orders == {}
+    net.tick(0)  # heartbeats
+    net.deliver("a", "b")  # a's heartbeat: b sees a ahead
+    assert [type(m) for m in on_link(net, "b", "a")][-1] is SyncRequest
+    net.drain()
+    b = net.replica("b")
+    assert sorted(b.ledger.orders) == ids and b.clock == net.replica("a").clock
+    converged(net)
+
+
+def test_repair_pages_through_sync_page() -> None:
+    net = Network(["a", "b"], config=Config(sync_page=2))
+    ids = [net.place("a", SELL, 1, 100 + i) for i in range(2)]
+    net.links[("a", "b")].clear()
+    net.tick(0)
+    net.deliver("a", "b")  # the heartbeat says a:2; b asks for a page of 2
+    ids += [net.place("a", SELL, 1, 200 + i) for i in range(3)]
+    net.links[("a", "b")].clear()  # b only hears of these by paging on
+    pages = []
+    while net.busy_links():  # no more heartbeats from here on
+        for src, dst in net.busy_links():
+            msg = on_link(net, src, dst)[0]
+            if isinstance(msg, SyncReply):
+                pages.append((len(msg.events), msg.more))
+            net.deliver(src, dst)
+    assert pages == [(2, True), (2, True), (1, False)]
+    assert sorted(net.replica("b").ledger.orders) == ids
+    converged(net)
+
+
+def test_take_with_unseen_dependencies_is_parked_until_repaired() -> None:
+    net, ask = resting_sell(["a", "b", "c"])
+    other = net.place("c", SELL, 7, 200)
+    net.drop("c", "a")  # a never hears of c:1 on the fast path
+    net.deliver("c", "b")
+    bid = net.place("b", BUY, 5, 100)  # its clock names c:1
+    assert net.replica("b").ledger.orders[bid].event.vc == VectorClock({"a": 1, "b": 1, "c": 1})
+    net.deliver("b", "a")  # gossip: held in the causal buffer
+    net.deliver("b", "a")  # the take: parked, and a asks b for what it lacks
+    assert [type(m) for m in on_link(net, "a", "b")] == [SyncRequest]
+    assert bid not in net.replica("a").ledger.orders and not net.replica("a").quiet
+    net.drain()
+    assert fills(net.replica("a")) == [(ask, bid, 100, 5, "b.1")]
+    assert other in net.replica("a").ledger.orders
+    converged(net)
+
+
+# --- restart ------------------------------------------------------------------------------------------
+
+
+def test_taker_restart_with_take_on_the_link_retries_same_request() -> None:
+    net, ask = resting_sell()
+    bid = net.place("b", BUY, 5, 100)
+    net.crash("b")
+    net.restart("b")
+    assert net.replica("b").order_info(bid)["pending"] == 5  # the reservation survived
+    net.tick(0)  # restored takes are retried at once
+    assert [t.request for t in takes_on(net, "b", "a")] == ["b.1", "b.1"]
+    net.drain()
+    assert fills(net.replica("a")) == fills(net.replica("b")) == [(ask, bid, 100, 5, "b.1")]
+    assert net.place("b", BUY, 1, 90) == "b:2"  # own seq continues
+    converged(net)
+
+
+def test_taker_restart_after_lost_reply_gets_stored_outcome() -> None:
+    net, ask = resting_sell()
+    bid = net.place("b", BUY, 5, 100)
+    net.deliver("b", "a")
+    net.deliver("b", "a")  # a grants
+    net.links[("a", "b")].clear()  # ... and b never hears
+    net.crash("b")
+    net.restart("b")
+    net.tick(0)
+    assert [t.request for t in takes_on(net, "b", "a")] == ["b.1"]
+    net.drain()
+    assert fills(net.replica("b")) == [(ask, bid, 100, 5, "b.1")]
+    assert status(net, bid) == ("filled", 5, 0)
+    assert TakeSent("b.1", bid, ask, 5) in net.nodes["b"].store
+    assert TakeSettled("b.1", 5) in net.nodes["b"].store
+    converged(net)
+
+
+def test_maker_restart_keeps_grants_and_outcomes() -> None:
+    net, ask = resting_sell()
+    bid = net.place("b", BUY, 5, 100)
+    net.deliver("b", "a")
+    net.deliver("b", "a")  # a grants b.1 ...
+    granted = replies_on(net, "a", "b")
+    net.links[("a", "b")].clear()  # ... the answer is lost
+    net.crash("a")
+    net.restart("a")
+    a = net.replica("a")
+    assert fills(a) == [(ask, bid, 100, 5, "b.1")] and status(net, ask) == ("filled", 5, 0)
+    assert any(isinstance(r, Outcome) and r.reply == granted[0] for r in net.nodes["a"].store)
+    net.tick(CFG.retry_ms)  # b retries b.1
+    assert [t.request for t in takes_on(net, "b", "a")] == ["b.1"]
+    deliver_all(net, "b", "a")
+    assert replies_on(net, "a", "b") == granted  # the stored answer, same fill event
+    net.drain()
+    assert fills(net.replica("b")) == [(ask, bid, 100, 5, "b.1")]
+    assert net.place("a", SELL, 1, 300) == "a:3"  # a:1 order, a:2 fill, then a:3
+    converged(net)
+
+
+# --- bad local input -----------------------------------------------------------------------------------
+
+
+def test_bad_node_id_is_refused() -> None:
+    with pytest.raises(InvalidRequest):
+        Replica("bad id!")
+
+
+@pytest.mark.parametrize("qty", [1.0, True, 0, -5, "5"])
+def test_bad_quantity_is_refused_and_changes_nothing(qty: object) -> None:
+    r = Replica("a")
+    with pytest.raises(InvalidAmount):
+        r.place(BUY, qty, 100)  # type: ignore[arg-type]
+    assert r.take_outputs() == [] and r.clock == VectorClock()
+    r.ledger._check()
