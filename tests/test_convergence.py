@@ -109,6 +109,13 @@ class ReplicasUnderFaults(RuleBasedStateMachine):
         if chosen:
             self.net.deliver(*chosen, index=index)
 
+    @rule(link=picks, index=st.integers(0, 3))
+    def deliver_then_crash(self, link: int, index: int) -> None:
+        """The receiver persists what the message made it do, then dies before replying."""
+        chosen = self._link(link)
+        if chosen and sum(n.up for n in self.net.nodes.values()) > 1:
+            self.net.deliver(*chosen, index=index, crash_before_send=True)
+
     @rule(steps=st.integers(1, 40))
     def deliver_many(self, steps: int) -> None:
         for _ in range(steps):

@@ -124,6 +124,8 @@ class ClientApi:
             "orders": len(orders),
             "fills": len(r.ledger.fills),
             "repaired": r.repaired,
+            "in_flight": r.in_flight,
+            "crossed": r.ledger.book.crossed(),
         }
 
     def _fills(self, identity: bytes, request_id: Any, req: dict) -> dict:

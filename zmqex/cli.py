@@ -9,6 +9,7 @@ import sys
 
 from zmqex.core.wire import is_node_id
 from zmqex.node import Node
+from zmqex.store import MemoryStore, SqliteStore, StoreError, default_data_dir
 
 
 def node_main(argv: list[str] | None = None) -> int:
@@ -18,6 +19,12 @@ def node_main(argv: list[str] | None = None) -> int:
     parser.add_argument("--host", default="127.0.0.1", help="address to bind and announce (default 127.0.0.1)")
     parser.add_argument("--join", action="append", default=[], metavar="HOST:PORT",
                         help="a peer to join; repeat for several")
+    parser.add_argument("--data-dir", metavar="DIR",
+                        help="where the node keeps its store (default: $XDG_DATA_HOME/zmqex/ID)")
+    parser.add_argument("--ephemeral", action="store_true",
+                        help="keep nothing on disk: a restart forgets everything (demos, tests)")
+    parser.add_argument("--sync", choices=["full", "normal"], default="full",
+                        help="full: fsync every commit (survives power loss); normal: survives kill -9")
     parser.add_argument("--drop-gossip", type=int, default=0, metavar="N",
                         help="testing: drop every Nth gossip message received, to exercise repair")
     parser.add_argument("-v", "--verbose", action="store_true", help="log every event and message problem")
@@ -32,8 +39,18 @@ def node_main(argv: list[str] | None = None) -> int:
         datefmt="%H:%M:%S",
         stream=sys.stdout,
     )
+    if args.ephemeral and args.data_dir:
+        parser.error("--ephemeral keeps nothing on disk; it cannot go with --data-dir")
     try:
-        node = Node(args.id, host=args.host, port=args.port, join=args.join, drop_gossip=args.drop_gossip)
+        if args.ephemeral:
+            store = MemoryStore()
+        else:
+            store = SqliteStore(args.data_dir or default_data_dir(args.id), args.id, synchronous=args.sync.upper())
+        node = Node(args.id, host=args.host, port=args.port, join=args.join, store=store,
+                    drop_gossip=args.drop_gossip)
+    except StoreError as exc:
+        print(f"zmqex-node: {exc}", file=sys.stderr)
+        return 1
     except Exception as exc:  # e.g. the port is taken: say so, no traceback
         print(f"zmqex-node: cannot start {args.id}: {exc}", file=sys.stderr)
         return 1

@@ -30,6 +30,7 @@ class NodeProcess:
         self.args = args
         self.endpoint: str | None = None
         self._log = open(log_path, "ab")
+        self._log_start = self._log.tell()  # a restarted node appends to the same log
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "zmqex.cli", *args],
             stdout=self._log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
@@ -48,7 +49,7 @@ class NodeProcess:
     def wait_ready(self, timeout: float = 15.0) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            for match in _READY.finditer(self.log()):
+            for match in _READY.finditer(self.log_path.read_bytes()[self._log_start:].decode(errors="replace")):
                 self.endpoint = match.group(2)
             if self.endpoint:
                 return
@@ -95,10 +96,23 @@ class LocalNetwork:
         """Start a node; by default it joins the first running node."""
         if join is None:
             join = [n.address for n in self.nodes.values() if n.alive() and n.endpoint][:1]
-        argv = ["--id", node_id, "--port", "0", *self.extra_args, *(args or [])]
+        argv = ["--id", node_id, "--port", "0", "--data-dir", str(self.workdir / node_id),
+                *self.extra_args, *(args or [])]
         for peer in join:
             argv += ["--join", peer]
         node = NodeProcess(node_id, self.workdir / f"{node_id}.log", argv)
+        self.nodes[node_id] = node
+        if wait:
+            node.wait_ready()
+        return node
+
+    def restart(self, node_id: str, wait: bool = True) -> NodeProcess:
+        """Start a stopped or killed node again, from its data directory, on its old port."""
+        old = self.nodes[node_id]
+        assert not old.alive(), f"{node_id} is still running"
+        argv = list(old.args)
+        argv[argv.index("--port") + 1] = old.address.rpartition(":")[2]
+        node = NodeProcess(node_id, old.log_path, argv)
         self.nodes[node_id] = node
         if wait:
             node.wait_ready()
@@ -127,7 +141,11 @@ class LocalNetwork:
         wait_for(meshed, timeout, "the mesh to form")
 
     def wait_converged(self, timeout: float = 30.0) -> dict[str, dict]:
-        """Until every running node reports the same clock and state hash; returns the statuses."""
+        """Until the running nodes are quiet and identical; returns their statuses.
+
+        Quiet: every peer up, no matching work in flight, no crossed book (else more
+        events are on their way).  Identical: the same clock and state hash.
+        """
         result: dict[str, dict] = {}
 
         def converged() -> bool:
@@ -138,7 +156,11 @@ class LocalNetwork:
                     if status is None:
                         return False
                     result[node.id] = status
-            return len({(s["hash"], tuple(sorted(s["vc"].items()))) for s in result.values()}) == 1
+            quiet = all(
+                s["in_flight"] == 0 and not s["crossed"] and all(p["up"] for p in s["peers"].values())
+                for s in result.values()
+            )
+            return quiet and len({(s["hash"], tuple(sorted(s["vc"].items()))) for s in result.values()}) == 1
 
         wait_for(converged, timeout, "the replicas to converge")
         return dict(result)

@@ -31,6 +31,9 @@ from zmqex.core.money import format_price, format_qty
 from zmqex.core.outputs import Delivered, PeerChanged, Persist, Publish, Record, Reply, Send
 from zmqex.core.replica import Config, Replica
 from zmqex.errors import ZmqexError
+from zmqex.store import MemoryStore, SqliteStore
+
+Store = SqliteStore | MemoryStore
 
 log = logging.getLogger(__name__)
 
@@ -48,17 +51,20 @@ class Node:
     """A running zmqex node.  ``run()`` blocks until ``stop()`` (or a signal handler calls it)."""
 
     def __init__(self, node_id: str, *, host: str = "127.0.0.1", port: int = 0, join: Iterable[str] = (),
-                 store: object | None = None, replica: Replica | None = None, config: Config = Config(),
+                 store: Store | None = None, config: Config = Config(),
                  sub_hwm: int = 100_000, drop_gossip: int = 0) -> None:
-        self.ctx = zmq.Context()
+        self.store: Store = store or MemoryStore()
+        members = self.store.members()
+        self.replica = Replica.restore(node_id, self.store.records(), peers=[m[0] for m in members],
+                                       now=now_ms(), config=config)
+        self.id = node_id
         self.config = config
-        self.replica = replica or Replica(node_id, now=now_ms(), config=config)
-        self.id = self.replica.id
-        self.store = store
+        self.ctx = zmq.Context()
         self.api = api.ClientApi(self.replica)
         self.sub_hwm = sub_hwm
         self._drop_gossip = drop_gossip  # fault injection for tests: lose every Nth gossip message
         self._gossip_seen = 0
+        self._amnesia_logged = False
         self._stopping = False
 
         self.router = self.ctx.socket(zmq.ROUTER)
@@ -84,7 +90,10 @@ class Node:
         self.peer_links: dict[str, mesh.Link] = {}  # by peer id, once it said hello
         self._sub_peer: dict[zmq.Socket, str] = {}
         self._next_hello = 0
-        for seed in join:
+        if self.replica.clock:
+            log.info("node %s restored from its store: %d events, %d open orders", self.id,
+                     sum(self.replica.clock.values()), len(self.replica.ledger.book))
+        for seed in [*join, *(router for member, router, _ in members if member != self.id)]:
             self._link(seed if "://" in seed else f"tcp://{seed}")
         log.info("node %s ready: clients and peers at %s, gossip at %s", self.id, self.endpoint, self.pub_endpoint)
 
@@ -122,6 +131,7 @@ class Node:
         self.router.close(LINGER_MS)
         self.pub.close(LINGER_MS)
         self.ctx.term()
+        self.store.close()
         log.info("node %s stopped", self.id)
 
     # --- input --------------------------------------------------------------------------
@@ -233,6 +243,8 @@ class Node:
                 self.replica.add_peer(member.id)
                 self.api.endpoints[member.id] = member.router
                 log.info("joined %s at %s", member.id, member.router)
+            if link.pub != member.pub or link.router != member.router:
+                self.store.save_member(member.id, member.router, member.pub)
             if link.pub != member.pub:
                 if link.sub is not None:
                     self.poller.unregister(link.sub)
@@ -256,9 +268,12 @@ class Node:
         outputs = self.replica.take_outputs()
         if not outputs:
             return
+        if self.replica.amnesia and not self._amnesia_logged:
+            self._amnesia_logged = True
+            log.error("%s; it refuses orders, cancels and grants until then", self.replica.amnesia)
         records: list[Record] = [o.record for o in outputs if isinstance(o, Persist)]
-        if records and self.store is not None:
-            self.store.commit(records)  # type: ignore[attr-defined]
+        if records:
+            self.store.commit(records)  # one transaction for the whole iteration: group commit
         for out in outputs:
             if isinstance(out, Send):
                 link = self.peer_links.get(out.to)

@@ -88,8 +88,12 @@ class Network:
 
     # --- network steps -------------------------------------------------------------------
 
-    def deliver(self, src: str, dst: str, index: int = 0) -> bool:
-        """Deliver the message at ``index`` on link src->dst (index > 0 reorders)."""
+    def deliver(self, src: str, dst: str, index: int = 0, crash_before_send: bool = False) -> bool:
+        """Deliver the message at ``index`` on link src->dst (index > 0 reorders).
+
+        With ``crash_before_send``, ``dst`` dies right after persisting what the
+        message made it do, before anything it would send leaves it.
+        """
         queue = self.links[(src, dst)]
         if not queue or frozenset((src, dst)) in self.cut:
             return False
@@ -99,7 +103,12 @@ class Network:
         if replica is None:
             return True  # sent to a dead process: gone
         replica.receive(src, messages.decode(data), self.now)
-        self._carry_out(dst, replica.take_outputs())
+        outputs = replica.take_outputs()
+        if crash_before_send:
+            self._carry_out(dst, [o for o in outputs if isinstance(o, Persist)])
+            self.crash(dst)
+        else:
+            self._carry_out(dst, outputs)
         return True
 
     def drop(self, src: str, dst: str, index: int = 0) -> None:

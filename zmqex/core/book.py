@@ -71,7 +71,12 @@ class Level:
                 yield order
 
     def add(self, order: Resting) -> None:
-        self.keys.add(order.key)
+        if order.key in self.live:
+            raise ValueError(f"{order.order_id} has the same priority key as {self.live[order.key].order_id}")
+        if order.key in self.keys:  # back after a removal, its dead key not yet compacted away
+            self.dead -= 1
+        else:
+            self.keys.add(order.key)
         self.live[order.key] = order
         self.total += order.qty
 
@@ -203,6 +208,7 @@ class Book:
                 assert level.live, f"empty level {side.value} {price}"
                 assert level.total == sum(o.qty for o in level.live.values()), f"level total at {price}"
                 assert set(level.live) <= set(level.keys), f"level keys at {price}"
+                assert len(level.keys) == len(set(level.keys)) == len(level.live) + level.dead, f"keys at {price}"
                 for key, order in level.live.items():
                     assert order.key == key and order.qty > 0, order
                     assert order.side is side and order.price == price, order

@@ -116,7 +116,7 @@ def parse_order_id(value: object, what: str = "order id") -> tuple[str, int]:
         raise DecodeError(f"{what} must look like NODE:SEQ, got {value!r:.60}")
     origin, _, seq = value.partition(":")
     wire.need_node_id(origin, what)
-    if not seq.isdigit() or seq.startswith("0") or len(seq) > 18:
+    if not (seq.isascii() and seq.isdigit()) or seq.startswith("0") or len(seq) > 18:
         raise DecodeError(f"{what} must look like NODE:SEQ, got {value!r:.60}")
     return origin, int(seq)
 
@@ -147,8 +147,8 @@ def from_wire(raw: Any) -> Event:
     if len(raw) < 5:
         raise DecodeError("event is too short")
     version, origin, seq, vc_raw, kind, *fields = raw
-    if version != wire.VERSION:
-        raise DecodeError(f"event version {version!r} is not supported (this node speaks {wire.VERSION})")
+    if type(version) is not int or version != wire.VERSION:
+        raise DecodeError(f"event version {version!r:.20} is not supported (this node speaks {wire.VERSION})")
     wire.need_node_id(origin, "event origin")
     wire.need_int(seq, "event seq", 1)
     vc = _clock_from_wire(vc_raw)
@@ -157,6 +157,8 @@ def from_wire(raw: Any) -> Event:
     if kind == _ORDER:
         wire.need_list(fields, "order fields", 4)
         side, price, qty, tif = fields
+        if price is None and tif != Tif.IOC.value:
+            raise DecodeError("a market order (no price) must be IOC")
         body: Body = NewOrder(
             _enum(Side, side, "side"),
             None if price is None else wire.need_int(price, "price", 1, MAX_PRICE),

@@ -71,8 +71,8 @@ class OrderState:
 
 def crosses(taker: OrderState, maker: OrderState) -> bool:
     """True if ``taker`` may trade with the resting ``maker`` at the maker's price."""
-    if taker.side is maker.side or maker.price is None:
-        return False
+    if taker.side is maker.side or not maker.rests:
+        return False  # only a resting order can be a maker
     if taker.price is None:
         return True
     return maker.price <= taker.price if taker.side is Side.BUY else maker.price >= taker.price

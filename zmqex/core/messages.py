@@ -97,7 +97,7 @@ def decode(data: bytes) -> Message:
     if len(raw) < 2:
         raise DecodeError("message is too short")
     version, kind, *f = raw
-    if version != wire.VERSION:
+    if type(version) is not int or version != wire.VERSION:
         raise DecodeError(f"protocol version {version!r:.20} is not supported (this node speaks {wire.VERSION})")
     if kind == "gossip":
         wire.need_list(f, "gossip", 1)

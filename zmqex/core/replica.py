@@ -87,6 +87,7 @@ class Replica:
         self._local: deque[tuple[str, Message]] = deque()  # messages to ourselves
         self._next_heartbeat = now
         self.repaired = 0  # events that came by repair (sync), not by gossip: a health figure
+        self.amnesia: str | None = None  # why this node must not create events (it lost its own history)
         # Taker side.
         self._takes = Reservations()
         self._requests = 0
@@ -111,9 +112,13 @@ class Replica:
             self.peers[peer] = Peer(last_seen=self.now)
 
     @property
+    def in_flight(self) -> int:
+        """Work not finished: takes awaiting answers or fills, unfinished flows, held events and requests."""
+        return len(self._takes) + len(self._flows) + len(self._parked) + len(self._buffer) + len(self._local)
+
+    @property
     def quiet(self) -> bool:
-        """Nothing in flight: no takes, no unfinished flows, no held events or requests."""
-        return not (self._takes or self._flows or self._parked or len(self._buffer) or self._local)
+        return self.in_flight == 0
 
     def is_up(self, node: str) -> bool:
         peer = self.peers.get(node)
@@ -129,6 +134,7 @@ class Replica:
         Raises InvalidAmount / InvalidRequest / Rejected, changing nothing.
         """
         side, tif = Side(side), Tif(tif)
+        self._check_memory()
         money.check_qty(qty)
         if price is None:
             if tif is Tif.POST_ONLY:
@@ -154,6 +160,7 @@ class Replica:
     def cancel(self, oid: str) -> dict[str, Any]:
         """Cancel the open part of an own order now; what is in flight settles later."""
         parse_order_id(oid)
+        self._check_memory()
         state = self.ledger.orders.get(oid)
         if state is None:
             raise UnknownOrder(f"order {oid} is not known here")
@@ -164,6 +171,10 @@ class Replica:
         self._emit(Cancel(oid, CancelReason.USER))
         self._pump()
         return self.order_info(oid)
+
+    def _check_memory(self) -> None:
+        if self.amnesia:
+            raise Rejected(self.amnesia)
 
     # --- peer input ---------------------------------------------------------------
 
@@ -281,6 +292,14 @@ class Replica:
         if peer is None:
             return
         peer.vc, peer.state_hash = hb.vc, hb.state_hash
+        if hb.vc.get(self.id) > self.clock.get(self.id) and not self.amnesia:
+            # A peer has seen more of our own events than we remember: we restarted without
+            # our store.  New events would reuse their ids and we no longer know what we
+            # promised, so this node must not place, cancel, grant or take any more.
+            self.amnesia = (
+                f"node {self.id} has lost its own history ({sender} knows {hb.vc.get(self.id)} of its events, "
+                f"it has {self.clock.get(self.id)}): restart it with its data directory"
+            )
         if not self.clock.dominates(hb.vc):
             self._request_sync(sender)
 
@@ -343,6 +362,9 @@ class Replica:
             return
         maker = self.ledger.orders.get(take.maker)
         taker = self.ledger.orders[take.taker.order_id]
+        if self.amnesia:
+            self._answer(sender, take, 0, INVALID)
+            return
         if (maker is None or not crosses(taker, maker) or (taker.rests and taker.key <= maker.key)
                 or take.qty > taker.qty - taker.filled):
             self._answer(sender, take, 0, INVALID)
@@ -387,6 +409,8 @@ class Replica:
 
     def _drive(self) -> None:
         """Start the next take for every own order that has something to take."""
+        if self.amnesia:
+            return
         book = self.ledger.book
         candidates = set(self._flows)
         if book.crossed():

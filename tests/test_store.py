@@ -1,0 +1,100 @@
+"""The SQLite store: what goes in comes back, in an order restore accepts; bad files are refused."""
+
+from __future__ import annotations
+
+import sqlite3
+
+import pytest
+
+from zmqex.core.events import Side, Tif
+from zmqex.core.replica import Replica
+from zmqex.sim import Network
+from zmqex.store import FILENAME, MemoryStore, SqliteStore, StoreError
+
+
+def traded_network():
+    """Three replicas after some trading, one take still in flight from c."""
+    net = Network(["a", "b", "c"])
+    net.place("a", Side.SELL, 10, 100)
+    net.drain()
+    net.place("b", Side.BUY, 4, 100)
+    net.place("b", Side.BUY, 3, 101, Tif.IOC)
+    net.drain()
+    net.cancel("a", "a:1")
+    net.place("a", Side.SELL, 5, 102)
+    net.drain()
+    net.place("c", Side.BUY, 2, 102)  # its take to a is on the link, unanswered
+    return net
+
+
+@pytest.mark.parametrize("node", ["a", "b", "c"])
+def test_sqlite_store_restores_the_same_replica(tmp_path, node):
+    net = traded_network()
+    store = SqliteStore(tmp_path, node)
+    store.commit(net.nodes[node].store)
+    store.close()
+    records = list(SqliteStore(tmp_path, node).records())
+    restored = Replica.restore(node, records)
+    original = net.replica(node)
+    assert restored.ledger.state_hash() == original.ledger.state_hash()
+    assert restored.clock == original.clock
+    assert restored._outcomes == original._outcomes
+    assert {t.request: t.reserved for t in restored._takes} == {t.request: t.reserved for t in original._takes}
+    restored.ledger._check()
+
+
+def test_commits_accumulate_across_opens(tmp_path):
+    net = traded_network()
+    records = net.nodes["a"].store
+    half = len(records) // 2
+    first = SqliteStore(tmp_path, "a")
+    first.commit(records[:half])
+    first.close()
+    second = SqliteStore(tmp_path, "a")
+    second.commit(records[half:])
+    assert Replica.restore("a", second.records()).ledger.state_hash() == net.replica("a").ledger.state_hash()
+
+
+def test_members_are_kept(tmp_path):
+    store = SqliteStore(tmp_path, "a")
+    store.save_member("b", "tcp://127.0.0.1:1", "tcp://127.0.0.1:2")
+    store.save_member("b", "tcp://127.0.0.1:1", "tcp://127.0.0.1:3")
+    store.close()
+    assert SqliteStore(tmp_path, "a").members() == [("b", "tcp://127.0.0.1:1", "tcp://127.0.0.1:3")]
+
+
+def test_memory_store_has_the_same_interface():
+    net = traded_network()
+    store = MemoryStore()
+    store.commit(net.nodes["b"].store)
+    assert Replica.restore("b", store.records()).ledger.state_hash() == net.replica("b").ledger.state_hash()
+
+
+def test_a_file_that_is_not_a_database_is_refused(tmp_path):
+    (tmp_path / FILENAME).write_bytes(b"this is not sqlite " * 100)
+    with pytest.raises(StoreError, match="cannot be opened"):
+        SqliteStore(tmp_path, "a")
+
+
+def test_a_store_from_a_newer_version_is_refused(tmp_path):
+    SqliteStore(tmp_path, "a").close()
+    db = sqlite3.connect(tmp_path / FILENAME)
+    db.execute("UPDATE meta SET value = '99' WHERE key = 'schema_version'")
+    db.commit()
+    db.close()
+    with pytest.raises(StoreError, match="schema version 99"):
+        SqliteStore(tmp_path, "a")
+
+
+def test_another_nodes_store_is_refused(tmp_path):
+    SqliteStore(tmp_path, "a").close()
+    with pytest.raises(StoreError, match="belongs to node 'a'"):
+        SqliteStore(tmp_path, "b")
+
+
+def test_a_corrupt_row_is_a_store_error(tmp_path):
+    store = SqliteStore(tmp_path, "a")
+    store.commit(traded_network().nodes["a"].store)
+    store.db.execute("UPDATE events SET data = x'c1c1' WHERE pos = 1")
+    with pytest.raises(StoreError, match="unreadable"):
+        list(store.records())
