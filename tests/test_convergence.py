@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
 from zmqex.core.events import Side, Tif
+from zmqex.core.replica import Config
 from zmqex.errors import InvalidRequest, OrderClosed, Rejected
 from zmqex.sim import Network
 
@@ -34,9 +35,24 @@ picks = st.integers(0, 2**16)  # index into whatever is there to choose from
 
 
 class ReplicasUnderFaults(RuleBasedStateMachine):
-    @initialize(n=st.integers(3, 5))
-    def start(self, n: int) -> None:
-        self.net = Network(NAMES[:n])
+    @initialize(n=st.integers(3, 4), compact=st.booleans())
+    def start(self, n: int, compact: bool) -> None:
+        # Half the runs compact as eagerly as they can, so snapshots replace the log
+        # and a joining node catches up from a snapshot and the tail.
+        config = Config(compact_after=1, compact_every_ms=0) if compact else Config()
+        self.net = Network(NAMES[:n], config)
+
+    @rule(settle_first=st.booleans())
+    def join(self, settle_first: bool) -> None:
+        """A new member joins; with ``settle_first``, after the others had time to compact."""
+        if len(self.net.ids) == len(NAMES):
+            return
+        if settle_first:  # a quiet spell: heartbeats tell everyone what everyone has, so they compact
+            self.net.settle()
+            for _ in range(2):
+                self.net.tick(self.net.config.heartbeat_ms)
+                self.net.drain()
+        self.net.add_node(NAMES[len(self.net.ids)])
 
     def _node(self, pick: int) -> str:
         return self.net.ids[pick % len(self.net.ids)]

@@ -127,6 +127,20 @@ class Network:
         if queue:
             queue.append(queue.pop(min(index, len(queue) - 1)))
 
+    def add_node(self, node: str) -> None:
+        """A new, empty member joins: every live replica learns of it; it catches up by repair."""
+        if node in self.nodes:
+            raise ValueError(f"{node} is already a member")
+        others = list(self.ids)
+        self.ids.append(node)
+        self.nodes[node] = SimNode(node, Replica(node, peers=others, now=self.now, config=self.config))
+        for other in others:
+            self.links[(node, other)] = []
+            self.links[(other, node)] = []
+            replica = self.nodes[other].replica
+            if replica is not None:
+                replica.add_peer(node)
+
     def partition(self, group: Iterable[str]) -> None:
         """Cut every link between ``group`` and the other nodes (both ways)."""
         inside = set(group)

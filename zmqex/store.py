@@ -26,7 +26,9 @@ from pathlib import Path
 import msgpack
 
 from zmqex.core import events, messages
-from zmqex.core.outputs import EventRecord, Outcome, Record, TakeSent, TakeSettled
+from zmqex.core.clock import VectorClock
+from zmqex.core.events import clock_from_wire, clock_to_wire
+from zmqex.core.outputs import Checkpoint, EventRecord, Outcome, Record, TakeSent, TakeSettled
 from zmqex.errors import ZmqexError
 
 SCHEMA_VERSION = 1
@@ -44,6 +46,8 @@ CREATE TABLE IF NOT EXISTS takes (      -- takes we sent: our reservations
 CREATE TABLE IF NOT EXISTS outcomes (   -- answers we gave, by (sender, request)
     sender TEXT NOT NULL, request TEXT NOT NULL, data BLOB NOT NULL, PRIMARY KEY (sender, request));
 CREATE TABLE IF NOT EXISTS members (id TEXT PRIMARY KEY, router TEXT NOT NULL, pub TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS checkpoint ( -- the latest snapshot: events at or below its base are gone
+    id INTEGER PRIMARY KEY CHECK (id = 1), vc BLOB NOT NULL, base BLOB NOT NULL, items BLOB NOT NULL);
 """
 
 
@@ -75,9 +79,8 @@ class SqliteStore:
             owner = self._meta("node_id")
             if owner is not None and owner != node_id:
                 raise StoreError(f"store {self.path} belongs to node {owner!r}, not {node_id!r}")
+            self.db.executescript(_SCHEMA)
             self.db.execute("BEGIN")
-            for statement in filter(str.strip, _SCHEMA.split(";")):
-                self.db.execute(statement)
             self.db.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
             self.db.execute("INSERT OR IGNORE INTO meta VALUES ('node_id', ?)", (node_id,))
             self.db.execute("COMMIT")
@@ -99,6 +102,7 @@ class SqliteStore:
     def commit(self, records: Iterable[Record]) -> None:
         """Write ``records`` in one transaction; returns once they are durable."""
         new_events, sent, settled, outcomes = [], [], [], []
+        checkpoint: Checkpoint | None = None
         for record in records:
             if isinstance(record, EventRecord):
                 e = record.event
@@ -110,6 +114,8 @@ class SqliteStore:
                 settled.append((record.granted, record.request))
             elif isinstance(record, Outcome):
                 outcomes.append((record.sender, record.reply.request, _pack_reply(record.reply)))
+            elif isinstance(record, Checkpoint):
+                checkpoint = record  # a later one in the batch supersedes an earlier one
         db = self.db
         db.execute("BEGIN")
         try:
@@ -117,6 +123,10 @@ class SqliteStore:
             db.executemany("INSERT INTO takes VALUES (?, ?, ?, ?, ?, NULL)", sent)
             db.executemany("UPDATE takes SET granted = ? WHERE request = ?", settled)
             db.executemany("INSERT OR REPLACE INTO outcomes VALUES (?, ?, ?)", outcomes)
+            if checkpoint is not None:
+                db.execute("INSERT OR REPLACE INTO checkpoint VALUES (1, ?, ?, ?)", (
+                    _pack_clock(checkpoint.vc), _pack_clock(checkpoint.base), msgpack.packb(list(checkpoint.items))))
+                db.executemany("DELETE FROM events WHERE origin = ? AND seq <= ?", checkpoint.base.items())
             db.execute("COMMIT")
         except BaseException:
             db.execute("ROLLBACK")
@@ -125,6 +135,8 @@ class SqliteStore:
     def records(self) -> Iterator[Record]:
         """Everything needed to restore: events in delivery order, then takes, then outcomes."""
         try:
+            for vc, base, items in self.db.execute("SELECT vc, base, items FROM checkpoint"):
+                yield Checkpoint(_unpack_clock(vc), _unpack_clock(base), tuple(msgpack.unpackb(items)))
             for (data,) in self.db.execute("SELECT data FROM events ORDER BY pos"):
                 yield EventRecord(events.decode(data))
             for request, taker, maker, qty, granted in self.db.execute(
@@ -134,7 +146,7 @@ class SqliteStore:
                     yield TakeSettled(request, granted)
             for sender, data in self.db.execute("SELECT sender, data FROM outcomes"):
                 yield Outcome(sender, _unpack_reply(data))
-        except (sqlite3.Error, ZmqexError) as exc:
+        except (sqlite3.Error, ZmqexError, ValueError) as exc:
             raise StoreError(f"store {self.path} is unreadable: {exc}") from None
 
     def members(self) -> list[tuple[str, str, str]]:
@@ -155,7 +167,10 @@ class MemoryStore:
         self._members: dict[str, tuple[str, str, str]] = {}
 
     def commit(self, records: Iterable[Record]) -> None:
-        self._records.extend(records)
+        for record in records:
+            if isinstance(record, Checkpoint):  # drop what it supersedes, as the SQLite store does
+                self._records = [r for r in self._records if not _superseded(r, record)]
+            self._records.append(record)
 
     def records(self) -> Iterator[Record]:
         return iter(list(self._records))
@@ -168,6 +183,20 @@ class MemoryStore:
 
     def close(self) -> None:
         pass
+
+
+def _superseded(record: Record, checkpoint: Checkpoint) -> bool:
+    if isinstance(record, Checkpoint):
+        return True
+    return isinstance(record, EventRecord) and record.event.seq <= checkpoint.base.get(record.event.origin)
+
+
+def _pack_clock(vc: VectorClock) -> bytes:
+    return msgpack.packb(clock_to_wire(vc))
+
+
+def _unpack_clock(data: bytes) -> VectorClock:
+    return clock_from_wire(msgpack.unpackb(data))
 
 
 def _pack_reply(reply: messages.TakeReply) -> bytes:

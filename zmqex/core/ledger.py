@@ -21,8 +21,9 @@ import hashlib
 from dataclasses import dataclass, field
 
 from zmqex.core.book import Book, Key
-from zmqex.core.events import Cancel, CancelReason, Event, Fill, NewOrder, Side, Tif, encode, owner_of
-from zmqex.errors import InvariantViolation
+from zmqex.core.events import Cancel, CancelReason, Event, Fill, NewOrder, Side, Tif, encode, from_wire, to_wire
+from zmqex.core.wire import need_int, need_str
+from zmqex.errors import DecodeError, InvariantViolation
 
 _MOD = 2**128
 
@@ -190,3 +191,91 @@ class Ledger:
 
 def _digest(data: bytes) -> int:
     return int.from_bytes(hashlib.blake2b(data, digest_size=16).digest(), "big")
+
+
+# --- snapshots ----------------------------------------------------------------------------
+#
+# A snapshot is the ledger as plain msgpack-ready items, in an order that rebuilds it:
+# ``[0, order event, filled, cancel reason or None]`` for every order, then
+# ``[1, fill event]`` for every fill, in the order this ledger learned them.  A ledger
+# rebuilt from its snapshot has the same state hash, book and fills.
+
+ORDER_ITEM, FILL_ITEM = 0, 1
+
+
+def export(ledger: Ledger) -> list[list]:
+    items: list[list] = [
+        [ORDER_ITEM, to_wire(s.event), s.filled, None if s.cancelled is None else s.cancelled.value]
+        for s in ledger.orders.values()
+    ]
+    items.extend([FILL_ITEM, to_wire(e)] for e in ledger.fills.values())
+    return items
+
+
+def rebuild(items: list) -> Ledger:
+    """Inverse of :func:`export`; raises DecodeError on malformed items, InvariantViolation on inconsistent ones."""
+    ledger = Ledger()
+    for item in items:
+        kind = item[0] if type(item) is list and item else None
+        if kind == ORDER_ITEM and len(item) == 4:
+            event = from_wire(item[1])
+            if not isinstance(event.body, NewOrder):
+                raise DecodeError("snapshot order item does not hold an order event")
+            ledger._apply_order(event, event.body)
+            state = ledger.orders[event.order_id]
+            before = state.digest()
+            state.filled = need_int(item[2], "snapshot filled", 0, state.qty)
+            try:
+                state.cancelled = None if item[3] is None else CancelReason(need_str(item[3], "cancel reason", 32))
+            except ValueError:
+                raise DecodeError(f"unknown cancel reason {item[3]!r:.20} in snapshot") from None
+            if state.id in ledger.book:
+                ledger.book.remove(state.id)
+                if state.open > 0:
+                    ledger.book.add(state.id, state.side, state.price, state.key, state.open)  # type: ignore[arg-type]
+            ledger._acc = (ledger._acc - before + state.digest()) % _MOD
+        elif kind == FILL_ITEM and len(item) == 2:
+            event = from_wire(item[1])
+            fill = event.body
+            if not isinstance(fill, Fill) or fill.maker not in ledger.orders or fill.taker not in ledger.orders:
+                raise InvariantViolation("snapshot fill item does not fit the snapshot's orders")
+            ledger.fills[event.id] = event
+            ledger.fill_by_request[fill.request] = event
+            ledger.fills_of.setdefault(fill.maker, []).append(event)
+            ledger.fills_of.setdefault(fill.taker, []).append(event)
+            ledger._acc = (ledger._acc + _digest(encode(event))) % _MOD
+        else:
+            raise DecodeError("malformed snapshot item")
+    for state in ledger.orders.values():
+        if state.filled != sum(e.body.qty for e in ledger.fills_of.get(state.id, ())):  # type: ignore[union-attr]
+            raise InvariantViolation(f"snapshot: {state.id} filled disagrees with its fills")
+    return ledger
+
+
+def merge(ours: Ledger, items: list) -> Ledger:
+    """The ledger of the union of two causally closed event sets: ours, and a snapshot's.
+
+    A ledger is a function of the set of events it has applied, and both sets
+    are causally closed, so the union is too: orders are united by id, fills by
+    event id, each order's filled is the sum of its united fills, and a cancel
+    on either side stands (an owner closes an order at most once).
+    """
+    theirs = rebuild(items)
+    orders = dict(theirs.orders)
+    orders.update(ours.orders)
+    fills = dict(ours.fills)
+    for fill_id, event in theirs.fills.items():
+        fills.setdefault(fill_id, event)
+    filled: dict[str, int] = {}
+    for event in fills.values():
+        fill = event.body
+        for oid in (fill.maker, fill.taker):  # type: ignore[union-attr]
+            filled[oid] = filled.get(oid, 0) + fill.qty  # type: ignore[union-attr]
+    united: list[list] = []
+    for oid, state in orders.items():
+        other = theirs.orders.get(oid)
+        cancelled = state.cancelled or (other.cancelled if other is not None else None)
+        united.append([ORDER_ITEM, to_wire(state.event), filled.get(oid, 0),
+                       None if cancelled is None else cancelled.value])
+    united.extend([FILL_ITEM, to_wire(event)] for event in fills.values())
+    return rebuild(united)

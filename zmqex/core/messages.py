@@ -10,6 +10,7 @@ replica checks what a message claims against that.
 * :class:`TakeReply`   - the maker's owner answers, with the fill event if any.
 * :class:`SyncRequest` - "send me the events my clock lacks" (repair).
 * :class:`SyncReply`   - one page of those events, in the server's delivery order.
+* :class:`SnapshotPage` - the state itself, in pages, when the events are gone (compacted).
 """
 
 from __future__ import annotations
@@ -68,7 +69,20 @@ class SyncReply:
     more: bool  # the server had more than one page
 
 
-Message = Union[Gossip, Heartbeat, Take, TakeReply, SyncRequest, SyncReply]
+@dataclass(frozen=True, slots=True)
+class SnapshotPage:
+    """Page ``index`` of ``total`` of the sender's ledger at clock ``vc`` (see ledger.export).
+
+    Sent instead of events to a peer that lacks events the sender has pruned.
+    """
+
+    vc: VectorClock
+    index: int
+    total: int
+    items: tuple
+
+
+Message = Union[Gossip, Heartbeat, Take, TakeReply, SyncRequest, SyncReply, SnapshotPage]
 
 
 def encode(msg: Message) -> bytes:
@@ -88,6 +102,8 @@ def _to_wire(msg: Message) -> list[Any]:
         return [v, "granted", msg.request, msg.maker, msg.granted, msg.reason, fill]
     if isinstance(msg, SyncRequest):
         return [v, "sync", clock_to_wire(msg.vc), msg.limit]
+    if isinstance(msg, SnapshotPage):
+        return [v, "snapshot", clock_to_wire(msg.vc), msg.index, msg.total, list(msg.items)]
     return [v, "events", [to_wire(e) for e in msg.events], msg.more]
 
 
@@ -128,4 +144,11 @@ def decode(data: bytes) -> Message:
         if type(f[1]) is not bool:
             raise DecodeError("sync reply 'more' must be a boolean")
         return SyncReply(tuple(from_wire(e) for e in events), f[1])
+    if kind == "snapshot":
+        wire.need_list(f, "snapshot page", 4)
+        total = wire.need_int(f[2], "page count", 1, 1_000_000)
+        items = wire.need_list(f[3], "snapshot items")
+        if len(items) > MAX_PAGE:
+            raise DecodeError(f"snapshot page of {len(items)} items is over {MAX_PAGE}")
+        return SnapshotPage(clock_from_wire(f[0]), wire.need_int(f[1], "page index", 0, total - 1), total, tuple(items))
     raise DecodeError(f"unknown message kind {kind!r:.20}")

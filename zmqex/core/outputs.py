@@ -15,6 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Union
 
+from zmqex.core.clock import VectorClock
 from zmqex.core.events import Event
 from zmqex.core.messages import Message, TakeReply
 
@@ -54,7 +55,22 @@ class Outcome:
     reply: TakeReply
 
 
-Record = Union[EventRecord, TakeSent, TakeSettled, Outcome]
+@dataclass(frozen=True, slots=True)
+class Checkpoint:
+    """The ledger at clock ``vc`` (ledger.export items); events at or below ``base`` may go.
+
+    ``base`` is the causally stable clock when this node compacted (every member
+    had delivered everything up to it, so nobody will ask for those events
+    again), or the clock of a snapshot it installed.  Restore starts from the
+    snapshot and replays only the events after ``vc``.
+    """
+
+    vc: VectorClock
+    base: VectorClock
+    items: tuple
+
+
+Record = Union[EventRecord, TakeSent, TakeSettled, Outcome, Checkpoint]
 
 # --- outputs ----------------------------------------------------------------------
 

@@ -27,7 +27,6 @@ What one node decides alone, it decides here:
 
 from __future__ import annotations
 
-import heapq
 from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -37,12 +36,13 @@ from zmqex.core import money
 from zmqex.core.clock import VectorClock
 from zmqex.core.causal import CausalBuffer
 from zmqex.core.events import Cancel, CancelReason, Event, Fill, NewOrder, Side, Tif, owner_of, parse_order_id
-from zmqex.core.ledger import Ledger, OrderState, crosses
+from zmqex.core.ledger import Ledger, OrderState, crosses, export, merge, rebuild
+from zmqex.core.log import EventLog
 from zmqex.core.messages import (
-    Gossip, Heartbeat, Message, SyncReply, SyncRequest, Take, TakeReply,
+    Gossip, Heartbeat, Message, SnapshotPage, SyncReply, SyncRequest, Take, TakeReply,
 )
 from zmqex.core.outputs import (
-    Delivered, EventRecord, Outcome, Output, PeerChanged, Persist, Publish, Record, Reply, Send,
+    Checkpoint, Delivered, EventRecord, Outcome, Output, PeerChanged, Persist, Publish, Record, Reply, Send,
     TakeSent, TakeSettled,
 )
 from zmqex.core.takes import PendingTake, Reservations
@@ -59,6 +59,8 @@ class Config:
     peer_timeout_ms: int = 2000
     retry_ms: int = 1000  # resend an unanswered take, or a sync request, after this long
     sync_page: int = 500
+    compact_after: int = 100_000  # stable events held before a checkpoint lets them go
+    compact_every_ms: int = 5_000
 
 
 @dataclass(slots=True)
@@ -81,8 +83,9 @@ class Replica:
         self.clock = VectorClock()  # everything delivered here
         self.peers: dict[str, Peer] = {}
         self._buffer = CausalBuffer()
-        self._log: list[Event] = []  # delivered events, in delivery order
-        self._positions: dict[str, list[int]] = {}  # origin -> log positions, by seq
+        self._log = EventLog()  # delivered events that peers may still ask for
+        self._next_compact = now + config.compact_every_ms
+        self._snapshot_pages: dict[str, tuple[VectorClock, dict[int, tuple]]] = {}  # sender -> pages so far
         self._out: list[Output] = []
         self._local: deque[tuple[str, Message]] = deque()  # messages to ourselves
         self._next_heartbeat = now
@@ -204,6 +207,9 @@ class Replica:
                 take.sent_at = now
                 self._send_take_message(take)
         self._busy_makers.clear()
+        if now >= self._next_compact:
+            self._next_compact = now + self.config.compact_every_ms
+            self._maybe_compact()
         self._pump()
 
     def _seen(self, sender: str) -> None:
@@ -229,6 +235,8 @@ class Replica:
             self._on_sync_request(sender, msg)
         elif isinstance(msg, SyncReply):
             self._on_sync_reply(sender, msg)
+        elif isinstance(msg, SnapshotPage):
+            self._on_snapshot_page(sender, msg)
 
     def _send(self, to: str, msg: Message) -> None:
         if to == self.id:
@@ -280,7 +288,6 @@ class Replica:
 
     def _record_delivery(self, event: Event) -> None:
         self.clock = self.clock.with_entry(event.origin, event.seq)
-        self._positions.setdefault(event.origin, []).append(len(self._log))
         self._log.append(event)
 
     # --- repair -------------------------------------------------------------------------
@@ -311,18 +318,69 @@ class Replica:
         self._send(peer_id, SyncRequest(self.clock, self.config.sync_page))
 
     def _on_sync_request(self, sender: str, req: SyncRequest) -> None:
-        runs = [
-            positions[req.vc.get(origin):] for origin, positions in self._positions.items()
-            if len(positions) > req.vc.get(origin)
-        ]
-        page: list[Event] = []
-        more = False
-        for position in heapq.merge(*runs):  # our delivery order is a causal order
-            if len(page) == req.limit:
-                more = True
-                break
-            page.append(self._log[position])
-        self._send(sender, SyncReply(tuple(page), more))
+        if not self._log.can_serve(req.vc):
+            # It lacks events we have compacted away: send the state itself, then it asks again.
+            items = export(self.ledger)
+            pages = [items[i:i + req.limit] for i in range(0, len(items), req.limit)] or [[]]
+            for index, page in enumerate(pages):
+                self._send(sender, SnapshotPage(self.clock, index, len(pages), tuple(page)))
+            return
+        events, more = self._log.missing(req.vc, req.limit)
+        self._send(sender, SyncReply(tuple(events), more))
+
+    def _on_snapshot_page(self, sender: str, page: SnapshotPage) -> None:
+        peer = self.peers.get(sender)
+        if peer is not None:
+            peer.sync_sent_at = None
+        if self.clock.dominates(page.vc):
+            return  # we already have all of it
+        vc, pages = self._snapshot_pages.get(sender, (page.vc, {}))
+        if vc != page.vc:
+            pages = {}  # a newer snapshot from the same peer replaces a partial older one
+        pages[page.index] = page.items
+        self._snapshot_pages[sender] = (page.vc, pages)
+        if len(pages) == page.total and set(pages) == set(range(page.total)):
+            del self._snapshot_pages[sender]
+            self._install([item for i in range(page.total) for item in pages[i]], page.vc)
+            self._request_sync(sender)
+
+    def _install(self, items: list, vc: VectorClock) -> None:
+        """Unite our ledger with a peer's snapshot taken at ``vc``."""
+        self.ledger = merge(self.ledger, items)  # raises on a malformed snapshot, changing nothing
+        self.clock = self.clock.merge(vc)
+        # What came by snapshot we cannot hand on as events: serve only from above it.
+        self._log.prune(self._log.base.merge(vc))
+        self._buffer.prune(self.clock)
+        self._out.append(Persist(Checkpoint(self.clock, self._log.base, tuple(export(self.ledger)))))
+        self._after_restore()
+        while (ready := self._buffer.pop_ready(self.clock)) is not None:
+            self._deliver(ready)
+
+    def _after_restore(self) -> None:
+        """Reconcile promises with a ledger that just changed under them (snapshot, restart)."""
+        for take in self._takes:
+            fill = self.ledger.fill_by_request.get(take.request)
+            if fill is not None and not take.applied and fill.body.taker == take.order:  # type: ignore[union-attr]
+                self._takes.fill_applied(take, fill.body.qty)  # type: ignore[union-attr]
+        for oid in [o for o in self._parked if o in self.ledger.orders]:
+            for sender, take in self._parked.pop(oid):
+                self._grant(sender, take)
+
+    def stable_clock(self) -> VectorClock:
+        """What every member has delivered: the entry-wise minimum of all known clocks."""
+        stable = dict(self.clock.items())
+        for peer in self.peers.values():
+            for origin in list(stable):
+                stable[origin] = min(stable[origin], peer.vc.get(origin))
+        return VectorClock(stable)
+
+    def _maybe_compact(self) -> None:
+        stable = self.stable_clock()
+        base = self._log.base
+        if sum(stable.get(o) - base.get(o) for o in stable) < self.config.compact_after:
+            return
+        self._log.prune(stable)
+        self._out.append(Persist(Checkpoint(self.clock, self._log.base, tuple(export(self.ledger)))))
 
     def _on_sync_reply(self, sender: str, reply: SyncReply) -> None:
         peer = self.peers.get(sender)
@@ -495,10 +553,22 @@ class Replica:
         """Rebuild a node from its durable records, in the order they were persisted."""
         replica = cls(node_id, peers=peers, now=now, config=config)
         takes: dict[str, PendingTake] = {}
+        log = replica._log
         for record in records:
             if isinstance(record, EventRecord):
-                replica.ledger.apply(record.event)
-                replica._record_delivery(record.event)
+                event = record.event
+                if event.seq > replica.clock.get(event.origin):
+                    replica.ledger.apply(event)
+                    replica._record_delivery(event)
+                elif event.seq > log.base.get(event.origin):
+                    log.append(event)  # already in the checkpoint's state, still servable to peers
+            elif isinstance(record, Checkpoint):
+                kept = [e for e in log if e.seq > record.base.get(e.origin)]
+                replica.ledger = rebuild(list(record.items))
+                replica.clock = record.vc
+                log.reset(record.base)
+                for event in kept:
+                    log.append(event)
             elif isinstance(record, TakeSent):
                 takes[record.request] = PendingTake(record.request, record.order, record.maker, record.qty, now)
                 replica._requests = max(replica._requests, int(record.request.rpartition(".")[2]))
