@@ -125,6 +125,7 @@ class ClientApi:
             "fills": len(r.ledger.fills),
             "repaired": r.repaired,
             "in_flight": r.in_flight,
+            "compacted": r.compacted,
             "crossed": r.ledger.book.crossed(),
         }
 

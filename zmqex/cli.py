@@ -7,6 +7,7 @@ import logging
 import signal
 import sys
 
+from zmqex.core.replica import Config
 from zmqex.core.wire import is_node_id
 from zmqex.node import Node
 from zmqex.store import MemoryStore, SqliteStore, StoreError, default_data_dir
@@ -25,6 +26,8 @@ def node_main(argv: list[str] | None = None) -> int:
                         help="keep nothing on disk: a restart forgets everything (demos, tests)")
     parser.add_argument("--sync", choices=["full", "normal"], default="full",
                         help="full: fsync every commit (survives power loss); normal: survives kill -9")
+    parser.add_argument("--compact-after", type=int, default=Config().compact_after, metavar="N",
+                        help="checkpoint once N events are known to every member (default %(default)s)")
     parser.add_argument("--drop-gossip", type=int, default=0, metavar="N",
                         help="testing: drop every Nth gossip message received, to exercise repair")
     parser.add_argument("-v", "--verbose", action="store_true", help="log every event and message problem")
@@ -33,6 +36,8 @@ def node_main(argv: list[str] | None = None) -> int:
         parser.error(f"--id {args.id!r} must be 1-32 characters of A-Z a-z 0-9 _ . -")
     if not 0 <= args.port <= 65535:
         parser.error("--port must be 0..65535")
+    if args.compact_after < 1:
+        parser.error("--compact-after must be at least 1")
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,
         format=f"%(asctime)s {args.id} %(message)s",
@@ -47,7 +52,7 @@ def node_main(argv: list[str] | None = None) -> int:
         else:
             store = SqliteStore(args.data_dir or default_data_dir(args.id), args.id, synchronous=args.sync.upper())
         node = Node(args.id, host=args.host, port=args.port, join=args.join, store=store,
-                    drop_gossip=args.drop_gossip)
+                    config=Config(compact_after=args.compact_after), drop_gossip=args.drop_gossip)
     except StoreError as exc:
         print(f"zmqex-node: {exc}", file=sys.stderr)
         return 1

@@ -21,11 +21,29 @@ def node(net):
     return net.nodes["a"]
 
 
+class Sockets:
+    """Raw sockets for a test, all closed at its end."""
+
+    def __init__(self) -> None:
+        self.context = zmq.Context()
+        self.made: list[zmq.Socket] = []
+
+    def socket(self, kind: int) -> zmq.Socket:
+        sock = self.context.socket(kind)
+        self.made.append(sock)
+        return sock
+
+    def close(self) -> None:
+        for sock in self.made:
+            sock.close(0)
+        self.context.term()
+
+
 @pytest.fixture
 def ctx():
-    context = zmq.Context()
-    yield context
-    context.destroy(linger=0)
+    sockets = Sockets()
+    yield sockets
+    sockets.close()
 
 
 def dealer(ctx, node, routing_id=None):

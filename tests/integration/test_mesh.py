@@ -127,3 +127,28 @@ def test_node_that_missed_gossip_repairs(net):
     statuses = net.wait_converged(60)
     assert statuses["c"]["orders"] == 100
     assert statuses["c"]["repaired"] > 0  # it did miss gossip, and repair filled the gaps
+
+
+def test_late_joiner_after_compaction_gets_a_snapshot_and_the_tail(net):
+    args = ["--compact-after", "10"]
+    net.start("a", args=args)
+    net.start("b", args=args)
+    net.wait_meshed()
+    with net.nodes["a"].client() as a:
+        for i in range(30):
+            a.place("sell" if i % 2 else "buy", "0.1", str(50000 + (i % 2) * 10))
+    statuses = net.wait_converged()
+    wait_for(lambda: all(_compacted(net.nodes[i]) for i in "ab"), 30, "a and b to compact")
+    net.start("c", args=args)
+    with net.nodes["b"].client() as b:
+        b.place("buy", "0.05", "50010")  # the tail
+    statuses = net.wait_converged()
+    assert statuses["c"]["orders"] == 31
+    assert statuses["c"]["compacted"] > 0  # it holds the early state, not the early events
+    with net.nodes["c"].client() as c, net.nodes["a"].client() as a:
+        assert c.book(depth=50) == a.book(depth=50)
+
+
+def _compacted(node):
+    with node.client() as c:
+        return c.status()["compacted"] > 0

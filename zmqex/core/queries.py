@@ -1,0 +1,56 @@
+"""What a client sees of an order and its fills: plain dicts, ready for JSON.
+
+An order's view is the replicated state (the same on every replica that has
+delivered the same events) plus two figures only the asking node knows:
+``pending``, what its own taker side has asked for with the order and not yet
+settled (0 for a peer's order), and ``available``, whether the order's owner
+is up as far as this node can tell (a down owner's orders are not taken).
+
+Costs: ``order_info`` is O(f) for an order with f fills; ``fill_info`` O(1).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from zmqex.core.events import Event, Fill
+from zmqex.errors import UnknownOrder
+
+if TYPE_CHECKING:
+    from zmqex.core.replica import Replica
+
+
+def order_info(replica: Replica, oid: str) -> dict[str, Any]:
+    """The order ``oid`` as ``replica`` sees it; raises UnknownOrder if it has not delivered it."""
+    state = replica.ledger.orders.get(oid)
+    if state is None:
+        raise UnknownOrder(f"order {oid} is not known here")
+    fills = replica.ledger.fills_of.get(oid, ())
+    return {
+        "order_id": oid,
+        "owner": state.owner,
+        "side": state.side.value,
+        "price": state.price,
+        "qty": state.qty,
+        "tif": state.tif.value,
+        "status": state.status,
+        "filled": state.filled,
+        "open": state.open,
+        "pending": replica._takes.reserved(oid),
+        "available": replica.is_up(state.owner),
+        "fills": [fill_info(e) for e in fills],
+    }
+
+
+def fill_info(event: Event) -> dict[str, Any]:
+    """A fill event as a client sees it; its id is ``origin:seq``, the event's identity."""
+    fill = event.body
+    assert isinstance(fill, Fill)
+    return {
+        "id": f"{event.origin}:{event.seq}",
+        "maker": fill.maker,
+        "taker": fill.taker,
+        "price": fill.price,
+        "qty": fill.qty,
+        "request": fill.request,
+    }
