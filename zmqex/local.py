@@ -96,8 +96,9 @@ class LocalNetwork:
         """Start a node; by default it joins the first running node."""
         if join is None:
             join = [n.address for n in self.nodes.values() if n.alive() and n.endpoint][:1]
-        argv = ["--id", node_id, "--port", "0", "--data-dir", str(self.workdir / node_id),
-                *self.extra_args, *(args or [])]
+        argv = ["--id", node_id, "--port", "0", *self.extra_args, *(args or [])]
+        if "--ephemeral" not in argv:
+            argv += ["--data-dir", str(self.workdir / node_id)]
         for peer in join:
             argv += ["--join", peer]
         node = NodeProcess(node_id, self.workdir / f"{node_id}.log", argv)

@@ -130,6 +130,7 @@ class Repair:
         for oid in [o for o in self._parked if o in self.ledger.orders]:
             for sender, take in self._parked.pop(oid):
                 self._grant(sender, take)
+        self._mark_crossed()  # the snapshot may have brought orders that cross ours
 
     def stable_clock(self) -> VectorClock:
         """What every member has delivered: the entry-wise minimum of all known clocks."""

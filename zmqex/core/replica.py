@@ -120,6 +120,7 @@ class Replica(Maker, Taker, Repair):
         self._waiting: dict[str, Any] = {}  # order id -> client token awaiting the result
         self._closed_makers: dict[str, set[str]] = {}  # order -> makers that answered closed
         self._busy_makers: dict[str, set[str]] = {}  # order -> makers that were busy (until next tick)
+        self._dirty: set[str] = set()  # own orders that may have something to do: the driver's work list
         # Maker side (maker.py).
         self._outcomes: dict[tuple[str, str], TakeReply] = {}
         self._parked: dict[str, list[tuple[str, Take]]] = {}  # taker order id -> takes awaiting it
@@ -139,7 +140,8 @@ class Replica(Maker, Taker, Repair):
     @property
     def in_flight(self) -> int:
         """Work not finished: takes awaiting answers or fills, unfinished flows, held events and requests."""
-        return len(self._takes) + len(self._flows) + len(self._parked) + len(self._buffer) + len(self._local)
+        return (len(self._takes) + len(self._flows) + len(self._parked) + len(self._buffer) + len(self._local)
+                + len(self._busy_makers) + len(self._dirty))
 
     @property
     def compacted(self) -> int:
@@ -190,6 +192,7 @@ class Replica(Maker, Taker, Repair):
         event = self._emit(NewOrder(side, price, qty, tif))
         oid = event.order_id
         self._flows.add(oid)
+        self._dirty.add(oid)
         if token is not None:
             self._waiting[oid] = token
         self._pump()
@@ -207,6 +210,7 @@ class Replica(Maker, Taker, Repair):
         if state.open == 0:
             raise OrderClosed(f"order {oid} is already {state.status}")
         self._emit(Cancel(oid, CancelReason.USER))
+        self._dirty.add(oid)  # its first pass may be over now
         self._pump()
         return self.order_info(oid)
 
@@ -245,7 +249,9 @@ class Replica(Maker, Taker, Repair):
             if take.granted is None and now - take.sent_at >= self.config.retry_ms:
                 take.sent_at = now
                 self._send_take_message(take)
+        self._dirty.update(self._busy_makers)  # busy makers may have room now
         self._busy_makers.clear()
+        self._mark_crossed()  # the safety net: whatever still crosses, the later owner acts
         if now >= self._next_compact:
             self._next_compact = now + self.config.compact_every_ms
             self._maybe_compact()
@@ -260,6 +266,7 @@ class Replica(Maker, Taker, Repair):
         if not peer.up:
             peer.up = True
             self._out.append(PeerChanged(sender, True))
+            self._mark_crossed()  # its orders are tradeable again
 
     def _handle(self, sender: str, msg: Message) -> None:
         if isinstance(msg, Gossip):
@@ -321,9 +328,12 @@ class Replica(Maker, Taker, Repair):
             take = self._takes.get(body.request)
             if take is not None and take.order == body.taker:
                 self._takes.fill_applied(take, body.qty)
+                self._dirty.add(take.order)
         elif isinstance(body, NewOrder):
             for sender, take in self._parked.pop(event.order_id, ()):
                 self._grant(sender, take)
+            if event.origin != self.id and body.tif is not Tif.IOC:
+                self._mark_crossed_by(event.order_id)
 
     def _record_delivery(self, event: Event) -> None:
         self.clock = self.clock.with_entry(event.origin, event.seq)

@@ -76,6 +76,7 @@ def replay(replica: Replica, records: Iterable[Record]) -> None:
     for state in replica.ledger.orders.values():
         if state.owner == node_id and not state.rests and state.open > 0:
             replica._flows.add(state.id)  # an IOC interrupted by the crash: finish it
+    replica._mark_crossed()
     for peer in replica.clock:
         replica.add_peer(peer)
     replica._out = []

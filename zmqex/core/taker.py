@@ -21,10 +21,14 @@ Invariants:
   result, when nothing is left to ask and nothing is reserved; an IOC's
   remainder is then cancelled.
 
-Costs: one ``_drive`` pass lists the own orders in flows and in the crossed
-region and sorts them, O(r + c log c) for r orders in that region and c
-candidates; each candidate then walks the orders it crosses, best first, until
-one may be asked (O(1) each, lazily).
+Work list: only own orders that may have something to do are stepped
+(``_dirty``): a new order, one whose take was answered or whose fill came in,
+one a peer's new order crosses with an earlier key, one a busy maker put off;
+and on every tick, as a safety net, every own order still in the crossed
+region.  Stepping an order walks the orders it crosses, best first, until one
+may be asked (O(1) each, lazily), so a message costs O(its own consequences),
+not O(book).  A take from an own resting order is granted at once, without a
+request (nothing can race it inside one replica).
 
 :class:`Taker` is a mixin of :class:`~zmqex.core.replica.Replica`, which
 says why and holds the state these methods use (``_takes``, ``_flows``,
@@ -59,34 +63,64 @@ class Taker:
             self._offer(fill)
         self._out.append(Persist(TakeSettled(take.request, reply.granted)))
         self._takes.answer(take, reply.granted)
+        self._dirty.add(take.order)
         if reply.reason == BUSY:
             self._busy_makers.setdefault(take.order, set()).add(take.maker)
         elif reply.granted == 0:
             self._closed_makers.setdefault(take.order, set()).add(take.maker)
 
     def _drive(self) -> None:
-        """Start the next take for every own order that has something to take."""
+        """Step every own order on the work list until the list is empty."""
         if self.amnesia:
             return
+        while self._dirty:
+            work = sorted(self._dirty)  # a fixed order, so every run of the same inputs is the same
+            self._dirty.clear()
+            for oid in work:
+                order = self.ledger.orders.get(oid)
+                if order is not None:
+                    self._step(order)
+
+    def _mark_crossed_by(self, oid: str) -> None:
+        """A peer's order now rests: own orders it crosses with a later key must take from it."""
+        order = self.ledger.orders[oid]
+        for resting in self.ledger.book.crossing(order.side, order.price):
+            if resting.key > order.key and owner_of(resting.order_id) == self.id:
+                self._dirty.add(resting.order_id)
+
+    def _mark_crossed(self) -> None:
+        """Put every own order still in the crossed region, and every unfinished flow, on the work list."""
+        self._dirty.update(self._flows)
         book = self.ledger.book
-        candidates = set(self._flows)
         if book.crossed():
-            candidates.update(r.order_id for r in book.crossed_orders() if owner_of(r.order_id) == self.id)
-        for oid in sorted(candidates):
-            self._step(self.ledger.orders[oid])
+            self._dirty.update(r.order_id for r in book.crossed_orders() if owner_of(r.order_id) == self.id)
 
     def _step(self, order: OrderState) -> None:
-        if self._takes.in_flight(order.id) is not None:
-            return
-        maker = self._next_maker(order)
-        if maker is not None:
+        """Take for ``order`` until it has a take in flight or nothing left to take."""
+        while self._takes.in_flight(order.id) is None:
+            maker = self._next_maker(order)
+            if maker is None:
+                break
             if order.tif is Tif.POST_ONLY:
                 self._emit(Cancel(order.id, CancelReason.WOULD_CROSS))
+                break
+            if maker.owner == self.id:
+                self._fill_locally(order, maker)
             else:
                 self._start_take(order, maker)
-                return
-        if order.id in self._flows and self._takes.reserved(order.id) == 0:
+        if (order.id in self._flows and self._takes.in_flight(order.id) is None
+                and self._takes.reserved(order.id) == 0):
             self._finish(order)
+
+    def _fill_locally(self, order: OrderState, maker: OrderState) -> None:
+        """Both orders are ours: grant at once, no request, nothing to reserve or retry."""
+        available = maker.open - self._takes.reserved(maker.id)
+        if available <= 0:
+            self._busy_makers.setdefault(order.id, set()).add(maker.id)  # it is taking itself
+            return
+        qty = min(order.open - self._takes.reserved(order.id), available)
+        request = f"{self.id}/{self.clock.get(self.id) + 1}"  # the fill's own event id: unique
+        self._emit(Fill(maker.id, order.id, maker.price, qty, request))  # type: ignore[arg-type]
 
     def _next_maker(self, order: OrderState) -> OrderState | None:
         available = order.open - self._takes.reserved(order.id)
