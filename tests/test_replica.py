@@ -172,7 +172,8 @@ def test_racing_takers_split_what_is_open() -> None:
     converged(net)
 
 
-def test_maker_with_own_take_in_flight_answers_busy_then_trades_after_tick() -> None:
+def maker_taking_itself():
+    """x at a is all reserved (a is asking c for z) when b's take on x arrives."""
     net = Network(["a", "b", "c"])
     z = net.place("c", SELL, 5, 100)
     net.drain()
@@ -182,13 +183,25 @@ def test_maker_with_own_take_in_flight_answers_busy_then_trades_after_tick() -> 
     y = net.place("b", SELL, 5, 100, token="y")  # later than x: b asks a for x
     net.deliver("b", "a")
     net.deliver("b", "a")
-    assert replies_on(net, "a", "b") == [TakeReply("b.1", x, 0, "busy", None)]
-    net.drain()
-    assert net.replies["y"]["status"] == "open" and net.replica("b").ledger.book.crossed()
-    net.tick(0)  # busy makers are retried after a tick
-    net.drain()
-    assert fills(net.replica("b")) == [(x, y, 100, 5, "b.2")]
+    return net, x, y
+
+
+def test_a_take_on_a_reserved_maker_waits_for_the_reservation_to_settle() -> None:
+    net, x, y = maker_taking_itself()
+    assert replies_on(net, "a", "b") == []  # held, not refused
+    net.drain()  # a's take on z comes back closed, so x is free again: b's take is granted
+    assert fills(net.replica("b")) == [(x, y, 100, 5, "b.1")]
+    assert net.replies["y"]["status"] == "filled"
     converged(net)
+
+
+def test_a_held_take_is_answered_busy_after_retry_ms() -> None:
+    net, x, y = maker_taking_itself()
+    net.links[("a", "c")].clear()  # a's take on z is lost: x stays reserved
+    net.tick(CFG.retry_ms)
+    assert replies_on(net, "a", "b") == [TakeReply("b.1", x, 0, "busy", None)]
+    converged(net)  # a retries its take on z, the crossing pair trades in the end
+    assert [f[:4] for f in fills(net.replica("b"))] == [(x, y, 100, 5)]
 
 
 # --- idempotency ----------------------------------------------------------------------------

@@ -126,6 +126,7 @@ class ClientApi:
             "repaired": r.repaired,
             "in_flight": r.in_flight,
             "compacted": r.compacted,
+            "counters": dict(r.counters),
             "crossed": r.ledger.book.crossed(),
         }
 

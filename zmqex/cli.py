@@ -30,6 +30,7 @@ def node_main(argv: list[str] | None = None) -> int:
                         help="checkpoint once N events are known to every member (default %(default)s)")
     parser.add_argument("--drop-gossip", type=int, default=0, metavar="N",
                         help="testing: drop every Nth gossip message received, to exercise repair")
+    parser.add_argument("--profile", metavar="FILE", help="run under cProfile and write its stats to FILE at exit")
     parser.add_argument("-v", "--verbose", action="store_true", help="log every event and message problem")
     args = parser.parse_args(argv)
     if not is_node_id(args.id):
@@ -61,7 +62,12 @@ def node_main(argv: list[str] | None = None) -> int:
         return 1
     signal.signal(signal.SIGINT, lambda *_: node.stop())
     signal.signal(signal.SIGTERM, lambda *_: node.stop())
-    node.run()
+    if args.profile:
+        import cProfile
+
+        cProfile.runctx("node.run()", globals(), {"node": node}, args.profile)
+    else:
+        node.run()
     return 0
 
 

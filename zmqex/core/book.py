@@ -32,6 +32,7 @@ from zmqex.core.events import Side
 
 Key = tuple[int, str, int]
 
+_BUY = Side.BUY  # read once: attribute lookups on enum classes are slow
 _COMPACT_MIN = 32  # below this many dead keys a level never bothers to rebuild
 
 
@@ -109,7 +110,7 @@ class Book:
         return self._index.get(order_id)
 
     def _side(self, side: Side) -> SortedDict:
-        return self.bids if side is Side.BUY else self.asks
+        return self.bids if side is _BUY else self.asks
 
     def add(self, order_id: str, side: Side, price: int, key: Key, qty: int) -> None:
         """Rest an order. O(log L + log m)."""
@@ -182,7 +183,7 @@ class Book:
         the dead keys skipped.
         """
         for price, level in self._side(taker.opposite).items():
-            if limit is not None and (price > limit if taker is Side.BUY else price < limit):
+            if limit is not None and (price > limit if taker is _BUY else price < limit):
                 return
             yield from level
 

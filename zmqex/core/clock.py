@@ -83,9 +83,15 @@ class VectorClock(Mapping[str, int]):
 
     def with_entry(self, node: str, n: int) -> VectorClock:
         """This clock with ``node``'s entry set to ``n``. O(n)."""
+        if type(n) is not int or n < 0:
+            raise ValueError(f"clock entry {node!r} must be a non-negative int, got {n!r:.20}")
         c = dict(self._c)
-        c[node] = n
-        return VectorClock(c)
+        old = c.get(node, 0)
+        if n:
+            c[node] = n
+        else:
+            c.pop(node, None)
+        return VectorClock._trusted(c, self._total - old + n)  # the hot path: one per event
 
     def merge(self, other: Mapping[str, int]) -> VectorClock:
         """The least clock that dominates both (entry-wise maximum). O(n)."""

@@ -12,7 +12,7 @@ raises :class:`~zmqex.errors.InvariantViolation` and leaves the ledger as it was
 
 ``state_hash`` is a digest of all orders and fills that is the same on every
 replica holding the same state.  It is kept incrementally (a sum of per-item
-digests modulo 2**128), so reading it is O(1).
+digests modulo 2**128): reading it costs only what changed since the last read.
 """
 
 from __future__ import annotations
@@ -21,11 +21,12 @@ import hashlib
 from dataclasses import dataclass, field
 
 from zmqex.core.book import Book, Key
-from zmqex.core.events import Cancel, CancelReason, Event, Fill, NewOrder, Side, Tif, encode, from_wire, to_wire
+from zmqex.core.events import Cancel, CancelReason, Event, Fill, NewOrder, Side, Tif, from_wire, to_wire
 from zmqex.core.wire import need_int, need_str
 from zmqex.errors import DecodeError, InvariantViolation
 
 _MOD = 2**128
+_IOC, _BUY = Tif.IOC, Side.BUY  # enum members read once: attribute lookups on enums are slow
 
 
 @dataclass(slots=True, eq=False)
@@ -42,6 +43,7 @@ class OrderState:
     key: Key
     filled: int = 0
     cancelled: CancelReason | None = None
+    hashed: int = 0  # this order's digest as last counted in the ledger's state hash
 
     @property
     def open(self) -> int:
@@ -50,7 +52,7 @@ class OrderState:
     @property
     def rests(self) -> bool:
         """Whether the order can stand in the book (IOC and market orders never do)."""
-        return self.tif is not Tif.IOC
+        return self.tif is not _IOC
 
     @property
     def status(self) -> str:
@@ -76,7 +78,7 @@ def crosses(taker: OrderState, maker: OrderState) -> bool:
         return False  # only a resting order can be a maker
     if taker.price is None:
         return True
-    return maker.price <= taker.price if taker.side is Side.BUY else maker.price >= taker.price
+    return maker.price <= taker.price if taker.side is _BUY else maker.price >= taker.price
 
 
 @dataclass(slots=True)
@@ -86,7 +88,9 @@ class Ledger:
     fill_by_request: dict[str, Event] = field(default_factory=dict)
     fills_of: dict[str, list[Event]] = field(default_factory=dict)  # order id -> its fills
     book: Book = field(default_factory=Book)
-    _acc: int = 0
+    _acc: int = 0  # sum of the digests counted so far
+    _stale: set[str] = field(default_factory=set)  # orders changed since the hash was last read
+    _new_fills: list[Event] = field(default_factory=list)  # fills not yet counted in the hash
 
     # --- applying events ----------------------------------------------------------
 
@@ -108,7 +112,7 @@ class Ledger:
         self.orders[oid] = state
         if state.rests:
             self.book.add(oid, state.side, state.price, state.key, state.qty)  # type: ignore[arg-type]
-        self._acc = (self._acc + state.digest()) % _MOD
+        self._stale.add(oid)
 
     def _apply_cancel(self, event: Event, body: Cancel) -> None:
         state = self._order(body.order_id, "cancel")
@@ -116,10 +120,9 @@ class Ledger:
             raise InvariantViolation(f"{event.origin} may not cancel {state.id}, owned by {state.owner}")
         if state.cancelled is not None:
             return  # a second close of the same order changes nothing
-        before = state.digest()
         state.cancelled = body.reason
         self.book.remove(state.id)
-        self._acc = (self._acc - before + state.digest()) % _MOD
+        self._stale.add(state.id)
 
     def _apply_fill(self, event: Event, body: Fill) -> None:
         maker = self._order(body.maker, "fill maker")
@@ -136,16 +139,15 @@ class Ledger:
         if body.request in self.fill_by_request:
             raise InvariantViolation(f"request {body.request} was granted twice")
         for state in (maker, taker):
-            before = state.digest()
             if state.id in self.book:
                 self.book.reduce(state.id, body.qty)
             state.filled += body.qty
-            self._acc = (self._acc - before + state.digest()) % _MOD
+            self._stale.add(state.id)
         self.fills[event.id] = event
         self.fill_by_request[body.request] = event
         self.fills_of.setdefault(maker.id, []).append(event)
         self.fills_of.setdefault(taker.id, []).append(event)
-        self._acc = (self._acc + _digest(encode(event))) % _MOD
+        self._new_fills.append(event)
 
     def _order(self, oid: str, what: str) -> OrderState:
         state = self.orders.get(oid)
@@ -157,12 +159,28 @@ class Ledger:
     # --- reading ------------------------------------------------------------------
 
     def state_hash(self) -> str:
-        """Digest of every order's state and every fill. O(1)."""
+        """Digest of every order's state and every fill.
+
+        Kept as a sum of per-item digests: reading it counts only what changed
+        since the last read, O(changes), so frequent changes cost nothing here.
+        """
+        acc = self._acc
+        for oid in self._stale:
+            state = self.orders[oid]
+            digest = state.digest()
+            acc += digest - state.hashed
+            state.hashed = digest
+        for event in self._new_fills:
+            acc += _fill_digest(event)
+        self._stale.clear()
+        self._new_fills.clear()
+        self._acc = acc % _MOD
         return f"{self._acc:032x}"
 
     def _check(self) -> None:
         """Assert every invariant; O(n). Used by the tests after every step."""
         self.book._check()
+        self.state_hash()
         acc = 0
         filled: dict[str, int] = {}
         for event in self.fills.values():
@@ -172,7 +190,7 @@ class Ledger:
             assert maker.side is not taker.side and fill.price == maker.price, event
             filled[fill.maker] = filled.get(fill.maker, 0) + fill.qty
             filled[fill.taker] = filled.get(fill.taker, 0) + fill.qty
-            acc += _digest(encode(event))
+            acc += _fill_digest(event)
         for state in self.orders.values():
             assert 0 <= state.filled <= state.qty, f"{state.id} over-filled: {state.filled} > {state.qty}"
             assert filled.get(state.id, 0) == state.filled, f"{state.id} filled disagrees with its fills"
@@ -187,6 +205,13 @@ class Ledger:
         bought = sum(s.filled for s in self.orders.values() if s.side is Side.BUY)
         sold = sum(s.filled for s in self.orders.values() if s.side is Side.SELL)
         assert bought == sold, f"bought {bought} != sold {sold}"
+
+
+def _fill_digest(event: Event) -> int:
+    fill = event.body
+    return _digest(
+        f"{event.origin}:{event.seq}|{fill.maker}|{fill.taker}|{fill.price}|{fill.qty}|{fill.request}".encode()  # type: ignore[union-attr]
+    )
 
 
 def _digest(data: bytes) -> int:
@@ -223,7 +248,6 @@ def rebuild(items: list) -> Ledger:
                 raise DecodeError("snapshot order item does not hold an order event")
             ledger._apply_order(event, event.body)
             state = ledger.orders[event.order_id]
-            before = state.digest()
             state.filled = need_int(item[2], "snapshot filled", 0, state.qty)
             try:
                 state.cancelled = None if item[3] is None else CancelReason(need_str(item[3], "cancel reason", 32))
@@ -233,7 +257,6 @@ def rebuild(items: list) -> Ledger:
                 ledger.book.remove(state.id)
                 if state.open > 0:
                     ledger.book.add(state.id, state.side, state.price, state.key, state.open)  # type: ignore[arg-type]
-            ledger._acc = (ledger._acc - before + state.digest()) % _MOD
         elif kind == FILL_ITEM and len(item) == 2:
             event = from_wire(item[1])
             fill = event.body
@@ -243,7 +266,7 @@ def rebuild(items: list) -> Ledger:
             ledger.fill_by_request[fill.request] = event
             ledger.fills_of.setdefault(fill.maker, []).append(event)
             ledger.fills_of.setdefault(fill.taker, []).append(event)
-            ledger._acc = (ledger._acc + _digest(encode(event))) % _MOD
+            ledger._new_fills.append(event)
         else:
             raise DecodeError("malformed snapshot item")
     for state in ledger.orders.values():

@@ -17,13 +17,19 @@ Invariants:
   must come causally after it); until then it is parked, and the rest is
   fetched by a sync request.  ``Replica._deliver`` and ``Repair._after_restore``
   release parked takes.
+* A take against an order whose open quantity is all reserved (its owner is
+  taking with it right now) waits here, unanswered, until that reservation
+  settles (``_release``) or ``Config.retry_ms`` passes (then: busy).  Waiting
+  beats a busy answer: the taker would only ask again a tick later.  It cannot
+  deadlock: an order only waits on a take by an order with a later priority
+  key to one with an earlier key, and answers never wait on anything.
 
 Costs: an answer is O(1) plus the fill's delivery; a duplicate is one dict
 look-up.
 
 :class:`Maker` is a mixin of :class:`~zmqex.core.replica.Replica`, which
 says why and holds the state these methods use (``_outcomes``, ``_parked``,
-``_takes``, ``ledger``, ``amnesia``).
+``_held``, ``_waiters``, ``_takes``, ``ledger``, ``amnesia``).
 """
 
 from __future__ import annotations
@@ -55,6 +61,7 @@ class Maker:
             parked = self._parked.setdefault(take.taker.order_id, [])
             if all(t.request != take.request for _, t in parked):
                 parked.append((sender, take))
+                self.counters["takes_parked"] += 1
             self._request_sync(sender)
             return
         self._grant(sender, take)
@@ -76,11 +83,32 @@ class Maker:
         if maker.open == 0:
             self._answer(sender, take, 0, CLOSED)
         elif available <= 0:
-            self._answer(sender, take, 0, BUSY)
+            self._held.setdefault(maker.id, {})[(sender, take.request)] = (take, self.now)
+            self.counters["takes_held"] += 1
         else:
             granted = min(take.qty, available)
             fill = self._emit(Fill(maker.id, taker.id, maker.price, granted, take.request))  # type: ignore[arg-type]
             self._answer(sender, take, granted, GRANTED, fill)
+
+    def _release(self, oid: str) -> None:
+        """The reservation of own order ``oid`` changed: decide the takes waiting on it."""
+        for (sender, _), (take, _) in self._held.pop(oid, {}).items():
+            self._grant(sender, take)
+        for waiter in self._waiters.pop(oid, ()):
+            self._busy_makers.get(waiter, set()).discard(oid)
+            self._dirty.add(waiter)
+
+    def _expire_held(self) -> None:
+        """Takes held past ``retry_ms`` get a busy answer, so their takers move on."""
+        for oid in list(self._held):
+            held = self._held[oid]
+            for key, (take, since) in list(held.items()):
+                if self.now - since >= self.config.retry_ms:
+                    del held[key]
+                    self.counters["held_expired"] += 1
+                    self._answer(key[0], take, 0, BUSY)
+            if not held:
+                del self._held[oid]
 
     def _answer(self, sender: str, take: Take, granted: int, reason: str, fill: Event | None = None) -> None:
         """Store the answer (to persist before it is sent) and send it."""

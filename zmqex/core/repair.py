@@ -68,6 +68,7 @@ class Repair:
         if peer is None or peer.sync_sent_at is not None:
             return
         peer.sync_sent_at = self.now
+        self.counters["sync_requests"] += 1
         self._send(peer_id, SyncRequest(self.clock, self.config.sync_page))
 
     def _on_sync_request(self, sender: str, req: SyncRequest) -> None:

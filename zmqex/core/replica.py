@@ -47,7 +47,7 @@ patch) one object, and nothing is added to a call.
 
 from __future__ import annotations
 
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -70,6 +70,9 @@ from zmqex.core.takes import Reservations
 from zmqex.core.taker import Taker
 from zmqex.errors import InvalidRequest, NotOwner, OrderClosed, Rejected, UnknownOrder
 from zmqex.core.wire import is_node_id
+
+
+_IOC = Tif.IOC  # read once: attribute lookups on enum classes are slow
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,6 +116,7 @@ class Replica(Maker, Taker, Repair):
         self._next_compact = now + config.compact_every_ms
         self._snapshot_pages: dict[str, tuple[VectorClock, dict[int, tuple]]] = {}  # sender -> pages so far
         self.repaired = 0  # events that came by repair (sync), not by gossip: a health figure
+        self.counters: Counter[str] = Counter()  # health figures for operators and the benchmark
         # Taker side (taker.py).
         self._takes = Reservations()
         self._requests = 0
@@ -124,6 +128,8 @@ class Replica(Maker, Taker, Repair):
         # Maker side (maker.py).
         self._outcomes: dict[tuple[str, str], TakeReply] = {}
         self._parked: dict[str, list[tuple[str, Take]]] = {}  # taker order id -> takes awaiting it
+        self._held: dict[str, dict[tuple[str, str], tuple[Take, int]]] = {}  # reserved own order -> takes, since
+        self._waiters: dict[str, set[str]] = {}  # reserved own order -> own orders waiting to take from it
         for peer in peers:
             self.add_peer(peer)
 
@@ -141,7 +147,7 @@ class Replica(Maker, Taker, Repair):
     def in_flight(self) -> int:
         """Work not finished: takes awaiting answers or fills, unfinished flows, held events and requests."""
         return (len(self._takes) + len(self._flows) + len(self._parked) + len(self._buffer) + len(self._local)
-                + len(self._busy_makers) + len(self._dirty))
+                + len(self._busy_makers) + len(self._dirty) + len(self._held))
 
     @property
     def compacted(self) -> int:
@@ -248,9 +254,11 @@ class Replica(Maker, Taker, Repair):
         for take in self._takes:
             if take.granted is None and now - take.sent_at >= self.config.retry_ms:
                 take.sent_at = now
+                self.counters["take_retries"] += 1
                 self._send_take_message(take)
         self._dirty.update(self._busy_makers)  # busy makers may have room now
         self._busy_makers.clear()
+        self._expire_held()
         self._mark_crossed()  # the safety net: whatever still crosses, the later owner acts
         if now >= self._next_compact:
             self._next_compact = now + self.config.compact_every_ms
@@ -329,10 +337,11 @@ class Replica(Maker, Taker, Repair):
             if take is not None and take.order == body.taker:
                 self._takes.fill_applied(take, body.qty)
                 self._dirty.add(take.order)
+                self._release(take.order)
         elif isinstance(body, NewOrder):
             for sender, take in self._parked.pop(event.order_id, ()):
                 self._grant(sender, take)
-            if event.origin != self.id and body.tif is not Tif.IOC:
+            if event.origin != self.id and body.tif is not _IOC:
                 self._mark_crossed_by(event.order_id)
 
     def _record_delivery(self, event: Event) -> None:

@@ -45,6 +45,9 @@ from zmqex.core.outputs import Persist, Reply, TakeSent, TakeSettled
 from zmqex.core.takes import PendingTake
 
 
+_POST_ONLY = Tif.POST_ONLY  # read once: attribute lookups on enum classes are slow
+
+
 class Taker:
     """Drive this node's crossing orders: start takes, believe answers, finish flows."""
 
@@ -64,6 +67,7 @@ class Taker:
         self._out.append(Persist(TakeSettled(take.request, reply.granted)))
         self._takes.answer(take, reply.granted)
         self._dirty.add(take.order)
+        self._release(take.order)
         if reply.reason == BUSY:
             self._busy_makers.setdefault(take.order, set()).add(take.maker)
         elif reply.granted == 0:
@@ -101,7 +105,7 @@ class Taker:
             maker = self._next_maker(order)
             if maker is None:
                 break
-            if order.tif is Tif.POST_ONLY:
+            if order.tif is _POST_ONLY:
                 self._emit(Cancel(order.id, CancelReason.WOULD_CROSS))
                 break
             if maker.owner == self.id:
@@ -115,8 +119,9 @@ class Taker:
     def _fill_locally(self, order: OrderState, maker: OrderState) -> None:
         """Both orders are ours: grant at once, no request, nothing to reserve or retry."""
         available = maker.open - self._takes.reserved(maker.id)
-        if available <= 0:
-            self._busy_makers.setdefault(order.id, set()).add(maker.id)  # it is taking itself
+        if available <= 0:  # it is taking itself: skip it, and step again when it is done
+            self._busy_makers.setdefault(order.id, set()).add(maker.id)
+            self._waiters.setdefault(maker.id, set()).add(order.id)
             return
         qty = min(order.open - self._takes.reserved(order.id), available)
         request = f"{self.id}/{self.clock.get(self.id) + 1}"  # the fill's own event id: unique
