@@ -271,8 +271,10 @@ class Node:
         if self.replica.amnesia and not self._amnesia_logged:
             self._amnesia_logged = True
             log.error("%s; it refuses orders, cancels and grants until then", self.replica.amnesia)
-        records: list[Record] = [o.record for o in outputs if isinstance(o, Persist)]
-        if records:
+        persists = [o for o in outputs if isinstance(o, Persist)]
+        records: list[Record] = [p.record for p in persists]
+        promised = any(p.promise for p in persists)
+        if promised:
             self.store.commit(records)  # one transaction for the whole iteration: group commit
         for out in outputs:
             if isinstance(out, Send):
@@ -287,6 +289,8 @@ class Node:
                 self._on_delivered(out.event)
             elif isinstance(out, PeerChanged):
                 log.info("peer %s is %s", out.peer, "up" if out.up else "down: its orders are unavailable")
+        if records and not promised:
+            self.store.commit(records)  # nothing here is a promise: off the replies' path
 
     def _to_client(self, identity: bytes, frame: bytes) -> None:
         try:

@@ -105,7 +105,10 @@ class Network:
         replica.receive(src, messages.decode(data), self.now)
         outputs = replica.take_outputs()
         if crash_before_send:
-            self._carry_out(dst, [o for o in outputs if isinstance(o, Persist)])
+            # A batch holding a promise is committed before anything is sent; one without
+            # may be committed after the sends, so the crash loses it.
+            persists = [o for o in outputs if isinstance(o, Persist)]
+            self._carry_out(dst, persists if any(p.promise for p in persists) else [])
             self.crash(dst)
         else:
             self._carry_out(dst, outputs)

@@ -4,7 +4,8 @@ The replica never performs I/O.  Each input call appends outputs, and the host
 (the ZeroMQ node, or the simulator) drains them with ``Replica.take_outputs()``
 and carries them out *in this order of kinds*: first every :class:`Persist`
 (committed together, one group commit), then sends, publishes and replies.
-That ordering is what makes a promise durable before anyone hears of it.
+That ordering is what makes a promise durable before anyone hears of it (a
+batch without any promise may be committed after the sends: see Persist).
 
 Records are the durable state.  Replaying a node's records, in the order they
 were persisted, rebuilds everything it ever promised (``Replica.restore``).
@@ -77,7 +78,18 @@ Record = Union[EventRecord, TakeSent, TakeSettled, Outcome, Checkpoint]
 
 @dataclass(frozen=True, slots=True)
 class Persist:
+    """Keep ``record``.  ``promise``: others will act on it, so it is durable before anything is sent.
+
+    Records that are not promises (a peer's event, the answer to our own take, a
+    checkpoint) can be fetched or asked for again after a crash.  A host commits
+    a batch that holds a promise before it sends anything; a batch with none it
+    may commit after sending, which takes a commit off the reply's path.  A batch
+    is always committed whole and in order: a promise may depend on the records
+    before it.
+    """
+
     record: Record
+    promise: bool = True
 
 
 @dataclass(frozen=True, slots=True)

@@ -117,7 +117,7 @@ class Repair:
         # What came by snapshot we cannot hand on as events: serve only from above it.
         self._log.prune(self._log.base.merge(vc))
         self._buffer.prune(self.clock)
-        self._out.append(Persist(Checkpoint(self.clock, self._log.base, tuple(export(self.ledger)))))
+        self._out.append(Persist(Checkpoint(self.clock, self._log.base, tuple(export(self.ledger))), promise=False))
         self._after_restore()
         while (ready := self._buffer.pop_ready(self.clock)) is not None:
             self._deliver(ready)
@@ -148,4 +148,4 @@ class Repair:
         if sum(stable.get(o) - base.get(o) for o in stable) < self.config.compact_after:
             return
         self._log.prune(stable)
-        self._out.append(Persist(Checkpoint(self.clock, self._log.base, tuple(export(self.ledger)))))
+        self._out.append(Persist(Checkpoint(self.clock, self._log.base, tuple(export(self.ledger))), promise=False))

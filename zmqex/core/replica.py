@@ -327,7 +327,7 @@ class Replica(Maker, Taker, Repair):
     def _deliver(self, event: Event) -> None:
         self.ledger.apply(event)  # raises (changing nothing) on an event no honest peer sends
         self._record_delivery(event)
-        self._out.append(Persist(EventRecord(event)))
+        self._out.append(Persist(EventRecord(event), promise=event.origin == self.id))
         self._out.append(Delivered(event))
         if event.origin != self.id:
             self.add_peer(event.origin)

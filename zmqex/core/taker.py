@@ -64,7 +64,7 @@ class Taker:
                     and body.qty == reply.granted and body.taker == take.order and body.maker == take.maker):
                 return
             self._offer(fill)
-        self._out.append(Persist(TakeSettled(take.request, reply.granted)))
+        self._out.append(Persist(TakeSettled(take.request, reply.granted), promise=False))  # retry recovers it
         self._takes.answer(take, reply.granted)
         self._dirty.add(take.order)
         self._release(take.order)

@@ -1,0 +1,142 @@
+"""The command line: ``bin/zmqex-bench [--quick] [--json FILE] [--nodes N] [--profile-core]``.
+
+:func:`main` runs the sections in order (core, depth, wire, raw, mesh), logs
+one progress line per section on stderr, prints :func:`~zmqex.bench.report.table`
+on stdout and writes the results as JSON; it exits 1 unless every replica
+converged and nothing failed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from zmqex.bench.core import bench_core, bench_depth, profile_core
+from zmqex.bench.mesh import bench_mesh
+from zmqex.bench.raw import _worker_env, bench_raw_pubsub, bench_raw_rtt
+from zmqex.bench.report import _fmt, _targets, machine, table
+from zmqex.bench.wire import bench_wire
+
+QUICK_LIMIT_S = 54  # --quick aims to be done by then (the mesh sections share what is left)
+
+
+def log(text: str) -> None:
+    print(f"[bench {time.strftime('%H:%M:%S')}] {text}", file=sys.stderr, flush=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="zmqex-bench", description="Benchmark zmqex against plain comparators.")
+    parser.add_argument("--quick", action="store_true", help="small sizes: under a minute on 2 cores")
+    parser.add_argument("--json", metavar="FILE", help="write the results as JSON to FILE (default: stdout)")
+    parser.add_argument("--nodes", type=int, default=3, metavar="N", help="nodes in the main mesh (default 3)")
+    parser.add_argument("--profile-core", action="store_true",
+                        help="also run the core section under cProfile and print the top 15 by tottime")
+    args = parser.parse_args(argv)
+    if not 2 <= args.nodes <= 26:
+        parser.error("--nodes must be 2..26")
+    # node processes run `python -m zmqex.cli`: make sure they find this zmqex
+    os.environ["PYTHONPATH"] = _worker_env()["PYTHONPATH"]
+    quick = args.quick
+    sizes: dict[str, Any] = {
+        "core_ops": 10_000 if quick else 100_000,
+        "depths": [1_000, 10_000, 100_000] if quick else [1_000, 10_000, 100_000, 1_000_000],
+        "depth_ops": 5_000 if quick else 20_000,
+        "wire": 10_000 if quick else 100_000,
+        "pubsub": 100_000 if quick else 500_000,
+        "rtt": 1_000 if quick else 5_000,
+        "takes": 200 if quick else 1_000,
+        "mesh_passive": 2_000 if quick else 10_000,
+        "mesh_orders": 800 if quick else 3_000,
+        "mesh_budget_s": 12 if quick else 90,
+        "converge_wait_s": 10 if quick else 60,
+        "clients_per_node": 1,
+        "window": 64,
+        "by_nodes_orders": 1_500,
+    }
+    started = time.perf_counter()
+    r: dict[str, Any] = {"command": " ".join([os.path.basename(sys.argv[0]), *(argv if argv is not None else
+                                                                              sys.argv[1:])]),
+                         "quick": quick, "machine": machine(), "sizes": sizes}
+
+    def section(name: str, fn, *a, **kw) -> dict[str, Any]:
+        t0 = time.perf_counter()
+        log(f"{name} ...")
+        out = fn(*a, **kw)
+        r.update(out)
+        summary = ", ".join(f"{k}={_fmt(v)}" for k, v in out.items() if isinstance(v, (int, float)) and
+                            not isinstance(v, bool))[:240]
+        log(f"{name}: {time.perf_counter() - t0:.1f}s: {summary}")
+        return out
+
+    def mesh(n: int, ephemeral: bool, suffix: str, takes: int, passive: int, orders: int,
+             meshes_left: int = 1) -> dict[str, Any]:
+        budget_s, converge_s = sizes["mesh_budget_s"], sizes["converge_wait_s"]
+        if quick:  # stay under a minute even when the mesh is slow: share what is left
+            per_mesh = (started + QUICK_LIMIT_S - time.perf_counter()) / meshes_left
+            budget_s = max(2.0, min(budget_s, per_mesh - 8))
+            converge_s = max(3.0, min(converge_s, per_mesh / 2))
+        m = bench_mesh(n, orders, ephemeral=ephemeral, takes=takes, passive=passive,
+                       clients_per_node=sizes["clients_per_node"], window=sizes["window"],
+                       budget_s=budget_s, converge_s=converge_s)
+        out = {f"mesh_orders_per_s{suffix}": m["mixed"]["orders_per_s"]}
+        if "passive" in m:
+            out[f"mesh_passive_orders_per_s{suffix}"] = m["passive"]["orders_per_s"]
+        for key in ("take_p50_ms", "take_p99_ms", "converge_p50_ms", "converge_p99_ms"):
+            if key in m:
+                out[key + suffix] = m[key]
+        out[f"converged{suffix}"] = m["converged"]
+        out[f"mesh_detail{suffix}"] = m
+        return out
+
+    try:
+        section("core vs plain book", bench_core, sizes["core_ops"])
+        section("cost per op by depth", bench_depth, sizes["depths"], sizes["depth_ops"])
+        spread = [r["core_us_per_op_by_depth"].get(str(d)) for d in (1_000, 10_000, 100_000)]
+        if all(spread):
+            r["core_depth_spread_1k_100k"] = max(spread) / min(spread)
+        section("wire codec vs msgpack", bench_wire, sizes["wire"])
+        section("raw pub/sub", bench_raw_pubsub, sizes["pubsub"])
+        section("raw DEALER->ROUTER rtt", bench_raw_rtt, sizes["rtt"])
+        section(f"mesh, {args.nodes} nodes, sqlite store", mesh, args.nodes, False, "", sizes["takes"],
+                sizes["mesh_passive"], sizes["mesh_orders"], 2)
+        section(f"mesh, {args.nodes} nodes, ephemeral", mesh, args.nodes, True, "_ephemeral", sizes["takes"],
+                sizes["mesh_passive"], sizes["mesh_orders"])
+        r["converged"] = bool(r["converged"] and r["converged_ephemeral"])
+        if r.get("mesh_orders_per_s_ephemeral"):
+            r["persistence_ratio"] = r["mesh_orders_per_s"] / r["mesh_orders_per_s_ephemeral"]
+        if r.get("mesh_passive_orders_per_s_ephemeral"):
+            r["persistence_ratio_passive"] = (r["mesh_passive_orders_per_s"]
+                                              / r["mesh_passive_orders_per_s_ephemeral"])
+        if r.get("raw_pubsub_msgs_per_s"):
+            r["mesh_vs_raw_pubsub"] = r["mesh_orders_per_s"] / r["raw_pubsub_msgs_per_s"]
+        by_nodes = {str(args.nodes): r["mesh_orders_per_s"]}
+        if not quick:  # every size with the same number of orders (the main run's may differ)
+            by_nodes = {}
+            for n in (2, 3, 5, 8):
+                out = section(f"mesh, {n} nodes, sqlite store", mesh, n, False, f"_{n}_nodes", 0, 0,
+                              sizes["by_nodes_orders"])
+                by_nodes[str(n)] = out[f"mesh_orders_per_s_{n}_nodes"]
+                r["converged"] = r["converged"] and out[f"converged_{n}_nodes"]
+        r["mesh_orders_per_s_by_nodes"] = by_nodes
+    except Exception as exc:  # still report what was measured
+        log(f"FAILED: {exc.__class__.__name__}: {exc}")
+        r["error"] = f"{exc.__class__.__name__}: {exc}"
+        r["converged"] = False
+    r["targets"] = _targets(r)
+    r["seconds_total"] = time.perf_counter() - started
+    if args.profile_core:
+        log("profiling the core section ...")
+        print(profile_core(sizes["core_ops"]), file=sys.stderr)
+    print(table(r))
+    text = json.dumps(r, indent=2)
+    if args.json:
+        Path(args.json).write_text(text + "\n")
+        log(f"wrote {args.json} ({time.perf_counter() - started:.1f}s in all)")
+    else:
+        print(text)
+    return 0 if r["converged"] and "error" not in r else 1

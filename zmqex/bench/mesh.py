@@ -1,0 +1,252 @@
+"""The mesh: real ``zmqex-node`` processes on loopback, measured from outside.
+
+:func:`bench_mesh` starts a mesh (sqlite store or ``--ephemeral``) and measures
+take round trips and fill convergence (:func:`take_latency`; comparator: the
+raw DEALER->ROUTER round trip of :mod:`zmqex.bench.raw`), then orders per
+second over pipelined clients (:func:`pipelined_places`; comparator: raw
+PUB->SUB messages per second), then waits until every replica has converged.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter, deque
+from typing import Any
+
+import msgpack
+import zmq
+
+from zmqex.bench.raw import percentile
+from zmqex.bench.stream import BUY, GTC, IOC, MID, PLACE, SELL, Op, make_stream, stream_stats
+from zmqex.core import money
+from zmqex.core.events import Side, Tif
+
+
+def _network(ephemeral: bool):
+    from zmqex.local import LocalNetwork
+
+    return LocalNetwork(extra_args=["--ephemeral"] if ephemeral else [])
+
+
+def _place_frame(request_id: int, side: Side, qty: int, price: int | None, tif: Tif) -> bytes:
+    req: dict[str, Any] = {"v": 1, "id": request_id, "op": "place", "side": side.value,
+                           "qty": money.format_qty(qty), "tif": tif.value}
+    if price is not None:
+        req["price"] = money.format_price(price)
+    return msgpack.packb(req)
+
+
+def _dealer(ctx: zmq.Context, endpoint: str) -> zmq.Socket:
+    sock = ctx.socket(zmq.DEALER)
+    sock.setsockopt(zmq.LINGER, 0)
+    sock.setsockopt(zmq.SNDHWM, 0)
+    sock.setsockopt(zmq.RCVHWM, 0)
+    sock.connect(endpoint)
+    return sock
+
+
+def _call(sock: zmq.Socket, frame: bytes, request_id: int, deadline: float) -> dict[str, Any]:
+    """Send one request and wait for its reply (stream messages are skipped)."""
+    sock.send(frame)
+    while True:
+        left = deadline - time.monotonic()
+        if left <= 0 or not sock.poll(max(1, int(left * 1000))):
+            raise TimeoutError(f"no reply to request {request_id}")
+        reply = msgpack.unpackb(sock.recv())
+        if reply.get("id") == request_id and "stream" not in reply:
+            if reply.get("ok") is not True:
+                raise RuntimeError(f"request {request_id} failed: {reply.get('error')}")
+            return reply["result"]
+
+
+def pipelined_places(endpoints: list[str], ops: list[Op], clients_per_node: int, window: int,
+                     budget_s: float) -> dict[str, Any]:
+    """Send every op as a ``place`` over pipelined DEALERs spread over the nodes; count ok replies."""
+    ctx = zmq.Context()
+    try:
+        socks = [_dealer(ctx, ep) for ep in endpoints for _ in range(clients_per_node)]
+        queues: list[deque[bytes]] = [deque() for _ in socks]
+        for i, op in enumerate(ops):
+            queues[i % len(socks)].append(_place_frame(i + 1, op[1], op[2], op[3], op[4]))
+        poller = zmq.Poller()
+        for sock in socks:
+            poller.register(sock, zmq.POLLIN)
+        outstanding = {sock: 0 for sock in socks}
+        by_sock = dict(zip(socks, queues))
+        ok, errors = 0, Counter()
+        start = time.perf_counter()
+        deadline = start + budget_s
+        last = start
+        for sock, queue in by_sock.items():
+            while queue and outstanding[sock] < window:
+                sock.send(queue.popleft())
+                outstanding[sock] += 1
+        pending = sum(outstanding.values())
+        while pending and time.perf_counter() < deadline:
+            for sock, _ in poller.poll(100):
+                queue = by_sock[sock]
+                while True:
+                    try:
+                        data = sock.recv(zmq.NOBLOCK)
+                    except zmq.Again:
+                        break
+                    reply = msgpack.unpackb(data)
+                    if reply.get("ok") is True:
+                        ok += 1
+                    else:
+                        errors[str((reply.get("error") or {}).get("code"))] += 1
+                    outstanding[sock] -= 1
+                    pending -= 1
+                    if queue:
+                        sock.send(queue.popleft())
+                        outstanding[sock] += 1
+                        pending += 1
+                last = time.perf_counter()
+        seconds = last - start
+    finally:
+        ctx.destroy(linger=0)
+    return {"orders": len(ops), "accepted": ok, "errors": dict(errors), "unanswered": pending,
+            "complete": ok == len(ops),
+            "seconds": seconds, "orders_per_s": ok / seconds if seconds > 0 else 0.0,
+            "clients": len(socks), "window": window}
+
+
+def take_latency(makers_at: str, takers_at: list[str], watch_at: list[str], takes: int,
+                 budget_s: float) -> dict[str, Any]:
+    """Round trip of small IOC takes at ``takers_at`` filling a maker at ``makers_at``, one at a
+    time; and for each fill, last minus first arrival on the ``watch`` streams of every node."""
+    take_qty = 100_000  # 0.001 BTC
+    price = MID
+    ctx = zmq.Context()
+    deadline = time.monotonic() + budget_s
+    try:
+        maker_sock = _dealer(ctx, makers_at)
+        maker = _call(maker_sock, _place_frame(1, SELL, take_qty * takes, price, GTC), 1, deadline)
+        maker_id = maker["order_id"]
+        watchers = []
+        for n, ep in enumerate(watch_at):
+            sock = _dealer(ctx, ep)
+            _call(sock, msgpack.packb({"v": 1, "id": 7, "op": "watch"}), 7, deadline)
+            watchers.append(sock)
+        taker_socks = [_dealer(ctx, ep) for ep in takers_at]
+        for sock in taker_socks:  # until each taker's node knows the maker
+            while True:
+                sock.send(msgpack.packb({"v": 1, "id": 2, "op": "order", "order_id": maker_id}))
+                if not sock.poll(max(1, int((deadline - time.monotonic()) * 1000))):
+                    raise TimeoutError("a node did not learn of the maker order")
+                if msgpack.unpackb(sock.recv()).get("ok") is True:
+                    break
+                time.sleep(0.01)
+        poller = zmq.Poller()
+        for sock in [*taker_socks, *watchers]:
+            poller.register(sock, zmq.POLLIN)
+        rtts: list[float] = []
+        spreads: list[float] = []
+        misses = 0
+        for i in range(takes):
+            if time.monotonic() > deadline:
+                break
+            sock = taker_socks[i % len(taker_socks)]
+            request_id = 100 + i
+            arrivals: dict[str, dict[int, float]] = {}  # fill id -> watcher -> time
+            t0 = time.perf_counter()
+            sock.send(_place_frame(request_id, BUY, take_qty, price, IOC))
+            fill_ids: list[str] | None = None
+            while time.monotonic() < deadline:
+                for ready, _ in poller.poll(50):
+                    while True:
+                        try:
+                            msg = msgpack.unpackb(ready.recv(zmq.NOBLOCK))
+                        except zmq.Again:
+                            break
+                        now = time.perf_counter()
+                        if ready in watchers and msg.get("stream") == "fill":
+                            arrivals.setdefault(msg["fill"]["id"], {})[watchers.index(ready)] = now
+                        elif ready is sock and msg.get("id") == request_id:
+                            rtts.append((now - t0) * 1000)
+                            if msg.get("ok") is not True or msg["result"]["status"] != "filled":
+                                misses += 1
+                            fill_ids = [f["id"] for f in msg.get("result", {}).get("fills", [])]
+                if fill_ids is not None and all(len(arrivals.get(f, ())) == len(watchers) for f in fill_ids):
+                    break
+            for f in (fill_ids or ()) if watchers else ():
+                seen = arrivals.get(f, {})
+                if len(seen) == len(watchers):
+                    spreads.append((max(seen.values()) - min(seen.values())) * 1000)
+                else:
+                    misses += 1
+    finally:
+        ctx.destroy(linger=0)
+    out: dict[str, Any] = {
+        "take_p50_ms": percentile(rtts, 50) if rtts else None,
+        "take_p99_ms": percentile(rtts, 99) if rtts else None,
+        "take_samples": len(rtts),
+        "take_misses": misses,
+    }
+    if watch_at:
+        out["converge_p50_ms"] = percentile(spreads, 50) if spreads else None
+        out["converge_p99_ms"] = percentile(spreads, 99) if spreads else None
+        out["converge_samples"] = len(spreads)
+    return out
+
+
+def _shift(ops: list[Op], ticks: int) -> list[Op]:
+    """The same places, bids ``ticks`` lower and asks ``ticks`` higher (a band of their own)."""
+    return [(PLACE, op[1], op[2], op[3] - ticks if op[1] is BUY else op[3] + ticks, op[4]) for op in ops]
+
+
+def bench_mesh(nodes: int, orders: int, *, ephemeral: bool = False, takes: int = 0, passive: int = 0,
+               clients_per_node: int = 1, window: int = 64, seed: int = 4, budget_s: float = 60.0,
+               converge_s: float = 30.0) -> dict[str, Any]:
+    """Start ``nodes`` node processes on loopback; measure, in this order:
+
+    1. ``takes`` single IOC takes at node b against a maker at node a, with a
+       ``watch`` stream open on every node (take round trip, fill convergence);
+    2. ``passive`` orders that never cross (bids 1000 ticks below the mid, asks
+       1000 above): replication and persistence alone;
+    3. ``orders`` of the mixed stream (passive, crossing GTC and IOC) over
+       pipelined clients: the headline figure;
+
+    then wait until every replica has converged (same clock, same state hash, quiet).
+    """
+    from zmqex.local import _status
+
+    ids = [chr(ord("a") + i) for i in range(nodes)]
+    result: dict[str, Any] = {"nodes": nodes, "store": "memory (--ephemeral)" if ephemeral else
+                              "sqlite (synchronous=FULL)"}
+    started = time.monotonic()
+    with _network(ephemeral) as net:
+        net.start_mesh(ids, timeout=20)
+        result["startup_s"] = time.monotonic() - started
+        endpoints = [net.nodes[i].endpoint for i in ids]
+        if takes:
+            # Round trips with nothing else going on; then again with a watch stream on every node,
+            # for convergence (the streams cost the nodes work, so they would skew the first figure).
+            plain = take_latency(endpoints[0], endpoints[1:2], [], takes, budget_s=min(30.0, budget_s / 2))
+            watched = take_latency(endpoints[0], endpoints[1:2], endpoints, takes, budget_s=min(30.0, budget_s / 2))
+            result.update({k: v for k, v in plain.items() if k.startswith("take_")})
+            result.update({k: v for k, v in watched.items() if k.startswith("converge_")})
+            result.update({k.replace("take_", "take_watched_"): v for k, v in watched.items()
+                           if k.startswith("take_")})
+        if passive:
+            ops = _shift(make_stream(passive, seed + 1, cancel_frac=0.0, cross_frac=0.0), 1000)
+            result["passive"] = pipelined_places(endpoints, ops, clients_per_node, window, budget_s)
+        ops = make_stream(orders, seed, cancel_frac=0.0)
+        result["mixed"] = pipelined_places(endpoints, ops, clients_per_node, window, budget_s)
+        result["mixed"]["stream"] = stream_stats(ops)
+        t0 = time.monotonic()
+        try:
+            statuses = net.wait_converged(timeout=converge_s)
+            hashes = {s["hash"] for s in statuses.values()}
+            result["converged"] = len(statuses) == nodes and len(hashes) == 1
+            result["converge_wait_s"] = time.monotonic() - t0
+        except TimeoutError:
+            statuses = {n: s for n, s in ((n, _status(node)) for n, node in net.nodes.items()) if s}
+            result["converged"] = False
+        result["replicas"] = {
+            n: {k: s.get(k) for k in ("hash", "vc", "orders", "fills", "open_orders", "in_flight", "crossed",
+                                      "repaired")}
+            for n, s in statuses.items()
+        }
+    result["total_s"] = time.monotonic() - started
+    return result
