@@ -45,7 +45,25 @@ ERRORS: dict[str, type[ZmqexError]] = {
 }
 
 
-class Client:
+class _Connection:
+    """Owns one socket: a context manager, closed at most once."""
+
+    _socket: zmq.Socket | None
+
+    def __enter__(self):  # -> Self
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close the socket (idempotent); unsent requests are dropped."""
+        if self._socket is not None:
+            self._socket.close(linger=0)
+            self._socket = None
+
+
+class Client(_Connection):
     """One DEALER connected to one node's ROUTER; each call waits at most ``timeout`` seconds."""
 
     def __init__(self, node: str, timeout: float = 5.0, *, context: zmq.Context | None = None) -> None:
@@ -54,18 +72,6 @@ class Client:
         self._context = context or zmq.Context.instance()
         self._ids = itertools.count(1)
         self._socket: zmq.Socket | None = self._connect()
-
-    def __enter__(self) -> Client:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
-
-    def close(self) -> None:
-        """Close the connection (idempotent); unsent requests are dropped."""
-        if self._socket is not None:
-            self._socket.close(linger=0)
-            self._socket = None
 
     # --- the ops of the protocol -------------------------------------------------------
 
@@ -160,7 +166,7 @@ class Client:
         return Timeout(text)
 
 
-class Watch:
+class Watch(_Connection):
     """An iterator of fills as the node applies them, on a DEALER of its own.
 
     Registered when created (so no later fill is missed, and errors raise here);
@@ -193,17 +199,6 @@ class Watch:
         self.close()
         raise StopIteration
 
-    def __enter__(self) -> Watch:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
-
-    def close(self) -> None:
-        """Stop watching: the node ends the stream when it can no longer route to us."""
-        if self._socket is not None:
-            self._socket.close(linger=0)
-            self._socket = None
 
 
 # --- helpers ------------------------------------------------------------------------------
