@@ -115,6 +115,8 @@ class Taker:
         if (order.id in self._flows and self._takes.in_flight(order.id) is None
                 and self._takes.reserved(order.id) == 0):
             self._finish(order)
+        elif order.open == 0 and order.id not in self._flows:
+            self._closed_makers.pop(order.id, None)  # a closed order asks nobody again
 
     def _fill_locally(self, order: OrderState, maker: OrderState) -> None:
         """Both orders are ours: grant at once, no request, nothing to reserve or retry."""
