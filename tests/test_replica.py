@@ -20,7 +20,7 @@ from zmqex.core.events import CancelReason, Event, NewOrder, Side, Tif
 from zmqex.core.messages import Gossip, SyncReply, SyncRequest, Take, TakeReply
 from zmqex.core.outputs import Outcome, PeerChanged, Persist, TakeSent, TakeSettled
 from zmqex.core.replica import Config, Replica
-from zmqex.errors import InvalidAmount, InvalidRequest, NotOwner, OrderClosed, Rejected, UnknownOrder
+from zmqex.errors import Busy, InvalidAmount, InvalidRequest, NotOwner, OrderClosed, Rejected, UnknownOrder
 from zmqex.sim import Network
 
 BUY, SELL = Side.BUY, Side.SELL
@@ -582,3 +582,25 @@ def test_bad_quantity_is_refused_and_changes_nothing(qty: object) -> None:
         r.place(BUY, qty, 100)  # type: ignore[arg-type]
     assert r.take_outputs() == [] and r.clock == VectorClock()
     r.ledger._check()
+
+
+# --- a node that lost its store -----------------------------------------------------------------
+
+
+def test_a_node_with_an_empty_store_waits_for_a_peer_before_creating_events() -> None:
+    b = Replica("b", peers=["a"])
+    b.awaiting_peers = True  # what the node sets when it starts empty with peers to ask
+    with pytest.raises(Busy):
+        b.place(BUY, 5, 100)
+    b.receive("a", messages.Heartbeat("a", VectorClock({"a": 3}), "0" * 32), 0)
+    assert b.place(BUY, 5, 100) == "b:1"
+
+
+def test_a_node_whose_history_peers_know_better_refuses_to_create_events() -> None:
+    b = Replica("b", peers=["a"])
+    b.awaiting_peers = True
+    b.receive("a", messages.Heartbeat("a", VectorClock({"a": 3, "b": 2}), "0" * 32), 0)
+    before = b.clock
+    with pytest.raises(Rejected, match="lost its own history"):
+        b.place(BUY, 5, 100)
+    assert b.clock == before and not [o for o in b.take_outputs() if isinstance(o, Persist)]

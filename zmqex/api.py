@@ -117,6 +117,7 @@ class ClientApi:
         orders = r.ledger.orders.values()
         return {
             "node": r.id,
+            "ready": not (r.awaiting_peers or r.amnesia),
             "peers": {p: {"up": info.up, "endpoint": self.endpoints.get(p)} for p, info in sorted(r.peers.items())},
             "vc": dict(r.clock.items_sorted()),
             "hash": r.ledger.state_hash(),

@@ -135,7 +135,7 @@ class LocalNetwork:
                 if status is None:
                     return False
                 up = {p for p, info in status["peers"].items() if info["up"]} | {node.id}
-                if not want <= up:
+                if not want <= up or not status["ready"]:
                     return False
             return True
 

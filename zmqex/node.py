@@ -93,7 +93,10 @@ class Node:
         if self.replica.clock:
             log.info("node %s restored from its store: %d events, %d open orders", self.id,
                      sum(self.replica.clock.values()), len(self.replica.ledger.book))
-        for seed in [*join, *(router for member, router, _ in members if member != self.id)]:
+        seeds = [*join, *(router for member, router, _ in members if member != self.id)]
+        if seeds and not self.replica.clock:
+            self.replica.awaiting_peers = True  # see Replica.awaiting_peers
+        for seed in seeds:
             self._link(seed if "://" in seed else f"tcp://{seed}")
         log.info("node %s ready: clients and peers at %s, gossip at %s", self.id, self.endpoint, self.pub_endpoint)
 

@@ -8,7 +8,7 @@ import sys
 import threading
 from decimal import Decimal
 
-from zmqex.errors import Timeout, ZmqexError
+from zmqex.errors import Busy, Rejected, Timeout, ZmqexError
 from zmqex.local import wait_for
 from zmqex.store import FILENAME
 
@@ -99,3 +99,28 @@ def test_an_unreadable_store_is_a_clear_error(tmp_path):
     )
     assert proc.returncode == 1
     assert "cannot be opened" in proc.stderr and "Traceback" not in proc.stderr + proc.stdout
+
+
+def test_a_node_restarted_without_its_store_refuses_to_trade(net):
+    net.start("a", args=["--ephemeral"])
+    net.start("b")
+    net.wait_meshed()
+    with net.nodes["a"].client() as a:
+        a.place("sell", "1", "50000")
+    net.wait_converged()
+    net.nodes["a"].kill()
+    net.nodes["a"].args += ["--join", net.nodes["b"].address]  # the operator names a peer, as one does
+    net.restart("a")  # same id and port, but nothing remembered
+
+    def refused() -> bool:
+        with net.nodes["a"].client() as a:
+            try:
+                a.place("sell", "0.1", "50001")
+            except Busy:
+                return False  # not heard from b yet: nothing created meanwhile
+            except Rejected as exc:
+                return "lost its own history" in str(exc)
+        raise AssertionError("a restarted without its store placed an order: event ids reused")
+
+    wait_for(refused, 15, "a to notice, from b's heartbeat, that it lost its history")
+    assert "restart it with its data directory" in net.nodes["a"].log()

@@ -59,6 +59,7 @@ class Repair:
                 f"node {self.id} has lost its own history ({sender} knows {hb.vc.get(self.id)} of its events, "
                 f"it has {self.clock.get(self.id)}): restart it with its data directory"
             )
+        self.awaiting_peers = False  # a peer has told us what it knows of us: we may speak
         if not self.clock.dominates(hb.vc):
             self._request_sync(sender)
 

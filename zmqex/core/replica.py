@@ -68,7 +68,7 @@ from zmqex.core.repair import Repair
 from zmqex.core.restore import replay
 from zmqex.core.takes import Reservations
 from zmqex.core.taker import Taker
-from zmqex.errors import InvalidRequest, NotOwner, OrderClosed, Rejected, UnknownOrder
+from zmqex.errors import Busy, InvalidRequest, NotOwner, OrderClosed, Rejected, UnknownOrder
 from zmqex.core.wire import is_node_id
 
 
@@ -111,6 +111,10 @@ class Replica(Maker, Taker, Repair):
         self._local: deque[tuple[str, Message]] = deque()  # messages to ourselves
         self._next_heartbeat = now
         self.amnesia: str | None = None  # why this node must not create events (it lost its own history)
+        # Set by a host that starts a node with an empty store among peers: until one of
+        # them has told us (by heartbeat) how much of our own history it knows, creating
+        # an event could reuse an id that our lost past already used.
+        self.awaiting_peers = False
         # Repair (repair.py).
         self._log = EventLog()  # delivered events that peers may still ask for
         self._next_compact = now + config.compact_every_ms
@@ -227,6 +231,9 @@ class Replica(Maker, Taker, Repair):
     def _check_memory(self) -> None:
         if self.amnesia:
             raise Rejected(self.amnesia)
+        if self.awaiting_peers:
+            raise Busy(f"node {self.id} starts with an empty store and has not heard from a peer yet; "
+                       "it may have a history they know of: try again in a moment")
 
     # --- peer input ---------------------------------------------------------------
 
