@@ -604,3 +604,17 @@ def test_a_node_whose_history_peers_know_better_refuses_to_create_events() -> No
     with pytest.raises(Rejected, match="lost its own history"):
         b.place(BUY, 5, 100)
     assert b.clock == before and not [o for o in b.take_outputs() if isinstance(o, Persist)]
+
+
+def test_a_peer_that_sees_a_reused_event_id_tells_the_origin() -> None:
+    net = Network(["a", "b"])
+    net.place("a", SELL, 5, 100)
+    net.drain()
+    net.crash("a")
+    net.nodes["a"].store.clear()  # its disk is gone
+    net.restart("a")
+    net.place("a", BUY, 1, 90)  # a:1 again, but another order
+    net.drain()  # b sees a different a:1 and sends its own copy back
+    assert net.replica("b").counters["reused_event_ids"] == 1
+    with pytest.raises(Rejected, match="lost its own history"):
+        net.place("a", BUY, 1, 90)

@@ -43,6 +43,14 @@ class EventLog:
         self._events.setdefault(event.origin, []).append((self._next_pos, event))
         self._next_pos += 1
 
+    def get(self, origin: str, seq: int) -> Event | None:
+        """The event ``origin:seq`` if it is held here. O(1)."""
+        events = self._events.get(origin)
+        index = seq - self._base.get(origin) - 1
+        if events is None or not 0 <= index < len(events):
+            return None
+        return events[index][1]
+
     def can_serve(self, vc: VectorClock) -> bool:
         """Whether everything after ``vc`` is still here (else send a snapshot)."""
         return vc.dominates(self._base)

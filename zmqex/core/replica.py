@@ -326,10 +326,31 @@ class Replica(Maker, Taker, Repair):
     def _offer(self, event: Event) -> None:
         if event.origin == self.id and event.seq > self.clock.get(self.id):
             return  # nobody else may speak for us; an honest peer cannot be ahead of us
+        if event.seq <= self.clock.get(event.origin):
+            self._check_same(event)
+            return
         if not self._buffer.add(event, self.clock):
             return
         while (ready := self._buffer.pop_ready(self.clock)) is not None:
             self._deliver(ready)
+
+    def _check_same(self, event: Event) -> None:
+        """A second copy of an event we have must be the same event: ids are never reused.
+
+        A different one means its origin restarted without its store and reused the
+        id.  If that is us, we stop creating events; if it is a peer, we send it our
+        copy, so it finds out the same way.
+        """
+        ours = self._log.get(event.origin, event.seq)
+        if ours is None or ours == event:
+            return
+        self.counters["reused_event_ids"] += 1
+        if event.origin == self.id:
+            if not self.amnesia:
+                self.amnesia = (f"node {self.id} has lost its own history (a peer holds a different "
+                                f"event {event.origin}:{event.seq}): restart it with its data directory")
+        else:
+            self._send(event.origin, Gossip(ours))
 
     def _deliver(self, event: Event) -> None:
         self.ledger.apply(event)  # raises (changing nothing) on an event no honest peer sends
