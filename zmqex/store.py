@@ -113,7 +113,7 @@ class SqliteStore:
             elif isinstance(record, TakeSettled):
                 settled.append((record.granted, record.request))
             elif isinstance(record, Outcome):
-                outcomes.append((record.sender, record.reply.request, _pack_reply(record.reply)))
+                outcomes.append((record.sender, record.reply.request, messages.encode(record.reply)))
             elif isinstance(record, Checkpoint):
                 checkpoint = record  # a later one in the batch supersedes an earlier one
         db = self.db
@@ -197,10 +197,6 @@ def _pack_clock(vc: VectorClock) -> bytes:
 
 def _unpack_clock(data: bytes) -> VectorClock:
     return clock_from_wire(msgpack.unpackb(data))
-
-
-def _pack_reply(reply: messages.TakeReply) -> bytes:
-    return messages.encode(reply)
 
 
 def _unpack_reply(data: bytes) -> messages.TakeReply:

@@ -151,7 +151,7 @@ def from_wire(raw: Any) -> Event:
         raise DecodeError(f"event version {version!r:.20} is not supported (this node speaks {wire.VERSION})")
     wire.need_node_id(origin, "event origin")
     wire.need_int(seq, "event seq", 1)
-    vc = _clock_from_wire(vc_raw)
+    vc = clock_from_wire(vc_raw)
     if vc.get(origin) != seq:
         raise DecodeError(f"event clock must have {origin}={seq}, has {vc.get(origin)}")
     if kind == _ORDER:
@@ -200,7 +200,8 @@ def clock_to_wire(vc: VectorClock) -> dict[str, int]:
     return dict(vc.items_sorted())
 
 
-def _clock_from_wire(raw: Any) -> VectorClock:
+def clock_from_wire(raw: Any) -> VectorClock:
+    """Decode a vector clock (inside an event, or on its own in heartbeats and sync requests)."""
     if type(raw) is not dict:
         raise DecodeError(f"vector clock must be a map, got {type(raw).__name__}")
     if len(raw) > MAX_NODES:
@@ -209,11 +210,6 @@ def _clock_from_wire(raw: Any) -> VectorClock:
         wire.need_node_id(node, "vector clock node")
         wire.need_int(n, f"vector clock entry {node}", 1)
     return VectorClock(raw)
-
-
-def clock_from_wire(raw: Any) -> VectorClock:
-    """Decode a vector clock sent on its own (heartbeats, sync requests)."""
-    return _clock_from_wire(raw)
 
 
 def _enum(cls: type[enum.Enum], value: Any, what: str) -> Any:
