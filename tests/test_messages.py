@@ -12,7 +12,8 @@ from hypothesis import strategies as st
 from zmqex.core.clock import VectorClock
 from zmqex.core.events import Event, Fill, NewOrder, Side, Tif, to_wire
 from zmqex.core.messages import (
-    MAX_PAGE, Gossip, Heartbeat, SyncReply, SyncRequest, Take, TakeReply, decode, encode,
+    MAX_BATCH, MAX_PAGE, Gossip, Heartbeat, SyncReply, SyncRequest, Take, TakeReply, decode, decode_batch, encode,
+    encode_batch,
 )
 from zmqex.core.money import MAX_QTY
 from zmqex.errors import DecodeError
@@ -73,6 +74,48 @@ def test_round_trip(msg):
 ], ids=lambda m: type(m).__name__)
 def test_round_trip_examples(msg):
     assert decode(encode(msg)) == msg
+
+
+@given(st.lists(messages, min_size=1, max_size=6))
+def test_batch_round_trip(msgs):
+    data = encode_batch(msgs)
+    assert decode_batch(data) == msgs
+    if len(msgs) == 1:
+        assert data == encode(msgs[0])  # a batch of one is the message itself
+
+
+def test_batch_size_limits():
+    with pytest.raises(ValueError):
+        encode_batch([])
+    with pytest.raises(ValueError):
+        encode_batch([Gossip(ORDER)] * (MAX_BATCH + 1))
+    assert len(decode_batch(encode_batch([Gossip(ORDER)] * MAX_BATCH))) == MAX_BATCH
+    one = encode_batch([Gossip(ORDER), Gossip(FILL)])
+    inner = msgpack.unpackb(one)[2]
+    for items in ([], inner[:1], inner * (MAX_BATCH // 2 + 1)):
+        with pytest.raises(DecodeError):
+            decode_batch(msgpack.packb([1, "batch", items]))
+
+
+@pytest.mark.parametrize("items", [
+    "not a list",
+    [[1, "gossip", to_wire(ORDER)], [1, "gossip", "bad"]],  # one bad message spoils the frame
+    [[1, "gossip", to_wire(ORDER)], [1, "batch", [[1, "gossip", to_wire(ORDER)]] * 2]],  # no nesting
+    [[1, "gossip", to_wire(ORDER)], None],
+])
+def test_malformed_batch_is_rejected_whole(items):
+    with pytest.raises(DecodeError):
+        decode_batch(msgpack.packb([1, "batch", items]))
+    with pytest.raises(DecodeError):
+        decode(msgpack.packb([1, "batch", items]))  # a single-message reader does not take batches
+
+
+@given(msgpack_values)
+def test_fuzz_batch_values(value):
+    try:
+        decode_batch(msgpack.packb([1, "batch", value]))
+    except DecodeError:
+        pass
 
 
 def test_full_sync_page_is_accepted():

@@ -172,6 +172,40 @@ def test_racing_takers_split_what_is_open() -> None:
     converged(net)
 
 
+def test_one_node_s_concurrent_takers_ask_a_maker_for_no_more_than_it_has() -> None:
+    net, ask = resting_sell(qty=8)
+    first = net.place("b", BUY, 5, 100)
+    second = net.place("b", BUY, 5, 100)
+    third = net.place("b", BUY, 5, 100)
+    # Asking for all of it three times over would only get three answers of which two
+    # say "closed": b asks once for 5 and once for the 3 that are left.
+    assert [(t.taker.order_id, t.qty) for t in takes_on(net, "b", "a")] == [(first, 5), (second, 3)]
+    net.drain()
+    assert [status(net, oid) for oid in (first, second, third)] == [
+        ("filled", 5, 0), ("partial", 3, 2), ("open", 0, 5)]
+    assert status(net, ask) == ("filled", 8, 0)
+    assert net.replica("b").counters["takes_answered_closed"] == 0
+    converged(net)
+
+
+def test_a_maker_answered_closed_is_asked_by_none_of_our_orders() -> None:
+    net, ask = resting_sell(["a", "b", "c"], qty=5)
+    net.place("c", BUY, 5, 100)
+    net.deliver("c", "a")
+    net.deliver("c", "a")  # a grants all of it to c
+    assert [type(m) for m in on_link(net, "a", "b")] == [Gossip]
+    net.drop("a", "b")  # b does not hear of that fill for now
+    first = net.place("b", BUY, 5, 100)
+    deliver_all(net, "b", "a")
+    deliver_all(net, "a", "b")  # "closed"
+    assert net.replica("b").order_info(ask)["open"] == 5  # as far as b's ledger knows
+    second = net.place("b", BUY, 5, 100)
+    assert takes_on(net, "b", "a") == []  # its owner said it is closed: nobody here asks again
+    net.settle()  # repair brings the fill
+    assert status(net, first)[0] == status(net, second)[0] == "open"
+    converged(net)
+
+
 def maker_taking_itself():
     """x at a is all reserved (a is asking c for z) when b's take on x arrives."""
     net = Network(["a", "b", "c"])
@@ -466,6 +500,10 @@ def test_heartbeat_repairs_lost_gossip() -> None:
     assert net.replica("b").ledger.orders == {}
     net.tick(0)  # heartbeats
     net.deliver("a", "b")  # a's heartbeat: b sees a ahead
+    assert SyncRequest not in [type(m) for m in on_link(net, "b", "a")]  # it may still come by gossip
+    net.tick(CFG.repair_after_ms - 1)
+    assert SyncRequest not in [type(m) for m in on_link(net, "b", "a")]
+    net.tick(1)  # the gap outlived its grace period: ask
     assert [type(m) for m in on_link(net, "b", "a")][-1] is SyncRequest
     net.drain()
     b = net.replica("b")
@@ -474,7 +512,7 @@ def test_heartbeat_repairs_lost_gossip() -> None:
 
 
 def test_repair_pages_through_sync_page() -> None:
-    net = Network(["a", "b"], config=Config(sync_page=2))
+    net = Network(["a", "b"], config=Config(sync_page=2, repair_after_ms=0))
     ids = [net.place("a", SELL, 1, 100 + i) for i in range(2)]
     net.links[("a", "b")].clear()
     net.tick(0)
@@ -501,9 +539,11 @@ def test_take_with_unseen_dependencies_is_parked_until_repaired() -> None:
     bid = net.place("b", BUY, 5, 100)  # its clock names c:1
     assert net.replica("b").ledger.orders[bid].event.vc == VectorClock({"a": 1, "b": 1, "c": 1})
     net.deliver("b", "a")  # gossip: held in the causal buffer
-    net.deliver("b", "a")  # the take: parked, and a asks b for what it lacks
-    assert [type(m) for m in on_link(net, "a", "b")] == [SyncRequest]
+    net.deliver("b", "a")  # the take: parked; c:1 may still come by gossip
+    assert on_link(net, "a", "b") == []
     assert bid not in net.replica("a").ledger.orders and not net.replica("a").quiet
+    net.tick(CFG.repair_after_ms)  # it did not: a asks b for what it lacks
+    assert [type(m) for m in on_link(net, "a", "b")][-1] is SyncRequest
     net.drain()
     assert fills(net.replica("a")) == [(ask, bid, 100, 5, "b.1")]
     assert other in net.replica("a").ledger.orders

@@ -23,6 +23,7 @@ def opened(*takes: PendingTake) -> Reservations:
 def settled(res: Reservations, order: str = "a:1") -> None:
     assert res.reserved(order) == 0
     assert res.in_flight(order) is None
+    assert res._asked == {}
     assert len(res) == 0 and list(res) == []
 
 
@@ -124,6 +125,18 @@ def test_orders_are_accounted_separately():
     res.answer(mine, 0)
     assert res.reserved("a:1") == 0 and res.reserved("a:2") == 3
     assert res.in_flight("a:2") is other
+
+
+def test_asked_sums_every_order_s_takes_on_one_maker():
+    first, second = take("a.1", "a:1", maker="b:1", qty=10), take("a.2", "a:2", maker="b:1", qty=3)
+    res = opened(first, second, take("a.3", "a:3", maker="b:2", qty=1))
+    assert res.asked("b:1") == 13 and res.asked("b:2") == 1 and res.asked("b:3") == 0
+    res.answer(first, 4)  # the refused 6 is released at once; the granted 4 until its fill is here
+    assert res.asked("b:1") == 7
+    res.fill_applied(first, 4)
+    assert res.asked("b:1") == 3
+    res.answer(second, 0)
+    assert res.asked("b:1") == 0
 
 
 # --- property ------------------------------------------------------------------

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 
 import zmq
 
@@ -41,6 +41,11 @@ TICK_MS = 50
 BATCH = 512  # most messages read from one socket per iteration, so no socket starves the others
 HELLO_EVERY_MS = 2000
 LINGER_MS = 200
+
+
+def _frames(msgs: list[messages.Message]) -> Iterator[bytes]:
+    for i in range(0, len(msgs), messages.MAX_BATCH):
+        yield messages.encode_batch(msgs[i:i + messages.MAX_BATCH])
 
 
 def now_ms() -> int:
@@ -177,7 +182,7 @@ class Node:
                 if sender not in self.peer_links:
                     log.warning("dropped a message from %s: not a member (no hello yet)", sender)
                     return
-                self.replica.receive(sender, messages.decode(data), now_ms())
+                self._receive(sender, messages.decode_batch(data), "message")
             elif kind == mesh.MEMBERS:
                 self._on_hello(sender, mesh.decode_hello(data))
             else:
@@ -194,13 +199,27 @@ class Node:
                 return
             if sender is None:
                 continue
-            self._gossip_seen += 1
-            if self._drop_gossip and self._gossip_seen % self._drop_gossip == 0:
-                continue
             try:
-                self.replica.receive(sender, messages.decode(data), now_ms())
+                batch = messages.decode_batch(data)
             except ZmqexError as exc:
                 log.warning("rejected gossip from %s: %s", sender, exc)
+                continue
+            if self._drop_gossip:
+                batch = [m for m in batch if self._keep_gossip()]
+            self._receive(sender, batch, "gossip")
+
+    def _receive(self, sender: str, batch: list[messages.Message], what: str) -> None:
+        """Feed one frame's messages to the core; one that it refuses does not stop the rest."""
+        now = now_ms()
+        for msg in batch:
+            try:
+                self.replica.receive(sender, msg, now)
+            except ZmqexError as exc:
+                log.warning("rejected %s from %s: %s", what, sender, exc)
+
+    def _keep_gossip(self) -> bool:
+        self._gossip_seen += 1
+        return self._gossip_seen % self._drop_gossip != 0
 
     # --- membership ---------------------------------------------------------------------
 
@@ -268,29 +287,54 @@ class Node:
     # --- output -------------------------------------------------------------------------
 
     def _carry_out(self) -> None:
-        outputs = self.replica.take_outputs()
-        if not outputs:
-            return
+        """Carry out the core's outputs, in the order that keeps promises and latency low.
+
+        Records that back a promise are committed before anything leaves the node.
+        Then what someone is waiting on goes first (requests and answers to peers,
+        replies to clients), one frame per peer; then the gossip, one frame; then
+        the logs and fill streams; and last the commit of records that back no
+        promise, off every waiting path.
+        """
         if self.replica.amnesia and not self._amnesia_logged:
             self._amnesia_logged = True
             log.error("%s; it refuses orders, cancels and grants until then", self.replica.amnesia)
-        persists = [o for o in outputs if isinstance(o, Persist)]
-        records: list[Record] = [p.record for p in persists]
-        promised = any(p.promise for p in persists)
+        outputs = self.replica.take_outputs()
+        if not outputs:
+            return
+        records: list[Record] = []
+        promised = False
+        to_peers: dict[str, list[messages.Message]] = {}
+        gossip: list[messages.Message] = []
+        later: list[Delivered | PeerChanged] = []
+        for out in outputs:
+            kind = type(out)
+            if kind is Persist:
+                records.append(out.record)
+                promised = promised or out.promise
+            elif kind is Publish:
+                gossip.append(out.message)
+            elif kind is Send:
+                to_peers.setdefault(out.to, []).append(out.message)
+            elif kind is Reply:
+                pass  # after the commit, below
+            else:
+                later.append(out)
         if promised:
             self.store.commit(records)  # one transaction for the whole iteration: group commit
+        for peer, msgs in to_peers.items():
+            link = self.peer_links.get(peer)
+            for frame in _frames(msgs):
+                if link is None or not link.send(mesh.CORE, frame):
+                    log.debug("could not send to %s now; the core will retry", peer)
         for out in outputs:
-            if isinstance(out, Send):
-                link = self.peer_links.get(out.to)
-                if link is None or not link.send(mesh.CORE, messages.encode(out.message)):
-                    log.debug("could not send to %s now; the core will retry", out.to)
-            elif isinstance(out, Publish):
-                self.pub.send(messages.encode(out.message))
-            elif isinstance(out, Reply):
+            if type(out) is Reply:
                 self._to_client(*self.api.finish(out.token, out.result))
-            elif isinstance(out, Delivered):
+        for frame in _frames(gossip):
+            self.pub.send(frame)
+        for out in later:
+            if type(out) is Delivered:
                 self._on_delivered(out.event)
-            elif isinstance(out, PeerChanged):
+            elif type(out) is PeerChanged:
                 log.info("peer %s is %s", out.peer, "up" if out.up else "down: its orders are unavailable")
         if records and not promised:
             self.store.commit(records)  # nothing here is a promise: off the replies' path

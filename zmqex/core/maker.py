@@ -57,12 +57,13 @@ class Maker:
             return
         self._offer(take.taker)
         if take.taker.order_id not in self.ledger.orders:
-            # We lack something the taker's order depends on: hold the request, fetch the rest.
+            # We lack something the taker's order depends on: hold the request until it
+            # comes (by gossip, nearly always; else by repair from the taker's node).
             parked = self._parked.setdefault(take.taker.order_id, [])
             if all(t.request != take.request for _, t in parked):
                 parked.append((sender, take))
                 self.counters["takes_parked"] += 1
-            self._request_sync(sender)
+            self._note_gap(sender, take.taker.vc)
             return
         self._grant(sender, take)
 

@@ -11,6 +11,11 @@ replica checks what a message claims against that.
 * :class:`SyncRequest` - "send me the events my clock lacks" (repair).
 * :class:`SyncReply`   - one page of those events, in the server's delivery order.
 * :class:`SnapshotPage` - the state itself, in pages, when the events are gone (compacted).
+
+A frame holds one message, or several (:func:`encode_batch`): a node sends
+everything one loop iteration produced for a peer, and publishes all of its
+gossip, as one frame, because a ZeroMQ send or receive costs as much as
+decoding a small message.  :func:`decode_batch` reads either form.
 """
 
 from __future__ import annotations
@@ -26,6 +31,9 @@ from zmqex.errors import DecodeError
 
 #: Most events one sync page may carry.
 MAX_PAGE = 2000
+
+#: Most messages one frame may carry (a sender splits longer batches).
+MAX_BATCH = 1000
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,9 +115,33 @@ def _to_wire(msg: Message) -> list[Any]:
     return [v, "events", [to_wire(e) for e in msg.events], msg.more]
 
 
+def encode_batch(msgs: list[Message]) -> bytes:
+    """One frame for ``msgs`` (at most MAX_BATCH), in order; a single message is sent as itself."""
+    if len(msgs) == 1:
+        return encode(msgs[0])
+    if not 1 < len(msgs) <= MAX_BATCH:
+        raise ValueError(f"a batch holds 1..{MAX_BATCH} messages, not {len(msgs)}")
+    return wire.pack([wire.VERSION, "batch", [_to_wire(m) for m in msgs]])
+
+
+def decode_batch(data: bytes) -> list[Message]:
+    """The messages of one frame, in order; DecodeError if any of them is malformed (then none is used)."""
+    raw = wire.need_list(wire.unpack(data), "message")
+    if len(raw) == 3 and raw[1] == "batch" and raw[0] == wire.VERSION and type(raw[0]) is int:
+        items = wire.need_list(raw[2], "batch")
+        if not 1 < len(items) <= MAX_BATCH:
+            raise DecodeError(f"a batch must hold 2..{MAX_BATCH} messages, holds {len(items)}")
+        return [_from_wire(item) for item in items]
+    return [_from_wire(raw)]
+
+
 def decode(data: bytes) -> Message:
     """Decode one peer message; DecodeError on anything malformed."""
-    raw = wire.need_list(wire.unpack(data), "message")
+    return _from_wire(wire.unpack(data))
+
+
+def _from_wire(raw: Any) -> Message:
+    raw = wire.need_list(raw, "message")
     if len(raw) < 2:
         raise DecodeError("message is too short")
     version, kind, *f = raw

@@ -6,6 +6,14 @@ for what it lacks with a :class:`~zmqex.core.messages.SyncRequest`, one at a
 time per peer, page by page, until its clock dominates the peer's.  Any node
 can serve any origin's events: they are self-describing.
 
+A gap is given ``Config.repair_after_ms`` to close by itself before it is
+asked for: under load a peer's heartbeat (or a take naming an order we have
+not seen) is nearly always ahead of us only by gossip still on its way, and
+asking at once would fetch whole pages of events that arrive anyway.  So a
+gap is noted (``_note_gap``) and asked for at the first tick after the grace
+period if our clock still does not cover it; a lost event costs that much
+more latency, never a loss.
+
 Compaction lets the log forget the events every member has delivered (the
 causally stable clock) once there are ``compact_after`` of them, after a
 :class:`~zmqex.core.outputs.Checkpoint` of the state.  A peer that asks for
@@ -60,8 +68,30 @@ class Repair:
                 f"it has {self.clock.get(self.id)}): restart it with its data directory"
             )
         self.awaiting_peers = False  # a peer has told us what it knows of us: we may speak
-        if not self.clock.dominates(hb.vc):
-            self._request_sync(sender)
+        self._note_gap(sender, hb.vc)
+
+    def _note_gap(self, peer_id: str, vc: VectorClock) -> None:
+        """Peer ``peer_id`` has what ``vc`` covers: if we lack some of it, ask it later (see above)."""
+        peer = self.peers.get(peer_id)
+        if peer is None or self.clock.dominates(vc):
+            return
+        if peer.gap_since is None:
+            peer.gap, peer.gap_since = vc, self.now
+        else:
+            peer.gap = peer.gap.merge(vc)
+        if self.config.repair_after_ms == 0:
+            self._repair_gaps()
+
+    def _repair_gaps(self) -> None:
+        """Ask each peer for what we have lacked for ``repair_after_ms`` (tick runs this)."""
+        for name, peer in self.peers.items():
+            if peer.gap_since is None:
+                continue
+            if self.clock.dominates(peer.gap):
+                peer.gap_since = None  # it came by gossip after all
+            elif self.now - peer.gap_since >= self.config.repair_after_ms:
+                peer.gap_since = None
+                self._request_sync(name)
 
     def _request_sync(self, peer_id: str) -> None:
         """Ask ``peer_id`` for what we lack, unless a request to it is outstanding (tick expires it)."""

@@ -81,6 +81,7 @@ class Config:
     peer_timeout_ms: int = 2000
     retry_ms: int = 1000  # resend an unanswered take, or a sync request, after this long
     sync_page: int = 500
+    repair_after_ms: int = 200  # a gap may close by gossip this long before we ask a peer for it
     compact_after: int = 100_000  # stable events held before a checkpoint lets them go
     compact_every_ms: int = 5_000
 
@@ -92,6 +93,8 @@ class Peer:
     vc: VectorClock = VectorClock()
     state_hash: str = ""
     sync_sent_at: int | None = None  # a sync request to it is outstanding since
+    gap: VectorClock = VectorClock()  # what it has that we lacked when we noticed (repair.py)
+    gap_since: int | None = None
 
 
 class Replica(Maker, Taker, Repair):
@@ -128,6 +131,7 @@ class Replica(Maker, Taker, Repair):
         self._waiting: dict[str, Any] = {}  # order id -> client token awaiting the result
         self._closed_makers: dict[str, set[str]] = {}  # order -> makers that answered closed
         self._busy_makers: dict[str, set[str]] = {}  # order -> makers that were busy (until next tick)
+        self._spent: set[str] = set()  # makers their owners said are closed, not yet closed here
         self._dirty: set[str] = set()  # own orders that may have something to do: the driver's work list
         # Maker side (maker.py).
         self._outcomes: dict[tuple[str, str], TakeReply] = {}
@@ -251,6 +255,10 @@ class Replica(Maker, Taker, Repair):
         if now >= self._next_heartbeat:
             self._next_heartbeat = now + self.config.heartbeat_ms
             self._out.append(Publish(Heartbeat(self.id, self.clock, self.ledger.state_hash())))
+            # The safety net, as often as heartbeats: whatever still crosses, the later owner
+            # acts.  Every change that can make an own order take puts it on the work list
+            # itself; a sweep on every tick cost a quarter of a loaded node's time.
+            self._mark_crossed()
         for name, peer in self.peers.items():
             up = now - peer.last_seen <= self.config.peer_timeout_ms
             if up != peer.up:
@@ -258,6 +266,7 @@ class Replica(Maker, Taker, Repair):
                 self._out.append(PeerChanged(name, up))
             if peer.sync_sent_at is not None and now - peer.sync_sent_at >= self.config.retry_ms:
                 peer.sync_sent_at = None
+        self._repair_gaps()
         for take in self._takes:
             if take.granted is None and now - take.sent_at >= self.config.retry_ms:
                 take.sent_at = now
@@ -266,7 +275,6 @@ class Replica(Maker, Taker, Repair):
         self._dirty.update(self._busy_makers)  # busy makers may have room now
         self._busy_makers.clear()
         self._expire_held()
-        self._mark_crossed()  # the safety net: whatever still crosses, the later owner acts
         if now >= self._next_compact:
             self._next_compact = now + self.config.compact_every_ms
             self._maybe_compact()

@@ -32,20 +32,22 @@ request (nothing can race it inside one replica).
 
 :class:`Taker` is a mixin of :class:`~zmqex.core.replica.Replica`, which
 says why and holds the state these methods use (``_takes``, ``_flows``,
-``_requests``, ``_waiting``, ``_closed_makers``, ``_busy_makers``).
+``_requests``, ``_waiting``, ``_closed_makers``, ``_busy_makers``, ``_spent``).
 """
 
 from __future__ import annotations
 
 from zmqex.core.events import Cancel, CancelReason, Fill, Tif, owner_of
 from zmqex.core.ledger import OrderState
-from zmqex.core.maker import BUSY
+from zmqex.core.maker import BUSY, CLOSED, GRANTED, INVALID
 from zmqex.core.messages import Take, TakeReply
 from zmqex.core.outputs import Persist, Reply, TakeSent, TakeSettled
 from zmqex.core.takes import PendingTake
 
 
 _POST_ONLY = Tif.POST_ONLY  # read once: attribute lookups on enum classes are slow
+_NONE: frozenset[str] = frozenset()
+_ANSWERED = {reason: f"takes_answered_{reason}" for reason in (GRANTED, CLOSED, BUSY, INVALID)}  # counter names
 
 
 class Taker:
@@ -65,6 +67,7 @@ class Taker:
                 return
             self._offer(fill)
         self._out.append(Persist(TakeSettled(take.request, reply.granted), promise=False))  # retry recovers it
+        self.counters[_ANSWERED.get(reply.reason, "takes_answered_other")] += 1
         self._takes.answer(take, reply.granted)
         self._dirty.add(take.order)
         self._release(take.order)
@@ -72,6 +75,8 @@ class Taker:
             self._busy_makers.setdefault(take.order, set()).add(take.maker)
         elif reply.granted == 0:
             self._closed_makers.setdefault(take.order, set()).add(take.maker)
+            if reply.reason == CLOSED:
+                self._spent.add(take.maker)  # its owner says so: true for good, and for all our orders
 
     def _drive(self) -> None:
         """Step every own order on the work list until the list is empty."""
@@ -95,6 +100,8 @@ class Taker:
     def _mark_crossed(self) -> None:
         """Put every own order still in the crossed region, and every unfinished flow, on the work list."""
         self._dirty.update(self._flows)
+        orders = self.ledger.orders
+        self._spent = {m for m in self._spent if m in orders and orders[m].open > 0}  # closed here by now
         book = self.ledger.book
         if book.crossed():
             self._dirty.update(r.order_id for r in book.crossed_orders() if owner_of(r.order_id) == self.id)
@@ -133,18 +140,24 @@ class Taker:
         available = order.open - self._takes.reserved(order.id)
         if available <= 0:
             return None
-        skip = self._closed_makers.get(order.id, set()) | self._busy_makers.get(order.id, set())
+        closed = self._closed_makers.get(order.id, _NONE)
+        busy = self._busy_makers.get(order.id, _NONE)
+        spent, asked, orders, me = self._spent, self._takes.asked, self.ledger.orders, self.id
         for resting in self.ledger.book.crossing(order.side, order.price):
             if order.rests and resting.key >= order.key:
                 continue  # that order's owner is the taker between us
-            if resting.order_id in skip or not self.is_up(owner_of(resting.order_id)):
+            oid = resting.order_id
+            if oid in spent or oid in closed or oid in busy:
                 continue
-            return self.ledger.orders[resting.order_id]
+            maker = orders[oid]
+            if maker.owner != me and (maker.open <= asked(oid) or not self.is_up(maker.owner)):
+                continue  # our other orders' takes already ask for all of it; or its owner is down
+            return maker
         return None
 
     def _start_take(self, order: OrderState, maker: OrderState) -> None:
         self._requests += 1
-        qty = min(order.open - self._takes.reserved(order.id), maker.open)
+        qty = min(order.open - self._takes.reserved(order.id), maker.open - self._takes.asked(maker.id))
         take = PendingTake(f"{self.id}.{self._requests}", order.id, maker.id, qty, self.now)
         self._takes.open(take)
         self._out.append(Persist(TakeSent(take.request, take.order, take.maker, take.qty)))

@@ -26,6 +26,12 @@ MAX_INT = 2**63 - 1
 
 _NODE_ID = re.compile(r"[A-Za-z0-9_.\-]{1,32}\Z")
 
+# Node ids already matched: every event names a few of them, and a set look-up
+# is far cheaper than the regex.  Bounded, so a hostile peer naming endless
+# ids only costs us the regex again, never memory.
+_known_ids: set[str] = set()
+_KNOWN_IDS_MAX = 4096
+
 _packer_options = {"use_bin_type": True}
 
 
@@ -76,10 +82,18 @@ def need_str(value: Any, what: str, max_len: int = 128) -> str:
 
 
 def need_node_id(value: Any, what: str = "node id") -> str:
-    if type(value) is not str or not _NODE_ID.match(value):
+    if not is_node_id(value):
         raise DecodeError(f"{what} must be 1-32 characters of A-Z a-z 0-9 _ . -, got {value!r:.40}")
     return value
 
 
 def is_node_id(value: object) -> bool:
-    return type(value) is str and _NODE_ID.match(value) is not None
+    if type(value) is not str:
+        return False
+    if value in _known_ids:
+        return True
+    if _NODE_ID.match(value) is None:
+        return False
+    if len(_known_ids) < _KNOWN_IDS_MAX:
+        _known_ids.add(value)
+    return True
