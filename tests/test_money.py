@@ -282,3 +282,20 @@ def test_check_price_accepts_every_parsed_price(cents):
 def test_parse_accepts_only_plain_ascii_decimals(parse, field, value):
     error = assert_rejected(parse, value, field)
     assert "plain decimal number" in str(error)
+
+
+# --- the fast path for plain text agrees with exact decimal arithmetic -----------
+
+_PLAIN_TEXT = st.from_regex(r"\A[0-9]{1,18}(\.[0-9]{0,10})?\Z")
+
+
+@pytest.mark.parametrize("parse, unit, maximum", [(parse_price, 100, MAX_PRICE), (parse_qty, 10**8, MAX_QTY)])
+@given(text=_PLAIN_TEXT)
+def test_plain_text_parses_exactly_as_decimal_arithmetic_says(parse, unit, maximum, text):
+    exact = Decimal(text) * unit
+    valid = exact == exact.to_integral_value() and 0 < exact <= maximum
+    if valid:
+        assert parse(text) == int(exact)
+    else:
+        with pytest.raises(InvalidAmount):
+            parse(text)

@@ -182,10 +182,11 @@ class Book:
         Best price first, then priority.  Lazy: O(1) per order yielded, plus
         the dead keys skipped.
         """
-        for price, level in self._side(taker.opposite).items():
+        levels = self.asks if taker is _BUY else self.bids
+        for price in levels:  # keys, then a dict look-up: SortedDict.items() costs ~10us to set up
             if limit is not None and (price > limit if taker is _BUY else price < limit):
                 return
-            yield from level
+            yield from levels[price]
 
     def crossed_orders(self) -> Iterator[Resting]:
         """Every resting order in the crossed region (empty if not crossed)."""

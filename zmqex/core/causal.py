@@ -42,6 +42,15 @@ class CausalBuffer:
         self._size += 1
         return True
 
+    @staticmethod
+    def ready(event: Event, delivered: VectorClock) -> bool:
+        """Whether ``event`` may be delivered right after ``delivered``. O(n)."""
+        origin = event.origin
+        if event.seq != delivered.get(origin) + 1:
+            return False
+        get = delivered.get
+        return all(n <= get(node) for node, n in event.vc.items() if node != origin)
+
     def pop_ready(self, delivered: VectorClock) -> Event | None:
         """Remove and return one event deliverable after ``delivered``, if any."""
         for origin, queue in self._waiting.items():
@@ -49,7 +58,7 @@ class CausalBuffer:
             event = queue.get(nxt)
             if event is None:
                 continue
-            if all(n <= delivered.get(node) for node, n in event.vc.items() if node != origin):
+            if self.ready(event, delivered):
                 del queue[nxt]
                 self._size -= 1
                 if not queue:

@@ -57,7 +57,20 @@ def _to_decimal(value: object, what: str) -> Decimal:
     return number
 
 
+# The common case, "123.45678", parsed without Decimal: whole digits and at most as many
+# fraction digits as the unit has places.  Anything else (and anything out of range)
+# takes the general path below, which gives the errors.
+_PLAIN = {unit: re.compile(rf"([0-9]{{1,15}})(?:\.([0-9]{{1,{len(str(unit)) - 1}}}))?")
+          for unit in (CENTS_PER_USD, SATS_PER_BTC)}
+_PLACES = {unit: len(str(unit)) - 1 for unit in (CENTS_PER_USD, SATS_PER_BTC)}
+
+
 def _scaled(value: object, what: str, unit: int, unit_name: str, maximum: int) -> int:
+    if type(value) is str and (plain := _PLAIN[unit].fullmatch(value)) is not None:
+        whole, frac = plain.groups()
+        result = int(whole) * unit + (int(frac.ljust(_PLACES[unit], "0")) if frac else 0)
+        if 0 < result <= maximum:
+            return result
     number = _to_decimal(value, what)
     if number <= 0:
         raise InvalidAmount(f"{what} must be positive, got {_short(value)}")
@@ -96,10 +109,9 @@ def parse_qty(value: Amount) -> int:
 
 
 def _format(amount: int, unit: int) -> str:
-    digits = len(str(unit)) - 1
     sign = "-" if amount < 0 else ""
     whole, frac = divmod(abs(amount), unit)
-    return f"{sign}{whole}.{frac:0{digits}d}"
+    return f"{sign}{whole}.{str(frac).zfill(_PLACES[unit])}"
 
 
 def format_price(cents: int) -> str:

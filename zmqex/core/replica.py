@@ -187,7 +187,8 @@ class Replica(Maker, Taker, Repair):
         its taker pass is over, a :class:`Reply` with ``token`` carries the result.
         Raises InvalidAmount / InvalidRequest / Rejected, changing nothing.
         """
-        side, tif = Side(side), Tif(tif)
+        side = side if type(side) is Side else Side(side)  # an enum call costs more than the check
+        tif = tif if type(tif) is Tif else Tif(tif)
         self._check_memory()
         money.check_qty(qty)
         if price is None:
@@ -327,7 +328,7 @@ class Replica(Maker, Taker, Repair):
     def _emit(self, body: NewOrder | Cancel | Fill) -> Event:
         seq = self.clock.get(self.id) + 1
         event = Event(self.id, seq, self.clock.with_entry(self.id, seq), body)
-        self._deliver(event)
+        self._deliver(event, event.vc)  # its clock is ours after it
         self._out.append(Publish(Gossip(event)))
         return event
 
@@ -336,6 +337,9 @@ class Replica(Maker, Taker, Repair):
             return  # nobody else may speak for us; an honest peer cannot be ahead of us
         if event.seq <= self.clock.get(event.origin):
             self._check_same(event)
+            return
+        if not self._buffer and self._buffer.ready(event, self.clock):
+            self._deliver(event)  # the common case: in causal order, nothing waiting
             return
         if not self._buffer.add(event, self.clock):
             return
@@ -360,9 +364,10 @@ class Replica(Maker, Taker, Repair):
         else:
             self._send(event.origin, Gossip(ours))
 
-    def _deliver(self, event: Event) -> None:
+    def _deliver(self, event: Event, clock: VectorClock | None = None) -> None:
+        """Apply a causally ready event; ``clock``, if given, is our clock after it (saves a copy)."""
         self.ledger.apply(event)  # raises (changing nothing) on an event no honest peer sends
-        self._record_delivery(event)
+        self._record_delivery(event, clock)
         self._out.append(Persist(EventRecord(event), promise=event.origin == self.id))
         self._out.append(Delivered(event))
         if event.origin != self.id:
@@ -380,6 +385,6 @@ class Replica(Maker, Taker, Repair):
             if event.origin != self.id and body.tif is not _IOC:
                 self._mark_crossed_by(event.order_id)
 
-    def _record_delivery(self, event: Event) -> None:
-        self.clock = self.clock.with_entry(event.origin, event.seq)
+    def _record_delivery(self, event: Event, clock: VectorClock | None = None) -> None:
+        self.clock = clock or self.clock.with_entry(event.origin, event.seq)
         self._log.append(event)
