@@ -87,3 +87,9 @@ def test_table_and_targets_render() -> None:
     text = bench.table(r)
     assert "core replica" in text and "wire encode+decode" in text and "not measured" in text
     assert bench.percentile([3.0, 1.0, 2.0], 50) == 2.0 and bench.percentile([1.0] * 100 + [9.0], 99) == 1.0
+
+
+def test_raw_commit_figures() -> None:
+    r = bench.bench_raw_commit(20)
+    assert r["raw_commit_samples"] == 20
+    assert 0 < r["raw_commit_p50_ms"] <= r["raw_commit_p99_ms"]

@@ -12,9 +12,11 @@ Sections (one progress line each on stderr, a table on stdout at the end):
   same fills.
 * **depth** (:mod:`.core`): cost per operation with 1k, 10k, 100k (and 1M) orders resting.
 * **wire** (:mod:`.wire`): ``events.encode`` + ``events.decode`` against msgpack of plain dicts.
-* **raw** (:mod:`.raw`): plain pyzmq PUB->SUB and DEALER->ROUTER echo between processes.
-* **mesh** (:mod:`.mesh`): real ``zmqex-node`` processes on loopback (persistent and
-  ``--ephemeral``), pipelined clients, take latency and fill convergence.
+* **raw** (:mod:`.raw`): plain pyzmq PUB->SUB and DEALER->ROUTER echo between processes,
+  and a one-row SQLite commit with fsync.
+* **mesh** (:mod:`.mesh`): real ``zmqex-node`` processes on loopback (sqlite store with
+  ``--sync full``, the default, and ``--sync normal``; and ``--ephemeral``), pipelined
+  clients, take latency and fill convergence.
 
 :mod:`.report` renders the table and checks the targets; :mod:`.cli` is the
 command line (``main``) that runs the sections in order.
@@ -26,7 +28,7 @@ from zmqex.bench.cli import QUICK_LIMIT_S, log, main
 from zmqex.bench.core import bench_core, bench_depth, profile_core, run_core, run_plain
 from zmqex.bench.mesh import bench_mesh, pipelined_places, take_latency
 from zmqex.bench.plain import PlainBook
-from zmqex.bench.raw import bench_raw_pubsub, bench_raw_rtt, percentile, worker
+from zmqex.bench.raw import bench_raw_commit, bench_raw_pubsub, bench_raw_rtt, percentile, worker
 from zmqex.bench.report import TARGETS, _targets, machine, table  # noqa: F401 (_targets: tests)
 from zmqex.bench.stream import (BUY, CANCEL, GTC, IOC, MAX_LOT, MID, PLACE, SELL, SPREAD, Op, make_stream,
                                 stream_stats)

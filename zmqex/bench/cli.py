@@ -18,7 +18,7 @@ from typing import Any
 
 from zmqex.bench.core import bench_core, bench_depth, profile_core
 from zmqex.bench.mesh import bench_mesh
-from zmqex.bench.raw import _worker_env, bench_raw_pubsub, bench_raw_rtt
+from zmqex.bench.raw import _worker_env, bench_raw_commit, bench_raw_pubsub, bench_raw_rtt
 from zmqex.bench.report import _fmt, _targets, machine, table
 from zmqex.bench.wire import bench_wire
 
@@ -49,6 +49,7 @@ def main(argv: list[str] | None = None) -> int:
         "wire": 10_000 if quick else 100_000,
         "pubsub": 100_000 if quick else 500_000,
         "rtt": 1_000 if quick else 5_000,
+        "commits": 200 if quick else 1_000,
         "takes": 200 if quick else 1_000,
         "mesh_passive": 2_000 if quick else 10_000,
         "mesh_orders": 800 if quick else 3_000,
@@ -73,14 +74,14 @@ def main(argv: list[str] | None = None) -> int:
         log(f"{name}: {time.perf_counter() - t0:.1f}s: {summary}")
         return out
 
-    def mesh(n: int, ephemeral: bool, suffix: str, takes: int, passive: int, orders: int,
+    def mesh(n: int, store: str, suffix: str, takes: int, passive: int, orders: int,
              meshes_left: int = 1) -> dict[str, Any]:
         budget_s, converge_s = sizes["mesh_budget_s"], sizes["converge_wait_s"]
         if quick:  # stay under a minute even when the mesh is slow: share what is left
             per_mesh = (started + QUICK_LIMIT_S - time.perf_counter()) / meshes_left
             budget_s = max(2.0, min(budget_s, per_mesh - 8))
             converge_s = max(3.0, min(converge_s, per_mesh / 2))
-        m = bench_mesh(n, orders, ephemeral=ephemeral, takes=takes, passive=passive,
+        m = bench_mesh(n, orders, store=store, takes=takes, passive=passive,
                        clients_per_node=sizes["clients_per_node"], window=sizes["window"],
                        budget_s=budget_s, converge_s=converge_s)
         out = {f"mesh_orders_per_s{suffix}": m["mixed"]["orders_per_s"]}
@@ -102,11 +103,14 @@ def main(argv: list[str] | None = None) -> int:
         section("wire codec vs msgpack", bench_wire, sizes["wire"])
         section("raw pub/sub", bench_raw_pubsub, sizes["pubsub"])
         section("raw DEALER->ROUTER rtt", bench_raw_rtt, sizes["rtt"])
-        section(f"mesh, {args.nodes} nodes, sqlite store", mesh, args.nodes, False, "", sizes["takes"],
-                sizes["mesh_passive"], sizes["mesh_orders"], 2)
-        section(f"mesh, {args.nodes} nodes, ephemeral", mesh, args.nodes, True, "_ephemeral", sizes["takes"],
+        section("raw sqlite commit (fsync)", bench_raw_commit, sizes["commits"])
+        section(f"mesh, {args.nodes} nodes, sqlite store", mesh, args.nodes, "full", "", sizes["takes"],
+                sizes["mesh_passive"], sizes["mesh_orders"], 3)
+        section(f"mesh, {args.nodes} nodes, sqlite store, --sync normal", mesh, args.nodes, "normal", "_sync_normal",
+                sizes["takes"], sizes["mesh_passive"], sizes["mesh_orders"], 2)
+        section(f"mesh, {args.nodes} nodes, ephemeral", mesh, args.nodes, "ephemeral", "_ephemeral", sizes["takes"],
                 sizes["mesh_passive"], sizes["mesh_orders"])
-        r["converged"] = bool(r["converged"] and r["converged_ephemeral"])
+        r["converged"] = bool(r["converged"] and r["converged_sync_normal"] and r["converged_ephemeral"])
         if r.get("mesh_orders_per_s_ephemeral"):
             r["persistence_ratio"] = r["mesh_orders_per_s"] / r["mesh_orders_per_s_ephemeral"]
         if r.get("mesh_passive_orders_per_s_ephemeral"):
@@ -118,7 +122,7 @@ def main(argv: list[str] | None = None) -> int:
         if not quick:  # every size with the same number of orders (the main run's may differ)
             by_nodes = {}
             for n in (2, 3, 5, 8):
-                out = section(f"mesh, {n} nodes, sqlite store", mesh, n, False, f"_{n}_nodes", 0, 0,
+                out = section(f"mesh, {n} nodes, sqlite store", mesh, n, "full", f"_{n}_nodes", 0, 0,
                               sizes["by_nodes_orders"])
                 by_nodes[str(n)] = out[f"mesh_orders_per_s_{n}_nodes"]
                 r["converged"] = r["converged"] and out[f"converged_{n}_nodes"]

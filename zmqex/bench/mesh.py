@@ -1,6 +1,7 @@
 """The mesh: real ``zmqex-node`` processes on loopback, measured from outside.
 
-:func:`bench_mesh` starts a mesh (sqlite store or ``--ephemeral``) and measures
+:func:`bench_mesh` starts a mesh (sqlite store with ``--sync full`` or ``normal``, or
+``--ephemeral``) and measures
 take round trips and fill convergence (:func:`take_latency`; comparator: the
 raw DEALER->ROUTER round trip of :mod:`zmqex.bench.raw`), then orders per
 second over pipelined clients (:func:`pipelined_places`; comparator: raw
@@ -22,10 +23,18 @@ from zmqex.core import money
 from zmqex.core.events import Side, Tif
 
 
-def _network(ephemeral: bool):
+#: How the nodes keep their state: the store options each mode passes to zmqex-node.
+STORES = {
+    "full": ("sqlite (synchronous=FULL, the default)", ["--sync", "full"]),
+    "normal": ("sqlite (synchronous=NORMAL)", ["--sync", "normal"]),
+    "ephemeral": ("memory (--ephemeral)", ["--ephemeral"]),
+}
+
+
+def _network(store: str):
     from zmqex.local import LocalNetwork
 
-    return LocalNetwork(extra_args=["--ephemeral"] if ephemeral else [])
+    return LocalNetwork(extra_args=STORES[store][1])
 
 
 def _place_frame(request_id: int, side: Side, qty: int, price: int | None, tif: Tif) -> bytes:
@@ -195,7 +204,7 @@ def _shift(ops: list[Op], ticks: int) -> list[Op]:
     return [(PLACE, op[1], op[2], op[3] - ticks if op[1] is BUY else op[3] + ticks, op[4]) for op in ops]
 
 
-def bench_mesh(nodes: int, orders: int, *, ephemeral: bool = False, takes: int = 0, passive: int = 0,
+def bench_mesh(nodes: int, orders: int, *, store: str = "full", takes: int = 0, passive: int = 0,
                clients_per_node: int = 1, window: int = 64, seed: int = 4, budget_s: float = 60.0,
                converge_s: float = 30.0) -> dict[str, Any]:
     """Start ``nodes`` node processes on loopback; measure, in this order:
@@ -212,10 +221,9 @@ def bench_mesh(nodes: int, orders: int, *, ephemeral: bool = False, takes: int =
     from zmqex.local import _status
 
     ids = [chr(ord("a") + i) for i in range(nodes)]
-    result: dict[str, Any] = {"nodes": nodes, "store": "memory (--ephemeral)" if ephemeral else
-                              "sqlite (synchronous=FULL)"}
+    result: dict[str, Any] = {"nodes": nodes, "store": STORES[store][0]}
     started = time.monotonic()
-    with _network(ephemeral) as net:
+    with _network(store) as net:
         net.start_mesh(ids, timeout=20)
         result["startup_s"] = time.monotonic() - started
         endpoints = [net.nodes[i].endpoint for i in ids]

@@ -4,6 +4,9 @@
   like an encoded order event (the comparator for mesh orders per second).
 * :func:`bench_raw_rtt`: DEALER->ROUTER round trips to a trivial echo (the
   comparator for take and convergence latency).
+* :func:`bench_raw_commit`: one small SQLite WAL transaction with
+  ``synchronous=FULL``, as a node's store commits them (the floor under a take
+  with the default store: two of these lie on its path, one on each node).
 
 The other process is :func:`worker`, started as ``python -c "... from
 zmqex.bench import worker ..."`` with this checkout first on ``PYTHONPATH``.
@@ -15,8 +18,10 @@ import json
 import math
 import os
 import selectors
+import sqlite3
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -198,3 +203,29 @@ def bench_raw_rtt(count: int, budget_s: float = 20.0) -> dict[str, Any]:
         _end(echo)
     return {"raw_rtt_p50_ms": percentile(samples, 50), "raw_rtt_p99_ms": percentile(samples, 99),
             "raw_rtt_samples": len(samples)}
+
+
+def bench_raw_commit(count: int, budget_s: float = 10.0) -> dict[str, Any]:
+    """Latency of one-row SQLite transactions in WAL mode with synchronous=FULL (an fsync each)."""
+    deadline = time.monotonic() + budget_s
+    samples: list[float] = []
+    with tempfile.TemporaryDirectory(prefix="zmqex-bench-") as tmp:
+        db = sqlite3.connect(os.path.join(tmp, "raw.sqlite"), isolation_level=None)
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=FULL")
+            db.execute("CREATE TABLE t (k INTEGER PRIMARY KEY, v BLOB)")
+            row = msgpack.packb(_event_like(1))
+            for i in range(count + 10):
+                t0 = time.perf_counter()
+                db.execute("BEGIN")
+                db.execute("INSERT INTO t VALUES (?, ?)", (i, row))
+                db.execute("COMMIT")
+                if i >= 10:  # warm-up
+                    samples.append((time.perf_counter() - t0) * 1000)
+                if time.monotonic() > deadline:
+                    break
+        finally:
+            db.close()
+    return {"raw_commit_p50_ms": percentile(samples, 50), "raw_commit_p99_ms": percentile(samples, 99),
+            "raw_commit_samples": len(samples)}

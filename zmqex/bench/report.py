@@ -88,6 +88,8 @@ def table(r: dict[str, Any]) -> str:
         r.get("mesh_vs_raw_pubsub"))
     row("mesh orders (ephemeral)", "mesh_orders_per_s_ephemeral", "ord/s", "raw pub/sub", "raw_pubsub_msgs_per_s",
         ratio("mesh_orders_per_s_ephemeral", "raw_pubsub_msgs_per_s"))
+    row("mesh orders (sqlite, --sync normal)", "mesh_orders_per_s_sync_normal", "ord/s", "raw pub/sub",
+        "raw_pubsub_msgs_per_s", ratio("mesh_orders_per_s_sync_normal", "raw_pubsub_msgs_per_s"))
     row("mesh passive-only (sqlite)", "mesh_passive_orders_per_s", "ord/s", "raw pub/sub", "raw_pubsub_msgs_per_s",
         ratio("mesh_passive_orders_per_s", "raw_pubsub_msgs_per_s"))
     row("mesh passive-only (ephemeral)", "mesh_passive_orders_per_s_ephemeral", "ord/s", "raw pub/sub",
@@ -102,8 +104,12 @@ def table(r: dict[str, Any]) -> str:
     row("take p50 (fill on other node)", "take_p50_ms", "ms", "raw rtt p50", "raw_rtt_p50_ms",
         ratio("take_p50_ms", "raw_rtt_p50_ms"))
     row("take p99", "take_p99_ms", "ms", "raw rtt p99", "raw_rtt_p99_ms", ratio("take_p99_ms", "raw_rtt_p99_ms"))
+    row("take p99 (sqlite, --sync normal)", "take_p99_ms_sync_normal", "ms", "raw rtt p99", "raw_rtt_p99_ms",
+        ratio("take_p99_ms_sync_normal", "raw_rtt_p99_ms"))
     row("take p99 (ephemeral)", "take_p99_ms_ephemeral", "ms", "raw rtt p99", "raw_rtt_p99_ms",
         ratio("take_p99_ms_ephemeral", "raw_rtt_p99_ms"))
+    row("raw sqlite commit with fsync, p50", "raw_commit_p50_ms", "ms")
+    row("raw sqlite commit with fsync, p99", "raw_commit_p99_ms", "ms")
     row("converge p50 (first->last replica)", "converge_p50_ms", "ms", "raw rtt p50", "raw_rtt_p50_ms",
         ratio("converge_p50_ms", "raw_rtt_p50_ms"))
     row("converge p99", "converge_p99_ms", "ms", "raw rtt p99", "raw_rtt_p99_ms",
