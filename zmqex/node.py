@@ -18,13 +18,14 @@ Each iteration:
 
 from __future__ import annotations
 
+import gc
 import logging
 import time
 from collections.abc import Iterable, Iterator
 
 import zmq
 
-from zmqex import api, mesh
+from zmqex import api, heap, mesh
 from zmqex.core import messages, wire
 from zmqex.core.events import Cancel, Event, Fill, NewOrder
 from zmqex.core.money import format_price, format_qty
@@ -38,6 +39,7 @@ Store = SqliteStore | MemoryStore
 log = logging.getLogger(__name__)
 
 TICK_MS = 50
+GC_FREEZE_EVERY_MS = 1000  # see zmqex.heap
 BATCH = 512  # most messages read from one socket per iteration, so no socket starves the others
 HELLO_EVERY_MS = 2000
 LINGER_MS = 200
@@ -108,7 +110,9 @@ class Node:
     # --- running ----------------------------------------------------------------------
 
     def run(self) -> None:
-        next_tick = now_ms()
+        gc.collect()  # what restore left behind, once
+        gc.freeze()
+        next_tick = next_freeze = now_ms()
         try:
             while not self._stopping:
                 timeout = max(0, next_tick - now_ms())
@@ -124,6 +128,9 @@ class Node:
                     if now >= self._next_hello:
                         self._say_hello()
                         self._next_hello = now + HELLO_EVERY_MS
+                    if now >= next_freeze:
+                        heap.freeze_survivors()
+                        next_freeze = now + GC_FREEZE_EVERY_MS
                     next_tick = now + TICK_MS
                 self._carry_out()
         finally:

@@ -74,7 +74,7 @@ class Level:
     def add(self, order: Resting) -> None:
         if order.key in self.live:
             raise ValueError(f"{order.order_id} has the same priority key as {self.live[order.key].order_id}")
-        if order.key in self.keys:  # back after a removal, its dead key not yet compacted away
+        if self.dead and order.key in self.keys:  # back after a removal, its dead key not yet compacted away
             self.dead -= 1
         else:
             self.keys.add(order.key)
