@@ -173,14 +173,24 @@ class ReplicasUnderFaults(RuleBasedStateMachine):
         for replica in self.net.live():
             replica.ledger._check()
 
+    @invariant()
+    def replicas_at_the_same_clock_hold_the_same_state(self) -> None:
+        # Checked by the replicas themselves, from the hashes in quiet heartbeats.
+        for replica in self.net.live():
+            assert replica.counters["state_mismatches"] == 0, f"{replica.id} saw a peer's state differ"
+
     def teardown(self) -> None:
         if not hasattr(self, "net"):
             return
         net = self.net
         net.settle()
+        for _ in range(2):  # quiet heartbeats: every replica compares its hash with its peers'
+            net.tick(Config().heartbeat_ms)
+            net.drain()
         replicas = net.live()
         for replica in replicas:
             replica.ledger._check()
+            assert replica.counters["state_mismatches"] == 0, f"{replica.id} saw a peer's state differ"
         hashes = {r.id: r.ledger.state_hash() for r in replicas}
         note(f"hashes: {hashes}")
         assert len(set(hashes.values())) == 1, f"replicas diverged: {hashes}"

@@ -26,7 +26,7 @@ requests = st.text(min_size=1, max_size=128)
 
 messages = st.one_of(
     st.builds(Gossip, events()),
-    st.builds(Heartbeat, node_ids, clocks, st.text(min_size=1, max_size=64)),
+    st.builds(Heartbeat, node_ids, clocks, st.text(max_size=64)),
     st.builds(Take, requests, order_ids, events(new_orders()), st.integers(1, MAX_QTY)),
     st.builds(TakeReply, requests, order_ids, st.integers(0, MAX_QTY), st.text(min_size=1, max_size=32),
               st.none() | events()),
@@ -64,6 +64,7 @@ def test_round_trip(msg):
     Gossip(ORDER),
     Heartbeat("a", VectorClock({"a": 3, "b": 1}), "0" * 32),
     Heartbeat("a", VectorClock(), "h"),
+    Heartbeat("a", VectorClock({"a": 1}), ""),  # busy: no hash
     Take("a.1", "b:1", ORDER, 10),
     TakeReply("a.1", "b:1", 10, "filled", FILL),
     TakeReply("a.1", "b:1", 0, "closed", None),
@@ -140,7 +141,7 @@ GOOD = {
 }
 BAD_FIELDS = {
     "gossip": [(2, None), (2, []), (2, to_wire(ORDER)[:-1]), (2, "event")],
-    "hb": [(2, ""), (2, "a:b"), (2, 1), (3, {"a": 0}), (3, []), (4, ""), (4, "h" * 65), (4, 5)],
+    "hb": [(2, ""), (2, "a:b"), (2, 1), (3, {"a": 0}), (3, []), (4, "h" * 65), (4, 5)],
     "take": [(2, ""), (2, 1), (2, "r" * 129), (3, "b"), (3, "b:0"), (4, None), (5, 0), (5, -1),
              (5, MAX_QTY + 1), (5, True)],
     "granted": [(2, ""), (3, "b:01"), (4, -1), (4, MAX_QTY + 1), (4, True), (4, None), (5, ""), (5, "r" * 33),

@@ -658,3 +658,32 @@ def test_a_peer_that_sees_a_reused_event_id_tells_the_origin() -> None:
     assert net.replica("b").counters["reused_event_ids"] == 1
     with pytest.raises(Rejected, match="lost its own history"):
         net.place("a", BUY, 1, 90)
+
+
+# --- replicas check each other ------------------------------------------------------------------
+
+
+def heartbeats(net: Network, src: str, dst: str) -> list[messages.Heartbeat]:
+    return [m for m in on_link(net, src, dst) if isinstance(m, messages.Heartbeat)]
+
+
+def test_a_busy_node_sends_no_state_hash_and_a_quiet_one_does() -> None:
+    net, _ = resting_sell()
+    net.tick(CFG.heartbeat_ms)  # a delivered an event since its last heartbeat: busy
+    assert [h.state_hash for h in heartbeats(net, "a", "b")] == [""]
+    net.drain()
+    net.tick(CFG.heartbeat_ms)  # nothing since: quiet
+    assert [h.state_hash for h in heartbeats(net, "a", "b")] == [net.replica("a").ledger.state_hash()]
+    net.drain()
+    assert net.replica("b").counters["state_mismatches"] == 0
+
+
+def test_replicas_at_the_same_clock_with_different_states_are_counted() -> None:
+    net, ask = resting_sell()
+    b = net.replica("b")
+    b.ledger.orders[ask].filled += 1  # what a bug (or a reused event id) would leave behind
+    b.ledger._stale.add(ask)
+    for _ in range(2):
+        net.tick(CFG.heartbeat_ms)
+        net.drain()
+    assert b.counters["state_mismatches"] >= 1 and net.replica("a").counters["state_mismatches"] >= 1

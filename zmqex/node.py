@@ -72,6 +72,7 @@ class Node:
         self._drop_gossip = drop_gossip  # fault injection for tests: lose every Nth gossip message
         self._gossip_seen = 0
         self._amnesia_logged = False
+        self._mismatches_logged = 0
         self._stopping = False
 
         self.router = self.ctx.socket(zmq.ROUTER)
@@ -305,6 +306,11 @@ class Node:
         if self.replica.amnesia and not self._amnesia_logged:
             self._amnesia_logged = True
             log.error("%s; it refuses orders, cancels and grants until then", self.replica.amnesia)
+        mismatches = self.replica.counters["state_mismatches"]
+        if mismatches > self._mismatches_logged:
+            self._mismatches_logged = mismatches
+            log.error("a peer at the same clock as this node holds a different state (%d times so far): "
+                      "a replica is wrong; compare the peers' status and logs", mismatches)
         outputs = self.replica.take_outputs()
         if not outputs:
             return

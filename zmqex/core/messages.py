@@ -45,7 +45,7 @@ class Gossip:
 class Heartbeat:
     origin: str
     vc: VectorClock
-    state_hash: str
+    state_hash: str  # of the sender's state at ``vc``; "" when it was busy and did not compute it
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,7 +152,9 @@ def _from_wire(raw: Any) -> Message:
         return Gossip(from_wire(f[0]))
     if kind == "hb":
         wire.need_list(f, "heartbeat", 3)
-        return Heartbeat(wire.need_node_id(f[0]), clock_from_wire(f[1]), wire.need_str(f[2], "state hash", 64))
+        if type(f[2]) is not str or len(f[2]) > 64:
+            raise DecodeError("heartbeat state hash must be a string of at most 64 characters")
+        return Heartbeat(wire.need_node_id(f[0]), clock_from_wire(f[1]), f[2])
     if kind == "take":
         wire.need_list(f, "take", 4)
         parse_order_id(f[1], "maker")

@@ -31,6 +31,10 @@ Invariants:
 * A heartbeat showing that a peer knows more of our own events than we do
   means we restarted without our store: the replica sets ``amnesia`` and
   stops creating events for good.
+* A heartbeat from a peer at our very clock carries its state hash (a node
+  that is quiet sends it), and it must be ours: two replicas that delivered the
+  same events hold the same state.  A difference is counted
+  (``counters["state_mismatches"]``), never silently ignored.
 
 Costs: serving a sync page is O(k log o) for k events over o origins; a
 snapshot, and a checkpoint, is O(n) in orders and fills; ``stable_clock`` is
@@ -68,6 +72,11 @@ class Repair:
                 f"it has {self.clock.get(self.id)}): restart it with its data directory"
             )
         self.awaiting_peers = False  # a peer has told us what it knows of us: we may speak
+        if hb.state_hash and hb.vc == self.clock and hb.state_hash != self.ledger.state_hash():
+            # The same events and a different state: a replica is wrong (a bug, or an id
+            # reused by a node that lost its store).  Nothing here can say which one;
+            # the counter shows it in every status, and the node logs it.
+            self.counters["state_mismatches"] += 1
         self._note_gap(sender, hb.vc)
 
     def _note_gap(self, peer_id: str, vc: VectorClock) -> None:
