@@ -11,6 +11,7 @@ from zmqex.core.ledger import Ledger
 from zmqex.core.outputs import EventRecord
 from zmqex.core.replica import Config, Replica
 from zmqex.sim import Network
+from zmqex.local import wait_for
 from zmqex.store import FILENAME, MemoryStore, SqliteStore, StoreError
 
 
@@ -55,6 +56,23 @@ def test_commits_accumulate_across_opens(tmp_path):
     second = SqliteStore(tmp_path, "a")
     second.commit(records[half:])
     assert Replica.restore("a", second.records()).ledger.state_hash() == net.replica("a").ledger.state_hash()
+
+
+def test_commits_leave_the_wal_to_the_checkpointer_thread(tmp_path):
+    store = SqliteStore(tmp_path, "a", checkpoint_every_s=0.02)
+    assert store.db.execute("PRAGMA wal_autocheckpoint").fetchone() == (0,)  # no commit ever stalls on it
+    net = Network(["a"])
+    for i in range(300):
+        net.place("a", Side.SELL, 1 + i, 1000 + i)
+    store.commit(net.nodes["a"].store)
+    before = store.checkpointer.checkpoints
+    wait_for(lambda: store.checkpointer.checkpoints > before + 1 and store.checkpointer.pending == 0, 10,
+             "the checkpointer thread to copy the WAL into the database")
+    store.close()
+    assert not store.checkpointer._thread.is_alive()
+    reopened = SqliteStore(tmp_path, "a")
+    assert Replica.restore("a", reopened.records()).ledger.state_hash() == net.replica("a").ledger.state_hash()
+    reopened.close()
 
 
 def test_members_are_kept(tmp_path):
