@@ -75,6 +75,26 @@ def test_commits_leave_the_wal_to_the_checkpointer_thread(tmp_path):
     reopened.close()
 
 
+def test_only_commits_that_back_a_promise_are_fsynced(tmp_path):
+    net = traded_network()
+    records = net.nodes["a"].store
+    store = SqliteStore(tmp_path, "a")  # synchronous=FULL
+    synchronous = lambda: store.db.execute("PRAGMA synchronous").fetchone()[0]  # noqa: E731
+    store.commit(records[:3], promise=False)
+    assert synchronous() == 1  # NORMAL: written, not fsynced
+    store.commit(records[3:6])
+    assert synchronous() == 2  # FULL again: this fsync covers the earlier commit too
+    store.commit(records[6:], promise=False)
+    store.close()
+    restored = Replica.restore("a", SqliteStore(tmp_path, "a").records())
+    assert restored.ledger.state_hash() == net.replica("a").ledger.state_hash()
+    assert restored._outcomes == net.replica("a")._outcomes
+    normal = SqliteStore(tmp_path / "n", "a", synchronous="NORMAL")
+    normal.commit(records[:3])
+    assert normal.db.execute("PRAGMA synchronous").fetchone()[0] == 1  # never raised to FULL
+    normal.close()
+
+
 def test_members_are_kept(tmp_path):
     store = SqliteStore(tmp_path, "a")
     store.save_member("b", "tcp://127.0.0.1:1", "tcp://127.0.0.1:2")

@@ -350,7 +350,7 @@ class Node:
             elif type(out) is PeerChanged:
                 log.info("peer %s is %s", out.peer, "up" if out.up else "down: its orders are unavailable")
         if records and not promised:
-            self.store.commit(records)  # nothing here is a promise: off the replies' path
+            self.store.commit(records, promise=False)  # off the replies' path, and not fsynced
 
     def _to_client(self, identity: bytes, frame: bytes) -> None:
         try:

@@ -9,8 +9,10 @@ id.  Together they rebuild the replica and its promises after a crash
 is kept too, so a restarted node finds its peers without being told.
 
 SQLite runs in WAL mode.  ``synchronous=FULL`` (the default) fsyncs every
-commit, so an acknowledged order survives a power cut as well as ``kill -9``;
-``NORMAL`` survives ``kill -9`` (the WAL is in the OS page cache) for less I/O.
+commit that backs a promise, so an acknowledged order survives a power cut as
+well as ``kill -9``; ``NORMAL`` survives ``kill -9`` (the WAL is in the OS page
+cache) for less I/O.  Commits that back no promise are never fsynced (see
+:meth:`SqliteStore.commit`).
 
 Commits never copy the WAL back into the database file (SQLite's automatic
 checkpoint does that inside whichever commit crosses 1000 pages: a 12 ms stall
@@ -84,6 +86,8 @@ class SqliteStore:
             self.db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
             self.db.execute("PRAGMA journal_mode=WAL")
             self.db.execute(f"PRAGMA synchronous={synchronous}")
+            self._synchronous = synchronous
+            self._fsync = synchronous == "FULL"  # whether commits fsync now (see commit)
             self.db.execute("PRAGMA wal_autocheckpoint=0")  # the checkpointer thread does it (see above)
             version = self._meta("schema_version")
             if version is not None and int(version) > SCHEMA_VERSION:
@@ -113,8 +117,18 @@ class SqliteStore:
             raise
         return None if row is None else row[0]
 
-    def commit(self, records: Iterable[Record]) -> None:
-        """Write ``records`` in one transaction; returns once they are durable."""
+    def commit(self, records: Iterable[Record], *, promise: bool = True) -> None:
+        """Write ``records`` in one transaction.
+
+        With ``promise`` (something leaving the node depends on them) it returns
+        once they are as durable as ``synchronous`` says.  Without it they are
+        written but not fsynced: a power cut may lose them, and only them, since
+        the WAL is a sequential log and the next promise's fsync covers all that
+        came before it.  What they hold is recovered by repair and retries.
+        """
+        if self._synchronous == "FULL" and self._fsync != promise:
+            self.db.execute("PRAGMA synchronous=FULL" if promise else "PRAGMA synchronous=NORMAL")
+            self._fsync = promise
         new_events, sent, settled, outcomes = [], [], [], []
         checkpoint: Checkpoint | None = None
         for record in records:
@@ -214,7 +228,7 @@ class MemoryStore:
         self._records: list[Record] = []
         self._members: dict[str, tuple[str, str, str]] = {}
 
-    def commit(self, records: Iterable[Record]) -> None:
+    def commit(self, records: Iterable[Record], *, promise: bool = True) -> None:
         for record in records:
             if isinstance(record, Checkpoint):  # drop what it supersedes, as the SQLite store does
                 self._records = [r for r in self._records if not _superseded(r, record)]
