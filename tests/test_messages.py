@@ -12,8 +12,8 @@ from hypothesis import strategies as st
 from zmqex.core.clock import VectorClock
 from zmqex.core.events import Event, Fill, NewOrder, Side, Tif, to_wire
 from zmqex.core.messages import (
-    MAX_BATCH, MAX_PAGE, Gossip, Heartbeat, SyncReply, SyncRequest, Take, TakeReply, decode, decode_batch, encode,
-    encode_batch,
+    MAX_BATCH, MAX_PAGE, Gossip, Heartbeat, SnapshotPage, SyncReply, SyncRequest, Take, TakeReply, decode,
+    decode_batch, encode, encode_batch, encode_frames,
 )
 from zmqex.core.money import MAX_QTY
 from zmqex.errors import DecodeError
@@ -83,6 +83,20 @@ def test_batch_round_trip(msgs):
     assert decode_batch(data) == msgs
     if len(msgs) == 1:
         assert data == encode(msgs[0])  # a batch of one is the message itself
+
+
+@given(st.lists(messages, max_size=8))
+def test_frames_carry_every_message_in_order(msgs):
+    assert [m for frame in encode_frames(msgs) for m in decode_batch(frame)] == msgs
+
+
+def test_pages_travel_alone_and_batches_are_split():
+    page = SyncReply((ORDER,) * MAX_PAGE, True)  # ~100 kB: many of them would pass the frame limit
+    snapshot = SnapshotPage(VectorClock({"a": 1}), 0, 1, ())
+    small = [Gossip(ORDER)] * (MAX_BATCH + 1)
+    frames = encode_frames([Gossip(FILL), page, page, *small, snapshot])
+    assert [len(decode_batch(f)) for f in frames] == [1, 1, 1, MAX_BATCH, 1, 1]
+    assert frames[1] == encode(page) and frames[-1] == encode(snapshot)
 
 
 def test_batch_size_limits():

@@ -64,6 +64,7 @@ def test_commits_leave_the_wal_to_the_checkpointer_thread(tmp_path):
     net = Network(["a"])
     for i in range(300):
         net.place("a", Side.SELL, 1 + i, 1000 + i)
+    assert store.checkpointer is None  # a store that is only read starts no thread
     store.commit(net.nodes["a"].store)
     before = store.checkpointer.checkpoints
     wait_for(lambda: store.checkpointer.checkpoints > before + 1 and store.checkpointer.pending == 0, 10,

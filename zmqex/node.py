@@ -21,7 +21,7 @@ from __future__ import annotations
 import gc
 import logging
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 
 import zmq
 
@@ -43,11 +43,6 @@ GC_FREEZE_EVERY_MS = 1000  # see zmqex.heap
 BATCH = 512  # most messages read from one socket per iteration, so no socket starves the others
 HELLO_EVERY_MS = 2000
 LINGER_MS = 200
-
-
-def _frames(msgs: list[messages.Message]) -> Iterator[bytes]:
-    for i in range(0, len(msgs), messages.MAX_BATCH):
-        yield messages.encode_batch(msgs[i:i + messages.MAX_BATCH])
 
 
 def now_ms() -> int:
@@ -336,13 +331,13 @@ class Node:
             self.store.commit(records)  # one transaction for the whole iteration: group commit
         for peer, msgs in to_peers.items():
             link = self.peer_links.get(peer)
-            for frame in _frames(msgs):
+            for frame in messages.encode_frames(msgs):
                 if link is None or not link.send(mesh.CORE, frame):
                     log.debug("could not send to %s now; the core will retry", peer)
         for out in outputs:
             if type(out) is Reply:
                 self._to_client(*self.api.finish(out.token, out.result))
-        for frame in _frames(gossip):
+        for frame in messages.encode_frames(gossip):
             self.pub.send(frame)
         for out in later:
             if type(out) is Delivered:

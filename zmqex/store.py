@@ -102,7 +102,8 @@ class SqliteStore:
             self.db.execute("INSERT OR IGNORE INTO meta VALUES ('node_id', ?)", (node_id,))
             self.db.execute("COMMIT")
             self._next_pos = (self.db.execute("SELECT max(pos) FROM events").fetchone()[0] or 0) + 1
-            self.checkpointer = _Checkpointer(self.path, synchronous, checkpoint_every_s)
+            self._checkpoint_every_s = checkpoint_every_s
+            self.checkpointer: _Checkpointer | None = None  # started by the first commit
         except sqlite3.Error as exc:
             raise StoreError(f"store {self.path} cannot be opened: {exc}") from None
         except OSError as exc:
@@ -126,6 +127,8 @@ class SqliteStore:
         the WAL is a sequential log and the next promise's fsync covers all that
         came before it.  What they hold is recovered by repair and retries.
         """
+        if self.checkpointer is None:
+            self.checkpointer = _Checkpointer(self.path, self._synchronous, self._checkpoint_every_s)
         if self._synchronous == "FULL" and self._fsync != promise:
             self.db.execute("PRAGMA synchronous=FULL" if promise else "PRAGMA synchronous=NORMAL")
             self._fsync = promise
@@ -184,7 +187,8 @@ class SqliteStore:
         self.db.execute("INSERT OR REPLACE INTO members VALUES (?, ?, ?)", (node_id, router, pub))
 
     def close(self) -> None:
-        self.checkpointer.stop()
+        if self.checkpointer is not None:
+            self.checkpointer.stop()
         self.db.close()  # the last connection to close checkpoints what is left
 
 

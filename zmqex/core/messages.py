@@ -13,9 +13,10 @@ replica checks what a message claims against that.
 * :class:`SnapshotPage` - the state itself, in pages, when the events are gone (compacted).
 
 A frame holds one message, or several (:func:`encode_batch`): a node sends
-everything one loop iteration produced for a peer, and publishes all of its
-gossip, as one frame, because a ZeroMQ send or receive costs as much as
-decoding a small message.  :func:`decode_batch` reads either form.
+what one loop iteration produced for a peer, and publishes its gossip, in as
+few frames as :func:`encode_frames` allows (sync and snapshot pages go alone:
+they are large), because a ZeroMQ send or receive costs as much as decoding a
+small message.  :func:`decode_batch` reads either form.
 """
 
 from __future__ import annotations
@@ -122,6 +123,28 @@ def encode_batch(msgs: list[Message]) -> bytes:
     if not 1 < len(msgs) <= MAX_BATCH:
         raise ValueError(f"a batch holds 1..{MAX_BATCH} messages, not {len(msgs)}")
     return wire.pack([wire.VERSION, "batch", [_to_wire(m) for m in msgs]])
+
+
+def encode_frames(msgs: list[Message]) -> list[bytes]:
+    """Frames for ``msgs``, in order: small messages batched (at most MAX_BATCH a frame), and
+    every sync page or snapshot page in a frame of its own, since each may be hundreds of
+    kilobytes and frames are capped at ``wire.MAX_FRAME``."""
+    frames: list[bytes] = []
+    batch: list[Message] = []
+    for msg in msgs:
+        if isinstance(msg, (SyncReply, SnapshotPage)):
+            if batch:
+                frames.append(encode_batch(batch))
+                batch = []
+            frames.append(encode(msg))
+            continue
+        batch.append(msg)
+        if len(batch) == MAX_BATCH:
+            frames.append(encode_batch(batch))
+            batch = []
+    if batch:
+        frames.append(encode_batch(batch))
+    return frames
 
 
 def decode_batch(data: bytes) -> list[Message]:
