@@ -10,10 +10,15 @@ Each iteration:
 
 1. wait until a socket is readable or the next timer tick is due;
 2. read what is ready (a bounded batch per socket) and feed it to the core;
-3. run the core's timers if due;
-4. carry out the core's outputs: first commit every record it asked to
-   persist, as one batch, then send, publish and reply.  Nothing leaves the
+3. run the timers if due (the core's tick, hellos, :func:`zmqex.heap.freeze_survivors`);
+4. carry out the core's outputs (:meth:`Node._carry_out`): commit the
+   records that back promises, as one transaction; send to peers, in as few
+   frames as possible; reply to clients; publish the gossip in one frame;
+   then log, and commit the records that back no promise.  Nothing leaves the
    node before the records that back it are committed.
+
+(The store's WAL checkpoints run on a thread of their own, in
+:mod:`zmqex.store`; it never touches the replica.)
 """
 
 from __future__ import annotations

@@ -391,5 +391,5 @@ class Replica(Maker, Taker, Repair):
                 self._mark_crossed_by(event.order_id)
 
     def _record_delivery(self, event: Event, clock: VectorClock | None = None) -> None:
-        self.clock = clock or self.clock.with_entry(event.origin, event.seq)
+        self.clock = clock if clock is not None else self.clock.with_entry(event.origin, event.seq)
         self._log.append(event)
