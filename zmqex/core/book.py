@@ -183,7 +183,7 @@ class Book:
         the dead keys skipped.
         """
         levels = self.asks if taker is _BUY else self.bids
-        for price in levels:  # keys, then a dict look-up: SortedDict.items() costs ~10us to set up
+        for price in levels:  # keys, then a dict look-up: a SortedDict.items() view costs ~1.4us more per walk
             if limit is not None and (price > limit if taker is _BUY else price < limit):
                 return
             yield from levels[price]
