@@ -31,6 +31,22 @@ from zmqex.core.replica import Replica
 from zmqex.errors import OrderClosed
 
 
+class _Pace:
+    """Asked every 1024 ops: whether the deadline has passed; and once a second it runs
+    the node's garbage-collector policy, so both sides run as a node runs its core."""
+
+    def __init__(self, deadline: float) -> None:
+        self.deadline = deadline
+        self.next_freeze = time.perf_counter() + 1.0
+
+    def stop(self) -> bool:
+        now = time.perf_counter()
+        if now >= self.next_freeze:
+            heap.freeze_survivors()
+            self.next_freeze = now + 1.0
+        return now > self.deadline
+
+
 def run_core(ops: list[Op], replica: Replica | None = None, ids: list | None = None,
              deadline: float = math.inf) -> tuple[float, int, list[tuple[Any, Any, int, int]]]:
     """Feed ``ops`` to a replica, draining outputs after each call, as the node does.
@@ -46,8 +62,8 @@ def run_core(ops: list[Op], replica: Replica | None = None, ids: list | None = N
     place, cancel, take = r.place, r.cancel, r.take_outputs
     done = 0
     clock = time.perf_counter
+    pace = _Pace(deadline)
     start = clock()
-    next_freeze = start + 1.0
     for i, op in enumerate(ops):
         if op[0] == CANCEL:
             ids.append(None)
@@ -65,12 +81,8 @@ def run_core(ops: list[Op], replica: Replica | None = None, ids: list | None = N
                 fills.append((index_of.get(body.maker, body.maker), index_of.get(body.taker, body.taker),
                               body.price, body.qty))
         done += 1
-        if not done & 1023:
-            if clock() > deadline:
-                break
-            if clock() >= next_freeze:
-                heap.freeze_survivors()
-                next_freeze = clock() + 1.0
+        if not done & 1023 and pace.stop():
+            break
     return clock() - start, done, fills
 
 
@@ -81,20 +93,16 @@ def run_plain(ops: list[Op], book: PlainBook | None = None, base: int = 0,
     place, cancel = book.place, book.cancel
     done = 0
     clock = time.perf_counter
+    pace = _Pace(deadline)
     start = clock()
-    next_freeze = start + 1.0
     for i, op in enumerate(ops):
         if op[0] == CANCEL:
             cancel(op[1])
         else:
             place(base + i, op[1], op[2], op[3], op[4])
         done += 1
-        if not done & 1023:
-            if clock() > deadline:
-                break
-            if clock() >= next_freeze:
-                heap.freeze_survivors()
-                next_freeze = clock() + 1.0
+        if not done & 1023 and pace.stop():
+            break
     return clock() - start, done, book.fills
 
 
