@@ -687,3 +687,16 @@ def test_replicas_at_the_same_clock_with_different_states_are_counted() -> None:
         net.tick(CFG.heartbeat_ms)
         net.drain()
     assert b.counters["state_mismatches"] >= 1 and net.replica("a").counters["state_mismatches"] >= 1
+
+
+def test_an_order_that_passed_a_maker_our_asks_covered_asks_when_they_get_less() -> None:
+    net, x, _ = maker_taking_itself()  # b's y (sell 5) asks a for all of x: held there
+    z = net.place("b", SELL, 5, 100)  # x is all asked for by y: z does not ask, it rests
+    assert status(net, z)[0] == "open" and [t.taker.order_id for t in takes_on(net, "b", "a")] == []
+    net.links[("a", "c")].clear()  # a's take on z is lost: x stays reserved
+    net.tick(CFG.retry_ms)  # y's take is answered busy (and b resends it, unanswered so long)
+    y = net.replica("b")._takes.get("b.1").order
+    assert [t.taker.order_id for t in takes_on(net, "b", "a")] == [y]
+    deliver_all(net, "a", "b")  # the busy answer: x is asked for by nobody now
+    assert [t.taker.order_id for t in takes_on(net, "b", "a")] == [y, z]  # z asks at once, not at a sweep
+    converged(net)

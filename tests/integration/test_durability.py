@@ -30,6 +30,9 @@ class Trader(threading.Thread):
             if self.stop.is_set():
                 return
             node = self.net.nodes[self.node_id]
+            if node.endpoint is None:  # being restarted and not ready yet: poll again shortly
+                self.stop.wait(0.02)
+                continue
             side = self.rng.choice(["buy", "sell"])
             price = 50_000 + self.rng.randint(-3, 3) * (1 if side == "buy" else -1)
             try:

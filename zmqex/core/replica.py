@@ -133,6 +133,7 @@ class Replica(Maker, Taker, Repair):
         self._closed_makers: dict[str, set[str]] = {}  # order -> makers that answered closed
         self._busy_makers: dict[str, set[str]] = {}  # order -> makers that were busy (until next tick)
         self._spent: set[str] = set()  # makers their owners said are closed, not yet closed here
+        self._behind: dict[str, set[str]] = {}  # maker -> own orders that skipped it: our asks covered it
         self._dirty: set[str] = set()  # own orders that may have something to do: the driver's work list
         # Maker side (maker.py).
         self._outcomes: dict[tuple[str, str], TakeReply] = {}

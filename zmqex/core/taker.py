@@ -16,15 +16,20 @@ Invariants:
   when it comes, so a restart knows what is still reserved.
 * A maker that granted nothing is not asked again for that order (the record
   goes when the order's first pass finishes); one that was busy is skipped
-  only until the next tick.
+  only until the next tick; one whose owner answered ``closed`` is asked by
+  none of our orders again.
+* Our takes never ask one maker, in total, for more than it shows open here
+  (``Reservations.asked``): concurrent orders of one node do not all ask the
+  same best maker for the same quantity.
 * An order's first taker pass (``_flows``) ends, and the client hears the
   result, when nothing is left to ask and nothing is reserved; an IOC's
   remainder is then cancelled.
 
 Work list: only own orders that may have something to do are stepped
 (``_dirty``): a new order, one whose take was answered or whose fill came in,
-one a peer's new order crosses with an earlier key, one a busy maker put off;
-and on every tick, as a safety net, every own order still in the crossed
+one a peer's new order crosses with an earlier key, one a busy maker put off,
+one that passed a maker our own asks covered when one of them got less; and
+with every heartbeat, as a safety net, every own order still in the crossed
 region.  Stepping an order walks the orders it crosses, best first, until one
 may be asked (O(1) each, lazily), so a message costs O(its own consequences),
 not O(book).  A take from an own resting order is granted at once, without a
@@ -32,7 +37,8 @@ request (nothing can race it inside one replica).
 
 :class:`Taker` is a mixin of :class:`~zmqex.core.replica.Replica`, which
 says why and holds the state these methods use (``_takes``, ``_flows``,
-``_requests``, ``_waiting``, ``_closed_makers``, ``_busy_makers``, ``_spent``).
+``_requests``, ``_waiting``, ``_closed_makers``, ``_busy_makers``, ``_spent``,
+``_behind``).
 """
 
 from __future__ import annotations
@@ -70,6 +76,8 @@ class Taker:
         self.counters[_ANSWERED.get(reply.reason, "takes_answered_other")] += 1
         self._takes.answer(take, reply.granted)
         self._dirty.add(take.order)
+        if reply.granted < take.qty:  # some of the maker is no longer asked for by us
+            self._dirty.update(self._behind.pop(take.maker, ()))
         self._release(take.order)
         if reply.reason == BUSY:
             self._busy_makers.setdefault(take.order, set()).add(take.maker)
@@ -102,6 +110,7 @@ class Taker:
         self._dirty.update(self._flows)
         orders = self.ledger.orders
         self._spent = {m for m in self._spent if m in orders and orders[m].open > 0}  # closed here by now
+        self._behind = {m: w for m, w in self._behind.items() if self._takes.asked(m)}  # nothing to wait for
         book = self.ledger.book
         if book.crossed():
             self._dirty.update(r.order_id for r in book.crossed_orders() if owner_of(r.order_id) == self.id)
@@ -150,8 +159,12 @@ class Taker:
             if oid in spent or oid in closed or oid in busy:
                 continue
             maker = orders[oid]
-            if maker.owner != me and (maker.open <= asked(oid) or not self.is_up(maker.owner)):
-                continue  # our other orders' takes already ask for all of it; or its owner is down
+            if maker.owner != me:
+                if maker.open <= asked(oid):  # our other orders' takes already ask for all of it
+                    self._behind.setdefault(oid, set()).add(order.id)  # step again if they get less
+                    continue
+                if not self.is_up(maker.owner):
+                    continue
             return maker
         return None
 
