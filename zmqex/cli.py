@@ -25,7 +25,8 @@ def node_main(argv: list[str] | None = None) -> int:
     parser.add_argument("--ephemeral", action="store_true",
                         help="keep nothing on disk: a restart forgets everything (demos, tests)")
     parser.add_argument("--sync", choices=["full", "normal"], default="full",
-                        help="full: fsync every commit (survives power loss); normal: survives kill -9")
+                        help="full: fsync every commit that backs a promise (survives power loss); "
+                             "normal: survives kill -9")
     parser.add_argument("--compact-after", type=int, default=Config().compact_after, metavar="N",
                         help="checkpoint once N events are known to every member (default %(default)s)")
     parser.add_argument("--drop-gossip", type=int, default=0, metavar="N",
