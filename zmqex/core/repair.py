@@ -62,7 +62,7 @@ class Repair:
         peer = self.peers.get(sender)
         if peer is None:
             return
-        peer.vc, peer.state_hash = hb.vc, hb.state_hash
+        peer.vc = hb.vc
         if hb.vc.get(self.id) > self.clock.get(self.id) and not self.amnesia:
             # A peer has seen more of our own events than we remember: we restarted without
             # our store.  New events would reuse their ids and we no longer know what we

@@ -91,7 +91,6 @@ class Peer:
     last_seen: int
     up: bool = True
     vc: VectorClock = VectorClock()
-    state_hash: str = ""
     sync_sent_at: int | None = None  # a sync request to it is outstanding since
     gap: VectorClock = VectorClock()  # what it has that we lacked when we noticed (repair.py)
     gap_since: int | None = None
@@ -130,7 +129,7 @@ class Replica(Maker, Taker, Repair):
         self._requests = 0
         self._flows: set[str] = set()  # own orders whose first taker pass has not finished
         self._waiting: dict[str, Any] = {}  # order id -> client token awaiting the result
-        self._closed_makers: dict[str, set[str]] = {}  # order -> makers that answered closed
+        self._closed_makers: dict[str, set[str]] = {}  # order -> makers that refused it (invalid)
         self._busy_makers: dict[str, set[str]] = {}  # order -> makers that were busy (until next tick)
         self._spent: set[str] = set()  # makers their owners said are closed, not yet closed here
         self._behind: dict[str, set[str]] = {}  # maker -> own orders that skipped it: our asks covered it

@@ -81,10 +81,10 @@ class Taker:
         self._release(take.order)
         if reply.reason == BUSY:
             self._busy_makers.setdefault(take.order, set()).add(take.maker)
+        elif reply.reason == CLOSED:
+            self._spent.add(take.maker)  # its owner says so: true for good, and for all our orders
         elif reply.granted == 0:
-            self._closed_makers.setdefault(take.order, set()).add(take.maker)
-            if reply.reason == CLOSED:
-                self._spent.add(take.maker)  # its owner says so: true for good, and for all our orders
+            self._closed_makers.setdefault(take.order, set()).add(take.maker)  # invalid: not for this order
 
     def _drive(self) -> None:
         """Step every own order on the work list until the list is empty."""
