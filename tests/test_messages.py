@@ -92,7 +92,7 @@ def test_frames_carry_every_message_in_order(msgs):
 
 def test_pages_travel_alone_and_batches_are_split():
     page = SyncReply((ORDER,) * MAX_PAGE, True)  # ~100 kB: many of them would pass the frame limit
-    snapshot = SnapshotPage(VectorClock({"a": 1}), 0, 1, ())
+    snapshot = SnapshotPage(VectorClock({"a": 1}), 0, 1, (), "h")
     small = [Gossip(ORDER)] * (MAX_BATCH + 1)
     frames = encode_frames([Gossip(FILL), page, page, *small, snapshot])
     assert [len(decode_batch(f)) for f in frames] == [1, 1, 1, MAX_BATCH, 1, 1]

@@ -18,9 +18,9 @@ from zmqex.core import messages
 from zmqex.core.clock import VectorClock
 from zmqex.core.events import CancelReason, Event, NewOrder, Side, Tif
 from zmqex.core.messages import Gossip, SyncReply, SyncRequest, Take, TakeReply
-from zmqex.core.outputs import Outcome, PeerChanged, Persist, TakeSent, TakeSettled
+from zmqex.core.outputs import Outcome, PeerChanged, Persist, Send, TakeSent, TakeSettled
 from zmqex.core.replica import Config, Replica
-from zmqex.errors import Busy, InvalidAmount, InvalidRequest, NotOwner, OrderClosed, Rejected, UnknownOrder
+from zmqex.errors import Busy, Forged, InvalidAmount, InvalidRequest, NotOwner, OrderClosed, Rejected, UnknownOrder
 from zmqex.sim import Network
 
 BUY, SELL = Side.BUY, Side.SELL
@@ -341,11 +341,12 @@ def test_take_reply_from_wrong_sender_or_unknown_request_is_ignored() -> None:
     converged(net)
 
 
-def test_gossip_claiming_to_be_from_the_receiver_is_ignored() -> None:
+def test_gossip_claiming_to_be_from_the_receiver_is_refused() -> None:
     net = Network(["a", "b"])
     b = net.replica("b")
     forged = Event("b", 1, VectorClock({"b": 1}), NewOrder(SELL, 100, 7, GTC))
-    inject(net, "a", "b", Gossip(forged))
+    with pytest.raises(Forged):  # a node publishes only its own events
+        inject(net, "a", "b", Gossip(forged))
     assert b.clock == VectorClock() and b.ledger.orders == {}
     own = net.place("b", SELL, 3, 200)
     assert own == "b:1" and b.ledger.orders["b:1"].qty == 3
@@ -637,13 +638,27 @@ def test_a_node_with_an_empty_store_waits_for_a_peer_before_creating_events() ->
 
 
 def test_a_node_whose_history_peers_know_better_refuses_to_create_events() -> None:
-    b = Replica("b", peers=["a"])
+    b = Replica("b", peers=["a"], config=Config(repair_after_ms=0))
     b.awaiting_peers = True
     b.receive("a", messages.Heartbeat("a", VectorClock({"a": 3, "b": 2}), "0" * 32), 0)
+    # A claim is not proof: b keeps waiting (busy) and asks a for the events it claims ...
+    with pytest.raises(Busy):
+        b.place(BUY, 5, 100)
+    assert any(isinstance(o, Send) and isinstance(o.message, SyncRequest) for o in b.take_outputs())
+    # ... and its own events, when they come, are.
+    own = Event("b", 1, VectorClock({"b": 1}), NewOrder(SELL, 100, 7, GTC))
+    b.receive("a", messages.SyncReply((own,), False), 1)
     before = b.clock
     with pytest.raises(Rejected, match="lost its own history"):
         b.place(BUY, 5, 100)
     assert b.clock == before and not [o for o in b.take_outputs() if isinstance(o, Persist)]
+
+
+def test_a_heartbeat_claiming_our_clock_is_ahead_changes_nothing() -> None:
+    b = Replica("b", peers=["a"], config=Config(repair_after_ms=0))
+    b.receive("a", messages.Heartbeat("a", VectorClock({"b": 10**9}), ""), 0)
+    b.receive("a", messages.SyncReply((), False), 1)  # a has nothing to back its claim
+    assert b.place(BUY, 5, 100) == "b:1" and b.amnesia is None
 
 
 def test_a_peer_that_sees_a_reused_event_id_tells_the_origin() -> None:

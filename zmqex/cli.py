@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import logging
 import signal
 import sys
 
 from zmqex.core.replica import Config
+from zmqex.keys import KeyFileError
 from zmqex.core.wire import is_node_id
 from zmqex.node import Node
 from zmqex.store import MemoryStore, SqliteStore, StoreError, default_data_dir
@@ -18,8 +20,14 @@ def node_main(argv: list[str] | None = None) -> int:
     parser.add_argument("--id", required=True, help="this node's id: 1-32 of A-Z a-z 0-9 _ . -")
     parser.add_argument("--port", type=int, required=True, help="port for clients and peers (0: any free port)")
     parser.add_argument("--host", default="127.0.0.1", help="address to bind and announce (default 127.0.0.1)")
-    parser.add_argument("--join", action="append", default=[], metavar="HOST:PORT",
-                        help="a peer to join; repeat for several")
+    parser.add_argument("--join", action="append", default=[], metavar="[ID@]HOST:PORT",
+                        help="a peer to join; repeat for several (with --keys: ID@HOST:PORT, ID its node id)")
+    parser.add_argument("--keys", metavar="DIR",
+                        help="key directory: DIR/ID.key_secret and DIR/members|traders|operators/*.key "
+                             "(see zmqex-keygen); CURVE on every socket; reloaded on SIGHUP")
+    parser.add_argument("--insecure", action="store_true",
+                        help="without --keys, allow a --host other than loopback (anyone who reaches the "
+                             "port can then trade, read the book and join)")
     parser.add_argument("--data-dir", metavar="DIR",
                         help="where the node keeps its store (default: $XDG_DATA_HOME/zmqex/ID)")
     parser.add_argument("--ephemeral", action="store_true",
@@ -40,6 +48,12 @@ def node_main(argv: list[str] | None = None) -> int:
         parser.error("--port must be 0..65535")
     if args.compact_after < 1:
         parser.error("--compact-after must be at least 1")
+    if args.keys is None and not _is_loopback(args.host) and not args.insecure:
+        parser.error(f"--host {args.host} is not loopback: give --keys DIR (or --insecure to run unauthenticated)")
+    if args.keys is not None:
+        bad = [j for j in args.join if "@" not in j]
+        if bad:
+            parser.error(f"with --keys, join as ID@HOST:PORT (the node id picks the key to expect): {bad[0]}")
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,
         format=f"%(asctime)s {args.id} %(message)s",
@@ -48,14 +62,18 @@ def node_main(argv: list[str] | None = None) -> int:
     )
     if args.ephemeral and args.data_dir:
         parser.error("--ephemeral keeps nothing on disk; it cannot go with --data-dir")
+    if args.keys is None and args.insecure and not _is_loopback(args.host):
+        logging.getLogger("zmqex").warning(
+            "running WITHOUT KEYS on %s: anyone who reaches this port can trade, read the book and join", args.host)
     try:
         if args.ephemeral:
             store = MemoryStore()
         else:
             store = SqliteStore(args.data_dir or default_data_dir(args.id), args.id, synchronous=args.sync.upper())
         node = Node(args.id, host=args.host, port=args.port, join=args.join, store=store,
-                    config=Config(compact_after=args.compact_after), drop_gossip=args.drop_gossip)
-    except StoreError as exc:
+                    config=Config(compact_after=args.compact_after), keys_dir=args.keys,
+                    drop_gossip=args.drop_gossip)
+    except (StoreError, KeyFileError) as exc:
         print(f"zmqex-node: {exc}", file=sys.stderr)
         return 1
     except Exception as exc:  # e.g. the port is taken: say so, no traceback
@@ -63,6 +81,7 @@ def node_main(argv: list[str] | None = None) -> int:
         return 1
     signal.signal(signal.SIGINT, lambda *_: node.stop())
     signal.signal(signal.SIGTERM, lambda *_: node.stop())
+    signal.signal(signal.SIGHUP, lambda *_: node.request_reload())
     if args.profile:
         import cProfile
 
@@ -70,6 +89,15 @@ def node_main(argv: list[str] | None = None) -> int:
     else:
         node.run()
     return 0
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 if __name__ == "__main__":

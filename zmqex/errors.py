@@ -69,6 +69,15 @@ class InvariantViolation(ZmqexError, AssertionError):
     code = "invariant"
 
 
+class Forged(ZmqexError):
+    """A message or event that its claimed author did not make: no member key, no valid signature.
+
+    Raised by the core on input from a peer; the node logs and drops it, changing nothing.
+    """
+
+    code = "forged"
+
+
 class Timeout(ZmqexError, TimeoutError):
     """A node did not answer in time."""
 

@@ -1,11 +1,23 @@
 """The peer mesh: one DEALER and one SUB per peer, and how members find each other.
 
 Each node binds a ROUTER (clients and peers send to it) and a PUB (its gossip).
-To every peer it connects a DEALER, with routing id ``N:<own id>`` so the
-peer's ROUTER knows who is talking, and a SUB to the peer's PUB.  Direct
+To every peer it connects a DEALER and a SUB to the peer's PUB.  Direct
 messages always travel on the sender's DEALER into the receiver's ROUTER;
 nothing is sent to a peer on our own ROUTER, so no reply depends on a peer
-being routable from our side.
+being routable from our side, and routing ids mean nothing to a node: the
+ROUTER assigns them (no ``ROUTER_HANDOVER``), so no connection can take over
+another's.
+
+A peer message is three frames, ``[kind, tag, data]``.  The tag is
+``ID/INCARNATION``: who sends (with keys, the node also checks it against the
+key the connection authenticated with) and which run of that node (a random
+name each process picks at start).  A node accepts one incarnation of each
+member at a time: a second one that speaks while the first is still heard
+from is a second process with the same id, and is refused and logged; one
+that speaks after the first fell silent for :data:`RESTART_AFTER_MS` is the
+member restarted.  The tag travels in every message, not only in hellos,
+because a DEALER that reconnects gets a new routing id without saying hello
+again.
 
 Members find each other with :class:`Hello` frames, each carrying the sender's
 endpoints and every member it knows: a node that hears of a member it has no
@@ -20,16 +32,26 @@ from dataclasses import dataclass
 
 import zmq
 
+from zmqex import auth
 from zmqex.core import wire
 from zmqex.errors import DecodeError
+from zmqex.keys import PublicKey, SecretKey
 
 log = logging.getLogger(__name__)
 
-PEER_PREFIX = b"N:"  # routing ids of peers' DEALERs; clients get libzmq's (they start with 0)
 CORE, MEMBERS = b"c", b"m"  # first frame of a peer message: a core message, or a hello
+
+#: A member silent this long may come back as a new incarnation (it restarted); sooner, a
+#: second incarnation is a second process claiming its id.
+RESTART_AFTER_MS = 5_000
 
 #: Most members a hello may name.
 MAX_MEMBERS = 256
+
+#: Messages queued towards one connected peer before sends fail (the core retries what matters).
+#: Nothing is queued for a peer that is not connected (IMMEDIATE), and repair is rate-limited
+#: per peer, so this bounds what a peer that stopped reading costs us.
+SNDHWM = 1_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +67,21 @@ class Hello:
     members: tuple[Member, ...]
 
 
+def tag(node_id: str, incarnation: str) -> bytes:
+    return f"{node_id}/{incarnation}".encode()
+
+
+def parse_tag(data: bytes) -> tuple[str, str]:
+    """``(node id, incarnation)`` from a peer message's tag frame; DecodeError if it is not one."""
+    try:
+        node, slash, incarnation = data.decode().partition("/")
+    except UnicodeDecodeError:
+        raise DecodeError("peer tag is not text") from None
+    if not (slash and wire.is_node_id(node) and 1 <= len(incarnation) <= 32 and incarnation.isalnum()):
+        raise DecodeError(f"peer tag {data[:60]!r} is not ID/INCARNATION")
+    return node, incarnation
+
+
 def encode_hello(hello: Hello) -> bytes:
     return wire.pack([wire.VERSION, _member_to_wire(hello.sender), [_member_to_wire(m) for m in hello.members]])
 
@@ -57,6 +94,36 @@ def decode_hello(data: bytes) -> Hello:
     if len(members) > MAX_MEMBERS:
         raise DecodeError(f"hello names {len(members)} members, more than {MAX_MEMBERS}")
     return Hello(_member_from_wire(raw[1]), tuple(_member_from_wire(m) for m in members))
+
+
+class Incarnations:
+    """Which run of each member this node listens to (see the module docstring).
+
+    ``heard(node, incarnation, now)`` says whether a message tagged so is to be
+    used.  Invariant: one accepted incarnation per member; it changes only
+    after :data:`RESTART_AFTER_MS` of silence.  O(1) per message.
+    """
+
+    def __init__(self) -> None:
+        self.accepted: dict[str, tuple[str, int]] = {}  # node -> (incarnation, last heard)
+        self.refused: dict[str, str] = {}  # node -> the latest incarnation refused (for the log)
+
+    def heard(self, node: str, incarnation: str, now: int) -> bool:
+        current = self.accepted.get(node)
+        if current is None or current[0] == incarnation or now - current[1] >= RESTART_AFTER_MS:
+            if current is not None and current[0] != incarnation:
+                log.info("peer %s restarted (incarnation %s, was %s)", node, incarnation, current[0])
+            self.accepted[node] = (incarnation, now)
+            return True
+        if self.refused.get(node) != incarnation:
+            self.refused[node] = incarnation
+            log.error("a second node claims to be %s (incarnation %s) while %s is running: refused; "
+                      "two nodes must not share an id or a key", node, incarnation, current[0])
+        return False
+
+    def forget(self, node: str) -> None:
+        self.accepted.pop(node, None)
+        self.refused.pop(node, None)
 
 
 def _member_to_wire(m: Member) -> list[str]:
@@ -76,17 +143,27 @@ def _endpoint(value: object) -> str:
 
 
 class Link:
-    """Our sockets towards one peer."""
+    """Our sockets towards one peer.
 
-    def __init__(self, ctx: zmq.Context, own_id: str, router: str, *, linger_ms: int, max_frame: int) -> None:
+    With keys (``own`` and ``server`` given) both sockets are CURVE clients
+    that accept only ``server``'s key: a link to an endpoint reaches the
+    member it was made for, or nobody.
+    """
+
+    def __init__(self, ctx: zmq.Context, tag: bytes, router: str, *, linger_ms: int, max_frame: int,
+                 own: SecretKey | None = None, server: PublicKey | None = None, peer: str | None = None) -> None:
         self.router = router
-        self.peer: str | None = None  # known once it says hello
+        self.peer = peer  # known at once with keys, else once it says hello
         self.pub: str | None = None
+        self._tag = tag
+        self._own, self._server = own, server
         self.dealer = ctx.socket(zmq.DEALER)
-        self.dealer.setsockopt(zmq.ROUTING_ID, PEER_PREFIX + own_id.encode())
         self.dealer.setsockopt(zmq.LINGER, linger_ms)
-        self.dealer.setsockopt(zmq.SNDHWM, 100_000)
+        self.dealer.setsockopt(zmq.SNDHWM, SNDHWM)
+        self.dealer.setsockopt(zmq.IMMEDIATE, 1)
         self.dealer.setsockopt(zmq.MAXMSGSIZE, max_frame)
+        if own is not None and server is not None:
+            auth.connect_to(self.dealer, own, server)
         self.dealer.connect(router)
         self.sub: zmq.Socket | None = None
         self._ctx, self._linger, self._max_frame = ctx, linger_ms, max_frame
@@ -99,6 +176,8 @@ class Link:
         sub.setsockopt(zmq.RCVHWM, rcvhwm)
         sub.setsockopt(zmq.MAXMSGSIZE, self._max_frame)
         sub.setsockopt(zmq.SUBSCRIBE, b"")
+        if self._own is not None and self._server is not None:
+            auth.connect_to(sub, self._own, self._server)
         sub.connect(pub)
         self.sub, self.pub = sub, pub
         return sub
@@ -106,7 +185,7 @@ class Link:
     def send(self, kind: bytes, data: bytes) -> bool:
         """Queue a message for the peer; False if its queue is full (the core will retry)."""
         try:
-            self.dealer.send_multipart([kind, data], zmq.NOBLOCK)
+            self.dealer.send_multipart([kind, self._tag, data], zmq.NOBLOCK)
             return True
         except zmq.Again:
             return False

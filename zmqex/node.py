@@ -25,18 +25,22 @@ from __future__ import annotations
 
 import gc
 import logging
+import os
+import secrets
 import time
 from collections.abc import Iterable
 
 import zmq
 
-from zmqex import api, heap, mesh
+from zmqex import api, auth, heap, keys, mesh
+from zmqex.auth import Authenticator
 from zmqex.core import messages, wire
 from zmqex.core.events import Cancel, Event, Fill, NewOrder
 from zmqex.core.money import format_price, format_qty
 from zmqex.core.outputs import Delivered, PeerChanged, Persist, Publish, Record, Reply, Send
 from zmqex.core.replica import Config, Replica
 from zmqex.errors import ZmqexError
+from zmqex.keys import Keyring
 from zmqex.store import MemoryStore, SqliteStore
 
 Store = SqliteStore | MemoryStore
@@ -58,12 +62,18 @@ class Node:
     """A running zmqex node.  ``run()`` blocks until ``stop()`` (or a signal handler calls it)."""
 
     def __init__(self, node_id: str, *, host: str = "127.0.0.1", port: int = 0, join: Iterable[str] = (),
-                 store: Store | None = None, config: Config = Config(),
+                 store: Store | None = None, config: Config = Config(), keys_dir: str | os.PathLike[str] | None = None,
                  sub_hwm: int = 100_000, drop_gossip: int = 0) -> None:
+        self.keys_dir = keys_dir
+        self.keyring = keyring = None if keys_dir is None else Keyring.load(keys_dir, node_id)
+        self._principals = set() if keyring is None else set(keyring.principals.values())
         self.store: Store = store or MemoryStore()
         members = self.store.members()
         self.replica = Replica.restore(node_id, self.store.records(), peers=[m[0] for m in members],
-                                       now=now_ms(), config=config)
+                                       now=now_ms(), config=config,
+                                       signer=keyring.own.signer() if keyring else None,
+                                       verifier=keyring.verify if keyring else None,
+                                       members=set(keyring.members) if keyring else None)
         self.id = node_id
         self.config = config
         self.ctx = zmq.Context()
@@ -74,20 +84,33 @@ class Node:
         self._amnesia_logged = False
         self._mismatches_logged = 0
         self._stopping = False
+        self._reload_requested = False
+        # A new name for every run of this process: peers tell a restart from a second
+        # process claiming our id by it (mesh.Incarnations).
+        self.incarnation = secrets.token_hex(8)
+        self._tag = mesh.tag(self.id, self.incarnation)
+        self.incarnations = mesh.Incarnations()
+        self._refused_logged: set[str] = set()  # principals whose refused messages were logged once
+        self.auth = None if keyring is None else Authenticator(self.ctx, keyring)
 
         self.router = self.ctx.socket(zmq.ROUTER)
         self.router.setsockopt(zmq.ROUTER_MANDATORY, 1)  # a vanished client raises, not silence
-        self.router.setsockopt(zmq.ROUTER_HANDOVER, 1)  # a restarted peer takes its routing id back
+        # No ROUTER_HANDOVER: a routing id is whatever a connection claims, so it must never
+        # let one connection take another's pipe (peers are named by tag and key instead).
         self.router.setsockopt(zmq.MAXMSGSIZE, wire.MAX_FRAME)
         self.router.setsockopt(zmq.LINGER, LINGER_MS)
         self.router.setsockopt(zmq.SNDHWM, 100_000)
         self.router.setsockopt(zmq.RCVHWM, 100_000)
+        if keyring is not None:
+            auth.serve(self.router, keyring.own, keys.ROUTER_DOMAIN)
         self.router.bind(f"tcp://{host}:{port}")
         self.endpoint = self.router.getsockopt(zmq.LAST_ENDPOINT).decode()
 
         self.pub = self.ctx.socket(zmq.PUB)
         self.pub.setsockopt(zmq.LINGER, LINGER_MS)
         self.pub.setsockopt(zmq.SNDHWM, 100_000)
+        if keyring is not None:
+            auth.serve(self.pub, keyring.own, keys.GOSSIP_DOMAIN)
         self.pub.bind(f"tcp://{host}:0")
         self.pub_endpoint = self.pub.getsockopt(zmq.LAST_ENDPOINT).decode()
         self.me = mesh.Member(self.id, self.endpoint, self.pub_endpoint)
@@ -101,12 +124,15 @@ class Node:
         if self.replica.clock:
             log.info("node %s restored from its store: %d events, %d open orders", self.id,
                      sum(self.replica.clock.values()), len(self.replica.ledger.book))
-        seeds = [*join, *(router for member, router, _ in members if member != self.id)]
+        seeds = [*join, *(f"{member}@{router}" for member, router, _ in members if member != self.id)]
         if seeds and not self.replica.clock:
             self.replica.awaiting_peers = True  # see Replica.awaiting_peers
         for seed in seeds:
-            self._link(seed if "://" in seed else f"tcp://{seed}")
-        log.info("node %s ready: clients and peers at %s, gossip at %s", self.id, self.endpoint, self.pub_endpoint)
+            peer, at, address = seed.rpartition("@")
+            self._link(address if "://" in address else f"tcp://{address}", peer or None)
+        log.info("node %s ready: clients and peers at %s, gossip at %s%s", self.id, self.endpoint, self.pub_endpoint,
+                 f", keyed ({len(keyring.members)} members, {len(keyring.traders)} traders)" if keyring
+                 else ", without keys (loopback only)")
 
     # --- running ----------------------------------------------------------------------
 
@@ -116,6 +142,8 @@ class Node:
         next_tick = next_freeze = now_ms()
         try:
             while not self._stopping:
+                if self._reload_requested:
+                    self._reload_keys()
                 timeout = max(0, next_tick - now_ms())
                 ready = dict(self.poller.poll(timeout))
                 for sock in ready:
@@ -129,6 +157,8 @@ class Node:
                     if now >= self._next_hello:
                         self._say_hello()
                         self._next_hello = now + HELLO_EVERY_MS
+                    else:
+                        self._say_hello(unanswered_only=True)
                     if now >= next_freeze:
                         heap.freeze_survivors()
                         next_freeze = now + GC_FREEZE_EVERY_MS
@@ -141,7 +171,40 @@ class Node:
         """Ask the loop to finish its iteration and close (safe from a signal handler)."""
         self._stopping = True
 
+    def request_reload(self) -> None:
+        """Reload the key directory at the next iteration (safe from a signal handler: SIGHUP)."""
+        self._reload_requested = True
+
+    def _reload_keys(self) -> None:
+        """Take the key directory as it is now: new members, traders and operators are admitted;
+        removed ones lose their links and their messages are refused, even on open connections;
+        a removed member's orders are unavailable here and compaction stops waiting for it."""
+        self._reload_requested = False
+        if self.keys_dir is None or self.keyring is None or self.auth is None:
+            return
+        try:
+            keyring = Keyring.load(self.keys_dir, self.id)
+        except ZmqexError as exc:
+            log.error("keys not reloaded, the old ones stay in force: %s", exc)
+            return
+        removed = set(self.keyring.members) - set(keyring.members)
+        self.keyring = keyring
+        self._principals = set(keyring.principals.values())
+        self.auth.reload(keyring)
+        self.replica.set_keys(keyring.verify, keyring.members)
+        for member in sorted(removed):
+            link = self.peer_links.get(member)
+            if link is not None:
+                self._drop_link(link)
+            self.incarnations.forget(member)
+            self.api.endpoints.pop(member, None)
+            log.warning("member %s removed: its links are closed and its orders unavailable", member)
+        log.info("keys reloaded: %d members, %d traders, %d operators", len(keyring.members),
+                 len(keyring.traders), len(keyring.operators))
+
     def close(self) -> None:
+        if self.auth is not None:
+            self.auth.stop()
         for link in self.links.values():
             link.close()
         self.router.close(LINGER_MS)
@@ -153,21 +216,38 @@ class Node:
     # --- input --------------------------------------------------------------------------
 
     def _read_router(self) -> None:
+        keyed = self.keyring is not None
         for _ in range(BATCH):
             try:
-                frames = self.router.recv_multipart(zmq.NOBLOCK)
+                frames = self.router.recv_multipart(zmq.NOBLOCK, copy=not keyed)
             except zmq.Again:
                 return
+            if keyed:  # who sent it is the key its connection authenticated with, nothing else
+                user = frames[-1].get("User-Id")  # type: ignore[union-attr]
+                frames = [f.bytes for f in frames]  # type: ignore[union-attr]
+            else:
+                user = None
             identity = frames[0]
             if len(frames) == 2:
-                self._client_request(identity, frames[1])
-            elif len(frames) == 3 and identity.startswith(mesh.PEER_PREFIX):
-                self._peer_message(identity[len(mesh.PEER_PREFIX):], frames[1], frames[2])
+                self._client_request(identity, frames[1], user)
+            elif len(frames) == 4:
+                self._peer_message(user, frames[1], frames[2], frames[3])
             else:
-                log.warning("dropped a %d-frame message from %r: not a client request or peer message",
-                            len(frames), identity[:40])
+                self._refuse(user or identity.hex(), f"a {len(frames) - 1}-frame message: not a client request "
+                                                     "or peer message")
 
-    def _client_request(self, identity: bytes, frame: bytes) -> None:
+    def _refuse(self, who: str, why: str) -> None:
+        """Log a refused message: the first from each sender as a warning, the rest at debug level."""
+        if who not in self._refused_logged and len(self._refused_logged) < 10_000:
+            self._refused_logged.add(who)
+            log.warning("refused %s from %s (further refusals from it are logged with -v)", why, who)
+        else:
+            log.debug("refused %s from %s", why, who)
+
+    def _client_request(self, identity: bytes, frame: bytes, user: str | None = None) -> None:
+        if user is not None and (user not in self._principals or not user.startswith((keys.TRADER, keys.OPERATOR))):
+            self._refuse(user or identity.hex(), "a client request: the key is not a trader's or operator's")
+            return
         try:
             reply = self.api.handle(identity, frame)
         except ZmqexError as exc:  # an invariant the core refused: log it, keep serving
@@ -176,25 +256,29 @@ class Node:
         if reply is not None:
             self._to_client(identity, reply)
 
-    def _peer_message(self, raw_sender: bytes, kind: bytes, data: bytes) -> None:
+    def _peer_message(self, user: str | None, kind: bytes, tag: bytes, data: bytes) -> None:
         try:
-            sender = raw_sender.decode()
-        except UnicodeDecodeError:
-            log.warning("dropped a peer message: routing id is not text")
+            sender, incarnation = mesh.parse_tag(tag)
+        except ZmqexError as exc:
+            self._refuse(user or "a connection", f"a peer message: {exc}")
             return
-        if not wire.is_node_id(sender):
-            log.warning("dropped a peer message from an invalid node id %r", sender[:40])
+        if user is not None and (user != keys.MEMBER + sender or user not in self._principals):
+            # A key may speak only for the member it belongs to (a trader's key for nobody).
+            self._refuse(user or "an unknown key", f"a peer message claiming to be {sender}")
+            return
+        if not self.incarnations.heard(sender, incarnation, now_ms()):
+            self.replica.counters["duplicate_ids"] += 1
             return
         try:
             if kind == mesh.CORE:
                 if sender not in self.peer_links:
-                    log.warning("dropped a message from %s: not a member (no hello yet)", sender)
+                    self._refuse(sender, "a message before its hello")
                     return
                 self._receive(sender, messages.decode_batch(data), "message")
             elif kind == mesh.MEMBERS:
                 self._on_hello(sender, mesh.decode_hello(data))
             else:
-                log.warning("dropped a peer message of unknown kind %r from %s", kind[:10], sender)
+                self._refuse(sender, f"a peer message of unknown kind {kind[:10]!r}")
         except ZmqexError as exc:
             log.warning("rejected a message from %s: %s", sender, exc)
 
@@ -231,12 +315,21 @@ class Node:
 
     # --- membership ---------------------------------------------------------------------
 
-    def _link(self, router: str) -> mesh.Link:
+    def _link(self, router: str, peer: str | None = None) -> mesh.Link | None:
         link = self.links.get(router)
-        if link is None:
-            link = self.links[router] = mesh.Link(self.ctx, self.id, router, linger_ms=LINGER_MS,
-                                                  max_frame=wire.MAX_FRAME)
-            link.send(mesh.MEMBERS, mesh.encode_hello(self._hello()))
+        if link is not None:
+            return link
+        server = None
+        if self.keyring is not None:
+            server = self.keyring.members.get(peer or "")
+            if server is None:
+                log.warning("not linking to %s at %s: %s", peer or "a node", router,
+                            "no member key for it" if peer else "with keys, join as ID@HOST:PORT")
+                return None
+        link = self.links[router] = mesh.Link(self.ctx, self._tag, router, linger_ms=LINGER_MS,
+                                              max_frame=wire.MAX_FRAME, own=self.keyring.own if self.keyring else None,
+                                              server=server)
+        link.send(mesh.MEMBERS, mesh.encode_hello(self._hello()))
         return link
 
     def _hello(self) -> mesh.Hello:
@@ -246,18 +339,25 @@ class Node:
         ]
         return mesh.Hello(self.me, tuple(members))
 
-    def _say_hello(self) -> None:
-        data = mesh.encode_hello(self._hello())
-        for link in self.links.values():
-            link.send(mesh.MEMBERS, data)
+    def _say_hello(self, unanswered_only: bool = False) -> None:
+        """Hello to every link; or, every tick, to the links whose peer has not said hello back yet
+        (a DEALER drops what it sends before its connection is up: IMMEDIATE, see mesh.Link)."""
+        links = [link for link in self.links.values()
+                 if not unanswered_only or link.peer not in self.peer_links or link.peer is None]
+        if links:
+            data = mesh.encode_hello(self._hello())
+            for link in links:
+                link.send(mesh.MEMBERS, data)
 
     def _on_hello(self, sender: str, hello: mesh.Hello) -> None:
         if hello.sender.id != sender:
-            log.warning("dropped a hello from %s that claims to be %s", sender, hello.sender.id)
+            self._refuse(sender, f"a hello that claims to be {hello.sender.id}")
             return
         for member in (hello.sender, *hello.members):
             if member.id == self.id:
                 continue
+            if self.keyring is not None and member.id not in self.keyring.members:
+                continue  # with keys, only the allow-list makes members
             known = self.peer_links.get(member.id)
             if known is not None and member.id != sender:
                 continue  # only a member itself may tell us it moved
@@ -266,8 +366,12 @@ class Node:
                 self._drop_link(known)
                 known = None
                 self.api.endpoints.pop(member.id, None)
-            link = known or self._link(member.router)
-            if link.peer is None:
+            link = known or self._link(member.router, member.id)
+            if link is None:
+                continue
+            if link.peer is not None and link.peer != member.id:
+                continue  # that endpoint is another member's link (with keys, fixed by its key)
+            if self.peer_links.get(member.id) is not link:
                 link.peer = member.id
                 self.peer_links[member.id] = link
                 self.replica.add_peer(member.id)

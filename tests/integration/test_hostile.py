@@ -93,19 +93,19 @@ def test_bad_client_frames_get_error_replies(node, ctx):
 def test_junk_frames_and_forged_peers_are_dropped_and_logged(node, ctx):
     before = state(node)
     junk = dealer(ctx, node)
-    junk.send_multipart([b"one", b"two", b"three"])  # not a client request, not a peer
-    forger = dealer(ctx, node, routing_id=b"N:mallory")
-    forger.send_multipart([b"c", b"\x93garbage"])
-    forger.send_multipart([b"x", b"unknown kind"])
+    junk.send_multipart([b"one", b"two"])  # not a client request (one frame), not a peer message (three)
+    forger = dealer(ctx, node, routing_id=b"N:b")  # routing ids mean nothing to a node
+    forger.send_multipart([b"c", b"mallory/1", b"\x93garbage"])  # a member it never heard hello from
+    forger.send_multipart([b"x", b"b/1", b"unknown kind"])
+    forger.send_multipart([b"c", b"not a tag", b"x"])
     # A take whose taker order claims to come from another node than the sender.
     fake = Event("b", 1, VectorClock({"b": 1}), NewOrder(Side.BUY, 60000_00, 100, Tif.IOC))
-    forger.send_multipart([b"c", messages.encode(messages.Take("m.1", "a:1", fake, 100))])
-    # Gossip that pretends to be the node's own future events.
+    forger.send_multipart([b"c", b"mallory/1", messages.encode(messages.Take("m.1", "a:1", fake, 100))])
+    # Gossip that pretends to be the node's own future events, from b's id in another incarnation.
     own = Event("a", 50, VectorClock({"a": 50}), NewOrder(Side.BUY, 1, 1, Tif.GTC))
-    forger.send_multipart([b"c", messages.encode(messages.Gossip(own))])
-    bad_id = dealer(ctx, node, routing_id=b"N:\xff\xfe")
-    bad_id.send_multipart([b"c", b"x"])
-    wait_for(lambda: node.log().count("dropped") + node.log().count("rejected") >= 3, 10, "the node to log them")
+    forger.send_multipart([b"c", b"b/1", messages.encode(messages.Gossip(own))])
+    wait_for(lambda: node.log().count("refused") >= 4, 10, "the node to log them")
+    assert "a second node claims to be b" in node.log()
     assert node.alive()
     assert state(node) == before
     with node.client() as c:

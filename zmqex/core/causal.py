@@ -16,9 +16,12 @@ from __future__ import annotations
 from zmqex.core.clock import VectorClock
 from zmqex.core.events import Event
 
-#: Most events held back per origin.  A flood of future events (a buggy or
-#: hostile peer) is dropped past this; repair fetches them again in order.
+#: Most events held back per origin, in all, and origins with events held.  A
+#: flood of future events (a buggy or hostile peer) is dropped past these;
+#: repair fetches them again in order.
 MAX_WAITING = 100_000
+MAX_HELD = 200_000
+MAX_ORIGINS = 256
 
 
 class CausalBuffer:
@@ -34,6 +37,8 @@ class CausalBuffer:
     def add(self, event: Event, delivered: VectorClock) -> bool:
         """Hold ``event`` until it is ready; False if it is a duplicate or over the cap."""
         if event.seq <= delivered.get(event.origin):
+            return False
+        if self._size >= MAX_HELD or (event.origin not in self._waiting and len(self._waiting) >= MAX_ORIGINS):
             return False
         queue = self._waiting.setdefault(event.origin, {})
         if event.seq in queue or len(queue) >= MAX_WAITING:

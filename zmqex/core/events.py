@@ -11,6 +11,12 @@ one of:
 * :class:`Fill`     - the owner of the ``maker`` order grants ``qty`` of it to
   the ``taker`` order at the maker's price.
 
+With keys, every event carries ``sig``: its origin's Ed25519 signature of
+:func:`signed_bytes` (the canonical encoding without the signature).  Ed25519
+is deterministic, so one event has one signature and one byte form: a second
+event with the same id and other bytes is a different event.  Without keys
+``sig`` is empty and not encoded at all.
+
 ``encode`` and ``decode`` are exact inverses; ``decode`` raises
 :class:`~zmqex.errors.DecodeError` on anything that is not an event this
 version could have produced.
@@ -90,6 +96,7 @@ class Event:
     seq: int
     vc: VectorClock
     body: Body
+    sig: bytes = b""  # the origin's signature of signed_bytes(self); b"" on a mesh without keys
 
     @property
     def id(self) -> tuple[str, int]:
@@ -129,15 +136,29 @@ def owner_of(order: str) -> str:
 _ORDER, _CANCEL, _FILL = "order", "cancel", "fill"
 
 
-def to_wire(event: Event) -> list[Any]:
-    """The event as a msgpack-ready list (used inside larger messages)."""
+#: Fields after the kind, per kind; a signed event has one more (the signature).
+_FIELDS = {_ORDER: 4, _CANCEL: 2, _FILL: 5}
+SIGNATURE_BYTES = 64
+
+
+def to_wire(event: Event, *, signed: bool = True) -> list[Any]:
+    """The event as a msgpack-ready list (used inside larger messages); ``signed=False`` leaves out the signature."""
     head = [wire.VERSION, event.origin, event.seq, dict(event.vc.items_sorted())]
     body = event.body
     if isinstance(body, NewOrder):
-        return head + [_ORDER, body.side.value, body.price, body.qty, body.tif.value]
-    if isinstance(body, Cancel):
-        return head + [_CANCEL, body.order_id, body.reason.value]
-    return head + [_FILL, body.maker, body.taker, body.price, body.qty, body.request]
+        out = head + [_ORDER, body.side.value, body.price, body.qty, body.tif.value]
+    elif isinstance(body, Cancel):
+        out = head + [_CANCEL, body.order_id, body.reason.value]
+    else:
+        out = head + [_FILL, body.maker, body.taker, body.price, body.qty, body.request]
+    if signed and event.sig:
+        out.append(event.sig)
+    return out
+
+
+def signed_bytes(event: Event) -> bytes:
+    """What the origin signs: the canonical encoding of everything but the signature."""
+    return wire.pack(to_wire(event, signed=False))
 
 
 def from_wire(raw: Any) -> Event:
@@ -153,6 +174,11 @@ def from_wire(raw: Any) -> Event:
     vc = clock_from_wire(vc_raw)
     if vc.get(origin) != seq:
         raise DecodeError(f"event clock must have {origin}={seq}, has {vc.get(origin)}")
+    sig = b""
+    if type(kind) is str and len(fields) == _FIELDS.get(kind, -2) + 1:
+        sig = fields.pop()
+        if type(sig) is not bytes or len(sig) != SIGNATURE_BYTES:
+            raise DecodeError(f"event signature must be {SIGNATURE_BYTES} bytes")
     if kind == _ORDER:
         wire.need_list(fields, "order fields", 4)
         side, price, qty, tif = fields
@@ -183,7 +209,7 @@ def from_wire(raw: Any) -> Event:
         )
     else:
         raise DecodeError(f"unknown event kind {kind!r:.20}")
-    return Event(origin, seq, vc, body)
+    return Event(origin, seq, vc, body, sig)
 
 
 def encode(event: Event) -> bytes:

@@ -55,7 +55,10 @@ class Maker:
                 or not isinstance(take.taker.body, NewOrder) or not take.request.startswith(sender + ".")):
             self._answer(sender, take, 0, INVALID)  # request ids and taker orders are the sender's own
             return
-        self._offer(take.taker)
+        if not self.is_up(sender):
+            self._answer(sender, take, 0, INVALID)  # removed, or caught signing two events with one id
+            return
+        self._offer(take.taker, sender)
         if take.taker.order_id not in self.ledger.orders:
             # We lack something the taker's order depends on: hold the request until it
             # comes (by gossip, nearly always; else by repair from the taker's node).

@@ -89,6 +89,7 @@ class SnapshotPage:
     index: int
     total: int
     items: tuple
+    state_hash: str  # of the whole snapshot: the same on every page
 
 
 Message = Union[Gossip, Heartbeat, Take, TakeReply, SyncRequest, SyncReply, SnapshotPage]
@@ -112,7 +113,7 @@ def _to_wire(msg: Message) -> list[Any]:
     if isinstance(msg, SyncRequest):
         return [v, "sync", clock_to_wire(msg.vc), msg.limit]
     if isinstance(msg, SnapshotPage):
-        return [v, "snapshot", clock_to_wire(msg.vc), msg.index, msg.total, list(msg.items)]
+        return [v, "snapshot", clock_to_wire(msg.vc), msg.index, msg.total, list(msg.items), msg.state_hash]
     return [v, "events", [to_wire(e) for e in msg.events], msg.more]
 
 
@@ -202,10 +203,11 @@ def _from_wire(raw: Any) -> Message:
             raise DecodeError("sync reply 'more' must be a boolean")
         return SyncReply(tuple(from_wire(e) for e in events), f[1])
     if kind == "snapshot":
-        wire.need_list(f, "snapshot page", 4)
+        wire.need_list(f, "snapshot page", 5)
         total = wire.need_int(f[2], "page count", 1, 1_000_000)
         items = wire.need_list(f[3], "snapshot items")
         if len(items) > MAX_PAGE:
             raise DecodeError(f"snapshot page of {len(items)} items is over {MAX_PAGE}")
-        return SnapshotPage(clock_from_wire(f[0]), wire.need_int(f[1], "page index", 0, total - 1), total, tuple(items))
+        return SnapshotPage(clock_from_wire(f[0]), wire.need_int(f[1], "page index", 0, total - 1), total, tuple(items),
+                            wire.need_str(f[4], "snapshot state hash", 64))
     raise DecodeError(f"unknown message kind {kind!r:.20}")

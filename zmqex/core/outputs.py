@@ -71,7 +71,15 @@ class Checkpoint:
     items: tuple
 
 
-Record = Union[EventRecord, TakeSent, TakeSettled, Outcome, Checkpoint]
+@dataclass(frozen=True, slots=True)
+class Evidence:
+    """Two events, both signed by ``ours.origin``, with one id: it equivocated (or ran twice)."""
+
+    ours: Event
+    theirs: Event
+
+
+Record = Union[EventRecord, TakeSent, TakeSettled, Outcome, Checkpoint, Evidence]
 
 # --- outputs ----------------------------------------------------------------------
 

@@ -48,9 +48,11 @@ says why and holds the state these methods use (``peers``, ``clock``,
 from __future__ import annotations
 
 from zmqex.core.clock import VectorClock
-from zmqex.core.ledger import export, merge
+from zmqex.core.events import from_wire
+from zmqex.core.ledger import FILL_ITEM, ORDER_ITEM, export, merge, rebuild
 from zmqex.core.messages import Heartbeat, SnapshotPage, SyncReply, SyncRequest
 from zmqex.core.outputs import Checkpoint, Persist
+from zmqex.errors import DecodeError, Forged
 
 
 class Repair:
@@ -63,15 +65,14 @@ class Repair:
         if peer is None:
             return
         peer.vc = hb.vc
-        if hb.vc.get(self.id) > self.clock.get(self.id) and not self.amnesia:
-            # A peer has seen more of our own events than we remember: we restarted without
-            # our store.  New events would reuse their ids and we no longer know what we
-            # promised, so this node must not place, cancel, grant or take any more.
-            self.amnesia = (
-                f"node {self.id} has lost its own history ({sender} knows {hb.vc.get(self.id)} of its events, "
-                f"it has {self.clock.get(self.id)}): restart it with its data directory"
-            )
-        self.awaiting_peers = False  # a peer has told us what it knows of us: we may speak
+        if hb.state_hash:
+            peer.announced = (hb.vc, hb.state_hash)
+            self._check_pending_snapshot()
+        if hb.vc.get(self.id) <= self.clock.get(self.id):
+            self.awaiting_peers = False  # a peer has told us it knows nothing of ours we lack: we may speak
+        # A peer that claims to know more of our own events than we do is only heard as a
+        # gap: it is asked for them, and only our own signed events, if they come, prove
+        # that we lost our history (Replica._own_event_from_peer).  A claim alone changes nothing.
         if hb.state_hash and hb.vc == self.clock and hb.state_hash != self.ledger.state_hash():
             # The same events and a different state: a replica is wrong (a bug, or an id
             # reused by a node that lost its store).  Nothing here can say which one;
@@ -107,17 +108,35 @@ class Repair:
         peer = self.peers.get(peer_id)
         if peer is None or peer.sync_sent_at is not None:
             return
-        peer.sync_sent_at = self.now
+        peer.sync_sent_at = peer.asked_at = self.now
         self.counters["sync_requests"] += 1
         self._send(peer_id, SyncRequest(self.clock, self.config.sync_page))
 
     def _on_sync_request(self, sender: str, req: SyncRequest) -> None:
+        peer = self.peers.get(sender)
+        if peer is None:
+            return
+        # Serving is work and memory (the answer waits in the peer's queue until it reads):
+        # a token bucket per peer (a page per sync_serve_ms, bursts of sync_burst), and a
+        # snapshot at most every snapshot_every_ms.  A refused request is asked again later.
+        cost, burst = self.config.sync_serve_ms, self.config.sync_serve_ms * self.config.sync_burst
+        peer.sync_credit = min(burst, peer.sync_credit + self.now - peer.served_at)
+        peer.served_at = self.now
+        if peer.sync_credit < cost:
+            self.counters["sync_requests_refused"] += 1
+            return
+        peer.sync_credit -= cost
         if not self._log.can_serve(req.vc):
             # It lacks events we have compacted away: send the state itself, then it asks again.
+            if self.now - peer.snapshot_served_at < self.config.snapshot_every_ms:
+                self.counters["sync_requests_refused"] += 1
+                return
+            peer.snapshot_served_at = self.now
             items = export(self.ledger)
             pages = [items[i:i + req.limit] for i in range(0, len(items), req.limit)] or [[]]
+            digest = self.ledger.state_hash()
             for index, page in enumerate(pages):
-                self._send(sender, SnapshotPage(self.clock, index, len(pages), tuple(page)))
+                self._send(sender, SnapshotPage(self.clock, index, len(pages), tuple(page), digest))
             return
         events, more = self._log.missing(req.vc, req.limit)
         self._send(sender, SyncReply(tuple(events), more))
@@ -129,26 +148,96 @@ class Repair:
         for event in reply.events:
             if event.seq > self.clock.get(event.origin):
                 self.repaired += 1
-            self._offer(event)
+            self._offer(event, sender)
         if reply.more or (peer is not None and not self.clock.dominates(peer.vc)):
             if reply.events:  # an empty page means the peer cannot help any further now
                 self._request_sync(sender)
 
     def _on_snapshot_page(self, sender: str, page: SnapshotPage) -> None:
+        """Collect a snapshot we asked ``sender`` for; install it once it is whole and vouched for.
+
+        Pages are taken only from a member we sent a sync request to, at most
+        ``max_snapshot_pages`` of them, each no longer than the page we asked for,
+        and every item is checked as it arrives (its events decoded, their
+        signatures verified): the first bad page drops the whole snapshot.
+        """
         peer = self.peers.get(sender)
-        if peer is not None:
-            peer.sync_sent_at = None
+        if peer is None or self.now - peer.asked_at > self.config.snapshot_wait_ms:
+            # Not asked for (or so long ago that it is a stray duplicate): counted, not kept.
+            self.counters["snapshot_pages_unasked"] += 1
+            return
+        partial = self._snapshot_pages.get(sender)
+        peer.sync_sent_at = None
         if self.clock.dominates(page.vc):
+            self._snapshot_pages.pop(sender, None)
             return  # we already have all of it
-        vc, pages = self._snapshot_pages.get(sender, (page.vc, {}))
-        if vc != page.vc:
-            pages = {}  # a newer snapshot from the same peer replaces a partial older one
+        try:
+            if page.total > self.config.max_snapshot_pages or len(page.items) > self.config.sync_page:
+                raise DecodeError(f"snapshot of {page.total} pages of up to {len(page.items)} items is over "
+                                  f"{self.config.max_snapshot_pages} pages of {self.config.sync_page}")
+            self._check_snapshot_items(page.items)
+        except (DecodeError, Forged):
+            self._snapshot_pages.pop(sender, None)
+            self.counters["snapshot_pages_refused"] += 1
+            raise
+        if partial is None or partial[0] != page.vc or partial[1] != page.state_hash:
+            partial = (page.vc, page.state_hash, {}, self.now)  # a newer snapshot replaces a partial older one
+        pages = partial[2]
         pages[page.index] = page.items
-        self._snapshot_pages[sender] = (page.vc, pages)
+        self._snapshot_pages[sender] = (page.vc, page.state_hash, pages, self.now)
         if len(pages) == page.total and set(pages) == set(range(page.total)):
             del self._snapshot_pages[sender]
-            self._install([item for i in range(page.total) for item in pages[i]], page.vc)
+            items = [item for i in range(page.total) for item in pages[i]]
+            if rebuild(items).state_hash() != page.state_hash:
+                self.counters["snapshot_pages_refused"] += 1
+                raise Forged(f"the snapshot from {sender} does not hash to the state hash it announced")
+            self._pending_snapshot = (sender, page.vc, page.state_hash, items, self.now)
+            self._check_pending_snapshot()
+
+    def _check_snapshot_items(self, items: tuple) -> None:
+        for item in items:
+            if type(item) is not list or len(item) not in (2, 4) or item[0] not in (ORDER_ITEM, FILL_ITEM):
+                raise DecodeError("malformed snapshot item")
+            event = from_wire(item[1])
+            if event.origin != self.id and not self._verified(event):
+                raise Forged(f"snapshot item {event.origin}:{event.seq} is not signed by {event.origin}")
+
+    def _check_pending_snapshot(self) -> None:
+        """Install the snapshot we hold once another member vouches for it (or nobody else could).
+
+        A member vouches by announcing, in a heartbeat, the same state hash at the
+        same clock.  A node whose only other member is the snapshot's sender has no
+        one to ask: it installs what that member sent, and counts it
+        (``snapshots_unvouched``).  An unvouched snapshot is dropped after
+        ``snapshot_wait_ms``; repair then asks again.
+        """
+        pending = self._pending_snapshot
+        if pending is None:
+            return
+        sender, vc, digest, items, since = pending
+        others = [p for name, p in self.peers.items() if name != sender]
+        if any(p.announced == (vc, digest) for p in others):
+            self.counters["snapshots_vouched"] += 1
+        elif not others:
+            self.counters["snapshots_unvouched"] += 1
+        elif self.now - since >= self.config.snapshot_wait_ms:
+            self._pending_snapshot = None
+            self.counters["snapshots_dropped"] += 1
+            return
+        else:
+            return
+        self._pending_snapshot = None
+        if not self.clock.dominates(vc):
+            self._install(items, vc)
             self._request_sync(sender)
+
+    def _expire_snapshots(self) -> None:
+        """Let go of snapshots that stopped arriving, or that nobody vouched for in time."""
+        for sender, (_, _, _, since) in list(self._snapshot_pages.items()):
+            if self.now - since >= self.config.snapshot_wait_ms:
+                del self._snapshot_pages[sender]
+                self.counters["snapshots_dropped"] += 1
+        self._check_pending_snapshot()
 
     def _install(self, items: list, vc: VectorClock) -> None:
         """Unite our ledger with a peer's snapshot taken at ``vc``."""
@@ -176,7 +265,7 @@ class Repair:
     def stable_clock(self) -> VectorClock:
         """What every member has delivered: the entry-wise minimum of all known clocks."""
         stable = dict(self.clock.items())
-        for peer in self.peers.values():
+        for peer in self.peers.values():  # removed members are not peers: nobody waits for them
             for origin in list(stable):
                 stable[origin] = min(stable[origin], peer.vc.get(origin))
         return VectorClock(stable)

@@ -48,29 +48,33 @@ patch) one object, and nothing is added to a call.
 from __future__ import annotations
 
 from collections import Counter, deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
 from zmqex.core import money, queries
 from zmqex.core.clock import VectorClock
 from zmqex.core.causal import CausalBuffer
-from zmqex.core.events import Cancel, CancelReason, Event, Fill, NewOrder, Side, Tif, parse_order_id
+from zmqex.core.events import Cancel, CancelReason, Event, Fill, NewOrder, Side, Tif, parse_order_id, signed_bytes
 from zmqex.core.ledger import Ledger
 from zmqex.core.log import EventLog
 from zmqex.core.maker import BUSY, CLOSED, GRANTED, INVALID, Maker  # noqa: F401  (the reasons: re-exported)
 from zmqex.core.messages import (
     Gossip, Heartbeat, Message, SnapshotPage, SyncReply, SyncRequest, Take, TakeReply,
 )
-from zmqex.core.outputs import Delivered, EventRecord, Output, PeerChanged, Persist, Publish, Record, Send
+from zmqex.core.outputs import Delivered, EventRecord, Evidence, Output, PeerChanged, Persist, Publish, Record, Send
 from zmqex.core.queries import fill_info  # noqa: F401  (re-exported: hosts import it from here)
 from zmqex.core.repair import Repair
 from zmqex.core.restore import replay
 from zmqex.core.takes import Reservations
 from zmqex.core.taker import Taker
-from zmqex.errors import Busy, InvalidRequest, NotOwner, OrderClosed, Rejected, UnknownOrder
+from zmqex.errors import Busy, Forged, InvalidRequest, NotOwner, OrderClosed, Rejected, UnknownOrder
 from zmqex.core.wire import is_node_id
 
+
+#: Signs our events' signed bytes (deterministic: Ed25519); and checks ``(origin, data, signature)``.
+Signer = Callable[[bytes], bytes]
+Verifier = Callable[[str, bytes, bytes], bool]
 
 _IOC = Tif.IOC  # read once: attribute lookups on enum classes are slow
 
@@ -84,6 +88,11 @@ class Config:
     repair_after_ms: int = 200  # a gap may close by gossip this long before we ask a peer for it
     compact_after: int = 100_000  # stable events held before a checkpoint lets them go
     compact_every_ms: int = 5_000
+    sync_serve_ms: int = 20  # sync pages served to one peer: one per this long on average ...
+    sync_burst: int = 50  # ... and at most this many at once
+    snapshot_every_ms: int = 10_000  # at most one snapshot served to a peer per this long
+    max_snapshot_pages: int = 4_000  # a bigger snapshot is refused (2M items at the default page)
+    snapshot_wait_ms: int = 10_000  # a snapshot nobody vouches for is dropped after this long
 
 
 @dataclass(slots=True)
@@ -94,12 +103,19 @@ class Peer:
     sync_sent_at: int | None = None  # a sync request to it is outstanding since
     gap: VectorClock = VectorClock()  # what it has that we lacked when we noticed (repair.py)
     gap_since: int | None = None
+    announced: tuple[VectorClock, str] | None = None  # its last heartbeat with a state hash: (clock, hash)
+    asked_at: int = -(10**12)  # when we last sent it a sync request (a snapshot may answer it)
+    served_at: int = 0  # when it last asked us for a sync page
+    sync_credit: int = 20 * 50  # ms of sync serving it may still use (Config.sync_serve_ms per page)
+    snapshot_served_at: int = -(10**12)
 
 
 class Replica(Maker, Taker, Repair):
     """One node's replica of the exchange: see the module docstring."""
 
-    def __init__(self, node_id: str, *, peers: Iterable[str] = (), now: int = 0, config: Config = Config()) -> None:
+    def __init__(self, node_id: str, *, peers: Iterable[str] = (), now: int = 0, config: Config = Config(),
+                 signer: Signer | None = None, verifier: Verifier | None = None,
+                 members: Iterable[str] | None = None) -> None:
         if not is_node_id(node_id):
             raise InvalidRequest(f"node id {node_id!r} must be 1-32 characters of A-Z a-z 0-9 _ . -")
         self.id = node_id
@@ -108,6 +124,14 @@ class Replica(Maker, Taker, Repair):
         self.ledger = Ledger()
         self.clock = VectorClock()  # everything delivered here
         self.peers: dict[str, Peer] = {}
+        # Keys (see set_keys): how we sign our events, how we check others', who may originate events.
+        self._signer = signer
+        self._verifier: Verifier | None = None
+        self.members: frozenset[str] | None = None  # None: a mesh without keys, anyone may join
+        self.removed: set[str] = set()  # members taken off the allow-list: untradeable, not waited for
+        self.equivocators: dict[str, tuple[Event, Event]] = {}  # origin -> two events it signed with one id
+        self._verifier = verifier
+        self.members = None if members is None else frozenset(members) | {node_id}
         self._buffer = CausalBuffer()
         self._out: list[Output] = []
         self._local: deque[tuple[str, Message]] = deque()  # messages to ourselves
@@ -121,7 +145,8 @@ class Replica(Maker, Taker, Repair):
         # Repair (repair.py).
         self._log = EventLog()  # delivered events that peers may still ask for
         self._next_compact = now + config.compact_every_ms
-        self._snapshot_pages: dict[str, tuple[VectorClock, dict[int, tuple]]] = {}  # sender -> pages so far
+        self._snapshot_pages: dict[str, tuple[VectorClock, str, dict[int, tuple], int]] = {}  # sender -> pages so far
+        self._pending_snapshot: tuple[str, VectorClock, str, list, int] | None = None  # whole, awaiting a voucher
         self.repaired = 0  # events that came by repair (sync), not by gossip: a health figure
         self.counters: Counter[str] = Counter()  # health figures for operators and the benchmark
         # Taker side (taker.py).
@@ -149,8 +174,27 @@ class Replica(Maker, Taker, Repair):
         return out
 
     def add_peer(self, peer: str) -> None:
-        if peer != self.id and peer not in self.peers and is_node_id(peer):
+        if (peer != self.id and peer not in self.peers and is_node_id(peer)
+                and (self.members is None or peer in self.members)):
             self.peers[peer] = Peer(last_seen=self.now)
+
+    def set_keys(self, verifier: Verifier | None, members: Iterable[str] | None) -> None:
+        """Who may originate events (None: anyone, a mesh without keys) and how to check their signatures.
+
+        A member no longer listed is removed: its orders become untradeable here, it
+        is no longer a peer, and compaction stops waiting for it.
+        """
+        self._verifier = verifier
+        if members is None:
+            self.members = None
+            return
+        self.members = frozenset(members) | {self.id}
+        known = set(self.peers) | set(self.clock) | self.removed
+        self.removed = {node for node in known if node not in self.members}
+        for gone in [p for p in self.peers if p in self.removed]:
+            del self.peers[gone]
+            self._out.append(PeerChanged(gone, False))
+        self._mark_crossed()  # orders of members back on the list may trade again
 
     @property
     def in_flight(self) -> int:
@@ -168,14 +212,21 @@ class Replica(Maker, Taker, Repair):
         return self.in_flight == 0
 
     def is_up(self, node: str) -> bool:
+        """Whether ``node``'s orders can be traded now: it is up, not removed, and never equivocated."""
+        if node == self.id:
+            return True
+        if node in self.removed or node in self.equivocators:
+            return False
         peer = self.peers.get(node)
-        return node == self.id or peer is None or peer.up
+        return peer is None or peer.up
 
     @classmethod
     def restore(cls, node_id: str, records: Iterable[Record], *, peers: Iterable[str] = (), now: int = 0,
-                config: Config = Config()) -> Replica:
+                config: Config = Config(), signer: Signer | None = None, verifier: Verifier | None = None,
+                members: Iterable[str] | None = None) -> Replica:
         """Rebuild a node from its durable records, in the order they were persisted (:mod:`zmqex.core.restore`)."""
-        replica = cls(node_id, peers=peers, now=now, config=config)
+        replica = cls(node_id, peers=peers, now=now, config=config, signer=signer, verifier=verifier,
+                      members=members)
         replay(replica, records)
         return replica
 
@@ -281,6 +332,7 @@ class Replica(Maker, Taker, Repair):
         self._dirty.update(self._busy_makers)  # busy makers may have room now
         self._busy_makers.clear()
         self._expire_held()
+        self._expire_snapshots()
         if now >= self._next_compact:
             self._next_compact = now + self.config.compact_every_ms
             self._maybe_compact()
@@ -299,7 +351,10 @@ class Replica(Maker, Taker, Repair):
 
     def _handle(self, sender: str, msg: Message) -> None:
         if isinstance(msg, Gossip):
-            self._offer(msg.event)
+            if msg.event.origin != sender:  # a node publishes only its own events; relays go by sync
+                self.counters["events_refused"] += 1
+                raise Forged(f"gossip from {sender} carries an event of {msg.event.origin}")
+            self._offer(msg.event, sender)
         elif isinstance(msg, Heartbeat):
             self._on_heartbeat(sender, msg)
         elif isinstance(msg, Take):
@@ -333,16 +388,37 @@ class Replica(Maker, Taker, Repair):
     def _emit(self, body: NewOrder | Cancel | Fill) -> Event:
         seq = self.clock.get(self.id) + 1
         event = Event(self.id, seq, self.clock.with_entry(self.id, seq), body)
+        if self._signer is not None:
+            event = Event(self.id, seq, event.vc, body, self._signer(signed_bytes(event)))
         self._deliver(event, event.vc)  # its clock is ours after it
         self._out.append(Publish(Gossip(event)))
         return event
 
-    def _offer(self, event: Event) -> None:
-        if event.origin == self.id and event.seq > self.clock.get(self.id):
-            return  # nobody else may speak for us; an honest peer cannot be ahead of us
-        if event.seq <= self.clock.get(event.origin):
-            self._check_same(event)
+    def _offer(self, event: Event, sender: str) -> None:
+        """An event from peer ``sender``: deliver it when causally ready, after checking who made it.
+
+        With keys, an event from a non-member is refused, and one that did not come
+        straight from its origin (a relay, a sync page) must carry its origin's
+        signature.  One straight from its origin is not verified: the connection is
+        authenticated with the origin's own key, and verifying costs ~55 us, about
+        half a node's whole work per order (a member that signs badly only keeps its
+        own events from travelling further).  Raises Forged (changing nothing).
+        """
+        origin = event.origin
+        if origin == self.id:
+            if event.seq > self.clock.get(origin):
+                self._own_event_from_peer(event, sender)
+            else:
+                self._check_same(event, sender)
             return
+        if self.members is not None and origin not in self.members:
+            self.counters["events_refused"] += 1
+            raise Forged(f"event {origin}:{event.seq}: {origin} is not a member")
+        if event.seq <= self.clock.get(origin):
+            self._check_same(event, sender)
+            return
+        if self._verifier is not None and sender != origin and not self._verified(event):
+            raise Forged(f"event {origin}:{event.seq} relayed by {sender} does not carry {origin}'s signature")
         if not self._buffer and self._buffer.ready(event, self.clock):
             self._deliver(event)  # the common case: in causal order, nothing waiting
             return
@@ -351,23 +427,52 @@ class Replica(Maker, Taker, Repair):
         while (ready := self._buffer.pop_ready(self.clock)) is not None:
             self._deliver(ready)
 
-    def _check_same(self, event: Event) -> None:
+    def _verified(self, event: Event) -> bool:
+        ok = self._verifier is None or self._verifier(event.origin, signed_bytes(event), event.sig)
+        if not ok:
+            self.counters["bad_signatures"] += 1
+        return ok
+
+    def _own_event_from_peer(self, event: Event, sender: str) -> None:
+        """A peer holds an event of ours that we do not: we lost our history (restarted without our store).
+
+        Only our own signed event proves it (with keys): a peer's claim about our clock,
+        or a forged event, changes nothing.  New events would reuse ids and we no
+        longer know what we promised, so this node must not place, cancel, grant or take.
+        """
+        if self._verifier is not None and not self._verified(event):
+            raise Forged(f"{sender} sent an event {event.origin}:{event.seq} in our name that we never signed")
+        if not self.amnesia:
+            self.amnesia = (f"node {self.id} has lost its own history ({sender} holds its event {event.seq}, "
+                            f"it has {self.clock.get(self.id)}): restart it with its data directory")
+
+    def _check_same(self, event: Event, sender: str) -> None:
         """A second copy of an event we have must be the same event: ids are never reused.
 
-        A different one means its origin restarted without its store and reused the
-        id.  If that is us, we stop creating events; if it is a peer, we send it our
-        copy, so it finds out the same way.
+        A different one, signed by its origin, is proof that the origin reused an id:
+        it restarted without its store, or two processes run with its key.  If that
+        is us, we stop creating events.  If it is a peer (with keys), we keep both
+        events as evidence and trade with none of its orders again; without keys we
+        send it our copy, so that it finds out the same way.
         """
         ours = self._log.get(event.origin, event.seq)
         if ours is None or ours == event:
             return
+        if self._verifier is not None and not self._verified(event):
+            raise Forged(f"a copy of event {event.origin}:{event.seq} from {sender} is not signed by {event.origin}")
         self.counters["reused_event_ids"] += 1
         if event.origin == self.id:
             if not self.amnesia:
                 self.amnesia = (f"node {self.id} has lost its own history (a peer holds a different "
                                 f"event {event.origin}:{event.seq}): restart it with its data directory")
+        elif self._verifier is not None:
+            if event.origin not in self.equivocators:
+                self.counters["equivocations"] += 1
+                self.equivocators[event.origin] = (ours, event)
+                self._out.append(Persist(Evidence(ours, event), promise=False))
+                self._out.append(PeerChanged(event.origin, False))
         else:
-            self._send(event.origin, Gossip(ours))
+            self._send(event.origin, SyncReply((ours,), False))  # a relay of its own event: proof it lost it
 
     def _deliver(self, event: Event, clock: VectorClock | None = None) -> None:
         """Apply a causally ready event; ``clock``, if given, is our clock after it (saves a copy)."""

@@ -71,7 +71,7 @@ class Taker:
             if not (isinstance(body, Fill) and fill.origin == sender and body.request == take.request
                     and body.qty == reply.granted and body.taker == take.order and body.maker == take.maker):
                 return
-            self._offer(fill)
+            self._offer(fill, sender)
         self._out.append(Persist(TakeSettled(take.request, reply.granted), promise=False))  # retry recovers it
         self.counters[_ANSWERED.get(reply.reason, "takes_answered_other")] += 1
         self._takes.answer(take, reply.granted)
