@@ -169,7 +169,7 @@ class Node:
 
     def _client_request(self, identity: bytes, frame: bytes) -> None:
         try:
-            reply = self.api.handle(identity, frame)
+            reply = self.api.handle(identity, frame, user=None, now=now_ms())
         except ZmqexError as exc:  # an invariant the core refused: log it, keep serving
             log.error("request from %r failed: %s", identity[:40], exc)
             reply = api.error(None, exc.code, str(exc))
