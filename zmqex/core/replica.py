@@ -26,6 +26,13 @@ What one node decides alone, it decides here:
   (:class:`~zmqex.core.messages.SyncRequest`), page by page.
 * **Liveness.**  A peer not heard from for ``peer_timeout_ms`` is down: its
   orders are skipped by takers until it is heard from again.
+* **Traders** (node-local).  Each own order remembers the trader who placed
+  it (``traders``, persisted as :class:`~zmqex.core.outputs.OrderTrader` with
+  the order, never in an event): only they, or an operator, may cancel it.
+  ``_open`` holds exactly the own orders still open, with their trader, so a
+  host can bound open orders per trader in O(1): an order leaves it when the
+  event that closes it is delivered (or, after a snapshot replaced the
+  ledger, at the next count).  Cost: a dict entry per own order, two while open.
 
 Layout.  :class:`Replica` is the one object a host calls.  This module holds
 all of its state (set up in ``__init__``, so it reads in one place), the host
