@@ -5,6 +5,7 @@
     python examples/send_order.py sell 0.1               # market order
     python examples/send_order.py --node 127.0.0.1:7002 buy 1 49999.99 --post-only
     python examples/send_order.py buy 0.5 50000 --ioc --json
+    python examples/send_order.py --trader alice sell 1 50100   # alice may cancel it from any connection
 
 Exit status: 0 when the node took the order, 2 on bad input, 1 when the node
 could not be reached in time or refused the order.
@@ -40,6 +41,7 @@ def main(argv: list[str] | None = None) -> int:
     tif.add_argument("--post-only", dest="tif", action="store_const", const="post_only",
                      help="rest only; refused if it would trade")
     parser.add_argument("--json", action="store_true", help="print the node's result as JSON")
+    parser.add_argument("--trader", help="the trader the order belongs to (default: this connection alone)")
     parser.add_argument("--timeout", type=float, default=5.0, help="seconds to wait for the node (default 5)")
     args = parser.parse_args(argv)
     tif_name = args.tif or "gtc"
@@ -49,7 +51,7 @@ def main(argv: list[str] | None = None) -> int:
         price = None if args.price is None else money.format_price(money.parse_price(args.price))
         if tif_name == "post_only" and price is None:
             raise InvalidRequest("--post-only needs a price")
-        client = Client(args.node, timeout=args.timeout)
+        client = Client(args.node, timeout=args.timeout, trader=args.trader)
     except (InvalidAmount, InvalidRequest) as exc:
         print(f"{PROG}: {exc}", file=sys.stderr)
         return 2

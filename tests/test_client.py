@@ -222,6 +222,8 @@ def test_tcp_prefix_accepted(node):
     ("order_closed", errors.OrderClosed),
     ("rejected", errors.Rejected),
     ("busy", errors.Busy),
+    ("rate_limited", errors.RateLimited),
+    ("limit", errors.LimitReached),
     ("unknown_op", errors.RemoteError),
     ("unsupported_version", errors.RemoteError),
     ("something_new", errors.RemoteError),
@@ -355,6 +357,27 @@ def test_send_order_prints_the_outcome(node):
     assert "rests: 1 BTC @ 50000.00" in done.stdout
     _, request = node.next_request()
     assert [request[k] for k in ("side", "qty", "price", "tif")] == ["buy", "1.50000000", "50000.00", "gtc"]
+
+
+def test_a_named_trader_goes_with_every_request(node):
+    with Client(node.address, timeout=2.0, trader="alice") as alice:
+        alice.place("buy", "1", "50000")
+        alice.cancel("a:17")
+        alice.watch(timeout=0.01).close()
+    assert [node.next_request()[1].get("trader") for _ in range(3)] == ["alice"] * 3
+    with Client(node.address, timeout=2.0) as anonymous:
+        anonymous.status()
+    assert "trader" not in node.next_request()[1]
+    with pytest.raises(errors.InvalidRequest, match="trader must be"):
+        Client(node.address, trader="not a name")
+
+
+def test_send_order_names_its_trader(node):
+    done = send_order("--node", node.address, "buy", "1.5", "50000", "--trader", "alice")
+    assert done.returncode == 0, done.stderr
+    assert node.next_request()[1]["trader"] == "alice"
+    done = send_order("--node", node.address, "buy", "1.5", "50000", "--trader", "a b")
+    assert done.returncode == 2 and "trader must be" in done.stderr
 
 
 def test_send_order_json(node):

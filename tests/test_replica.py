@@ -18,7 +18,8 @@ from zmqex.core import messages
 from zmqex.core.clock import VectorClock
 from zmqex.core.events import CancelReason, Event, NewOrder, Side, Tif
 from zmqex.core.messages import Gossip, SyncReply, SyncRequest, Take, TakeReply
-from zmqex.core.outputs import Outcome, PeerChanged, Persist, Send, TakeSent, TakeSettled
+from zmqex.core.ledger import export, rebuild
+from zmqex.core.outputs import OrderTrader, Outcome, PeerChanged, Persist, Send, TakeSent, TakeSettled
 from zmqex.core.replica import Config, Replica
 from zmqex.errors import Busy, Forged, InvalidAmount, InvalidRequest, NotOwner, OrderClosed, Rejected, UnknownOrder
 from zmqex.sim import Network
@@ -714,4 +715,83 @@ def test_an_order_that_passed_a_maker_our_asks_covered_asks_when_they_get_less()
     assert [t.taker.order_id for t in takes_on(net, "b", "a")] == [y]
     deliver_all(net, "a", "b")  # the busy answer: x is asked for by nobody now
     assert [t.taker.order_id for t in takes_on(net, "b", "a")] == [y, z]  # z asks at once, not at a sweep
+    converged(net)
+
+
+# --- traders: who placed an own order (node-local) ------------------------------------------------
+
+
+def test_only_the_trader_who_placed_an_order_or_an_operator_may_cancel_it() -> None:
+    net = Network(["a", "b"])
+    mine = net.place("a", SELL, 5, 100, trader="alice")
+    theirs = net.place("a", SELL, 5, 101, trader="alice")
+    anyones = net.place("a", SELL, 5, 102)  # placed without a trader's name (the core alone, an old store)
+    with pytest.raises(NotOwner, match="another trader") as refused:
+        net.cancel("a", mine, trader="bob")
+    assert "alice" not in str(refused.value)  # names stay private
+    with pytest.raises(NotOwner):
+        net.cancel("a", mine)  # "" is a name like any other
+    assert net.cancel("a", mine, trader="alice")["status"] == "cancelled"
+    assert net.cancel("a", theirs, trader="ops", operator=True)["status"] == "cancelled"
+    assert net.cancel("a", anyones, trader="bob")["status"] == "cancelled"
+    a = net.replica("a")
+    assert a.is_mine(mine, "alice") and not a.is_mine(mine, "bob") and a.is_mine(mine, "x", operator=True)
+    net.drain()
+    assert not net.replica("b").is_mine(mine, "alice")  # not an own order there: b knows no traders
+    converged(net)
+
+
+def test_the_trader_is_persisted_with_the_order_and_never_replicated() -> None:
+    net = Network(["a", "b"])
+    log = record(net)
+    oid = net.place("a", SELL, 5, 100, trader="alice")
+    persisted = [out.record for node, out in log if isinstance(out, Persist) and out.promise]
+    assert OrderTrader(oid, "alice") in persisted  # committed with the order, before its gossip leaves
+    net.drain()
+    assert not any(b"alice" in data for queue in net.links.values() for data in queue)
+    assert net.replica("b").traders == {}
+    net.cancel("a", oid, trader="alice")
+    net.drain()
+    assert not any(isinstance(out, Persist) and isinstance(out.record, OrderTrader) and node != "a"
+                   for node, out in log)
+
+
+def test_open_orders_are_counted_per_trader_and_per_node() -> None:
+    net = Network(["a", "b"])
+    asks = [net.place("a", SELL, 5, 100 + i, trader="alice") for i in range(3)]
+    net.place("a", SELL, 5, 200, trader="bob")
+    net.place("a", SELL, 5, 300)
+    a = net.replica("a")
+    assert (a.open_orders("alice"), a.open_orders("bob"), a.open_orders("carol"), a.open_orders()) == (3, 1, 0, 5)
+    net.cancel("a", asks[0], trader="alice")
+    net.place("a", BUY, 5, 101, trader="bob")  # fills asks[1] at once (own orders trade without a request)
+    assert status(net, asks[1])[0] == "filled"
+    assert (a.open_orders("alice"), a.open_orders("bob"), a.open_orders()) == (1, 1, 3)
+    net.drain()
+    net.place("b", BUY, 5, 102)  # b takes the last of alice's: the fill is granted by a
+    net.drain()
+    assert (a.open_orders("alice"), a.open_orders()) == (0, 2)
+    assert "alice" not in a._open_of  # a trader with nothing open costs nothing
+    items = export(a.ledger)  # a snapshot that closed bob's ask without an event here
+    items[3][3] = CancelReason.USER.value
+    a.ledger = rebuild(items)
+    assert (a.open_orders("bob"), a.open_orders()) == (0, 1)
+
+
+def test_traders_and_open_counts_survive_a_restart() -> None:
+    net = Network(["a", "b"])
+    kept = net.place("a", SELL, 5, 100, trader="alice")
+    gone = net.place("a", SELL, 5, 101, trader="alice")
+    net.cancel("a", gone, trader="alice")
+    net.place("a", SELL, 5, 102)
+    net.drain()
+    net.crash("a")
+    net.restart("a")
+    a = net.replica("a")
+    assert a.traders == {kept: "alice", gone: "alice"}
+    assert (a.open_orders("alice"), a.open_orders()) == (1, 2)
+    with pytest.raises(NotOwner):
+        net.cancel("a", kept, trader="bob")
+    assert net.cancel("a", kept, trader="alice")["status"] == "cancelled"
+    assert a.open_orders("alice") == 0
     converged(net)

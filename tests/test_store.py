@@ -8,7 +8,7 @@ import pytest
 
 from zmqex.core.events import Side, Tif
 from zmqex.core.ledger import Ledger
-from zmqex.core.outputs import EventRecord
+from zmqex.core.outputs import EventRecord, OrderTrader
 from zmqex.core.replica import Config, Replica
 from zmqex.sim import Network
 from zmqex.local import wait_for
@@ -184,3 +184,36 @@ def test_a_joiner_catches_up_from_a_snapshot_and_the_tail():
     assert d.clock == net.replica("a").clock
     assert d._log.base  # it never saw the early events, only their state
     d.ledger._check()
+
+
+def test_the_trader_of_each_own_order_survives_reopen(tmp_path):
+    net = Network(["a", "b"])
+    alice = net.place("a", Side.SELL, 5, 100, trader="alice")
+    bob = net.place("a", Side.SELL, 5, 101, trader="bob")
+    net.place("a", Side.SELL, 5, 102)
+    net.drain()
+    store = SqliteStore(tmp_path, "a")
+    store.commit(net.nodes["a"].store)
+    store.close()
+    records = list(SqliteStore(tmp_path, "a").records())
+    assert OrderTrader(alice, "alice") in records and OrderTrader(bob, "bob") in records
+    restored = Replica.restore("a", records)
+    assert restored.traders == net.replica("a").traders == {alice: "alice", bob: "bob"}
+    assert (restored.open_orders("alice"), restored.open_orders()) == (1, 3)
+    memory = MemoryStore()
+    memory.commit(net.nodes["a"].store)
+    assert Replica.restore("a", memory.records()).traders == {alice: "alice", bob: "bob"}
+
+
+def test_a_store_written_before_traders_were_kept_still_opens(tmp_path):
+    net = traded_network()
+    store = SqliteStore(tmp_path, "a")
+    store.commit(net.nodes["a"].store)
+    store.db.execute("DROP TABLE traders")  # as an older zmqex left it
+    store.close()
+    reopened = SqliteStore(tmp_path, "a")
+    restored = Replica.restore("a", reopened.records())
+    assert restored.traders == {} and restored.ledger.state_hash() == net.replica("a").ledger.state_hash()
+    reopened.commit([OrderTrader("a:9", "alice")])
+    assert OrderTrader("a:9", "alice") in list(reopened.records())
+    reopened.close()

@@ -16,12 +16,19 @@ as decimal strings.  Every call waits at most ``timeout`` seconds, then raises
 :class:`~zmqex.errors.Timeout`; an error reply raises the matching
 :class:`~zmqex.errors.ZmqexError`.  A ``place`` that timed out after it was sent
 may still execute on the node.  A client is not thread-safe: one per thread.
+
+``trader=NAME`` sends ``"trader": NAME`` with every request: the orders it
+places belong to NAME, so another connection naming NAME may cancel them (on a
+node without keys the name is taken on trust).  Without it, a node without
+keys takes the connection as the trader: its orders cannot be cancelled from
+another connection, a reconnect included.
 """
 
 from __future__ import annotations
 
 import itertools
 import math
+import re
 import time
 from typing import Any
 
@@ -29,8 +36,8 @@ import zmq
 
 from zmqex.core import money, wire
 from zmqex.core.money import Amount
-from zmqex.errors import (Busy, DecodeError, InvalidAmount, InvalidRequest, NotOwner, OrderClosed, Rejected,
-                          RemoteError, Timeout, UnknownOrder, ZmqexError)
+from zmqex.errors import (Busy, DecodeError, InvalidAmount, InvalidRequest, LimitReached, NotOwner, OrderClosed,
+                          RateLimited, Rejected, RemoteError, Timeout, UnknownOrder, ZmqexError)
 
 VERSION = 1
 SIDES = ("buy", "sell")
@@ -41,8 +48,10 @@ MAX_REPLY = 1 << 30  # a reply (a long ``fills``) may be far larger than any req
 #: Error codes of the protocol with a class of their own; any other code is a RemoteError.
 ERRORS: dict[str, type[ZmqexError]] = {
     cls.code: cls
-    for cls in (Busy, DecodeError, InvalidAmount, InvalidRequest, UnknownOrder, NotOwner, OrderClosed, Rejected)
+    for cls in (Busy, DecodeError, InvalidAmount, InvalidRequest, UnknownOrder, NotOwner, OrderClosed, Rejected,
+                RateLimited, LimitReached)
 }
+_TRADER = re.compile(r"[A-Za-z0-9_.-]{1,32}")
 
 
 class _Connection:
@@ -66,9 +75,13 @@ class _Connection:
 class Client(_Connection):
     """One DEALER connected to one node's ROUTER; each call waits at most ``timeout`` seconds."""
 
-    def __init__(self, node: str, timeout: float = 5.0, *, context: zmq.Context | None = None) -> None:
+    def __init__(self, node: str, timeout: float = 5.0, *, context: zmq.Context | None = None,
+                 trader: str | None = None) -> None:
         self.address, self.endpoint = _parse_node(node)
         self.timeout = _seconds(timeout, "timeout")
+        if trader is not None and not (type(trader) is str and _TRADER.fullmatch(trader)):
+            raise InvalidRequest(f"trader must be 1-32 characters of A-Z a-z 0-9 _ . -, got {trader!r:.40}")
+        self.trader = trader
         self._context = context or zmq.Context.instance()
         self._ids = itertools.count(1)
         self._socket: zmq.Socket | None = self._connect()
@@ -86,11 +99,11 @@ class Client(_Connection):
         return self._request("place", args)
 
     def cancel(self, order_id: str) -> dict[str, Any]:
-        """Cancel an order of this node; returns the order after the cancel."""
+        """Cancel an order this trader placed at this node; returns the order after the cancel."""
         return self._request("cancel", {"order_id": _order_id(order_id)})
 
     def order(self, order_id: str) -> dict[str, Any]:
-        """The order as this node's replica knows it."""
+        """The order as this node's replica knows it; ``mine``: placed by this trader here."""
         return self._request("order", {"order_id": _order_id(order_id)})
 
     def book(self, depth: int = 10) -> dict[str, Any]:
@@ -104,7 +117,7 @@ class Client(_Connection):
         return self._request("status")
 
     def fills(self) -> list[dict[str, Any]]:
-        """Every fill this node knows, in the order it learned them."""
+        """The fills this node knows, in the order it learned them: the most recent 1,000 at most."""
         return self._request("fills").get("fills", [])
 
     def watch(self, timeout: float | None = None) -> Watch:
@@ -122,7 +135,10 @@ class Client(_Connection):
         """Send one request and wait for the reply with its id; others are stale and dropped."""
         request_id = next(self._ids)
         deadline = time.monotonic() + self.timeout
-        frame = wire.pack({"v": VERSION, "id": request_id, "op": op, **args})
+        request = {"v": VERSION, "id": request_id, "op": op, **args}
+        if self.trader is not None:
+            request["trader"] = self.trader
+        frame = wire.pack(request)
         if not _send(socket, frame, deadline):
             raise self._timeout(op, sent=False)
         while True:

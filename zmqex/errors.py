@@ -102,3 +102,15 @@ class Busy(ZmqexError):
     """The node has too many client requests in flight; try again shortly."""
 
     code = "busy"
+
+
+class RateLimited(ZmqexError):
+    """A trader sent more requests per second than the node allows; slow down."""
+
+    code = "rate_limited"
+
+
+class LimitReached(ZmqexError):
+    """A trader (or the node) has as many open orders as allowed; cancel some first."""
+
+    code = "limit"

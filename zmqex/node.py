@@ -249,7 +249,7 @@ class Node:
             self._refuse(user or identity.hex(), "a client request: the key is not a trader's or operator's")
             return
         try:
-            reply = self.api.handle(identity, frame)
+            reply = self.api.handle(identity, frame, user=user, now=now_ms())
         except ZmqexError as exc:  # an invariant the core refused: log it, keep serving
             log.error("request from %r failed: %s", identity[:40], exc)
             reply = api.error(None, exc.code, str(exc))

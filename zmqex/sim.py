@@ -72,17 +72,17 @@ class Network:
     # --- client commands ----------------------------------------------------------------
 
     def place(self, node: str, side: Side | str, qty: int, price: int | None, tif: Tif | str = Tif.GTC,
-              token: Any = None) -> str:
+              token: Any = None, trader: str = "") -> str:
         replica = self.replica(node)
-        oid = replica.place(Side(side), qty, price, Tif(tif), token=token)
+        oid = replica.place(Side(side), qty, price, Tif(tif), token=token, trader=trader)
         self._carry_out(node, replica.take_outputs())
         self.acknowledged.add(oid)  # persisted before the client could have heard of it
         return oid
 
-    def cancel(self, node: str, oid: str) -> dict[str, Any]:
+    def cancel(self, node: str, oid: str, trader: str = "", operator: bool = False) -> dict[str, Any]:
         replica = self.replica(node)
         try:
-            return replica.cancel(oid)
+            return replica.cancel(oid, trader=trader, operator=operator)
         finally:
             self._carry_out(node, replica.take_outputs())
 

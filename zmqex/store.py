@@ -4,7 +4,8 @@ What the core asks to persist (:mod:`zmqex.core.outputs` records) lands here,
 one transaction per loop iteration (group commit): every event this node
 delivered, in delivery order; the take requests it sent and their answers
 (its reservations); the answer it gave to every take it received, by request
-id.  Together they rebuild the replica and its promises after a crash
+id; and which trader placed each own order (node-local, never replicated).
+Together they rebuild the replica and its promises after a crash
 (``records()`` in an order :meth:`Replica.restore` accepts).  The member list
 is kept too, so a restarted node finds its peers without being told.
 
@@ -39,7 +40,7 @@ import msgpack
 from zmqex.core import events, messages
 from zmqex.core.clock import VectorClock
 from zmqex.core.events import clock_from_wire, clock_to_wire
-from zmqex.core.outputs import Checkpoint, EventRecord, Outcome, Record, TakeSent, TakeSettled
+from zmqex.core.outputs import Checkpoint, EventRecord, OrderTrader, Outcome, Record, TakeSent, TakeSettled
 from zmqex.errors import ZmqexError
 
 log = logging.getLogger(__name__)
@@ -58,6 +59,8 @@ CREATE TABLE IF NOT EXISTS takes (      -- takes we sent: our reservations
     qty INTEGER NOT NULL, granted INTEGER);
 CREATE TABLE IF NOT EXISTS outcomes (   -- answers we gave, by (sender, request)
     sender TEXT NOT NULL, request TEXT NOT NULL, data BLOB NOT NULL, PRIMARY KEY (sender, request));
+CREATE TABLE IF NOT EXISTS traders (   -- who placed each own order; a store without it gets it on open
+    order_id TEXT PRIMARY KEY, trader TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS members (id TEXT PRIMARY KEY, router TEXT NOT NULL, pub TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS checkpoint ( -- the latest snapshot: events at or below its base are gone
     id INTEGER PRIMARY KEY CHECK (id = 1), vc BLOB NOT NULL, base BLOB NOT NULL, items BLOB NOT NULL);
@@ -132,7 +135,7 @@ class SqliteStore:
         if self._synchronous == "FULL" and self._fsync != promise:
             self.db.execute("PRAGMA synchronous=FULL" if promise else "PRAGMA synchronous=NORMAL")
             self._fsync = promise
-        new_events, sent, settled, outcomes = [], [], [], []
+        new_events, sent, settled, outcomes, traders = [], [], [], [], []
         checkpoint: Checkpoint | None = None
         for record in records:
             if isinstance(record, EventRecord):
@@ -145,6 +148,8 @@ class SqliteStore:
                 settled.append((record.granted, record.request))
             elif isinstance(record, Outcome):
                 outcomes.append((record.sender, record.reply.request, messages.encode(record.reply)))
+            elif isinstance(record, OrderTrader):
+                traders.append((record.order, record.trader))
             elif isinstance(record, Checkpoint):
                 checkpoint = record  # a later one in the batch supersedes an earlier one
         db = self.db
@@ -154,6 +159,7 @@ class SqliteStore:
             db.executemany("INSERT INTO takes VALUES (?, ?, ?, ?, ?, NULL)", sent)
             db.executemany("UPDATE takes SET granted = ? WHERE request = ?", settled)
             db.executemany("INSERT OR REPLACE INTO outcomes VALUES (?, ?, ?)", outcomes)
+            db.executemany("INSERT OR REPLACE INTO traders VALUES (?, ?)", traders)
             if checkpoint is not None:
                 db.execute("INSERT OR REPLACE INTO checkpoint VALUES (1, ?, ?, ?)", (
                     _pack_clock(checkpoint.vc), _pack_clock(checkpoint.base), msgpack.packb(list(checkpoint.items))))
@@ -164,7 +170,7 @@ class SqliteStore:
             raise
 
     def records(self) -> Iterator[Record]:
-        """Everything needed to restore: events in delivery order, then takes, then outcomes."""
+        """Everything needed to restore: events in delivery order, then takes, outcomes, traders."""
         try:
             for vc, base, items in self.db.execute("SELECT vc, base, items FROM checkpoint"):
                 yield Checkpoint(_unpack_clock(vc), _unpack_clock(base), tuple(msgpack.unpackb(items)))
@@ -177,6 +183,8 @@ class SqliteStore:
                     yield TakeSettled(request, granted)
             for sender, data in self.db.execute("SELECT sender, data FROM outcomes"):
                 yield Outcome(sender, _unpack_reply(data))
+            for order, trader in self.db.execute("SELECT order_id, trader FROM traders"):
+                yield OrderTrader(order, trader)
         except (sqlite3.Error, ZmqexError, ValueError) as exc:
             raise StoreError(f"store {self.path} is unreadable: {exc}") from None
 

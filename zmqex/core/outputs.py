@@ -57,6 +57,18 @@ class Outcome:
 
 
 @dataclass(frozen=True, slots=True)
+class OrderTrader:
+    """Own order ``order`` was placed by ``trader`` (a name local to this node, never replicated).
+
+    Persisted as a promise in the batch of the order's event, so an order is
+    never known outside the node before whose it is is durable.
+    """
+
+    order: str
+    trader: str
+
+
+@dataclass(frozen=True, slots=True)
 class Checkpoint:
     """The ledger at clock ``vc`` (ledger.export items); events at or below ``base`` may go.
 
@@ -79,7 +91,7 @@ class Evidence:
     theirs: Event
 
 
-Record = Union[EventRecord, TakeSent, TakeSettled, Outcome, Checkpoint, Evidence]
+Record = Union[EventRecord, TakeSent, TakeSettled, Outcome, OrderTrader, Checkpoint, Evidence]
 
 # --- outputs ----------------------------------------------------------------------
 

@@ -16,6 +16,8 @@ promised:
   is finished (its first taker pass runs again).
 * **Maker promises.**  Every :class:`Outcome` is stored again, so a retried
   take gets the answer it was given before.
+* **Traders.**  Every :class:`OrderTrader` says again who placed an own
+  order, so only they (or an operator) may cancel it after the restart.
 
 Nothing in the replay is news to the host: no outputs are left to carry out.
 
@@ -29,7 +31,7 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from zmqex.core.ledger import rebuild
-from zmqex.core.outputs import Checkpoint, EventRecord, Outcome, Record, TakeSent, TakeSettled
+from zmqex.core.outputs import Checkpoint, EventRecord, OrderTrader, Outcome, Record, TakeSent, TakeSettled
 from zmqex.core.takes import PendingTake
 
 if TYPE_CHECKING:
@@ -63,6 +65,8 @@ def replay(replica: Replica, records: Iterable[Record]) -> None:
             takes[record.request].granted = record.granted
         elif isinstance(record, Outcome):
             replica._outcomes[(record.sender, record.reply.request)] = record.reply
+        elif isinstance(record, OrderTrader):
+            replica.traders[record.order] = record.trader
     for take in takes.values():
         fill = replica.ledger.fill_by_request.get(take.request)
         granted, take.granted = take.granted, None
@@ -73,9 +77,14 @@ def replay(replica: Replica, records: Iterable[Record]) -> None:
             replica._takes.answer(take, granted)
         else:
             take.sent_at = now - config.retry_ms  # ask again on the first tick
+    traders, open_of = replica.traders, replica._open_of
     for state in replica.ledger.orders.values():
-        if state.owner == node_id and not state.rests and state.open > 0:
-            replica._flows.add(state.id)  # an IOC interrupted by the crash: finish it
+        if state.owner == node_id and state.open > 0:
+            trader = replica._open[state.id] = traders.get(state.id, "")
+            open_of[trader] = open_of.get(trader, 0) + 1
+            if not state.rests:
+                replica._flows.add(state.id)  # an IOC interrupted by the crash: finish it
+    replica._open_ledger = replica.ledger
     replica._mark_crossed()
     for peer in replica.clock:
         replica.add_peer(peer)

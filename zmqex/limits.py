@@ -1,0 +1,40 @@
+"""The bounds a node puts on its clients, with their defaults, in one place.
+
+A node passes a :class:`Limits` to :class:`zmqex.api.ClientApi`; docs/protocol.md
+("Limits") states each bound and the error a client gets past it.  Every bound
+is per trader first, so one trader's flood is refused before it can take what
+the node-wide bounds keep for everyone else.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    #: ``place`` requests awaiting their taker flow, per trader (``busy`` past it).
+    pending_per_trader: int = 1_000
+    #: ... and per node, all traders together (``busy``).
+    pending_per_node: int = 10_000
+    #: Requests per second per trader, a token bucket refilled at this rate (``rate_limited``).
+    rate_per_s: int = 2_000
+    #: Requests a trader may send at once after being quiet: the bucket's size.
+    burst: int = 4_000
+    #: Open own orders per trader, resting or still matching (``place`` refused: ``limit``).
+    open_per_trader: int = 10_000
+    #: Open own orders per node, all traders together (``limit``).
+    open_per_node: int = 100_000
+    #: Fills in one ``fills`` reply: the most recent ones, ``truncated`` when there are more.
+    fills_reply: int = 1_000
+    #: Levels per side in one ``book`` reply.
+    book_depth: int = 1_000
+
+    def __post_init__(self) -> None:
+        for name in self.__dataclass_fields__:
+            value = getattr(self, name)
+            if type(value) is not int or value < 1:
+                raise ValueError(f"limit {name} must be a positive integer, got {value!r}")
+
+
+DEFAULT = Limits()
