@@ -52,7 +52,7 @@ def encode_hello(hello: Hello) -> bytes:
 def decode_hello(data: bytes) -> Hello:
     raw = wire.need_list(wire.unpack(data), "hello", 3)
     if raw[0] != wire.VERSION:
-        raise DecodeError(f"hello version {raw[0]!r:.20} is not supported")
+        raise DecodeError(f"hello version {wire.brief(raw[0], 20)} is not supported")
     members = wire.need_list(raw[2], "members")
     if len(members) > MAX_MEMBERS:
         raise DecodeError(f"hello names {len(members)} members, more than {MAX_MEMBERS}")
