@@ -188,8 +188,14 @@ valid_messages = st.one_of(
     snapshot_pages(),
 )
 
-endpoints = st.builds(lambda scheme, rest: scheme + rest, st.sampled_from(["tcp://", "ipc://"]),
-                      st.text(min_size=1, max_size=40))
+endpoints = st.one_of(
+    st.builds("tcp://{}:{}".format, st.sampled_from(["127.0.0.1", "localhost", "[::1]", "node-7.example"]),
+              st.integers(1, 65535)),
+    st.from_regex(r"ipc://[!-~]{2,30}", fullmatch=True),
+)
+#: Endpoints a hello could name where no node can listen (zmq_connect raises EINVAL on most).
+BAD_ENDPOINTS = ["tcp://x", "ipc://", "ipc://@", "tcp://:::", "tcp://\u00e9:5", "tcp://a:0", "tcp://a:65536",
+                 "tcp:// a:1", "tcp://a:b", "udp://a:1"]
 members = st.builds(mesh.Member, node_ids, endpoints, endpoints)
 valid_hellos = st.builds(mesh.Hello, members, st.lists(members, max_size=4).map(tuple))
 

@@ -144,6 +144,19 @@ def test_integers_at_the_edge_of_msgpack():
         events.decode(hostile.pack_with(ev, (1,), raw_str(b"a\xff")))
 
 
+@pytest.mark.parametrize("endpoint", hostile.BAD_ENDPOINTS)
+def test_a_hello_naming_an_endpoint_no_socket_can_connect_to_is_refused(endpoint):
+    # Found by this fuzzing: decode_hello took any "tcp://..." text, the node connected a DEALER
+    # to it, zmq_connect raised ZMQError (not a ZmqexError) out of the loop, and the node hung in
+    # ctx.term() with the socket of the half-made link open: one frame from any connection.
+    good = mesh.Member("b", "tcp://127.0.0.1:7001", "tcp://127.0.0.1:7002")
+    for bad in (mesh.Member("b", endpoint, good.pub), mesh.Member("b", good.router, endpoint)):
+        with pytest.raises(DecodeError):
+            mesh.decode_hello(mesh.encode_hello(mesh.Hello(bad, ())))
+        with pytest.raises(DecodeError):
+            mesh.decode_hello(mesh.encode_hello(mesh.Hello(good, (good, bad))))
+
+
 # --- round trips ----------------------------------------------------------------------------
 
 

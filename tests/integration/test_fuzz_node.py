@@ -51,6 +51,16 @@ SEED = 20240613
 PEER_IDS = [b"N:mallory", b"N:a", b"N:", b"N:\xff\xfe", b"N:" + b"x" * 40, b"N:b c"]
 
 
+def known_killers() -> list[tuple[bytes | None, list[bytes]]]:
+    """Frames that once killed a node (routing id, frames): sent in every batch."""
+    me = mesh.Member("mallory", "tcp://x", "tcp://127.0.0.1:1")
+    return [
+        (None, [hostile.raw_map([(wire.pack("v"), hostile.deep(hostile.DEEP)), (wire.pack("id"), wire.pack(1))])]),
+        (b"N:mallory", [mesh.MEMBERS, hostile.raw_array([wire.pack(1), hostile.deep(hostile.DEEP), wire.pack([])])]),
+        (b"N:mallory", [mesh.MEMBERS, wire.pack([1, ["mallory", me.router, me.pub], [["mallory", me.router, me.pub]]])]),
+    ]
+
+
 def generate(strategy, n: int) -> list[bytes]:
     """``n`` frames drawn by hypothesis (generation only: nothing to shrink), the same every run."""
     pool: list[bytes] = []
@@ -187,7 +197,7 @@ def test_hostile_frames_change_nothing_and_cost_no_memory(node, sockets):
     peers = {rid: sockets.dealer(rid) for rid in PEER_IDS}
     big = sockets.dealer()
 
-    sent = {"client": 0, "multipart": 0, "peer": 0, "oversized": 0, "skipped": 0}
+    sent = {"client": 0, "multipart": 0, "peer": 0, "oversized": 0, "known": 0, "skipped": 0}
     replies = 0
     rss_max = rss_start
     began = time.monotonic()
@@ -222,6 +232,9 @@ def test_hostile_frames_change_nothing_and_cost_no_memory(node, sockets):
                     continue
                 peers[rid].send_multipart([kind, frame])
                 sent["peer"] += 1
+        for rid, frames in known_killers():
+            (peers[rid] if rid else fuzz).send_multipart(frames)
+            sent["known"] += 1
         # Once in a while a frame just over the limit, on a connection of its own (the node drops it).
         if batches % 3 == 0:
             big.send(rng.choice(hostile.OVERSIZED))
