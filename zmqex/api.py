@@ -103,12 +103,12 @@ class ClientApi:
             caller = self._caller(identity, user, request.get("trader"))
             self._charge(caller.trader, now)
             if request.get("v") != VERSION:
-                return error(request_id, "unsupported_version", f"protocol version {request.get('v')!r:.20} "
+                return error(request_id, "unsupported_version", f"protocol version {wire.brief(request.get('v'), 20)} "
                              f"is not supported; this node speaks {VERSION}")
             op = request.get("op")
             handler = self._ops.get(op) if type(op) is str else None
             if handler is None:
-                return error(request_id, "unknown_op", f"unknown op {op!r:.30}; one of {sorted(self._ops)}")
+                return error(request_id, "unknown_op", f"unknown op {wire.brief(op, 30)}; one of {sorted(self._ops)}")
             result = handler(caller, request_id, request)
             return None if result is None else ok(request_id, result)
         except ZmqexError as exc:
@@ -308,9 +308,11 @@ def error(request_id: Any, code: str, message: str) -> bytes:
 
 def _choice(value: Any, cls: type, what: str) -> Any:
     try:
-        return cls(value)
+        if type(value) is str:  # an enum's own ValueError would repr() any value, however deep
+            return cls(value)
     except ValueError:
-        raise InvalidRequest(f"{what} {value!r:.20} is not one of {[m.value for m in cls]}") from None
+        pass
+    raise InvalidRequest(f"{what} {wire.brief(value, 20)} is not one of {[m.value for m in cls]}")
 
 
 def _amount(value: Any, what: str) -> Any:

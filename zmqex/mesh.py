@@ -28,6 +28,7 @@ so a lost one costs a little time, not a partition.
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass
 
 import zmq
@@ -89,7 +90,7 @@ def encode_hello(hello: Hello) -> bytes:
 def decode_hello(data: bytes) -> Hello:
     raw = wire.need_list(wire.unpack(data), "hello", 3)
     if raw[0] != wire.VERSION:
-        raise DecodeError(f"hello version {raw[0]!r:.20} is not supported")
+        raise DecodeError(f"hello version {wire.brief(raw[0], 20)} is not supported")
     members = wire.need_list(raw[2], "members")
     if len(members) > MAX_MEMBERS:
         raise DecodeError(f"hello names {len(members)} members, more than {MAX_MEMBERS}")
@@ -135,10 +136,17 @@ def _member_from_wire(raw: object) -> Member:
     return Member(wire.need_node_id(node), _endpoint(router), _endpoint(pub))
 
 
+# What a DEALER and a SUB can connect to: zmq_connect raises at once on "tcp://x", "ipc://@",
+# "tcp://\u00e9:5" ..., and a node connects to every member a hello names.
+_ENDPOINT = re.compile(r"tcp://(?:[A-Za-z0-9](?:[A-Za-z0-9.\-]{0,190}[A-Za-z0-9])?|\[[0-9A-Fa-f:.]{2,45}\]):([0-9]{1,5})\Z"
+                       r"|ipc://(?!@?\Z)[!-~]{1,100}\Z")
+
+
 def _endpoint(value: object) -> str:
     text = wire.need_str(value, "endpoint", 200)
-    if not text.startswith("tcp://") and not text.startswith("ipc://"):
-        raise DecodeError(f"endpoint {text!r:.60} must be tcp:// or ipc://")
+    match = _ENDPOINT.match(text)
+    if match is None or match.group(1) is not None and not 1 <= int(match.group(1)) <= 65535:
+        raise DecodeError(f"endpoint {text!r:.60} must be tcp://HOST:PORT or ipc://PATH")
     return text
 
 

@@ -124,7 +124,7 @@ def parse_order_id(value: object, what: str = "order id") -> tuple[str, int]:
         if (colon and wire.is_node_id(origin) and seq.isascii() and seq.isdigit()
                 and not seq.startswith("0") and len(seq) <= 18):
             return origin, int(seq)
-    raise DecodeError(f"{what} must look like NODE:SEQ, got {value!r:.60}")
+    raise DecodeError(f"{what} must look like NODE:SEQ, got {wire.brief(value, 60)}")
 
 
 def owner_of(order: str) -> str:
@@ -168,7 +168,7 @@ def from_wire(raw: Any) -> Event:
         raise DecodeError("event is too short")
     version, origin, seq, vc_raw, kind, *fields = raw
     if type(version) is not int or version != wire.VERSION:
-        raise DecodeError(f"event version {version!r:.20} is not supported (this node speaks {wire.VERSION})")
+        raise DecodeError(f"event version {wire.brief(version, 20)} is not supported (this node speaks {wire.VERSION})")
     wire.need_node_id(origin, "event origin")
     wire.need_int(seq, "event seq", 1)
     vc = clock_from_wire(vc_raw)
@@ -208,7 +208,7 @@ def from_wire(raw: Any) -> Event:
             wire.need_str(request, "request id"),
         )
     else:
-        raise DecodeError(f"unknown event kind {kind!r:.20}")
+        raise DecodeError(f"unknown event kind {wire.brief(kind, 20)}")
     return Event(origin, seq, vc, body, sig)
 
 
@@ -242,7 +242,7 @@ def clock_from_wire(raw: Any) -> VectorClock:
 def _enum(cls: type[enum.Enum], value: Any, what: str) -> Any:
     member = _MEMBERS[cls].get(value) if type(value) is str else None
     if member is None:
-        raise DecodeError(f"{what} {value!r:.20} is not one of {[m.value for m in cls]}")
+        raise DecodeError(f"{what} {wire.brief(value, 20)} is not one of {[m.value for m in cls]}")
     return member
 
 

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 
 from zmqex.core.book import Book, Key
 from zmqex.core.events import Cancel, CancelReason, Event, Fill, NewOrder, Side, Tif, from_wire, to_wire
-from zmqex.core.wire import need_int, need_str
+from zmqex.core.wire import brief, need_int, need_str
 from zmqex.errors import DecodeError, InvariantViolation
 
 _MOD = 2**128
@@ -252,7 +252,7 @@ def rebuild(items: list) -> Ledger:
             try:
                 state.cancelled = None if item[3] is None else CancelReason(need_str(item[3], "cancel reason", 32))
             except ValueError:
-                raise DecodeError(f"unknown cancel reason {item[3]!r:.20} in snapshot") from None
+                raise DecodeError(f"unknown cancel reason {brief(item[3], 20)} in snapshot") from None
             if state.id in ledger.book:
                 ledger.book.remove(state.id)
                 if state.open > 0:

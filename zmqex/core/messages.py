@@ -170,7 +170,7 @@ def _from_wire(raw: Any) -> Message:
         raise DecodeError("message is too short")
     version, kind, *f = raw
     if type(version) is not int or version != wire.VERSION:
-        raise DecodeError(f"protocol version {version!r:.20} is not supported (this node speaks {wire.VERSION})")
+        raise DecodeError(f"protocol version {wire.brief(version, 20)} is not supported (this node speaks {wire.VERSION})")
     if kind == "gossip":
         wire.need_list(f, "gossip", 1)
         return Gossip(from_wire(f[0]))
@@ -210,4 +210,4 @@ def _from_wire(raw: Any) -> Message:
             raise DecodeError(f"snapshot page of {len(items)} items is over {MAX_PAGE}")
         return SnapshotPage(clock_from_wire(f[0]), wire.need_int(f[1], "page index", 0, total - 1), total, tuple(items),
                             wire.need_str(f[4], "snapshot state hash", 64))
-    raise DecodeError(f"unknown message kind {kind!r:.20}")
+    raise DecodeError(f"unknown message kind {wire.brief(kind, 20)}")

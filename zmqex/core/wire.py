@@ -81,9 +81,22 @@ def need_str(value: Any, what: str, max_len: int = 128) -> str:
     return value
 
 
+def brief(value: Any, limit: int = 40) -> str:
+    """``repr(value)`` cut to ``limit`` characters, for error messages about untrusted values.
+
+    A list or map is named by its type, never repr'd: msgpack nests up to 1024 deep, and
+    repr() of that raises RecursionError (a huge one would cost its whole size first).
+    """
+    if type(value) in (str, bytes):
+        return repr(value[:limit])[:limit]
+    if type(value) in (int, float, bool, type(None)):
+        return repr(value)[:limit]
+    return f"<{type(value).__name__}>"
+
+
 def need_node_id(value: Any, what: str = "node id") -> str:
     if not is_node_id(value):
-        raise DecodeError(f"{what} must be 1-32 characters of A-Z a-z 0-9 _ . -, got {value!r:.40}")
+        raise DecodeError(f"{what} must be 1-32 characters of A-Z a-z 0-9 _ . -, got {brief(value, 40)}")
     return value
 
 
