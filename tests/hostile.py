@@ -169,12 +169,15 @@ plain_values = st.recursive(
 )
 
 
+hashes = st.text("0123456789abcdef", min_size=1, max_size=64)
+
+
 @st.composite
 def snapshot_pages(draw) -> messages.SnapshotPage:
     total = draw(st.integers(1, 1_000_000))
     index = draw(st.integers(0, total - 1))
     items = draw(st.lists(st.lists(plain_values, max_size=4), max_size=4))
-    return messages.SnapshotPage(draw(clocks()), index, total, tuple(items))
+    return messages.SnapshotPage(draw(clocks()), index, total, tuple(items), draw(hashes))
 
 
 valid_messages = st.one_of(
@@ -384,7 +387,7 @@ def forged_messages(draw, me: str = "a", sender: str = "b") -> messages.Message:
             st.builds(lambda e: [1, events.to_wire(e)], valid_events(seqs=small)),
         )
         return messages.SnapshotPage(draw(clocks()), draw(st.integers(0, total - 1)), total,
-                                     tuple(draw(st.lists(item, max_size=4))))
+                                     tuple(draw(st.lists(item, max_size=4))), draw(hashes))
     if kind == "hb":  # a heartbeat naming anyone, claiming any clock (our own events included)
         return messages.Heartbeat(draw(st.sampled_from([sender, me, "c"])),
                                   draw(clocks()) if draw(st.booleans()) else VectorClock({me: draw(small | far)}),

@@ -253,7 +253,7 @@ peer_inputs = st.one_of(
 
 def _snapshot_with_a_deep_cancel_reason() -> bytes:
     order = Event("b", 1, VectorClock({"b": 1}), NewOrder(Side.BUY, 1, 1, Tif.GTC))
-    page = messages.SnapshotPage(VectorClock({"b": 1}), 0, 1, ([0, events.to_wire(order), 0, None],))
+    page = messages.SnapshotPage(VectorClock({"b": 1}), 0, 1, ([0, events.to_wire(order), 0, None],), "0" * 32)
     return hostile.pack_with(wire.unpack(messages.encode(page)), (5, 0, 3), deep(DEEP))
 
 

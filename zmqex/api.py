@@ -271,7 +271,8 @@ def book_view(replica: Replica, depth: int) -> dict[str, Any]:
     """Aggregated levels, best first; orders of down owners listed apart."""
     book = replica.ledger.book
     view: dict[str, Any] = {"unavailable": {"bids": [], "asks": []}}
-    everyone_up = all(peer.up for peer in replica.peers.values())
+    everyone_up = (all(peer.up for peer in replica.peers.values())
+                   and not replica.removed and not replica.equivocators)
     for side, name in ((Side.BUY, "bids"), (Side.SELL, "asks")):
         if everyone_up:  # the common case costs O(depth)
             levels = book.depth(side, depth)

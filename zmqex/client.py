@@ -28,11 +28,13 @@ from __future__ import annotations
 
 import itertools
 import math
+import os
 import re
 import time
 from typing import Any
 
 import zmq
+import zmq.auth
 
 from zmqex.core import money, wire
 from zmqex.core.money import Amount
@@ -73,12 +75,31 @@ class _Connection:
 
 
 class Client(_Connection):
-    """One DEALER connected to one node's ROUTER; each call waits at most ``timeout`` seconds."""
+    """One DEALER connected to one node's ROUTER; each call waits at most ``timeout`` seconds.
+
+    A keyed node (``zmqex-node --keys``) admits only the keys it lists: give
+    ``secret``, the trader's (or operator's) ``NAME.key_secret``, and ``server``,
+    the node's public ``ID.key`` (both as ``zmqex-keygen`` writes them).  The
+    connection is then encrypted, and the node knows the trader by its key.
+    """
 
     def __init__(self, node: str, timeout: float = 5.0, *, context: zmq.Context | None = None,
-                 trader: str | None = None) -> None:
+                 trader: str | None = None, secret: str | os.PathLike[str] | None = None,
+                 server: str | os.PathLike[str] | None = None) -> None:
         self.address, self.endpoint = _parse_node(node)
         self.timeout = _seconds(timeout, "timeout")
+        if (secret is None) != (server is None):
+            raise InvalidRequest("a keyed connection needs both secret (your .key_secret) and server (the node's .key)")
+        self._curve: tuple[bytes, bytes, bytes] | None = None
+        if secret is not None and server is not None:
+            try:
+                public, secret_key = zmq.auth.load_certificate(secret)
+                node_key, _ = zmq.auth.load_certificate(server)
+            except (OSError, ValueError) as exc:
+                raise InvalidRequest(f"cannot read the keys: {exc}") from None
+            if secret_key is None:
+                raise InvalidRequest(f"{secret} holds no secret key")
+            self._curve = (public, secret_key, node_key)
         if trader is not None and not (type(trader) is str and _TRADER.fullmatch(trader)):
             raise InvalidRequest(f"trader must be 1-32 characters of A-Z a-z 0-9 _ . -, got {trader!r:.40}")
         self.trader = trader
@@ -166,6 +187,11 @@ class Client(_Connection):
         socket.setsockopt(zmq.LINGER, 0)
         socket.setsockopt(zmq.IMMEDIATE, 1)  # queue nothing for a node that is not connected
         socket.setsockopt(zmq.IPV6, self.endpoint.startswith("tcp://["))
+        if self._curve is not None:
+            public, secret, server = self._curve
+            socket.setsockopt(zmq.CURVE_PUBLICKEY, public)
+            socket.setsockopt(zmq.CURVE_SECRETKEY, secret)
+            socket.setsockopt(zmq.CURVE_SERVERKEY, server)
         try:
             socket.connect(self.endpoint)
         except zmq.ZMQError as exc:

@@ -17,17 +17,22 @@ import tempfile
 import time
 from pathlib import Path
 
+from zmqex import keys
 from zmqex.client import Client
 from zmqex.errors import Timeout, ZmqexError
+
+#: The operator key a keyed LocalNetwork's harness (status polls, tests) connects with.
+OPERATOR = "harness"
 
 _READY = re.compile(r"node (\S+) ready: clients and peers at (tcp://\S+),")
 
 
 class NodeProcess:
-    def __init__(self, node_id: str, log_path: Path, args: list[str]) -> None:
+    def __init__(self, node_id: str, log_path: Path, args: list[str], keys_dir: Path | None = None) -> None:
         self.id = node_id
         self.log_path = log_path
         self.args = args
+        self.keys_dir = keys_dir  # the network's keys (see LocalNetwork), or None for a node without keys
         self.endpoint: str | None = None
         self._log = open(log_path, "ab")
         self._log_start = self._log.tell()  # a restarted node appends to the same log
@@ -58,8 +63,18 @@ class NodeProcess:
             time.sleep(0.02)
         raise RuntimeError(f"node {self.id} not ready after {timeout}s:\n{self.log()[-2000:]}")
 
-    def client(self, timeout: float = 5.0) -> Client:
-        return Client(self.address, timeout=timeout)
+    def client(self, timeout: float = 5.0, as_: str = OPERATOR) -> Client:
+        """A client of this node; on a keyed network it connects with the key of ``as_``
+        (a trader or operator of the network; by default the harness's operator key)."""
+        if self.keys_dir is None:
+            return Client(self.address, timeout=timeout)
+        return Client(self.address, timeout=timeout, secret=self.keys_dir / as_ / f"{as_}.key_secret",
+                      server=self.keys_dir / as_ / "members" / f"{self.id}.key")
+
+    @property
+    def join_address(self) -> str:
+        """What another node passes to --join: ID@HOST:PORT (with keys the id picks the key to expect)."""
+        return f"{self.id}@{self.address}"
 
     def alive(self) -> bool:
         return self.proc.poll() is None
@@ -83,25 +98,37 @@ class NodeProcess:
 
 
 class LocalNetwork:
-    """A set of node processes on 127.0.0.1, joined into one mesh."""
+    """A set of node processes on 127.0.0.1, joined into one mesh.
 
-    def __init__(self, workdir: str | Path | None = None, extra_args: list[str] | None = None) -> None:
+    With ``keyed`` (the node ids of the whole network, known up front), every
+    node runs with ``--keys``: :func:`zmqex.keys.make_network` writes the keys
+    of those nodes, of ``traders``, and of the operator the harness itself
+    uses (:data:`OPERATOR`), under ``workdir/keys``.
+    """
+
+    def __init__(self, workdir: str | Path | None = None, extra_args: list[str] | None = None,
+                 keyed: list[str] | None = None, traders: list[str] = ()) -> None:  # type: ignore[assignment]
         self._tmp = None if workdir else tempfile.TemporaryDirectory(prefix="zmqex-")
         self.workdir = Path(workdir or self._tmp.name)  # type: ignore[union-attr]
         self.extra_args = extra_args or []
         self.nodes: dict[str, NodeProcess] = {}
+        self.keys_dir: Path | None = None
+        if keyed is not None:
+            self.keys_dir = keys.make_network(self.workdir / "keys", keyed, list(traders), [OPERATOR])
 
     def start(self, node_id: str, join: list[str] | None = None, args: list[str] | None = None,
               wait: bool = True) -> NodeProcess:
         """Start a node; by default it joins the first running node."""
         if join is None:
-            join = [n.address for n in self.nodes.values() if n.alive() and n.endpoint][:1]
+            join = [n.join_address for n in self.nodes.values() if n.alive() and n.endpoint][:1]
         argv = ["--id", node_id, "--port", "0", *self.extra_args, *(args or [])]
         if "--ephemeral" not in argv:
             argv += ["--data-dir", str(self.workdir / node_id)]
+        if self.keys_dir is not None and "--keys" not in argv:
+            argv += ["--keys", str(self.keys_dir / node_id)]
         for peer in join:
             argv += ["--join", peer]
-        node = NodeProcess(node_id, self.workdir / f"{node_id}.log", argv)
+        node = NodeProcess(node_id, self.workdir / f"{node_id}.log", argv, self.keys_dir)
         self.nodes[node_id] = node
         if wait:
             node.wait_ready()
@@ -113,7 +140,7 @@ class LocalNetwork:
         assert not old.alive(), f"{node_id} is still running"
         argv = list(old.args)
         argv[argv.index("--port") + 1] = old.address.rpartition(":")[2]
-        node = NodeProcess(node_id, old.log_path, argv)
+        node = NodeProcess(node_id, old.log_path, argv, old.keys_dir)
         self.nodes[node_id] = node
         if wait:
             node.wait_ready()
