@@ -169,6 +169,8 @@ class Client(_Connection):
             if "stream" in reply:
                 continue
             reply_id = reply.get("id")
+            if reply_id is None and _code(reply) == "dropped":
+                continue  # the node dropped earlier replies we no longer wait for (we timed out on them)
             # a null id answers a request the node could not read: ours, as we wait for no other
             if (type(reply_id) is int and reply_id == request_id) or (reply_id is None and reply.get("ok") is False):
                 return request_id, _result(reply)
@@ -278,6 +280,11 @@ def _result(reply: dict[str, Any]) -> dict[str, Any]:
     code, message = str(error.get("code")), str(error.get("message") or error.get("code"))
     cls = ERRORS.get(code)
     raise cls(message) if cls is not None else RemoteError(code, message)
+
+
+def _code(reply: dict[str, Any]) -> Any:
+    error = reply.get("error")
+    return error.get("code") if type(error) is dict else None
 
 
 def _parse_node(node: str) -> tuple[str, str]:

@@ -52,6 +52,8 @@ GC_FREEZE_EVERY_MS = 1000  # see zmqex.heap
 BATCH = 512  # most messages read from one socket per iteration, so no socket starves the others
 HELLO_EVERY_MS = 2000
 LINGER_MS = 200
+CLIENT_SNDHWM = 256
+MAX_SLOW_READERS = 10_000  # clients whose dropped replies we count, to tell them
 
 
 def now_ms() -> int:
@@ -91,6 +93,7 @@ class Node:
         self._tag = mesh.tag(self.id, self.incarnation)
         self.incarnations = mesh.Incarnations()
         self._refused_logged: set[str] = set()  # principals whose refused messages were logged once
+        self._dropped: dict[bytes, int] = {}  # client -> replies dropped since it last got one
         self.auth = None if keyring is None else Authenticator(self.ctx, keyring)
 
         self.router = self.ctx.socket(zmq.ROUTER)
@@ -99,7 +102,10 @@ class Node:
         # let one connection take another's pipe (peers are named by tag and key instead).
         self.router.setsockopt(zmq.MAXMSGSIZE, wire.MAX_FRAME)
         self.router.setsockopt(zmq.LINGER, LINGER_MS)
-        self.router.setsockopt(zmq.SNDHWM, 100_000)
+        # Replies queued per client connection (never to peers: they hear from us on our DEALERs).
+        # A client that does not read loses the rest, and is told (_to_client): with frames of at
+        # most ~128 KiB (book depth 1000, 1000 fills) a slow reader costs at most ~32 MiB.
+        self.router.setsockopt(zmq.SNDHWM, CLIENT_SNDHWM)
         self.router.setsockopt(zmq.RCVHWM, 100_000)
         if keyring is not None:
             auth.serve(self.router, keyring.own, keys.ROUTER_DOMAIN)
@@ -457,9 +463,23 @@ class Node:
             self.store.commit(records, promise=False)  # off the replies' path, and not fsynced
 
     def _to_client(self, identity: bytes, frame: bytes) -> None:
+        """Send a reply or stream message; if the client does not read, drop it and say so later.
+
+        The first message that gets through after some were dropped is preceded by an
+        error ``dropped`` (id null) that says how many: the client knows it missed replies.
+        """
+        dropped = self._dropped.pop(identity, 0)
         try:
+            if dropped:
+                self.router.send_multipart([identity, wire.pack({"v": api.VERSION, "id": None, "ok": False, "error": {
+                    "code": "dropped", "count": dropped,
+                    "message": f"{dropped} replies to this connection were dropped: it did not read them fast "
+                               f"enough ({CLIENT_SNDHWM} may wait)"}})], zmq.NOBLOCK)
+                dropped = 0
             self.router.send_multipart([identity, frame], zmq.NOBLOCK)
         except zmq.ZMQError as exc:  # gone (EHOSTUNREACH) or not reading (EAGAIN)
+            if exc.errno == zmq.EAGAIN and len(self._dropped) < MAX_SLOW_READERS:
+                self._dropped[identity] = dropped + 1
             if self.api.watchers.pop(identity, None) is not None:
                 log.info("fill stream to %r ended: %s", identity[:40], exc.strerror)
             else:
