@@ -1,6 +1,6 @@
 """The command line: ``bin/zmqex-bench [--quick] [--json FILE] [--nodes N] [--profile-core]``.
 
-:func:`main` runs the sections in order (core, depth, wire, raw, mesh), logs
+:func:`main` runs the sections in order (core, depth, wire, sign, raw, mesh), logs
 one progress line per section on stderr, prints :func:`~zmqex.bench.report.table`
 on stdout and writes the results as JSON; it exits 1 unless every replica
 converged and nothing failed.
@@ -20,6 +20,7 @@ from zmqex.bench.core import bench_core, bench_depth, profile_core
 from zmqex.bench.mesh import bench_mesh
 from zmqex.bench.raw import _worker_env, bench_raw_commit, bench_raw_pubsub, bench_raw_rtt
 from zmqex.bench.report import _fmt, _targets, machine, table
+from zmqex.bench.sign import bench_sign
 from zmqex.bench.wire import bench_wire
 
 QUICK_LIMIT_S = 54  # --quick aims to be done by then (the mesh sections share what is left)
@@ -47,6 +48,8 @@ def main(argv: list[str] | None = None) -> int:
         "depths": [1_000, 10_000, 100_000] if quick else [1_000, 10_000, 100_000, 1_000_000],
         "depth_ops": 5_000 if quick else 20_000,
         "wire": 10_000 if quick else 100_000,
+        "sign": 2_000 if quick else 20_000,
+        "sign_orders": 3_000 if quick else 20_000,
         "pubsub": 100_000 if quick else 500_000,
         "rtt": 1_000 if quick else 5_000,
         "commits": 200 if quick else 1_000,
@@ -75,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
         return out
 
     def mesh(n: int, store: str, suffix: str, takes: int, passive: int, orders: int,
-             meshes_left: int = 1) -> dict[str, Any]:
+             meshes_left: int = 1, keyed: bool = False) -> dict[str, Any]:
         budget_s, converge_s = sizes["mesh_budget_s"], sizes["converge_wait_s"]
         if quick:  # stay under a minute even when the mesh is slow: share what is left
             per_mesh = (started + QUICK_LIMIT_S - time.perf_counter()) / meshes_left
@@ -83,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
             converge_s = max(3.0, min(converge_s, per_mesh / 2))
         m = bench_mesh(n, orders, store=store, takes=takes, passive=passive,
                        clients_per_node=sizes["clients_per_node"], window=sizes["window"],
-                       budget_s=budget_s, converge_s=converge_s)
+                       budget_s=budget_s, converge_s=converge_s, keyed=keyed)
         out = {f"mesh_orders_per_s{suffix}": m["mixed"]["orders_per_s"]}
         if "passive" in m:
             out[f"mesh_passive_orders_per_s{suffix}"] = m["passive"]["orders_per_s"]
@@ -101,16 +104,25 @@ def main(argv: list[str] | None = None) -> int:
         if all(spread):
             r["core_depth_spread_1k_100k"] = max(spread) / min(spread)
         section("wire codec vs msgpack", bench_wire, sizes["wire"])
+        section("sign and verify vs codec", bench_sign, sizes["sign"], sizes["sign_orders"])
         section("raw pub/sub", bench_raw_pubsub, sizes["pubsub"])
         section("raw DEALER->ROUTER rtt", bench_raw_rtt, sizes["rtt"])
         section("raw sqlite commit (fsync)", bench_raw_commit, sizes["commits"])
         section(f"mesh, {args.nodes} nodes, sqlite store", mesh, args.nodes, "full", "", sizes["takes"],
-                sizes["mesh_passive"], sizes["mesh_orders"], 3)
+                sizes["mesh_passive"], sizes["mesh_orders"], 4)
+        # the same mesh with keys, right after it: CURVE on every connection, every event signed
+        section(f"mesh, {args.nodes} nodes, sqlite store, keyed", mesh, args.nodes, "full", "_keyed", sizes["takes"],
+                sizes["mesh_passive"], sizes["mesh_orders"], 3, keyed=True)
         section(f"mesh, {args.nodes} nodes, sqlite store, --sync normal", mesh, args.nodes, "normal", "_sync_normal",
                 sizes["takes"], sizes["mesh_passive"], sizes["mesh_orders"], 2)
         section(f"mesh, {args.nodes} nodes, ephemeral", mesh, args.nodes, "ephemeral", "_ephemeral", sizes["takes"],
                 sizes["mesh_passive"], sizes["mesh_orders"])
-        r["converged"] = bool(r["converged"] and r["converged_sync_normal"] and r["converged_ephemeral"])
+        r["converged"] = bool(r["converged"] and r["converged_keyed"] and r["converged_sync_normal"]
+                              and r["converged_ephemeral"])
+        if r.get("mesh_orders_per_s"):
+            r["mesh_keyed_vs_unkeyed"] = r["mesh_orders_per_s_keyed"] / r["mesh_orders_per_s"]
+        if r.get("mesh_passive_orders_per_s") and r.get("mesh_passive_orders_per_s_keyed") is not None:
+            r["mesh_passive_keyed_vs_unkeyed"] = r["mesh_passive_orders_per_s_keyed"] / r["mesh_passive_orders_per_s"]
         if r.get("mesh_orders_per_s_ephemeral"):
             r["persistence_ratio"] = r["mesh_orders_per_s"] / r["mesh_orders_per_s_ephemeral"]
         if r.get("mesh_passive_orders_per_s_ephemeral"):
