@@ -19,8 +19,9 @@ Sections (one progress line each on stderr, a table on stdout at the end):
   and a one-row SQLite commit with fsync.
 * **mesh** (:mod:`.mesh`): real ``zmqex-node`` processes on loopback (sqlite store with
   ``--sync full``, the default, and ``--sync normal``; and ``--ephemeral``), pipelined
-  clients, take latency and fill convergence; the default mesh again with keys
-  (``--keys``, each client a trader with a key of its own) against it without.
+  clients, take latency and fill convergence; and the default mesh with keys
+  (``--keys``, each client a trader with a key of its own) against it without keys,
+  both running at once and taking turns (:func:`~zmqex.bench.mesh.bench_keyed`).
 
 :mod:`.report` renders the table and checks the targets; :mod:`.cli` is the
 command line (``main``) that runs the sections in order.
@@ -30,7 +31,7 @@ Money is integers (cents, satoshis) or decimal strings; floats are timings only.
 
 from zmqex.bench.cli import QUICK_LIMIT_S, log, main
 from zmqex.bench.core import bench_core, bench_depth, profile_core, run_core, run_plain
-from zmqex.bench.mesh import bench_mesh, pipelined_places, take_latency
+from zmqex.bench.mesh import bench_keyed, bench_mesh, pipelined_places, take_latency
 from zmqex.bench.plain import PlainBook
 from zmqex.bench.raw import bench_raw_commit, bench_raw_pubsub, bench_raw_rtt, percentile, worker
 from zmqex.bench.report import TARGETS, _targets, machine, table  # noqa: F401 (_targets: tests)
@@ -41,7 +42,8 @@ from zmqex.bench.wire import bench_wire, plain_dict, sample_events
 
 __all__ = [
     "BUY", "CANCEL", "GTC", "IOC", "MAX_LOT", "MID", "PLACE", "QUICK_LIMIT_S", "SELL", "SPREAD", "TARGETS", "Op",
-    "PlainBook", "bench_core", "bench_depth", "bench_mesh", "bench_raw_pubsub", "bench_raw_rtt", "bench_sign", "bench_wire",
+    "PlainBook", "bench_core", "bench_depth", "bench_keyed", "bench_mesh", "bench_raw_pubsub", "bench_raw_rtt",
+    "bench_sign", "bench_wire",
     "log", "machine", "main", "make_stream", "percentile", "pipelined_places", "plain_dict", "profile_core",
     "run_core", "run_plain", "sample_events", "stream_stats", "table", "take_latency", "worker",
 ]

@@ -7,6 +7,10 @@ take round trips and fill convergence (:func:`take_latency`; comparator: the
 raw DEALER->ROUTER round trip of :mod:`zmqex.bench.raw`), then orders per
 second over pipelined clients (:func:`pipelined_places`; comparator: raw
 PUB->SUB messages per second), then waits until every replica has converged.
+
+:func:`bench_keyed` runs the same mesh with keys and without at the same time,
+taking turns on the same streams: the cost of keys as a ratio, which a run of
+each after the other would leave to the noise of a shared machine.
 """
 
 from __future__ import annotations
@@ -314,3 +318,62 @@ def bench_mesh(nodes: int, orders: int, *, store: str = "full", takes: int = 0, 
         }
     result["total_s"] = time.monotonic() - started
     return result
+
+
+def bench_keyed(nodes: int, orders: int, *, store: str = "full", passive: int = 0, takes: int = 0, rounds: int = 2,
+                clients_per_node: int = 1, window: int = 64, seed: int = 4, budget_s: float = 60.0,
+                converge_s: float = 30.0) -> dict[str, Any]:
+    """The same mesh with keys and without, side by side: both networks run at once
+    (the idle one only heartbeats), and take turns on the same streams, ``rounds`` times
+    (passive then mixed, as :func:`bench_mesh`); each keeps its best round, so a slow
+    moment of a shared machine does not decide the ratio.  Then ``takes`` on the keyed
+    one; then both must converge.  ``budget_s`` bounds each phase, as in :func:`bench_mesh`.
+    Returns ``{"unkeyed": {...}, "keyed": {...}}``.
+    """
+    from zmqex.local import _status
+
+    ids = [chr(ord("a") + i) for i in range(nodes)]
+    traders = [*TAKE_TRADERS, *(t for r in range(rounds) for phase in ("passive", "mixed")
+                                for t in load_traders(f"{phase}{r}-", nodes, clients_per_node))]
+    started = time.monotonic()
+    out: dict[str, dict[str, Any]] = {}
+    with _network(store) as plain_net, _network(store, ids, traders) as keyed_net:
+        nets = {"unkeyed": plain_net, "keyed": keyed_net}
+        for name, net in nets.items():
+            net.start_mesh(ids, timeout=20)
+            out[name] = {"nodes": nodes, "store": STORES[store][0], "keyed": name == "keyed", "rounds": []}
+        endpoints = {name: [net.nodes[i].endpoint for i in ids] for name, net in nets.items()}
+        keys = {"unkeyed": _no_keys,
+                "keyed": trader_keys(keyed_net.keys_dir, dict(zip(endpoints["keyed"], ids)))}  # type: ignore[arg-type]
+        for r in range(rounds):
+            streams = {"passive": _shift(make_stream(passive, seed + 1 + 2 * r, cancel_frac=0.0, cross_frac=0.0),
+                                         1000) if passive else [],
+                       "mixed": make_stream(orders, seed + 2 * r, cancel_frac=0.0)}
+            done: dict[str, dict[str, Any]] = {name: {} for name in nets}
+            for phase, ops in streams.items():
+                for name in (("unkeyed", "keyed") if r % 2 == 0 else ("keyed", "unkeyed")):
+                    if ops:
+                        done[name][phase] = pipelined_places(endpoints[name], ops, clients_per_node, window,
+                                                             budget_s, keys[name], f"{phase}{r}-")
+            for name in nets:
+                out[name]["rounds"].append(done[name])
+        for name in nets:
+            for phase in ("passive", "mixed"):
+                runs = [d[phase] for d in out[name]["rounds"] if phase in d]
+                if runs:
+                    out[name][phase] = max(runs, key=lambda x: x["orders_per_s"])
+        if takes:
+            out["keyed"].update(take_latency(endpoints["keyed"][0], endpoints["keyed"][1:2], [], takes,
+                                             budget_s=min(30.0, budget_s / 2), keys=keys["keyed"]))
+        for name, net in nets.items():
+            try:
+                statuses = net.wait_converged(timeout=converge_s)
+                out[name]["converged"] = len(statuses) == nodes and len({s["hash"] for s in statuses.values()}) == 1
+            except TimeoutError:
+                statuses = {n: s for n, s in ((n, _status(node)) for n, node in net.nodes.items()) if s}
+                out[name]["converged"] = False
+            out[name]["replicas"] = {n: {k: s.get(k) for k in ("hash", "vc", "orders", "fills", "open_orders")}
+                                     for n, s in statuses.items()}
+    for m in out.values():
+        m["total_s"] = time.monotonic() - started
+    return out

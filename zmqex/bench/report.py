@@ -100,10 +100,10 @@ def table(r: dict[str, Any]) -> str:
         ratio("mesh_passive_orders_per_s", "raw_pubsub_msgs_per_s"))
     row("mesh passive-only (ephemeral)", "mesh_passive_orders_per_s_ephemeral", "ord/s", "raw pub/sub",
         "raw_pubsub_msgs_per_s", ratio("mesh_passive_orders_per_s_ephemeral", "raw_pubsub_msgs_per_s"))
-    row("mesh orders (sqlite, keyed)", "mesh_orders_per_s_keyed", "ord/s", "same without keys", "mesh_orders_per_s",
-        r.get("mesh_keyed_vs_unkeyed"))
-    row("mesh passive-only (sqlite, keyed)", "mesh_passive_orders_per_s_keyed", "ord/s", "same without keys",
-        "mesh_passive_orders_per_s", r.get("mesh_passive_keyed_vs_unkeyed"))
+    row("mesh orders (sqlite, keyed)", "mesh_orders_per_s_keyed", "ord/s", "without keys, alongside",
+        "mesh_orders_per_s_keyed_unkeyed", r.get("mesh_keyed_vs_unkeyed"))
+    row("mesh passive-only (sqlite, keyed)", "mesh_passive_orders_per_s_keyed", "ord/s", "without keys, alongside",
+        "mesh_passive_orders_per_s_keyed_unkeyed", r.get("mesh_passive_keyed_vs_unkeyed"))
     if "persistence_ratio" in r:
         rows.append(("persistence ratio (sqlite/ephemeral)", _fmt(r["persistence_ratio"]), "passive-only",
                      _fmt(r.get("persistence_ratio_passive"))))
