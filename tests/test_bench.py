@@ -93,3 +93,15 @@ def test_raw_commit_figures() -> None:
     r = bench.bench_raw_commit(20)
     assert r["raw_commit_samples"] == 20
     assert 0 < r["raw_commit_p50_ms"] <= r["raw_commit_p99_ms"]
+
+
+def test_sign_figures() -> None:
+    r = bench.bench_sign(50, 200, rounds=1)
+    for key in ("sign_us", "verify_us", "signed_bytes_us", "sign_codec_us", "sign_vs_codec", "verify_vs_codec",
+                "core_unsigned_us_per_order", "core_signed_us_per_order", "core_signed_vs_unsigned"):
+        assert r[key] > 0, key
+    assert r["signed_event_bytes"] > 64  # the signature travels with the event
+    r["targets"] = bench._targets(r)
+    text = bench.table(r)
+    assert "Ed25519 sign" in text and "Ed25519 verify" in text and "core own passive order, signed" in text
+    assert "keyed mesh >= 0.5x unkeyed" in text  # a target, not measured here

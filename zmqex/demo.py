@@ -4,6 +4,12 @@ Starts three nodes on loopback, lets several traders send a stream of orders to
 different nodes at the same time, prints every order's outcome as it happens,
 then shows that every replica holds the same book and the same fills.  Stops
 by itself, or on Ctrl-C.
+
+With ``--keys`` the network runs keyed end to end: keys for every node and
+every trader are written under the network's working directory
+(:func:`zmqex.keys.make_network`), each node runs with ``--keys`` (CURVE on
+every connection, events signed by their origin), and each trader connects
+with its own key, so the node knows it by that key.
 """
 
 from __future__ import annotations
@@ -21,9 +27,11 @@ from zmqex.local import LocalNetwork
 MID = Decimal("50000.00")
 
 
-def trader(name: str, node, orders: int, seed: int, lock: threading.Lock, stop: threading.Event) -> None:
+def trader(name: str, node, orders: int, seed: int, lock: threading.Lock, stop: threading.Event,
+           keyed: bool = False) -> None:
     rng = random.Random(seed)
-    with node.client(timeout=10.0) as client:
+    # with keys the node knows the trader by its key; without, by its connection
+    with (node.client(timeout=10.0, as_=name) if keyed else node.client(timeout=10.0)) as client:
         for _ in range(orders):
             if stop.is_set():
                 return
@@ -63,12 +71,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--traders", type=int, default=4)
     parser.add_argument("--orders", type=int, default=25, help="orders per trader")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--keys", action="store_true",
+                        help="run keyed: a key per node and per trader, CURVE on every connection, signed events")
     args = parser.parse_args(argv)
     ids = [chr(ord("a") + i) for i in range(args.nodes)]
+    names = [f"t{i}" for i in range(args.traders)]
     stop = threading.Event()
-    with LocalNetwork() as net:
+    with LocalNetwork(keyed=ids if args.keys else None, traders=names if args.keys else []) as net:
         try:
-            print(f"starting {args.nodes} nodes on 127.0.0.1 ...")
+            if net.keys_dir is not None:
+                print(f"keyed: every node and trader has its own key, under {net.keys_dir} (removed at the end)")
+                print(f"  nodes {', '.join(ids)} (--keys {net.keys_dir}/ID), traders {', '.join(names)} "
+                      f"({net.keys_dir}/NAME/NAME.key_secret); CURVE on every connection, events signed")
+            print(f"starting {args.nodes} {'keyed ' if args.keys else ''}nodes on 127.0.0.1 ...")
             net.start_mesh(ids)
             for node in net.nodes.values():
                 print(f"  node {node.id} at {node.address} (log: {node.log_path})")
@@ -76,9 +91,9 @@ def main(argv: list[str] | None = None) -> int:
             lock = threading.Lock()
             nodes = list(net.nodes.values())
             threads = [
-                threading.Thread(target=trader, args=(f"t{i}", nodes[i % len(nodes)], args.orders,
-                                                      args.seed * 1000 + i, lock, stop))
-                for i in range(args.traders)
+                threading.Thread(target=trader, args=(name, nodes[i % len(nodes)], args.orders,
+                                                      args.seed * 1000 + i, lock, stop, args.keys))
+                for i, name in enumerate(names)
             ]
             started = time.monotonic()
             for t in threads:

@@ -1,6 +1,6 @@
 """The command line: ``bin/zmqex-bench [--quick] [--json FILE] [--nodes N] [--profile-core]``.
 
-:func:`main` runs the sections in order (core, depth, wire, raw, mesh), logs
+:func:`main` runs the sections in order (core, depth, wire, sign, raw, mesh), logs
 one progress line per section on stderr, prints :func:`~zmqex.bench.report.table`
 on stdout and writes the results as JSON; it exits 1 unless every replica
 converged and nothing failed.
@@ -17,9 +17,10 @@ from pathlib import Path
 from typing import Any
 
 from zmqex.bench.core import bench_core, bench_depth, profile_core
-from zmqex.bench.mesh import bench_mesh
+from zmqex.bench.mesh import bench_keyed, bench_mesh
 from zmqex.bench.raw import _worker_env, bench_raw_commit, bench_raw_pubsub, bench_raw_rtt
 from zmqex.bench.report import _fmt, _targets, machine, table
+from zmqex.bench.sign import bench_sign
 from zmqex.bench.wire import bench_wire
 
 QUICK_LIMIT_S = 54  # --quick aims to be done by then (the mesh sections share what is left)
@@ -47,6 +48,8 @@ def main(argv: list[str] | None = None) -> int:
         "depths": [1_000, 10_000, 100_000] if quick else [1_000, 10_000, 100_000, 1_000_000],
         "depth_ops": 5_000 if quick else 20_000,
         "wire": 10_000 if quick else 100_000,
+        "sign": 2_000 if quick else 20_000,
+        "sign_orders": 3_000 if quick else 20_000,
         "pubsub": 100_000 if quick else 500_000,
         "rtt": 1_000 if quick else 5_000,
         "commits": 200 if quick else 1_000,
@@ -58,6 +61,7 @@ def main(argv: list[str] | None = None) -> int:
         "clients_per_node": 1,
         "window": 64,
         "by_nodes_orders": 1_500,
+        "keyed_rounds": 2,
     }
     started = time.perf_counter()
     r: dict[str, Any] = {"command": " ".join([os.path.basename(sys.argv[0]), *(argv if argv is not None else
@@ -74,13 +78,17 @@ def main(argv: list[str] | None = None) -> int:
         log(f"{name}: {time.perf_counter() - t0:.1f}s: {summary}")
         return out
 
-    def mesh(n: int, store: str, suffix: str, takes: int, passive: int, orders: int,
-             meshes_left: int = 1) -> dict[str, Any]:
+    def budgets(meshes_left: float) -> tuple[float, float]:
         budget_s, converge_s = sizes["mesh_budget_s"], sizes["converge_wait_s"]
         if quick:  # stay under a minute even when the mesh is slow: share what is left
             per_mesh = (started + QUICK_LIMIT_S - time.perf_counter()) / meshes_left
             budget_s = max(2.0, min(budget_s, per_mesh - 8))
             converge_s = max(3.0, min(converge_s, per_mesh / 2))
+        return budget_s, converge_s
+
+    def mesh(n: int, store: str, suffix: str, takes: int, passive: int, orders: int,
+             meshes_left: float = 1) -> dict[str, Any]:
+        budget_s, converge_s = budgets(meshes_left)
         m = bench_mesh(n, orders, store=store, takes=takes, passive=passive,
                        clients_per_node=sizes["clients_per_node"], window=sizes["window"],
                        budget_s=budget_s, converge_s=converge_s)
@@ -94,6 +102,29 @@ def main(argv: list[str] | None = None) -> int:
         out[f"mesh_detail{suffix}"] = m
         return out
 
+    def keyed(n: int, takes: int, passive: int, orders: int, meshes_left: float) -> dict[str, Any]:
+        """The mesh with keys and without, at once, taking turns (see bench_keyed): the ratio."""
+        budget_s, converge_s = budgets(meshes_left)
+        pair = bench_keyed(n, orders, store="full", passive=passive, takes=takes, rounds=sizes["keyed_rounds"],
+                           clients_per_node=sizes["clients_per_node"], window=sizes["window"],
+                           budget_s=budget_s, converge_s=converge_s)
+        k, u = pair["keyed"], pair["unkeyed"]
+        out: dict[str, Any] = {"mesh_orders_per_s_keyed": k["mixed"]["orders_per_s"],
+                               "mesh_orders_per_s_keyed_unkeyed": u["mixed"]["orders_per_s"]}
+        if u["mixed"]["orders_per_s"]:
+            out["mesh_keyed_vs_unkeyed"] = k["mixed"]["orders_per_s"] / u["mixed"]["orders_per_s"]
+        if "passive" in k:
+            out["mesh_passive_orders_per_s_keyed"] = k["passive"]["orders_per_s"]
+            out["mesh_passive_orders_per_s_keyed_unkeyed"] = u["passive"]["orders_per_s"]
+            if u["passive"]["orders_per_s"]:
+                out["mesh_passive_keyed_vs_unkeyed"] = k["passive"]["orders_per_s"] / u["passive"]["orders_per_s"]
+        for key in ("take_p50_ms", "take_p99_ms"):
+            if key in k:
+                out[key + "_keyed"] = k[key]
+        out["converged_keyed"] = bool(k["converged"] and u["converged"])
+        out["mesh_detail_keyed"] = pair
+        return out
+
     try:
         section("core vs plain book", bench_core, sizes["core_ops"])
         section("cost per op by depth", bench_depth, sizes["depths"], sizes["depth_ops"])
@@ -101,16 +132,21 @@ def main(argv: list[str] | None = None) -> int:
         if all(spread):
             r["core_depth_spread_1k_100k"] = max(spread) / min(spread)
         section("wire codec vs msgpack", bench_wire, sizes["wire"])
+        section("sign and verify vs codec", bench_sign, sizes["sign"], sizes["sign_orders"])
         section("raw pub/sub", bench_raw_pubsub, sizes["pubsub"])
         section("raw DEALER->ROUTER rtt", bench_raw_rtt, sizes["rtt"])
         section("raw sqlite commit (fsync)", bench_raw_commit, sizes["commits"])
         section(f"mesh, {args.nodes} nodes, sqlite store", mesh, args.nodes, "full", "", sizes["takes"],
-                sizes["mesh_passive"], sizes["mesh_orders"], 3)
+                sizes["mesh_passive"], sizes["mesh_orders"], 4.5)
+        # keys: CURVE on every connection, every event signed; beside the same mesh without, run at the same time
+        section(f"mesh, {args.nodes} nodes, sqlite store, keyed vs unkeyed", keyed, args.nodes, sizes["takes"],
+                sizes["mesh_passive"], sizes["mesh_orders"], 3.5)
         section(f"mesh, {args.nodes} nodes, sqlite store, --sync normal", mesh, args.nodes, "normal", "_sync_normal",
                 sizes["takes"], sizes["mesh_passive"], sizes["mesh_orders"], 2)
         section(f"mesh, {args.nodes} nodes, ephemeral", mesh, args.nodes, "ephemeral", "_ephemeral", sizes["takes"],
                 sizes["mesh_passive"], sizes["mesh_orders"])
-        r["converged"] = bool(r["converged"] and r["converged_sync_normal"] and r["converged_ephemeral"])
+        r["converged"] = bool(r["converged"] and r["converged_keyed"] and r["converged_sync_normal"]
+                              and r["converged_ephemeral"])
         if r.get("mesh_orders_per_s_ephemeral"):
             r["persistence_ratio"] = r["mesh_orders_per_s"] / r["mesh_orders_per_s_ephemeral"]
         if r.get("mesh_passive_orders_per_s_ephemeral"):

@@ -1,21 +1,29 @@
 """The mesh: real ``zmqex-node`` processes on loopback, measured from outside.
 
 :func:`bench_mesh` starts a mesh (sqlite store with ``--sync full`` or ``normal``, or
-``--ephemeral``) and measures
+``--ephemeral``; with ``keyed``, every node runs with ``--keys`` and every
+client connects with a trader's key of its own) and measures
 take round trips and fill convergence (:func:`take_latency`; comparator: the
 raw DEALER->ROUTER round trip of :mod:`zmqex.bench.raw`), then orders per
 second over pipelined clients (:func:`pipelined_places`; comparator: raw
 PUB->SUB messages per second), then waits until every replica has converged.
+
+:func:`bench_keyed` runs the same mesh with keys and without at the same time,
+taking turns on the same streams: the cost of keys as a ratio, which a run of
+each after the other would leave to the noise of a shared machine.
 """
 
 from __future__ import annotations
 
 import time
 from collections import Counter, deque
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import msgpack
 import zmq
+import zmq.auth
 
 from zmqex.bench.raw import percentile
 from zmqex.bench.stream import BUY, GTC, IOC, MID, PLACE, SELL, Op, make_stream, stream_stats
@@ -31,10 +39,41 @@ STORES = {
 }
 
 
-def _network(store: str):
+#: A client's CURVE keys towards one node: (its public key, its secret key, the node's public key), Z85.
+Curve = tuple[bytes, bytes, bytes]
+#: Gives the keys a client named TRADER connects to ENDPOINT with; None: no keys (a mesh without keys).
+Keys = Callable[[str, str], "Curve | None"]
+
+
+def _no_keys(endpoint: str, trader: str) -> None:
+    return None
+
+
+def _network(store: str, keyed: list[str] | None = None, traders: list[str] = ()):  # type: ignore[assignment]
     from zmqex.local import LocalNetwork
 
-    return LocalNetwork(extra_args=STORES[store][1])
+    return LocalNetwork(extra_args=STORES[store][1], keyed=keyed, traders=list(traders))
+
+
+def trader_keys(keys_dir: Path, node_of: dict[str, str]) -> Keys:
+    """:data:`Keys` from a keyed network's key directory (:func:`zmqex.keys.make_network`):
+    the trader's own secret, and the public key of the node at the endpoint (``node_of``: endpoint -> id)."""
+    cache: dict[tuple[str, str], Curve] = {}
+
+    def keys(endpoint: str, trader: str) -> Curve:
+        if (endpoint, trader) not in cache:
+            public, secret = zmq.auth.load_certificate(keys_dir / trader / f"{trader}.key_secret")
+            server, _ = zmq.auth.load_certificate(keys_dir / trader / "members" / f"{node_of[endpoint]}.key")
+            assert secret is not None
+            cache[endpoint, trader] = (public, secret, server)
+        return cache[endpoint, trader]
+
+    return keys
+
+
+def load_traders(phase: str, nodes: int, clients_per_node: int) -> list[str]:
+    """The trader names of one :func:`pipelined_places` phase: one per client."""
+    return [f"{phase}{k}" for k in range(nodes * clients_per_node)]
 
 
 def _place_frame(request_id: int, side: Side, qty: int, price: int | None, tif: Tif) -> bytes:
@@ -45,11 +84,15 @@ def _place_frame(request_id: int, side: Side, qty: int, price: int | None, tif: 
     return msgpack.packb(req)
 
 
-def _dealer(ctx: zmq.Context, endpoint: str) -> zmq.Socket:
+def _dealer(ctx: zmq.Context, endpoint: str, curve: Curve | None = None) -> zmq.Socket:
     sock = ctx.socket(zmq.DEALER)
     sock.setsockopt(zmq.LINGER, 0)
     sock.setsockopt(zmq.SNDHWM, 0)
     sock.setsockopt(zmq.RCVHWM, 0)
+    if curve is not None:
+        sock.setsockopt(zmq.CURVE_PUBLICKEY, curve[0])
+        sock.setsockopt(zmq.CURVE_SECRETKEY, curve[1])
+        sock.setsockopt(zmq.CURVE_SERVERKEY, curve[2])
     sock.connect(endpoint)
     return sock
 
@@ -69,11 +112,16 @@ def _call(sock: zmq.Socket, frame: bytes, request_id: int, deadline: float) -> d
 
 
 def pipelined_places(endpoints: list[str], ops: list[Op], clients_per_node: int, window: int,
-                     budget_s: float) -> dict[str, Any]:
-    """Send every op as a ``place`` over pipelined DEALERs spread over the nodes; count ok replies."""
+                     budget_s: float, keys: Keys = _no_keys, phase: str = "load") -> dict[str, Any]:
+    """Send every op as a ``place`` over pipelined DEALERs spread over the nodes; count ok replies.
+
+    With ``keys``, client k connects as trader ``PHASE{k}`` (see :func:`load_traders`).
+    """
     ctx = zmq.Context()
     try:
-        socks = [_dealer(ctx, ep) for ep in endpoints for _ in range(clients_per_node)]
+        targets = [ep for ep in endpoints for _ in range(clients_per_node)]
+        traders = load_traders(phase, len(endpoints), clients_per_node)
+        socks = [_dealer(ctx, ep, keys(ep, trader)) for ep, trader in zip(targets, traders)]
         queues: list[deque[bytes]] = [deque() for _ in socks]
         for i, op in enumerate(ops):
             queues[i % len(socks)].append(_place_frame(i + 1, op[1], op[2], op[3], op[4]))
@@ -120,24 +168,29 @@ def pipelined_places(endpoints: list[str], ops: list[Op], clients_per_node: int,
             "clients": len(socks), "window": window}
 
 
+#: The traders :func:`take_latency` connects as, with keys.
+TAKE_TRADERS = ["maker", "taker", "watcher"]
+
+
 def take_latency(makers_at: str, takers_at: list[str], watch_at: list[str], takes: int,
-                 budget_s: float) -> dict[str, Any]:
+                 budget_s: float, keys: Keys = _no_keys) -> dict[str, Any]:
     """Round trip of small IOC takes at ``takers_at`` filling a maker at ``makers_at``, one at a
-    time; and for each fill, last minus first arrival on the ``watch`` streams of every node."""
+    time; and for each fill, last minus first arrival on the ``watch`` streams of every node.
+    With ``keys``, the clients connect as the traders of :data:`TAKE_TRADERS`."""
     take_qty = 100_000  # 0.001 BTC
     price = MID
     ctx = zmq.Context()
     deadline = time.monotonic() + budget_s
     try:
-        maker_sock = _dealer(ctx, makers_at)
+        maker_sock = _dealer(ctx, makers_at, keys(makers_at, "maker"))
         maker = _call(maker_sock, _place_frame(1, SELL, take_qty * takes, price, GTC), 1, deadline)
         maker_id = maker["order_id"]
         watchers = []
         for n, ep in enumerate(watch_at):
-            sock = _dealer(ctx, ep)
+            sock = _dealer(ctx, ep, keys(ep, "watcher"))
             _call(sock, msgpack.packb({"v": 1, "id": 7, "op": "watch"}), 7, deadline)
             watchers.append(sock)
-        taker_socks = [_dealer(ctx, ep) for ep in takers_at]
+        taker_socks = [_dealer(ctx, ep, keys(ep, "taker")) for ep in takers_at]
         for sock in taker_socks:  # until each taker's node knows the maker
             while True:
                 sock.send(msgpack.packb({"v": 1, "id": 2, "op": "order", "order_id": maker_id}))
@@ -206,7 +259,7 @@ def _shift(ops: list[Op], ticks: int) -> list[Op]:
 
 def bench_mesh(nodes: int, orders: int, *, store: str = "full", takes: int = 0, passive: int = 0,
                clients_per_node: int = 1, window: int = 64, seed: int = 4, budget_s: float = 60.0,
-               converge_s: float = 30.0) -> dict[str, Any]:
+               converge_s: float = 30.0, keyed: bool = False) -> dict[str, Any]:
     """Start ``nodes`` node processes on loopback; measure, in this order:
 
     1. ``takes`` single IOC takes at node b against a maker at node a, with a
@@ -217,30 +270,37 @@ def bench_mesh(nodes: int, orders: int, *, store: str = "full", takes: int = 0, 
        pipelined clients: the headline figure;
 
     then wait until every replica has converged (same clock, same state hash, quiet).
+
+    ``keyed``: every node runs with ``--keys`` (CURVE on every connection, events
+    signed by their origin), and each client connects with a trader key of its own.
     """
     from zmqex.local import _status
 
     ids = [chr(ord("a") + i) for i in range(nodes)]
-    result: dict[str, Any] = {"nodes": nodes, "store": STORES[store][0]}
+    result: dict[str, Any] = {"nodes": nodes, "store": STORES[store][0], "keyed": keyed}
+    traders = [*TAKE_TRADERS, *load_traders("passive", nodes, clients_per_node),
+               *load_traders("mixed", nodes, clients_per_node)]
     started = time.monotonic()
-    with _network(store) as net:
+    with _network(store, ids if keyed else None, traders if keyed else []) as net:
         net.start_mesh(ids, timeout=20)
         result["startup_s"] = time.monotonic() - started
         endpoints = [net.nodes[i].endpoint for i in ids]
+        keys = _no_keys if net.keys_dir is None else trader_keys(net.keys_dir, dict(zip(endpoints, ids)))
         if takes:
             # Round trips with nothing else going on; then again with a watch stream on every node,
             # for convergence (the streams cost the nodes work, so they would skew the first figure).
-            plain = take_latency(endpoints[0], endpoints[1:2], [], takes, budget_s=min(30.0, budget_s / 2))
-            watched = take_latency(endpoints[0], endpoints[1:2], endpoints, takes, budget_s=min(30.0, budget_s / 2))
+            plain = take_latency(endpoints[0], endpoints[1:2], [], takes, budget_s=min(30.0, budget_s / 2), keys=keys)
+            watched = take_latency(endpoints[0], endpoints[1:2], endpoints, takes, budget_s=min(30.0, budget_s / 2),
+                                   keys=keys)
             result.update({k: v for k, v in plain.items() if k.startswith("take_")})
             result.update({k: v for k, v in watched.items() if k.startswith("converge_")})
             result.update({k.replace("take_", "take_watched_"): v for k, v in watched.items()
                            if k.startswith("take_")})
         if passive:
             ops = _shift(make_stream(passive, seed + 1, cancel_frac=0.0, cross_frac=0.0), 1000)
-            result["passive"] = pipelined_places(endpoints, ops, clients_per_node, window, budget_s)
+            result["passive"] = pipelined_places(endpoints, ops, clients_per_node, window, budget_s, keys, "passive")
         ops = make_stream(orders, seed, cancel_frac=0.0)
-        result["mixed"] = pipelined_places(endpoints, ops, clients_per_node, window, budget_s)
+        result["mixed"] = pipelined_places(endpoints, ops, clients_per_node, window, budget_s, keys, "mixed")
         result["mixed"]["stream"] = stream_stats(ops)
         t0 = time.monotonic()
         try:
@@ -258,3 +318,62 @@ def bench_mesh(nodes: int, orders: int, *, store: str = "full", takes: int = 0, 
         }
     result["total_s"] = time.monotonic() - started
     return result
+
+
+def bench_keyed(nodes: int, orders: int, *, store: str = "full", passive: int = 0, takes: int = 0, rounds: int = 2,
+                clients_per_node: int = 1, window: int = 64, seed: int = 4, budget_s: float = 60.0,
+                converge_s: float = 30.0) -> dict[str, Any]:
+    """The same mesh with keys and without, side by side: both networks run at once
+    (the idle one only heartbeats), and take turns on the same streams, ``rounds`` times
+    (passive then mixed, as :func:`bench_mesh`); each keeps its best round, so a slow
+    moment of a shared machine does not decide the ratio.  Then ``takes`` on the keyed
+    one; then both must converge.  ``budget_s`` bounds each phase, as in :func:`bench_mesh`.
+    Returns ``{"unkeyed": {...}, "keyed": {...}}``.
+    """
+    from zmqex.local import _status
+
+    ids = [chr(ord("a") + i) for i in range(nodes)]
+    traders = [*TAKE_TRADERS, *(t for r in range(rounds) for phase in ("passive", "mixed")
+                                for t in load_traders(f"{phase}{r}-", nodes, clients_per_node))]
+    started = time.monotonic()
+    out: dict[str, dict[str, Any]] = {}
+    with _network(store) as plain_net, _network(store, ids, traders) as keyed_net:
+        nets = {"unkeyed": plain_net, "keyed": keyed_net}
+        for name, net in nets.items():
+            net.start_mesh(ids, timeout=20)
+            out[name] = {"nodes": nodes, "store": STORES[store][0], "keyed": name == "keyed", "rounds": []}
+        endpoints = {name: [net.nodes[i].endpoint for i in ids] for name, net in nets.items()}
+        keys = {"unkeyed": _no_keys,
+                "keyed": trader_keys(keyed_net.keys_dir, dict(zip(endpoints["keyed"], ids)))}  # type: ignore[arg-type]
+        for r in range(rounds):
+            streams = {"passive": _shift(make_stream(passive, seed + 1 + 2 * r, cancel_frac=0.0, cross_frac=0.0),
+                                         1000) if passive else [],
+                       "mixed": make_stream(orders, seed + 2 * r, cancel_frac=0.0)}
+            done: dict[str, dict[str, Any]] = {name: {} for name in nets}
+            for phase, ops in streams.items():
+                for name in (("unkeyed", "keyed") if r % 2 == 0 else ("keyed", "unkeyed")):
+                    if ops:
+                        done[name][phase] = pipelined_places(endpoints[name], ops, clients_per_node, window,
+                                                             budget_s, keys[name], f"{phase}{r}-")
+            for name in nets:
+                out[name]["rounds"].append(done[name])
+        for name in nets:
+            for phase in ("passive", "mixed"):
+                runs = [d[phase] for d in out[name]["rounds"] if phase in d]
+                if runs:
+                    out[name][phase] = max(runs, key=lambda x: x["orders_per_s"])
+        if takes:
+            out["keyed"].update(take_latency(endpoints["keyed"][0], endpoints["keyed"][1:2], [], takes,
+                                             budget_s=min(30.0, budget_s / 2), keys=keys["keyed"]))
+        for name, net in nets.items():
+            try:
+                statuses = net.wait_converged(timeout=converge_s)
+                out[name]["converged"] = len(statuses) == nodes and len({s["hash"] for s in statuses.values()}) == 1
+            except TimeoutError:
+                statuses = {n: s for n, s in ((n, _status(node)) for n, node in net.nodes.items()) if s}
+                out[name]["converged"] = False
+            out[name]["replicas"] = {n: {k: s.get(k) for k in ("hash", "vc", "orders", "fills", "open_orders")}
+                                     for n, s in statuses.items()}
+    for m in out.values():
+        m["total_s"] = time.monotonic() - started
+    return out

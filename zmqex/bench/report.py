@@ -33,6 +33,7 @@ TARGETS = [
     ("take p99 <= 2 ms", "take_p99_ms", "<=", 2.0),
     ("converge p99 <= 10 ms", "converge_p99_ms", "<=", 10.0),
     ("cost/op flat within 2x, 1k..100k", "core_depth_spread_1k_100k", "<=", 2.0),
+    ("keyed mesh >= 0.5x unkeyed", "mesh_keyed_vs_unkeyed", ">=", 0.5),
 ]
 
 
@@ -84,6 +85,11 @@ def table(r: dict[str, Any]) -> str:
                      f"{us / base:.2f}x of 1k; {us / plain:.0f}x plain" if base and plain else ""))
     row("wire encode+decode", "wire_events_per_s", "ev/s", "plain msgpack", "plain_msgpack_per_s",
         ratio("wire_events_per_s", "plain_msgpack_per_s"))
+    row("Ed25519 sign, order event", "sign_us", "us", "encode+decode", "sign_codec_us", r.get("sign_vs_codec"))
+    row("Ed25519 verify (Keyring), order event", "verify_us", "us", "encode+decode", "sign_codec_us",
+        r.get("verify_vs_codec"))
+    row("core own passive order, signed", "core_signed_us_per_order", "us", "unsigned",
+        "core_unsigned_us_per_order", r.get("core_signed_vs_unsigned"))
     row("mesh orders (sqlite)", "mesh_orders_per_s", "ord/s", "raw pub/sub", "raw_pubsub_msgs_per_s",
         r.get("mesh_vs_raw_pubsub"))
     row("mesh orders (ephemeral)", "mesh_orders_per_s_ephemeral", "ord/s", "raw pub/sub", "raw_pubsub_msgs_per_s",
@@ -94,6 +100,10 @@ def table(r: dict[str, Any]) -> str:
         ratio("mesh_passive_orders_per_s", "raw_pubsub_msgs_per_s"))
     row("mesh passive-only (ephemeral)", "mesh_passive_orders_per_s_ephemeral", "ord/s", "raw pub/sub",
         "raw_pubsub_msgs_per_s", ratio("mesh_passive_orders_per_s_ephemeral", "raw_pubsub_msgs_per_s"))
+    row("mesh orders (sqlite, keyed)", "mesh_orders_per_s_keyed", "ord/s", "without keys, alongside",
+        "mesh_orders_per_s_keyed_unkeyed", r.get("mesh_keyed_vs_unkeyed"))
+    row("mesh passive-only (sqlite, keyed)", "mesh_passive_orders_per_s_keyed", "ord/s", "without keys, alongside",
+        "mesh_passive_orders_per_s_keyed_unkeyed", r.get("mesh_passive_keyed_vs_unkeyed"))
     if "persistence_ratio" in r:
         rows.append(("persistence ratio (sqlite/ephemeral)", _fmt(r["persistence_ratio"]), "passive-only",
                      _fmt(r.get("persistence_ratio_passive"))))
@@ -106,6 +116,8 @@ def table(r: dict[str, Any]) -> str:
     row("take p99", "take_p99_ms", "ms", "raw rtt p99", "raw_rtt_p99_ms", ratio("take_p99_ms", "raw_rtt_p99_ms"))
     row("take p99 (sqlite, --sync normal)", "take_p99_ms_sync_normal", "ms", "raw rtt p99", "raw_rtt_p99_ms",
         ratio("take_p99_ms_sync_normal", "raw_rtt_p99_ms"))
+    row("take p99 (sqlite, keyed)", "take_p99_ms_keyed", "ms", "raw rtt p99", "raw_rtt_p99_ms",
+        ratio("take_p99_ms_keyed", "raw_rtt_p99_ms"))
     row("take p99 (ephemeral)", "take_p99_ms_ephemeral", "ms", "raw rtt p99", "raw_rtt_p99_ms",
         ratio("take_p99_ms_ephemeral", "raw_rtt_p99_ms"))
     row("raw sqlite commit with fsync, p50", "raw_commit_p50_ms", "ms")
