@@ -30,6 +30,16 @@ from zmqex.errors import InvalidAmount, InvalidRequest, Timeout, ZmqexError
 PROG = "send_order"
 
 
+def keyed(args: argparse.Namespace) -> dict[str, Path]:
+    """The Client's key arguments from --keys DIR and --node-id."""
+    if not args.keys:
+        return {}
+    secrets = sorted(Path(args.keys).glob("*.key_secret"))
+    if len(secrets) != 1 or not args.node_id:
+        raise SystemExit(f"--keys {args.keys} needs exactly one *.key_secret in it, and --node-id")
+    return {"secret": secrets[0], "server": Path(args.keys) / "members" / f"{args.node_id}.key"}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog=PROG, description="Send one order to a zmqex node.")
     parser.add_argument("--node", default="127.0.0.1:7001", help="HOST:PORT of the node (default %(default)s)")
@@ -42,6 +52,10 @@ def main(argv: list[str] | None = None) -> int:
                      help="rest only; refused if it would trade")
     parser.add_argument("--json", action="store_true", help="print the node's result as JSON")
     parser.add_argument("--trader", help="the trader the order belongs to (default: this connection alone)")
+    parser.add_argument("--keys", metavar="DIR",
+                        help="a keyed node: the trader's key directory, holding NAME.key_secret and "
+                             "members/NODE.key (as zmqex-keygen --nodes ... --traders NAME writes it)")
+    parser.add_argument("--node-id", help="with --keys: the id of the node at --node (picks its key)")
     parser.add_argument("--timeout", type=float, default=5.0, help="seconds to wait for the node (default 5)")
     args = parser.parse_args(argv)
     tif_name = args.tif or "gtc"
@@ -51,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
         price = None if args.price is None else money.format_price(money.parse_price(args.price))
         if tif_name == "post_only" and price is None:
             raise InvalidRequest("--post-only needs a price")
-        client = Client(args.node, timeout=args.timeout, trader=args.trader)
+        client = Client(args.node, timeout=args.timeout, trader=args.trader, **keyed(args))
     except (InvalidAmount, InvalidRequest) as exc:
         print(f"{PROG}: {exc}", file=sys.stderr)
         return 2

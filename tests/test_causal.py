@@ -151,3 +151,15 @@ def test_any_arrival_order_is_delivered_causally_exactly_once(data):
         for after in history:
             if before is not after and after.vc.dominates(before.vc):
                 assert position[before.id] < position[after.id], (before, after)
+
+
+def test_the_buffer_holds_a_bounded_number_of_events_and_origins(monkeypatch) -> None:
+    monkeypatch.setattr(causal, "MAX_HELD", 5)
+    monkeypatch.setattr(causal, "MAX_ORIGINS", 2)
+    buffer = CausalBuffer()
+    gap = lambda origin, seq: Event(origin, seq, VectorClock({origin: seq}), NewOrder(Side.SELL, 1, 1, Tif.GTC))  # noqa: E731
+    assert buffer.add(gap("a", 5), VectorClock()) and buffer.add(gap("b", 5), VectorClock())
+    assert not buffer.add(gap("c", 5), VectorClock())  # a third origin with events held
+    for seq in (6, 7, 8):
+        assert buffer.add(gap("a", seq), VectorClock())
+    assert not buffer.add(gap("a", 9), VectorClock()) and len(buffer) == 5  # held in all

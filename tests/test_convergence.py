@@ -35,12 +35,13 @@ picks = st.integers(0, 2**16)  # index into whatever is there to choose from
 
 
 class ReplicasUnderFaults(RuleBasedStateMachine):
-    @initialize(n=st.integers(3, 4), compact=st.booleans())
-    def start(self, n: int, compact: bool) -> None:
+    @initialize(n=st.integers(3, 4), compact=st.booleans(), keyed=st.booleans())
+    def start(self, n: int, compact: bool, keyed: bool) -> None:
         # Half the runs compact as eagerly as they can, so snapshots replace the log
-        # and a joining node catches up from a snapshot and the tail.
+        # and a joining node catches up from a snapshot and the tail.  Half the runs are
+        # keyed: every event signed, every relayed event and snapshot item verified.
         config = Config(compact_after=1, compact_every_ms=0) if compact else Config()
-        self.net = Network(NAMES[:n], config)
+        self.net = Network(NAMES[:n], config, keyed=NAMES if keyed else None)
 
     @rule(settle_first=st.booleans())
     def join(self, settle_first: bool) -> None:

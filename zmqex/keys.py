@@ -102,10 +102,11 @@ class Signer:
 
 
 def new_secret() -> SecretKey:
-    return _from_seed(SigningKey.generate().encode())
+    return secret_from_seed(SigningKey.generate().encode())
 
 
-def _from_seed(seed: bytes) -> SecretKey:
+def secret_from_seed(seed: bytes) -> SecretKey:
+    """The key pair of a 32-byte Ed25519 seed (the simulator makes deterministic keys with it)."""
     signing = SigningKey(seed)
     curve_secret = z85.encode(bytes(signing.to_curve25519_private_key()))
     curve_public = z85.encode(bytes(signing.verify_key.to_curve25519_public_key()))
@@ -185,7 +186,7 @@ def load_secret(path: str | os.PathLike[str]) -> SecretKey:
     path = Path(path)
     fields = _fields(path)
     seed = _z85(fields, "sign-seed", path, 32)
-    secret = _from_seed(seed)
+    secret = secret_from_seed(seed)
     if z85.encode(_z85(fields, "secret-key", path, 32)) != secret.curve_secret:
         raise KeyFileError(f"key file {path}: its CURVE secret does not come from its signing seed")
     return secret
@@ -283,20 +284,39 @@ def make_network(directory: str | os.PathLike[str], nodes: Sequence[str], trader
 
 
 def keygen_main(argv: list[str] | None = None) -> int:
-    """``zmqex-keygen DIR NAME``: write NAME.key and NAME.key_secret in DIR."""
+    """``zmqex-keygen DIR NAME``: write NAME.key and NAME.key_secret in DIR.
+
+    ``zmqex-keygen DIR --nodes a b c --traders alice bob``: a whole network's key
+    directories at once (:func:`make_network`), for a test network on one machine.
+    """
     import argparse
 
     parser = argparse.ArgumentParser(
         prog="zmqex-keygen",
         description="Write a CurveZMQ certificate pair with an Ed25519 signing key: DIR/NAME.key (public, "
-                    "give it to the nodes that should admit NAME) and DIR/NAME.key_secret (keep it).")
+                    "give it to the nodes that should admit NAME) and DIR/NAME.key_secret (keep it). "
+                    "With --nodes, write every key directory of a network on one machine instead.")
     parser.add_argument("dir", help="directory to write into (created if missing)")
-    parser.add_argument("name", help="node id, trader or operator name: 1-32 of A-Z a-z 0-9 _ . -")
+    parser.add_argument("name", nargs="?", help="node id, trader or operator name: 1-32 of A-Z a-z 0-9 _ . -")
+    parser.add_argument("--nodes", nargs="+", metavar="ID", help="a network: DIR/ID/ for each node ...")
+    parser.add_argument("--traders", nargs="*", default=[], metavar="NAME", help="... and DIR/NAME/ per trader")
+    parser.add_argument("--operators", nargs="*", default=[], metavar="NAME", help="... and per operator")
     args = parser.parse_args(argv)
-    secret_path = Path(args.dir) / f"{args.name}.key_secret"
-    if secret_path.exists():
-        parser.error(f"{secret_path} exists; refusing to overwrite a secret key")
+    if (args.name is None) == (args.nodes is None):
+        parser.error("give either NAME (one key pair) or --nodes (a network's key directories)")
     try:
+        if args.nodes:
+            if Path(args.dir).exists() and any(Path(args.dir).iterdir()):
+                parser.error(f"{args.dir} is not empty; refusing to overwrite keys")
+            make_network(args.dir, args.nodes, args.traders, args.operators)
+            print(f"wrote the keys of nodes {', '.join(args.nodes)}"
+                  + (f", traders {', '.join(args.traders)}" if args.traders else "")
+                  + (f", operators {', '.join(args.operators)}" if args.operators else "")
+                  + f" under {args.dir}/: run node ID with --keys {args.dir}/ID")
+            return 0
+        secret_path = Path(args.dir) / f"{args.name}.key_secret"
+        if secret_path.exists():
+            parser.error(f"{secret_path} exists; refusing to overwrite a secret key")
         public_path, secret_path = write(args.dir, args.name)
     except KeyFileError as exc:
         parser.error(str(exc))

@@ -172,7 +172,11 @@ class Link:
         self.dealer.setsockopt(zmq.MAXMSGSIZE, max_frame)
         if own is not None and server is not None:
             auth.connect_to(self.dealer, own, server)
-        self.dealer.connect(router)
+        try:
+            self.dealer.connect(router)
+        except zmq.ZMQError:
+            self.dealer.close(0)
+            raise
         self.sub: zmq.Socket | None = None
         self._ctx, self._linger, self._max_frame = ctx, linger_ms, max_frame
 
@@ -186,7 +190,11 @@ class Link:
         sub.setsockopt(zmq.SUBSCRIBE, b"")
         if self._own is not None and self._server is not None:
             auth.connect_to(sub, self._own, self._server)
-        sub.connect(pub)
+        try:
+            sub.connect(pub)
+        except zmq.ZMQError:
+            sub.close(0)
+            raise
         self.sub, self.pub = sub, pub
         return sub
 

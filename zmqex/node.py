@@ -332,9 +332,13 @@ class Node:
                 log.warning("not linking to %s at %s: %s", peer or "a node", router,
                             "no member key for it" if peer else "with keys, join as ID@HOST:PORT")
                 return None
-        link = self.links[router] = mesh.Link(self.ctx, self._tag, router, linger_ms=LINGER_MS,
-                                              max_frame=wire.MAX_FRAME, own=self.keyring.own if self.keyring else None,
-                                              server=server)
+        try:
+            link = mesh.Link(self.ctx, self._tag, router, linger_ms=LINGER_MS, max_frame=wire.MAX_FRAME,
+                             own=self.keyring.own if self.keyring else None, server=server)
+        except zmq.ZMQError as exc:  # an endpoint libzmq cannot connect to: not a reason to stop
+            log.warning("not linking to %s at %s: %s", peer or "a node", router, exc)
+            return None
+        self.links[router] = link
         link.send(mesh.MEMBERS, mesh.encode_hello(self._hello()))
         return link
 
@@ -389,7 +393,11 @@ class Node:
                 if link.sub is not None:
                     self.poller.unregister(link.sub)
                     self._sub_peer.pop(link.sub, None)
-                sub = link.subscribe(member.pub, self.sub_hwm)
+                try:
+                    sub = link.subscribe(member.pub, self.sub_hwm)
+                except zmq.ZMQError as exc:
+                    log.warning("cannot subscribe to %s at %s: %s", member.id, member.pub, exc)
+                    continue
                 self.poller.register(sub, zmq.POLLIN)
                 self._sub_peer[sub] = member.id
 

@@ -15,10 +15,12 @@ the same codec as the wire.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from zmqex import keys
 from zmqex.core import messages
 from zmqex.core.events import Side, Tif
 from zmqex.core.outputs import Output, Persist, Publish, Record, Reply, Send
@@ -37,13 +39,18 @@ class SimNode:
 
 
 class Network:
-    def __init__(self, ids: Iterable[str], config: Config = Config()) -> None:
+    """Replicas joined by lossy links; with ``keyed`` (every id that may ever be a member), they sign
+    and verify events as keyed nodes do, each with a key made from its name (deterministic)."""
+
+    def __init__(self, ids: Iterable[str], config: Config = Config(), *, keyed: Iterable[str] | None = None) -> None:
         self.ids = list(ids)
         self.config = config
         self.now = 0
-        self.nodes = {
-            i: SimNode(i, Replica(i, peers=[p for p in self.ids if p != i], config=config)) for i in self.ids
-        }
+        self.keyring: dict[str, keys.SecretKey] | None = None
+        if keyed is not None:
+            self.keyring = {m: keys.secret_from_seed(hashlib.sha256(m.encode()).digest()) for m in keyed}
+            self._verify = {m: k.public for m, k in self.keyring.items()}
+        self.nodes = {i: SimNode(i, self._new_replica(i, [p for p in self.ids if p != i])) for i in self.ids}
         self.links: dict[tuple[str, str], list[bytes]] = {
             (a, b): [] for a in self.ids for b in self.ids if a != b
         }
@@ -136,7 +143,7 @@ class Network:
             raise ValueError(f"{node} is already a member")
         others = list(self.ids)
         self.ids.append(node)
-        self.nodes[node] = SimNode(node, Replica(node, peers=others, now=self.now, config=self.config))
+        self.nodes[node] = SimNode(node, self._new_replica(node, others))
         for other in others:
             self.links[(node, other)] = []
             self.links[(other, node)] = []
@@ -163,7 +170,20 @@ class Network:
         sim = self.nodes[node]
         if sim.replica is None:
             peers = [p for p in self.ids if p != node]
-            sim.replica = Replica.restore(node, sim.store, peers=peers, now=self.now, config=self.config)
+            sim.replica = Replica.restore(node, sim.store, peers=peers, now=self.now, config=self.config,
+                                          **self._keys_of(node))
+
+    def _new_replica(self, node: str, peers: list[str]) -> Replica:
+        return Replica(node, peers=peers, now=self.now, config=self.config, **self._keys_of(node))
+
+    def _keys_of(self, node: str) -> dict[str, Any]:
+        if self.keyring is None:
+            return {}
+        return {"signer": self.keyring[node].signer(), "verifier": self._verified, "members": list(self.keyring)}
+
+    def _verified(self, origin: str, data: bytes, signature: bytes) -> bool:
+        key = self._verify.get(origin)
+        return key is not None and key.verify(data, signature)
 
     def tick(self, advance: int = 0) -> None:
         """Advance time by ``advance`` ms and run every live node's timers."""

@@ -40,7 +40,9 @@ import msgpack
 from zmqex.core import events, messages
 from zmqex.core.clock import VectorClock
 from zmqex.core.events import clock_from_wire, clock_to_wire
-from zmqex.core.outputs import Checkpoint, EventRecord, OrderTrader, Outcome, Record, TakeSent, TakeSettled
+from zmqex.core.outputs import (
+    Checkpoint, EventRecord, Evidence, OrderTrader, Outcome, Record, TakeSent, TakeSettled,
+)
 from zmqex.errors import ZmqexError
 
 log = logging.getLogger(__name__)
@@ -61,6 +63,9 @@ CREATE TABLE IF NOT EXISTS outcomes (   -- answers we gave, by (sender, request)
     sender TEXT NOT NULL, request TEXT NOT NULL, data BLOB NOT NULL, PRIMARY KEY (sender, request));
 CREATE TABLE IF NOT EXISTS traders (   -- who placed each own order; a store without it gets it on open
     order_id TEXT PRIMARY KEY, trader TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS evidence (  -- two events one origin signed with one id: it is never trusted again
+    origin TEXT NOT NULL, seq INTEGER NOT NULL, ours BLOB NOT NULL, theirs BLOB NOT NULL,
+    PRIMARY KEY (origin, seq));
 CREATE TABLE IF NOT EXISTS members (id TEXT PRIMARY KEY, router TEXT NOT NULL, pub TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS checkpoint ( -- the latest snapshot: events at or below its base are gone
     id INTEGER PRIMARY KEY CHECK (id = 1), vc BLOB NOT NULL, base BLOB NOT NULL, items BLOB NOT NULL);
@@ -135,7 +140,7 @@ class SqliteStore:
         if self._synchronous == "FULL" and self._fsync != promise:
             self.db.execute("PRAGMA synchronous=FULL" if promise else "PRAGMA synchronous=NORMAL")
             self._fsync = promise
-        new_events, sent, settled, outcomes, traders = [], [], [], [], []
+        new_events, sent, settled, outcomes, traders, evidence = [], [], [], [], [], []
         checkpoint: Checkpoint | None = None
         for record in records:
             if isinstance(record, EventRecord):
@@ -150,6 +155,9 @@ class SqliteStore:
                 outcomes.append((record.sender, record.reply.request, messages.encode(record.reply)))
             elif isinstance(record, OrderTrader):
                 traders.append((record.order, record.trader))
+            elif isinstance(record, Evidence):
+                evidence.append((record.ours.origin, record.ours.seq, events.encode(record.ours),
+                                 events.encode(record.theirs)))
             elif isinstance(record, Checkpoint):
                 checkpoint = record  # a later one in the batch supersedes an earlier one
         db = self.db
@@ -160,6 +168,7 @@ class SqliteStore:
             db.executemany("UPDATE takes SET granted = ? WHERE request = ?", settled)
             db.executemany("INSERT OR REPLACE INTO outcomes VALUES (?, ?, ?)", outcomes)
             db.executemany("INSERT OR REPLACE INTO traders VALUES (?, ?)", traders)
+            db.executemany("INSERT OR IGNORE INTO evidence VALUES (?, ?, ?, ?)", evidence)
             if checkpoint is not None:
                 db.execute("INSERT OR REPLACE INTO checkpoint VALUES (1, ?, ?, ?)", (
                     _pack_clock(checkpoint.vc), _pack_clock(checkpoint.base), msgpack.packb(list(checkpoint.items))))
@@ -170,7 +179,7 @@ class SqliteStore:
             raise
 
     def records(self) -> Iterator[Record]:
-        """Everything needed to restore: events in delivery order, then takes, outcomes, traders."""
+        """Everything needed to restore: events in delivery order, then takes, outcomes, traders, evidence."""
         try:
             for vc, base, items in self.db.execute("SELECT vc, base, items FROM checkpoint"):
                 yield Checkpoint(_unpack_clock(vc), _unpack_clock(base), tuple(msgpack.unpackb(items)))
@@ -185,6 +194,8 @@ class SqliteStore:
                 yield Outcome(sender, _unpack_reply(data))
             for order, trader in self.db.execute("SELECT order_id, trader FROM traders"):
                 yield OrderTrader(order, trader)
+            for ours, theirs in self.db.execute("SELECT ours, theirs FROM evidence"):
+                yield Evidence(events.decode(ours), events.decode(theirs))
         except (sqlite3.Error, ZmqexError, ValueError) as exc:
             raise StoreError(f"store {self.path} is unreadable: {exc}") from None
 

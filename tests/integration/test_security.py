@@ -234,6 +234,29 @@ def test_a_trader_cannot_cancel_another_traders_order(keyed):
         assert alice.cancel(order)["status"] == "cancelled"
 
 
+def test_one_traders_flood_leaves_the_others_served(keyed, sockets):
+    a = keyed.nodes["a"]
+    secret = keys.load_secret(keyed.keys_dir / "alice" / "alice.key_secret")  # type: ignore[operator]
+    flood = sockets.socket(zmq.DEALER, own=secret, server=public(keyed, "a"), IMMEDIATE=0)
+    flood.connect(a.endpoint)
+    for i in range(10_000):  # one-satoshi orders, as fast as the socket takes them
+        flood.send(msgpack.packb({"v": 1, "id": i, "op": "place", "side": "buy", "qty": "0.00000001",
+                                  "price": "1.00"}))
+    with a.client(as_="bob", timeout=10.0) as bob:
+        for _ in range(5):
+            assert bob.place("sell", "0.1", "90000")["status"] == "open"  # never busy, never rate-limited
+    codes: dict[str, int] = {}
+    for _ in range(10_000):  # every place is answered, or counted in a notice of dropped replies
+        if sum(codes.values()) == 10_000:
+            break
+        assert flood.poll(10_000), f"alice's replies stopped: {codes}"
+        reply = msgpack.unpackb(flood.recv())
+        code = "ok" if reply["ok"] else reply["error"]["code"]
+        codes[code] = codes.get(code, 0) + (reply["error"]["count"] if code == "dropped" else 1)
+    assert codes.get("rate_limited", 0) > 0 and set(codes) <= {"ok", "rate_limited", "busy", "dropped"}, codes
+    assert sum(codes.values()) == 10_000, codes
+
+
 def test_a_removed_member_is_gone_and_compaction_resumes(tmp_path):
     net = LocalNetwork(tmp_path, keyed=["a", "b", "c"], traders=["alice"],
                        extra_args=["--compact-after", "20"])

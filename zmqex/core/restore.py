@@ -16,6 +16,8 @@ promised:
   is finished (its first taker pass runs again).
 * **Maker promises.**  Every :class:`Outcome` is stored again, so a retried
   take gets the answer it was given before.
+* **Evidence.**  Every :class:`Evidence` marks its origin as a member that
+  signed two events with one id again: its orders stay untradeable.
 * **Traders.**  Every :class:`OrderTrader` says again who placed an own
   order, so only they (or an operator) may cancel it after the restart.
 
@@ -31,7 +33,9 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from zmqex.core.ledger import rebuild
-from zmqex.core.outputs import Checkpoint, EventRecord, OrderTrader, Outcome, Record, TakeSent, TakeSettled
+from zmqex.core.outputs import (
+    Checkpoint, EventRecord, Evidence, OrderTrader, Outcome, Record, TakeSent, TakeSettled,
+)
 from zmqex.core.takes import PendingTake
 
 if TYPE_CHECKING:
@@ -67,6 +71,8 @@ def replay(replica: Replica, records: Iterable[Record]) -> None:
             replica._outcomes[(record.sender, record.reply.request)] = record.reply
         elif isinstance(record, OrderTrader):
             replica.traders[record.order] = record.trader
+        elif isinstance(record, Evidence):
+            replica.equivocators.setdefault(record.ours.origin, (record.ours, record.theirs))
     for take in takes.values():
         fill = replica.ledger.fill_by_request.get(take.request)
         granted, take.granted = take.granted, None
