@@ -9,6 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from tests.hostile import bodies
 from zmqex.core import wire
 from zmqex.core.clock import VectorClock
 from zmqex.core.events import (
@@ -18,27 +19,13 @@ from zmqex.core.events import (
 from zmqex.core.money import MAX_PRICE, MAX_QTY
 from zmqex.errors import DecodeError, InvalidAmount
 
-# --- strategies ---------------------------------------------------------------
+# --- strategies (the valid values are the fuzzing helpers' own: tests/hostile.py) ---
 
 node_ids = st.from_regex(r"[A-Za-z0-9_.\-]{1,32}", fullmatch=True)
 counts = st.integers(1, wire.MAX_INT)
 order_ids = st.builds(order_id, node_ids, st.integers(1, 10**18 - 1))
 prices = st.integers(1, MAX_PRICE)
 qtys = st.integers(1, MAX_QTY)
-
-
-@st.composite
-def new_orders(draw) -> NewOrder:
-    tif = draw(st.sampled_from(Tif))
-    price = None if tif is Tif.IOC and draw(st.booleans()) else draw(prices)
-    return NewOrder(draw(st.sampled_from(Side)), price, draw(qtys), tif)
-
-
-bodies = st.one_of(
-    new_orders(),
-    st.builds(Cancel, order_ids, st.sampled_from(CancelReason)),
-    st.builds(Fill, order_ids, order_ids, prices, qtys, st.text(min_size=1, max_size=128)),
-)
 
 
 @st.composite

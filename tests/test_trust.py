@@ -288,3 +288,16 @@ def test_a_removed_member_is_untradeable_and_not_waited_for() -> None:
     oid = net.place("a", BUY, 5, 100, Tif.IOC)
     net.settle()
     assert net.replica("a").ledger.orders[oid].filled == 0
+
+
+def test_a_node_that_lost_its_store_learns_it_from_a_snapshot_of_its_own_signed_events() -> None:
+    net = compacted_mesh()
+    net.crash("a")
+    net.nodes["a"].store.clear()  # its disk is gone; its peers compacted its events away
+    net.restart("a")
+    for _ in range(6):
+        net.tick(500)
+        net.drain()
+    a = net.replica("a")
+    assert a.counters["snapshots_unvouched"] == 1  # b, its only other member, sent its state
+    assert a.amnesia and "snapshot holds" in a.amnesia

@@ -30,6 +30,7 @@ from __future__ import annotations
 import logging
 import re
 from dataclasses import dataclass
+from typing import Any
 
 import zmq
 
@@ -158,7 +159,7 @@ class Link:
     member it was made for, or nobody.
     """
 
-    def __init__(self, ctx: zmq.Context, tag: bytes, router: str, *, linger_ms: int, max_frame: int,
+    def __init__(self, ctx: zmq.Context[Any], tag: bytes, router: str, *, linger_ms: int, max_frame: int,
                  own: SecretKey | None = None, server: PublicKey | None = None, peer: str | None = None) -> None:
         self.router = router
         self.peer = peer  # known at once with keys, else once it says hello
@@ -177,13 +178,13 @@ class Link:
         except zmq.ZMQError:
             self.dealer.close(0)
             raise
-        self.sub: zmq.Socket | None = None
+        self.sub: zmq.Socket[Any] | None = None
         self._ctx, self._linger, self._max_frame = ctx, linger_ms, max_frame
 
-    def subscribe(self, pub: str, rcvhwm: int) -> zmq.Socket:
+    def subscribe(self, pub: str, rcvhwm: int) -> zmq.Socket[Any]:
         """(Re)connect our SUB to the peer's PUB; returns the new socket."""
         self.close_sub()
-        sub = self._ctx.socket(zmq.SUB)
+        sub: zmq.Socket[Any] = self._ctx.socket(zmq.SUB)
         sub.setsockopt(zmq.LINGER, 0)
         sub.setsockopt(zmq.RCVHWM, rcvhwm)
         sub.setsockopt(zmq.MAXMSGSIZE, self._max_frame)

@@ -6,6 +6,7 @@ import msgpack
 import pytest
 import zmq
 
+from tests.integration.raw import Sockets
 from zmqex.core import messages, wire
 from zmqex.core.clock import VectorClock
 from zmqex.core.events import Event, NewOrder, Side, Tif
@@ -21,24 +22,6 @@ def node(net):
     return net.nodes["a"]
 
 
-class Sockets:
-    """Raw sockets for a test, all closed at its end."""
-
-    def __init__(self) -> None:
-        self.context = zmq.Context()
-        self.made: list[zmq.Socket] = []
-
-    def socket(self, kind: int) -> zmq.Socket:
-        sock = self.context.socket(kind)
-        self.made.append(sock)
-        return sock
-
-    def close(self) -> None:
-        for sock in self.made:
-            sock.close(0)
-        self.context.term()
-
-
 @pytest.fixture
 def ctx():
     sockets = Sockets()
@@ -47,12 +30,7 @@ def ctx():
 
 
 def dealer(ctx, node, routing_id=None):
-    sock = ctx.socket(zmq.DEALER)
-    sock.setsockopt(zmq.LINGER, 0)
-    if routing_id:
-        sock.setsockopt(zmq.ROUTING_ID, routing_id)
-    sock.connect(node.endpoint)
-    return sock
+    return ctx.socket(zmq.DEALER, connect=node.endpoint, **({"ROUTING_ID": routing_id} if routing_id else {}))
 
 
 def reply_to(sock, *frames, timeout_ms=5000):

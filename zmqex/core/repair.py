@@ -199,7 +199,7 @@ class Repair:
             if type(item) is not list or len(item) not in (2, 4) or item[0] not in (ORDER_ITEM, FILL_ITEM):
                 raise DecodeError("malformed snapshot item")
             event = from_wire(item[1])
-            if event.origin != self.id and not self._verified(event):
+            if not self._verified(event):
                 raise Forged(f"snapshot item {event.origin}:{event.seq} is not signed by {event.origin}")
 
     def _check_pending_snapshot(self) -> None:
@@ -227,6 +227,12 @@ class Repair:
         else:
             return
         self._pending_snapshot = None
+        if vc.get(self.id) > self.clock.get(self.id) and not self.amnesia:
+            # It holds events of ours that we do not (signed by us, with keys: its items were
+            # verified): we lost our history, as when such events come by sync.
+            self.amnesia = (f"node {self.id} has lost its own history ({sender}'s snapshot holds "
+                            f"{vc.get(self.id)} of its events, it has {self.clock.get(self.id)}): "
+                            "restart it with its data directory")
         if not self.clock.dominates(vc):
             self._install(items, vc)
             self._request_sync(sender)
