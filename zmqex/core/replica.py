@@ -135,12 +135,11 @@ class Replica(Maker, Taker, Repair):
         self.peers: dict[str, Peer] = {}
         # Keys (see set_keys): how we sign our events, how we check others', who may originate events.
         self._signer = signer
-        self._verifier: Verifier | None = None
-        self.members: frozenset[str] | None = None  # None: a mesh without keys, anyone may join
+        self._verifier = verifier
+        # None: a mesh without keys, where anyone may join.
+        self.members: frozenset[str] | None = None if members is None else frozenset(members) | {node_id}
         self.removed: set[str] = set()  # members taken off the allow-list: untradeable, not waited for
         self.equivocators: dict[str, tuple[Event, Event]] = {}  # origin -> two events it signed with one id
-        self._verifier = verifier
-        self.members = None if members is None else frozenset(members) | {node_id}
         self._buffer = CausalBuffer()
         self._out: list[Output] = []
         self._local: deque[tuple[str, Message]] = deque()  # messages to ourselves
