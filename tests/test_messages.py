@@ -17,7 +17,8 @@ from zmqex.core.messages import (
 )
 from zmqex.core.money import MAX_QTY
 from zmqex.errors import DecodeError
-from tests.test_events import events, msgpack_values, new_orders, node_ids, order_ids
+from tests.hostile import new_orders
+from tests.test_events import events, msgpack_values, node_ids, order_ids
 
 # --- strategies ---------------------------------------------------------------
 
