@@ -41,6 +41,7 @@ from zmqex.core.outputs import Delivered, PeerChanged, Persist, Publish, Record,
 from zmqex.core.replica import Config, Replica
 from zmqex.errors import ZmqexError
 from zmqex.keys import Keyring
+from zmqex.peers import Peers
 from zmqex.store import MemoryStore, SqliteStore
 
 Store = SqliteStore | MemoryStore
@@ -80,7 +81,6 @@ class Node:
         self.config = config
         self.ctx = zmq.Context()
         self.api = api.ClientApi(self.replica)
-        self.sub_hwm = sub_hwm
         self._drop_gossip = drop_gossip  # fault injection for tests: lose every Nth gossip message
         self._gossip_seen = 0
         self._amnesia_logged = False
@@ -90,8 +90,6 @@ class Node:
         # A new name for every run of this process: peers tell a restart from a second
         # process claiming our id by it (mesh.Incarnations).
         self.incarnation = secrets.token_hex(8)
-        self._tag = mesh.tag(self.id, self.incarnation)
-        self.incarnations = mesh.Incarnations()
         self._refused_logged: set[str] = set()  # principals whose refused messages were logged once
         self._dropped: dict[bytes, int] = {}  # client -> replies dropped since it last got one
         self.auth = None if keyring is None else Authenticator(self.ctx, keyring)
@@ -123,9 +121,8 @@ class Node:
 
         self.poller = zmq.Poller()
         self.poller.register(self.router, zmq.POLLIN)
-        self.links: dict[str, mesh.Link] = {}  # by router endpoint
-        self.peer_links: dict[str, mesh.Link] = {}  # by peer id, once it said hello
-        self._sub_peer: dict[zmq.Socket, str] = {}
+        self.peers = Peers(self.ctx, self.me, self.incarnation, keyring, self.poller, sub_hwm=sub_hwm,
+                           linger_ms=LINGER_MS)
         self._next_hello = 0
         if self.replica.clock:
             log.info("node %s restored from its store: %d events, %d open orders", self.id,
@@ -135,7 +132,7 @@ class Node:
             self.replica.awaiting_peers = True  # see Replica.awaiting_peers
         for seed in seeds:
             peer, at, address = seed.rpartition("@")
-            self._link(address if "://" in address else f"tcp://{address}", peer or None)
+            self.peers.link(address if "://" in address else f"tcp://{address}", peer or None)
         log.info("node %s ready: clients and peers at %s, gossip at %s%s", self.id, self.endpoint, self.pub_endpoint,
                  f", keyed ({len(keyring.members)} members, {len(keyring.traders)} traders)" if keyring
                  else ", without keys (loopback only)")
@@ -161,10 +158,10 @@ class Node:
                 if now >= next_tick:
                     self.replica.tick(now)
                     if now >= self._next_hello:
-                        self._say_hello()
+                        self.peers.say_hello()
                         self._next_hello = now + HELLO_EVERY_MS
                     else:
-                        self._say_hello(unanswered_only=True)
+                        self.peers.say_hello(unanswered_only=True)
                     if now >= next_freeze:
                         heap.freeze_survivors()
                         next_freeze = now + GC_FREEZE_EVERY_MS
@@ -197,12 +194,10 @@ class Node:
         self.keyring = keyring
         self._principals = set(keyring.principals.values())
         self.auth.reload(keyring)
+        self.peers.set_keyring(keyring)
         self.replica.set_keys(keyring.verify, keyring.members)
         for member in sorted(removed):
-            link = self.peer_links.get(member)
-            if link is not None:
-                self._drop_link(link)
-            self.incarnations.forget(member)
+            self.peers.remove(member)
             self.api.endpoints.pop(member, None)
             log.warning("member %s removed: its links are closed and its orders unavailable", member)
         log.info("keys reloaded: %d members, %d traders, %d operators", len(keyring.members),
@@ -211,8 +206,7 @@ class Node:
     def close(self) -> None:
         if self.auth is not None:
             self.auth.stop()
-        for link in self.links.values():
-            link.close()
+        self.peers.close()
         self.router.close(LINGER_MS)
         self.pub.close(LINGER_MS)
         self.ctx.term()
@@ -272,12 +266,12 @@ class Node:
             # A key may speak only for the member it belongs to (a trader's key for nobody).
             self._refuse(user or "an unknown key", f"a peer message claiming to be {sender}")
             return
-        if not self.incarnations.heard(sender, incarnation, now_ms()):
+        if not self.peers.incarnations.heard(sender, incarnation, now_ms()):
             self.replica.counters["duplicate_ids"] += 1
             return
         try:
             if kind == mesh.CORE:
-                if sender not in self.peer_links:
+                if sender not in self.peers.by_id:
                     self._refuse(sender, "a message before its hello")
                     return
                 self._receive(sender, messages.decode_batch(data), "message")
@@ -289,7 +283,7 @@ class Node:
             log.warning("rejected a message from %s: %s", sender, exc)
 
     def _read_sub(self, sock: zmq.Socket) -> None:
-        sender = self._sub_peer.get(sock)
+        sender = self.peers.sender_of(sock)
         for _ in range(BATCH):
             try:
                 data = sock.recv(zmq.NOBLOCK)
@@ -321,94 +315,17 @@ class Node:
 
     # --- membership ---------------------------------------------------------------------
 
-    def _link(self, router: str, peer: str | None = None) -> mesh.Link | None:
-        link = self.links.get(router)
-        if link is not None:
-            return link
-        server = None
-        if self.keyring is not None:
-            server = self.keyring.members.get(peer or "")
-            if server is None:
-                log.warning("not linking to %s at %s: %s", peer or "a node", router,
-                            "no member key for it" if peer else "with keys, join as ID@HOST:PORT")
-                return None
-        try:
-            link = mesh.Link(self.ctx, self._tag, router, linger_ms=LINGER_MS, max_frame=wire.MAX_FRAME,
-                             own=self.keyring.own if self.keyring else None, server=server)
-        except zmq.ZMQError as exc:  # an endpoint libzmq cannot connect to: not a reason to stop
-            log.warning("not linking to %s at %s: %s", peer or "a node", router, exc)
-            return None
-        self.links[router] = link
-        link.send(mesh.MEMBERS, mesh.encode_hello(self._hello()))
-        return link
-
-    def _hello(self) -> mesh.Hello:
-        members = [self.me] + [
-            mesh.Member(link.peer, link.router, link.pub)
-            for link in self.peer_links.values() if link.peer and link.pub
-        ]
-        return mesh.Hello(self.me, tuple(members))
-
-    def _say_hello(self, unanswered_only: bool = False) -> None:
-        """Hello to every link; or, every tick, to the links whose peer has not said hello back yet
-        (a DEALER drops what it sends before its connection is up: IMMEDIATE, see mesh.Link)."""
-        links = [link for link in self.links.values()
-                 if not unanswered_only or link.peer not in self.peer_links or link.peer is None]
-        if links:
-            data = mesh.encode_hello(self._hello())
-            for link in links:
-                link.send(mesh.MEMBERS, data)
-
     def _on_hello(self, sender: str, hello: mesh.Hello) -> None:
         if hello.sender.id != sender:
             self._refuse(sender, f"a hello that claims to be {hello.sender.id}")
             return
-        for member in (hello.sender, *hello.members):
-            if member.id == self.id:
-                continue
-            if self.keyring is not None and member.id not in self.keyring.members:
-                continue  # with keys, only the allow-list makes members
-            known = self.peer_links.get(member.id)
-            if known is not None and member.id != sender:
-                continue  # only a member itself may tell us it moved
-            if known is not None and known.router != member.router:
-                log.info("peer %s moved from %s to %s", member.id, known.router, member.router)
-                self._drop_link(known)
-                known = None
-                self.api.endpoints.pop(member.id, None)
-            link = known or self._link(member.router, member.id)
-            if link is None:
-                continue
-            if link.peer is not None and link.peer != member.id:
-                continue  # that endpoint is another member's link (with keys, fixed by its key)
-            if self.peer_links.get(member.id) is not link:
-                link.peer = member.id
-                self.peer_links[member.id] = link
-                self.replica.add_peer(member.id)
-                self.api.endpoints[member.id] = member.router
-                log.info("joined %s at %s", member.id, member.router)
-            if link.pub != member.pub or link.router != member.router:
-                self.store.save_member(member.id, member.router, member.pub)
-            if link.pub != member.pub:
-                if link.sub is not None:
-                    self.poller.unregister(link.sub)
-                    self._sub_peer.pop(link.sub, None)
-                try:
-                    sub = link.subscribe(member.pub, self.sub_hwm)
-                except zmq.ZMQError as exc:
-                    log.warning("cannot subscribe to %s at %s: %s", member.id, member.pub, exc)
-                    continue
-                self.poller.register(sub, zmq.POLLIN)
-                self._sub_peer[sub] = member.id
-
-    def _drop_link(self, link: mesh.Link) -> None:
-        if link.sub is not None:
-            self.poller.unregister(link.sub)
-            self._sub_peer.pop(link.sub, None)
-        self.links.pop(link.router, None)
-        if link.peer:
-            self.peer_links.pop(link.peer, None)
-        link.close()
+        outcome = self.peers.on_hello(sender, hello)
+        for member in outcome.joined:
+            self.replica.add_peer(member.id)
+            self.api.endpoints[member.id] = member.router
+            log.info("joined %s at %s", member.id, member.router)
+        for member in outcome.to_save:
+            self.store.save_member(member.id, member.router, member.pub)
 
     # --- output -------------------------------------------------------------------------
 
@@ -453,9 +370,8 @@ class Node:
         if promised:
             self.store.commit(records)  # one transaction for the whole iteration: group commit
         for peer, msgs in to_peers.items():
-            link = self.peer_links.get(peer)
             for frame in messages.encode_frames(msgs):
-                if link is None or not link.send(mesh.CORE, frame):
+                if not self.peers.send(peer, mesh.CORE, frame):
                     log.debug("could not send to %s now; the core will retry", peer)
         for out in outputs:
             if type(out) is Reply:
