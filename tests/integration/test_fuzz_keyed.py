@@ -55,7 +55,7 @@ from tests.integration.test_fuzz_node import Mirror, drained, generate, mutate, 
 from zmqex import keys, mesh
 from zmqex.core import messages, wire
 from zmqex.core.clock import VectorClock
-from zmqex.core.events import Event, NewOrder, to_wire
+from zmqex.core.events import Event, NewOrder, Side, Tif, to_wire
 from zmqex.core.ledger import ORDER_ITEM, rebuild
 from zmqex.local import LocalNetwork, wait_for
 
@@ -193,6 +193,14 @@ def replay_frames(genuine: list[Event], start: dict) -> list[bytes]:
         for t in tampered:
             out += [enc(messages.SyncReply((t,), False)), enc(messages.Gossip(t)),
                     enc(messages.SyncReply((e, t), False)), enc(messages.Take("d.3", "b:1", t, 1))]
+    for i, (price, maker) in enumerate([(6000000, "b:1"), (3000000, "b:2"), (6000000, "b:99"), (6000000, "a:1")]):
+        # Takes in d's own name, well-formed, whose taker order is a gap in d's events (never deliverable).
+        seq = GAP_FLOOR + 10 * i
+        side = Side.BUY if maker != "b:2" else Side.SELL
+        taker = Event("d", seq, VectorClock({**start["vc"], "d": seq}), NewOrder(side, price, 10**8, Tif.GTC))
+        out += [enc(messages.Take(f"d.{seq}", maker, taker, 10**8)), enc(messages.Take(f"d.{seq}", maker, taker, 1)),
+                enc(messages.Take(f"d.{seq + 1}", maker, taker, 10**9)),
+                enc(messages.TakeReply(f"b.{i}", maker, 1, "filled", taker))]
     orders = [[ORDER_ITEM, to_wire(e), 0, None] for e in genuine if isinstance(e.body, NewOrder)]
     for items in (orders, orders[:1], orders[1:]):
         digest = rebuild(items).state_hash()  # a snapshot that hashes right, of signed events, nobody vouches for
