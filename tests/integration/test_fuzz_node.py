@@ -97,12 +97,14 @@ def rss(pid: int) -> int:
 class Mirror:
     """A replica in this process holding what the node holds: does a client frame change state?"""
 
-    def __init__(self, orders) -> None:
+    def __init__(self, orders, node_id: str = "a") -> None:
         self.orders = orders
+        self.node_id = node_id
+        self.now = 0  # advanced a second per frame: the mirror's rate limit never refuses what the node would take
         self._fresh()
 
     def _fresh(self) -> None:
-        self.replica = Replica("a")
+        self.replica = Replica(self.node_id)
         for side, qty, price in self.orders:
             self.replica.place(Side(side), money.parse_qty(qty), money.parse_price(price), Tif.GTC)
         self.api = api.ClientApi(self.replica)
@@ -113,7 +115,8 @@ class Mirror:
 
     def harmless(self, frame: bytes) -> bool:
         try:
-            reply = self.api.handle(b"\x00fuzz", frame)
+            self.now += 1000
+            reply = self.api.handle(b"\x00fuzz", frame, now=self.now)
         except Exception:  # a bug in the API (test_fuzz_wire finds those): the node must survive it
             self._fresh()
             return True
