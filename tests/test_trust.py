@@ -301,3 +301,36 @@ def test_a_node_that_lost_its_store_learns_it_from_a_snapshot_of_its_own_signed_
     a = net.replica("a")
     assert a.counters["snapshots_unvouched"] == 1  # b, its only other member, sent its state
     assert a.amnesia and "snapshot holds" in a.amnesia
+
+
+# --- what a member's takes may cost ---------------------------------------------------------------
+
+
+def test_takes_no_honest_taker_sends_are_answered_but_not_kept() -> None:
+    net = keyed()
+    ask = net.place("a", SELL, 5, 100)
+    net.drain()
+    a = net.replica("a")
+    kept, stored = len(a._outcomes), len(net.nodes["a"].store)
+    anothers = signed("c", 1, {"c": 1}, NewOrder(BUY, 100, 5, Tif.IOC))  # b asks with c's order
+    for i in range(200):
+        deliver(net, "b", "a", messages.Take(f"b.{i}", ask, anothers, 1))
+    assert len(a._outcomes) == kept and len(net.nodes["a"].store) == stored
+    replies = [messages.decode(m) for m in net.links[("a", "b")]]
+    assert len(replies) == 200 and {(r.granted, r.reason) for r in replies} == {(0, "invalid")}
+
+
+def test_parked_takes_are_bounded_per_peer_and_expire() -> None:
+    from zmqex.core.maker import MAX_PARKED
+
+    net = keyed(park_ms=1_000)
+    ask = net.place("a", SELL, 5, 100)
+    net.drain()
+    a = net.replica("a")
+    for i in range(MAX_PARKED + 50):  # takes for b's orders a has never seen: they wait for them
+        gap = signed("b", 10**6 + i, {"b": 10**6 + i}, NewOrder(BUY, 100, 5, Tif.IOC))
+        deliver(net, "b", "a", messages.Take(f"b.{i}", ask, gap, 1))
+    assert sum(len(p) for p in a._parked.values()) == MAX_PARKED and a.counters["takes_unparked"] == 50
+    net.now += 1_000
+    a.tick(net.now)
+    assert a._parked == {} and a._parked_by["b"] == 0 and a.counters["takes_unparked"] == MAX_PARKED + 50

@@ -85,6 +85,7 @@ class Node:
         self._gossip_seen = 0
         self._amnesia_logged = False
         self._mismatches_logged = 0
+        self._next_mismatch_log = 0
         self._stopping = False
         self._reload_requested = False
         # A new name for every run of this process: peers tell a restart from a second
@@ -342,8 +343,11 @@ class Node:
             self._amnesia_logged = True
             log.error("%s; it refuses orders, cancels and grants until then", self.replica.amnesia)
         mismatches = self.replica.counters["state_mismatches"]
-        if mismatches > self._mismatches_logged:
+        if mismatches > self._mismatches_logged and now_ms() >= self._next_mismatch_log:
+            # At most every 10 s: a member that keeps claiming our clock with another hash
+            # must not be able to fill the log (status counts every one).
             self._mismatches_logged = mismatches
+            self._next_mismatch_log = now_ms() + 10_000
             log.error("a peer at the same clock as this node holds a different state (%d times so far): "
                       "a replica is wrong; compare the peers' status and logs", mismatches)
         outputs = self.replica.take_outputs()

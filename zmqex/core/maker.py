@@ -10,9 +10,13 @@ Invariants:
 
 * Never more than ``open - reserved`` of an order is granted, where
   ``reserved`` is what this node's own taker side is asking for with it.
-* One answer per ``(sender, request)``.  It is persisted (:class:`Outcome`)
-  before it is sent, and a retried or duplicated request gets the stored
-  answer again, never a second fill.
+* One answer per ``(sender, request)``.  A grant or a busy answer is
+  persisted (:class:`Outcome`) before it is sent, and a retried or duplicated
+  request gets the stored answer again, never a second fill; ``closed`` and
+  ``invalid`` answers are the same whenever a take is judged, so they are
+  given again rather than kept (see ``_answer``).
+* A take waits parked for its taker order at most ``Config.park_ms``, and one
+  peer has at most :data:`MAX_PARKED` parked: a dropped one was never answered.
 * A take is judged only once its taker's order is delivered here (the fill
   must come causally after it); until then it is parked, and the rest is
   fetched by a sync request.  ``Replica._deliver`` and ``Repair._after_restore``
@@ -42,6 +46,9 @@ from zmqex.core.outputs import Outcome, Persist
 # Reasons in a TakeReply.
 GRANTED, CLOSED, BUSY, INVALID = "filled", "closed", "busy", "invalid"
 
+#: Most takes one peer may have parked here, waiting for their taker orders (see _park).
+MAX_PARKED = 1_000
+
 
 class Maker:
     """Answer takes against this node's orders: the ``_on_take`` handler and what it needs."""
@@ -62,13 +69,50 @@ class Maker:
         if take.taker.order_id not in self.ledger.orders:
             # We lack something the taker's order depends on: hold the request until it
             # comes (by gossip, nearly always; else by repair from the taker's node).
-            parked = self._parked.setdefault(take.taker.order_id, [])
-            if all(t.request != take.request for _, t in parked):
-                parked.append((sender, take))
-                self.counters["takes_parked"] += 1
+            self._park(sender, take)
             self._note_gap(sender, take.taker.vc)
             return
         self._grant(sender, take)
+
+    def _park(self, sender: str, take: Take) -> None:
+        """Hold a take until its taker order is delivered; at most MAX_PARKED per sender.
+
+        A parked take has no answer yet, so dropping one (over the cap, or after
+        ``Config.park_ms``) breaks no promise: its taker asks again.
+        """
+        parked = self._parked.setdefault(take.taker.order_id, [])
+        if any(t.request == take.request for _, t, _ in parked):
+            return
+        if self._parked_by[sender] >= MAX_PARKED:
+            self.counters["takes_unparked"] += 1
+        else:
+            parked.append((sender, take, self.now))
+            self._parked_by[sender] += 1
+            self.counters["takes_parked"] += 1
+        if not parked:
+            del self._parked[take.taker.order_id]
+
+    def _unpark(self, oid: str) -> list[tuple[str, Take]]:
+        """The takes that waited for taker order ``oid``, now delivered."""
+        takes = [(sender, take) for sender, take, _ in self._parked.pop(oid, ())]
+        for sender, _ in takes:
+            self._parked_by[sender] -= 1
+        return takes
+
+    def _expire_parked(self) -> None:
+        """Drop parked takes whose taker order did not come within ``park_ms`` (O(parked))."""
+        for oid in list(self._parked):
+            waiting = self._parked[oid]
+            kept = [p for p in waiting if self.now - p[2] < self.config.park_ms]
+            for sender, _, _ in waiting:
+                self._parked_by[sender] -= 1
+            for sender, _, _ in kept:
+                self._parked_by[sender] += 1
+            if kept:
+                self._parked[oid] = kept
+            else:
+                del self._parked[oid]
+            self.counters["takes_unparked"] += len(waiting) - len(kept)
 
     def _grant(self, sender: str, take: Take) -> None:
         """Decide a take whose taker order is delivered here, and answer it."""
@@ -120,8 +164,18 @@ class Maker:
                 del self._held[oid]
 
     def _answer(self, sender: str, take: Take, granted: int, reason: str, fill: Event | None = None) -> None:
-        """Store the answer (to persist before it is sent) and send it."""
+        """Send the answer; a grant or a busy answer is stored first (persisted before it is sent).
+
+        Those two are promises: asked again, the same take must get the same answer
+        (a second judgement could grant what the taker already let go).  ``closed`` and
+        ``invalid`` are not: a closed order never reopens, and an invalid take (one no
+        honest taker sends: another's order, a maker we never had, more than the taker
+        has left, a non-crossing price, or from a member caught equivocating) is invalid
+        whenever it is judged.  Keeping them would let any member grow our memory and
+        store one request id at a time.
+        """
         reply = TakeReply(take.request, take.maker, granted, reason, fill)
-        self._outcomes[(sender, take.request)] = reply
-        self._out.append(Persist(Outcome(sender, reply)))
+        if reason is GRANTED or reason is BUSY:
+            self._outcomes[(sender, take.request)] = reply
+            self._out.append(Persist(Outcome(sender, reply)))
         self._send(sender, reply)

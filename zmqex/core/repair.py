@@ -264,7 +264,7 @@ class Repair:
             if fill is not None and not take.applied and fill.body.taker == take.order:  # type: ignore[union-attr]
                 self._takes.fill_applied(take, fill.body.qty)  # type: ignore[union-attr]
         for oid in [o for o in self._parked if o in self.ledger.orders]:
-            for sender, take in self._parked.pop(oid):
+            for sender, take in self._unpark(oid):
                 self._grant(sender, take)
         self._mark_crossed()  # the snapshot may have brought orders that cross ours
 

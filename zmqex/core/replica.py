@@ -102,6 +102,7 @@ class Config:
     snapshot_every_ms: int = 10_000  # at most one snapshot served to a peer per this long
     max_snapshot_pages: int = 4_000  # a bigger snapshot is refused (2M items at the default page)
     snapshot_wait_ms: int = 10_000  # a snapshot nobody vouches for is dropped after this long
+    park_ms: int = 10_000  # a take waits this long for its taker order, then its taker must ask again
 
 
 @dataclass(slots=True)
@@ -169,7 +170,8 @@ class Replica(Maker, Taker, Repair):
         self._dirty: set[str] = set()  # own orders that may have something to do: the driver's work list
         # Maker side (maker.py).
         self._outcomes: dict[tuple[str, str], TakeReply] = {}
-        self._parked: dict[str, list[tuple[str, Take]]] = {}  # taker order id -> takes awaiting it
+        self._parked: dict[str, list[tuple[str, Take, int]]] = {}  # taker order id -> takes awaiting it, since
+        self._parked_by: Counter[str] = Counter()  # sender -> its takes in _parked
         self._held: dict[str, dict[tuple[str, str], tuple[Take, int]]] = {}  # reserved own order -> takes, since
         self._waiters: dict[str, set[str]] = {}  # reserved own order -> own orders waiting to take from it
         # Traders: who placed each own order.  Node-local (hosts enforce per-trader limits with
@@ -387,6 +389,7 @@ class Replica(Maker, Taker, Repair):
         self._dirty.update(self._busy_makers)  # busy makers may have room now
         self._busy_makers.clear()
         self._expire_held()
+        self._expire_parked()
         self._expire_snapshots()
         if now >= self._next_compact:
             self._next_compact = now + self.config.compact_every_ms
@@ -548,8 +551,9 @@ class Replica(Maker, Taker, Repair):
                 self._dirty.add(take.order)
                 self._release(take.order)
         elif isinstance(body, NewOrder):
-            for sender, take in self._parked.pop(event.order_id, ()):
-                self._grant(sender, take)
+            if event.order_id in self._parked:
+                for sender, take in self._unpark(event.order_id):
+                    self._grant(sender, take)
             if event.origin != self.id and body.tif is not _IOC:
                 self._mark_crossed_by(event.order_id)
         elif event.origin == self.id:  # a cancel: only the owner closes an order
