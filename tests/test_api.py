@@ -166,7 +166,7 @@ def test_an_order_belongs_to_the_trader_who_placed_it():
 def test_without_a_name_a_connection_is_its_own_trader():
     replica, api = make()
     oid = place(replica, api)
-    assert replica.traders[oid] == "conn-" + ME.hex()
+    assert replica.traders.of[oid] == "conn-" + ME.hex()
     assert call(api, who=b"\x00other", op="cancel", order_id=oid)["error"]["code"] == "not_owner"
     assert call(api, op="cancel", order_id=oid, trader="alice")["error"]["code"] == "not_owner"
     assert call(api, op="order", order_id=oid)["result"]["mine"] is True
@@ -183,7 +183,7 @@ def test_a_trader_name_must_be_short_plain_text(name):
 def test_with_keys_the_authenticated_trader_acts_and_may_not_name_another():
     replica, api = make()
     oid = place(replica, api, user="t:alice")
-    assert replica.traders[oid] == "alice"
+    assert replica.traders.of[oid] == "alice"
     assert call(api, op="order", order_id=oid, user="t:alice")["result"]["mine"] is True
     assert call(api, op="order", order_id=oid, user="t:alice", trader="alice")["result"]["mine"] is True
     impostor = call(api, op="cancel", order_id=oid, user="t:bob", trader="alice")["error"]
@@ -201,7 +201,7 @@ def test_an_operator_may_cancel_any_order_of_this_node_and_sees_them_as_its_own(
     assert call(api, op="cancel", order_id=oid, user="o:ops", trader="alice")["error"]["code"] == "not_owner"
     assert call(api, op="cancel", order_id=oid, user="o:ops")["result"]["status"] == "cancelled"
     own = place(replica, api, user="o:ops")  # an operator's orders are its own, under a name no trader has
-    assert replica.traders[own] == "o:ops"
+    assert replica.traders.of[own] == "o:ops"
     assert call(api, op="cancel", order_id=own, user="t:ops")["error"]["code"] == "not_owner"
 
 

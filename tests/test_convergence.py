@@ -72,7 +72,7 @@ class ReplicasUnderFaults(RuleBasedStateMachine):
             name = self._node(node)
             self.net.restart(name)  # a trader whose node is down restarts it first
             try:
-                self.net.place(name, side, qty, price, tif)
+                self.net.place(name, side, qty, price, tif, trader=f"t{qty % 3}")  # three traders a node
             except (Rejected, InvalidRequest):
                 pass  # post-only that would cross, or post-only without a price
 
@@ -99,8 +99,9 @@ class ReplicasUnderFaults(RuleBasedStateMachine):
                 pass
         if regret and placed:
             node, oid = placed[0]
-            if self.net.replica(node).ledger.orders[oid].open > 0:
-                self.net.cancel(node, oid)
+            replica = self.net.replica(node)
+            if replica.ledger.orders[oid].open > 0:
+                self.net.cancel(node, oid, trader=replica.traders.of.get(oid, ""))
 
     @rule(node=picks, pick=picks)
     def cancel(self, node: int, pick: int) -> None:
@@ -113,8 +114,9 @@ class ReplicasUnderFaults(RuleBasedStateMachine):
         if pick % 2 and taking:
             own = taking  # half the time, cancel an order while its take is in flight
         if own:
-            try:
-                self.net.cancel(name, own[pick % len(own)].id)
+            oid = own[pick % len(own)].id
+            try:  # by the trader who placed it, or now and then by an operator
+                self.net.cancel(name, oid, trader=replica.traders.of.get(oid, ""), operator=pick % 3 == 0)
             except OrderClosed:
                 raise AssertionError("an own open order could not be cancelled") from None
 
@@ -170,9 +172,11 @@ class ReplicasUnderFaults(RuleBasedStateMachine):
 
     @invariant()
     def every_replica_is_sound(self) -> None:
-        # No order over-filled, every fill balanced, book and orders agree, hash exact.
+        # No order over-filled, every fill balanced, book and orders agree, hash exact;
+        # each node's count of its own open orders per trader is exact.
         for replica in self.net.live():
             replica.ledger._check()
+            replica.traders._check(replica.ledger, replica.id)
 
     @invariant()
     def replicas_at_the_same_clock_hold_the_same_state(self) -> None:
@@ -191,6 +195,7 @@ class ReplicasUnderFaults(RuleBasedStateMachine):
         replicas = net.live()
         for replica in replicas:
             replica.ledger._check()
+            replica.traders._check(replica.ledger, replica.id)
             assert replica.counters["state_mismatches"] == 0, f"{replica.id} saw a peer's state differ"
         hashes = {r.id: r.ledger.state_hash() for r in replicas}
         note(f"hashes: {hashes}")

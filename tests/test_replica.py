@@ -749,7 +749,7 @@ def test_the_trader_is_persisted_with_the_order_and_never_replicated() -> None:
     assert OrderTrader(oid, "alice") in persisted  # committed with the order, before its gossip leaves
     net.drain()
     assert not any(b"alice" in data for queue in net.links.values() for data in queue)
-    assert net.replica("b").traders == {}
+    assert net.replica("b").traders.of == {}
     net.cancel("a", oid, trader="alice")
     net.drain()
     assert not any(isinstance(out, Persist) and isinstance(out.record, OrderTrader) and node != "a"
@@ -771,7 +771,7 @@ def test_open_orders_are_counted_per_trader_and_per_node() -> None:
     net.place("b", BUY, 5, 102)  # b takes the last of alice's: the fill is granted by a
     net.drain()
     assert (a.open_orders("alice"), a.open_orders()) == (0, 2)
-    assert "alice" not in a._open_of  # a trader with nothing open costs nothing
+    assert "alice" not in a.traders._open_of  # a trader with nothing open costs nothing
     items = export(a.ledger)  # a snapshot that closed bob's ask without an event here
     items[3][3] = CancelReason.USER.value
     a.ledger = rebuild(items)
@@ -788,7 +788,7 @@ def test_traders_and_open_counts_survive_a_restart() -> None:
     net.crash("a")
     net.restart("a")
     a = net.replica("a")
-    assert a.traders == {kept: "alice", gone: "alice"}
+    assert a.traders.of == {kept: "alice", gone: "alice"}
     assert (a.open_orders("alice"), a.open_orders()) == (1, 2)
     with pytest.raises(NotOwner):
         net.cancel("a", kept, trader="bob")

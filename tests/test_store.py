@@ -198,11 +198,11 @@ def test_the_trader_of_each_own_order_survives_reopen(tmp_path):
     records = list(SqliteStore(tmp_path, "a").records())
     assert OrderTrader(alice, "alice") in records and OrderTrader(bob, "bob") in records
     restored = Replica.restore("a", records)
-    assert restored.traders == net.replica("a").traders == {alice: "alice", bob: "bob"}
+    assert restored.traders.of == net.replica("a").traders.of == {alice: "alice", bob: "bob"}
     assert (restored.open_orders("alice"), restored.open_orders()) == (1, 3)
     memory = MemoryStore()
     memory.commit(net.nodes["a"].store)
-    assert Replica.restore("a", memory.records()).traders == {alice: "alice", bob: "bob"}
+    assert Replica.restore("a", memory.records()).traders.of == {alice: "alice", bob: "bob"}
 
 
 def test_a_store_written_before_traders_were_kept_still_opens(tmp_path):
@@ -213,7 +213,7 @@ def test_a_store_written_before_traders_were_kept_still_opens(tmp_path):
     store.close()
     reopened = SqliteStore(tmp_path, "a")
     restored = Replica.restore("a", reopened.records())
-    assert restored.traders == {} and restored.ledger.state_hash() == net.replica("a").ledger.state_hash()
+    assert restored.traders.of == {} and restored.ledger.state_hash() == net.replica("a").ledger.state_hash()
     reopened.commit([OrderTrader("a:9", "alice")])
     assert OrderTrader("a:9", "alice") in list(reopened.records())
     reopened.close()

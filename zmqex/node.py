@@ -426,7 +426,7 @@ class Node:
                 log.debug("event %s:%d from %s: %s", event.origin, event.seq, event.origin, body)
         elif isinstance(body, NewOrder):
             price = "market" if body.price is None else format_price(body.price)
-            trader = self.replica.traders.get(event.order_id)
+            trader = self.replica.traders.of.get(event.order_id)
             log.info("order %s placed: %s %s @ %s %s%s", event.order_id, body.side.value, format_qty(body.qty),
                      price, body.tif.value, f" by {trader}" if trader else "")
         elif isinstance(body, Cancel):

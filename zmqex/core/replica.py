@@ -26,13 +26,10 @@ What one node decides alone, it decides here:
   (:class:`~zmqex.core.messages.SyncRequest`), page by page.
 * **Liveness.**  A peer not heard from for ``peer_timeout_ms`` is down: its
   orders are skipped by takers until it is heard from again.
-* **Traders** (node-local).  Each own order remembers the trader who placed
-  it (``traders``, persisted as :class:`~zmqex.core.outputs.OrderTrader` with
-  the order, never in an event): only they, or an operator, may cancel it.
-  ``_open`` holds exactly the own orders still open, with their trader, so a
-  host can bound open orders per trader in O(1): an order leaves it when the
-  event that closes it is delivered (or, after a snapshot replaced the
-  ledger, at the next count).  Cost: a dict entry per own order, two while open.
+* **Traders** (node-local, :mod:`zmqex.core.traders`).  Each own order
+  remembers the trader who placed it (persisted with the order as
+  :class:`~zmqex.core.outputs.OrderTrader`, never in an event): only they, or
+  an operator, may cancel it; hosts bound open orders per trader with it.
 
 Layout.  :class:`Replica` is the one object a host calls.  This module holds
 all of its state (set up in ``__init__``, so it reads in one place), the host
@@ -76,6 +73,7 @@ from zmqex.core.queries import fill_info  # noqa: F401  (re-exported: hosts impo
 from zmqex.core.repair import Repair
 from zmqex.core.restore import replay
 from zmqex.core.takes import Reservations
+from zmqex.core.traders import Traders
 from zmqex.core.taker import Taker
 from zmqex.errors import Busy, Forged, InvalidRequest, NotOwner, OrderClosed, Rejected, UnknownOrder
 from zmqex.core.wire import is_node_id
@@ -174,12 +172,8 @@ class Replica(Maker, Taker, Repair):
         self._parked_by: Counter[str] = Counter()  # sender -> its takes in _parked
         self._held: dict[str, dict[tuple[str, str], tuple[Take, int]]] = {}  # reserved own order -> takes, since
         self._waiters: dict[str, set[str]] = {}  # reserved own order -> own orders waiting to take from it
-        # Traders: who placed each own order.  Node-local (hosts enforce per-trader limits with
-        # it); never in an event, so other nodes do not learn trader names.
-        self.traders: dict[str, str] = {}  # own order id -> the trader who placed it, if one was named
-        self._open: dict[str, str] = {}  # own orders still open -> their trader ("" if none was named)
-        self._open_of: dict[str, int] = {}  # trader -> how many entries of _open are theirs
-        self._open_ledger = self.ledger  # _open is exact for this ledger; a snapshot replaces it (repair.py)
+        # Who placed each own order (node-local: never in an event): zmqex.core.traders.
+        self.traders = Traders()
         for peer in peers:
             self.add_peer(peer)
 
@@ -278,10 +272,8 @@ class Replica(Maker, Taker, Repair):
         event = self._emit(NewOrder(side, price, qty, tif))
         oid = event.order_id
         if trader:
-            self.traders[oid] = trader
             self._out.append(Persist(OrderTrader(oid, trader)))  # a promise: committed with the event
-        self._open[oid] = trader
-        self._open_of[trader] = self._open_of.get(trader, 0) + 1
+        self.traders.placed(oid, trader, self.ledger)
         self._flows.add(oid)
         self._dirty.add(oid)
         if token is not None:
@@ -302,7 +294,7 @@ class Replica(Maker, Taker, Repair):
             raise UnknownOrder(f"order {oid} is not known here")
         if state.owner != self.id:
             raise NotOwner(f"order {oid} belongs to {state.owner}; cancel it there")
-        if not operator and self.traders.get(oid, trader) != trader:
+        if not self.traders.may_cancel(oid, trader, operator):
             raise NotOwner(f"order {oid} belongs to another trader")  # never say whom: names stay private
         if state.open == 0:
             raise OrderClosed(f"order {oid} is already {state.status}")
@@ -318,29 +310,11 @@ class Replica(Maker, Taker, Repair):
     def is_mine(self, oid: str, trader: str, operator: bool = False) -> bool:
         """Whether ``oid`` is an own order placed by ``trader`` (an operator: any own order)."""
         state = self.ledger.orders.get(oid)
-        if state is None or state.owner != self.id:
-            return False
-        return operator or self.traders.get(oid, "") == trader
+        return state is not None and state.owner == self.id and self.traders.is_mine(oid, trader, operator)
 
     def open_orders(self, trader: str | None = None) -> int:
-        """Own orders still open: placed by ``trader``, or by anyone (None).
-
-        O(1); once after a snapshot replaced the ledger, O(own open orders),
-        since fills that came with it closed orders without an event here.
-        """
-        if self._open_ledger is not self.ledger:
-            self._open_ledger = ledger = self.ledger
-            for oid in [o for o in self._open if (s := ledger.orders.get(o)) is None or s.open == 0]:
-                self._open_closed(oid)
-        return len(self._open) if trader is None else self._open_of.get(trader, 0)
-
-    def _open_closed(self, oid: str) -> None:
-        trader = self._open.pop(oid)
-        left = self._open_of[trader] - 1
-        if left:
-            self._open_of[trader] = left
-        else:
-            del self._open_of[trader]  # a trader per connection would otherwise pile up
+        """Own orders still open: placed by ``trader``, or by anyone (None); see :mod:`zmqex.core.traders`."""
+        return self.traders.open_orders(self.ledger, trader)
 
     def _check_memory(self) -> None:
         if self.amnesia:
@@ -542,9 +516,9 @@ class Replica(Maker, Taker, Repair):
             self.add_peer(event.origin)
         body = event.body
         if isinstance(body, Fill):
-            if self._open:
-                self._note_close(body.maker)
-                self._note_close(body.taker)
+            if self.traders.any_open:
+                self.traders.maybe_closed(body.maker, self.ledger)
+                self.traders.maybe_closed(body.taker, self.ledger)
             take = self._takes.get(body.request)
             if take is not None and take.order == body.taker:
                 self._takes.fill_applied(take, body.qty)
@@ -557,11 +531,7 @@ class Replica(Maker, Taker, Repair):
             if event.origin != self.id and body.tif is not _IOC:
                 self._mark_crossed_by(event.order_id)
         elif event.origin == self.id:  # a cancel: only the owner closes an order
-            self._note_close(body.order_id)
-
-    def _note_close(self, oid: str) -> None:
-        if oid in self._open and self.ledger.orders[oid].open == 0:
-            self._open_closed(oid)
+            self.traders.maybe_closed(body.order_id, self.ledger)
 
     def _record_delivery(self, event: Event, clock: VectorClock | None = None) -> None:
         self.clock = clock if clock is not None else self.clock.with_entry(event.origin, event.seq)

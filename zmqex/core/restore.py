@@ -70,7 +70,7 @@ def replay(replica: Replica, records: Iterable[Record]) -> None:
         elif isinstance(record, Outcome):
             replica._outcomes[(record.sender, record.reply.request)] = record.reply
         elif isinstance(record, OrderTrader):
-            replica.traders[record.order] = record.trader
+            replica.traders.of[record.order] = record.trader
         elif isinstance(record, Evidence):
             replica.equivocators.setdefault(record.ours.origin, (record.ours, record.theirs))
     for take in takes.values():
@@ -83,14 +83,10 @@ def replay(replica: Replica, records: Iterable[Record]) -> None:
             replica._takes.answer(take, granted)
         else:
             take.sent_at = now - config.retry_ms  # ask again on the first tick
-    traders, open_of = replica.traders, replica._open_of
+    replica.traders.recount(replica.ledger, node_id)
     for state in replica.ledger.orders.values():
-        if state.owner == node_id and state.open > 0:
-            trader = replica._open[state.id] = traders.get(state.id, "")
-            open_of[trader] = open_of.get(trader, 0) + 1
-            if not state.rests:
-                replica._flows.add(state.id)  # an IOC interrupted by the crash: finish it
-    replica._open_ledger = replica.ledger
+        if state.owner == node_id and state.open > 0 and not state.rests:
+            replica._flows.add(state.id)  # an IOC interrupted by the crash: finish it
     replica._mark_crossed()
     for peer in replica.clock:
         replica.add_peer(peer)
