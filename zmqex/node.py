@@ -17,8 +17,16 @@ Each iteration:
    then log, and commit the records that back no promise.  Nothing leaves the
    node before the records that back it are committed.
 
+Who sent a message is never what the message says.  With keys (``--keys``,
+:mod:`zmqex.auth`) it is the key its connection authenticated with, read from
+every frame (the ZAP user id): a trader's or operator's key may send client
+requests, a member's key peer messages, and a peer message's tag
+(``ID/INCARNATION``, :mod:`zmqex.mesh`) must name the key's member.  Without
+keys (loopback only) the tag alone names a peer.  Links to peers, and which
+run of each member is heard, belong to :class:`~zmqex.peers.Peers`.
+
 (The store's WAL checkpoints run on a thread of their own, in
-:mod:`zmqex.store`; it never touches the replica.)
+:mod:`zmqex.store`; it never touches the replica; nor does pyzmq's ZAP thread.)
 """
 
 from __future__ import annotations
