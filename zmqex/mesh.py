@@ -27,6 +27,7 @@ so a lost one costs a little time, not a partition.
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import re
 from dataclasses import dataclass
@@ -144,10 +145,21 @@ _ENDPOINT = re.compile(r"tcp://(?:[A-Za-z0-9](?:[A-Za-z0-9.\-]{0,190}[A-Za-z0-9]
 
 
 def _endpoint(value: object) -> str:
+    """An endpoint a hello may name: ``tcp://IP:PORT`` or ``ipc://PATH``.
+
+    An IP, not a host name: a node announces the address it bound, and a name would
+    have libzmq resolve it on its I/O thread, which a peer could stall with a slow name.
+    """
     text = wire.need_str(value, "endpoint", 200)
     match = _ENDPOINT.match(text)
     if match is None or match.group(1) is not None and not 1 <= int(match.group(1)) <= 65535:
-        raise DecodeError(f"endpoint {text!r:.60} must be tcp://HOST:PORT or ipc://PATH")
+        raise DecodeError(f"endpoint {text!r:.60} must be tcp://IP:PORT or ipc://PATH")
+    if match.group(1) is not None:
+        host = text[len("tcp://"):text.rindex(":")].strip("[]")
+        try:
+            ipaddress.ip_address(host)
+        except ValueError:
+            raise DecodeError(f"endpoint {text!r:.60} must name an IP address, not a host name") from None
     return text
 
 
