@@ -242,6 +242,7 @@ def test_an_unvouched_snapshot_waits_and_is_dropped_and_one_from_the_only_other_
     deliver(net, "a", "c", messages.SnapshotPage(a.clock, 0, 1, tuple(export(a.ledger)), a.ledger.state_hash()))
     assert c._pending_snapshot is not None and c.clock == VectorClock()
     net.now += c.config.snapshot_wait_ms
+    c.peers["b"].last_seen = net.now  # b is up all along (a member down could not vouch, nor is asked to)
     c.tick(net.now)
     assert c._pending_snapshot is None and c.counters["snapshots_dropped"] == 1 and c.clock == VectorClock()
     # Alone with a (no other member to ask), c takes what a sends, and counts it.

@@ -47,6 +47,7 @@ says why and holds the state these methods use (``peers``, ``clock``,
 
 from __future__ import annotations
 
+from zmqex.core import wire
 from zmqex.core.clock import VectorClock
 from zmqex.core.events import from_wire
 from zmqex.core.ledger import FILL_ITEM, ORDER_ITEM, export, merge, rebuild
@@ -183,11 +184,11 @@ class Repair:
         if partial is None or partial[0] != page.vc or partial[1] != page.state_hash:
             partial = (page.vc, page.state_hash, {}, self.now)  # a newer snapshot replaces a partial older one
         pages = partial[2]
-        pages[page.index] = page.items
+        pages[page.index] = wire.pack(list(page.items))  # packed, a fifth of the memory until it is whole
         self._snapshot_pages[sender] = (page.vc, page.state_hash, pages, self.now)
         if len(pages) == page.total and set(pages) == set(range(page.total)):
             del self._snapshot_pages[sender]
-            items = [item for i in range(page.total) for item in pages[i]]
+            items = [item for i in range(page.total) for item in wire.unpack(pages[i])]
             if rebuild(items).state_hash() != page.state_hash:
                 self.counters["snapshot_pages_refused"] += 1
                 raise Forged(f"the snapshot from {sender} does not hash to the state hash it announced")
@@ -206,8 +207,8 @@ class Repair:
         """Install the snapshot we hold once another member vouches for it (or nobody else could).
 
         A member vouches by announcing, in a heartbeat, the same state hash at the
-        same clock.  A node whose only other member is the snapshot's sender has no
-        one to ask: it installs what that member sent, and counts it
+        same clock.  A node whose only other member up is the snapshot's sender has
+        no one to ask: it installs what that member sent, and counts it
         (``snapshots_unvouched``).  An unvouched snapshot is dropped after
         ``snapshot_wait_ms``; repair then asks again.
         """
@@ -215,7 +216,7 @@ class Repair:
         if pending is None:
             return
         sender, vc, digest, items, since = pending
-        others = [p for name, p in self.peers.items() if name != sender]
+        others = [p for name, p in self.peers.items() if name != sender and p.up]  # a member down cannot vouch
         if any(p.announced == (vc, digest) for p in others):
             self.counters["snapshots_vouched"] += 1
         elif not others:

@@ -98,7 +98,7 @@ class Config:
     sync_serve_ms: int = 20  # sync pages served to one peer: one per this long on average ...
     sync_burst: int = 50  # ... and at most this many at once
     snapshot_every_ms: int = 10_000  # at most one snapshot served to a peer per this long
-    max_snapshot_pages: int = 4_000  # a bigger snapshot is refused (2M items at the default page)
+    max_snapshot_pages: int = 2_000  # a bigger snapshot is refused (1M items at the default page)
     snapshot_wait_ms: int = 10_000  # a snapshot nobody vouches for is dropped after this long
     park_ms: int = 10_000  # a take waits this long for its taker order, then its taker must ask again
 
@@ -152,7 +152,7 @@ class Replica(Maker, Taker, Repair):
         # Repair (repair.py).
         self._log = EventLog()  # delivered events that peers may still ask for
         self._next_compact = now + config.compact_every_ms
-        self._snapshot_pages: dict[str, tuple[VectorClock, str, dict[int, tuple], int]] = {}  # sender -> pages so far
+        self._snapshot_pages: dict[str, tuple[VectorClock, str, dict[int, bytes], int]] = {}  # sender -> pages so far
         self._pending_snapshot: tuple[str, VectorClock, str, list, int] | None = None  # whole, awaiting a voucher
         self.repaired = 0  # events that came by repair (sync), not by gossip: a health figure
         self.counters: Counter[str] = Counter()  # health figures for operators and the benchmark
