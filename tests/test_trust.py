@@ -335,3 +335,13 @@ def test_parked_takes_are_bounded_per_peer_and_expire() -> None:
     net.now += 1_000
     a.tick(net.now)
     assert a._parked == {} and a._parked_by["b"] == 0 and a.counters["takes_unparked"] == MAX_PARKED + 50
+
+
+def test_a_copy_its_origin_sent_unsigned_is_no_proof_against_it() -> None:
+    net = keyed(("a", "b", "c"))
+    badly = signed("a", 1, {"a": 1}, NewOrder(SELL, 100, 7, GTC), by="c")  # straight from a: not verified
+    deliver(net, "a", "b", messages.Gossip(badly))
+    genuine = signed("a", 1, {"a": 1}, NewOrder(SELL, 100, 7, GTC))  # same content, a's own signature
+    deliver(net, "c", "b", messages.SyncReply((genuine,), False))
+    b = net.replica("b")
+    assert b.counters["equivocations"] == 0 and "a" not in b.equivocators and b.counters["bad_signatures"] == 1

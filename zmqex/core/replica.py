@@ -498,6 +498,8 @@ class Replica(Maker, Taker, Repair):
                 self.amnesia = (f"node {self.id} has lost its own history (a peer holds a different "
                                 f"event {event.origin}:{event.seq}): restart it with its data directory")
         elif self._verifier is not None:
+            if not self._verified(ours):
+                return  # our copy came unverified from its origin and is not signed: no proof against it
             if event.origin not in self.equivocators:
                 self.counters["equivocations"] += 1
                 self.equivocators[event.origin] = (ours, event)
