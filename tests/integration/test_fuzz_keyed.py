@@ -51,6 +51,7 @@ import zmq
 from hypothesis import strategies as st
 
 from tests import hostile
+from tests.integration.raw import Sockets
 from tests.integration.test_fuzz_node import Mirror, drained, generate, mutate, rss
 from zmqex import keys, mesh
 from zmqex.core import messages, wire
@@ -82,31 +83,9 @@ STARTING = {"b": [("sell", "1", "50000.00"), ("buy", "1", "40000.00")],  # b:1 a
             "a": [("sell", "1", "60000.00")]}  # a:1, placed by alice
 
 
-class Sockets:
-    def __init__(self) -> None:
-        self.context = zmq.Context()
-        self.made: list[zmq.Socket] = []
-
-    def socket(self, kind: int, endpoint: str, own: keys.SecretKey | None = None, server: bytes | None = None,
-               **options: object) -> zmq.Socket:
-        sock = self.context.socket(kind)
-        sock.setsockopt(zmq.LINGER, 0)
-        sock.setsockopt(zmq.SNDTIMEO, 5000)  # a send never blocks longer than this
-        sock.setsockopt(zmq.RCVHWM, 0)
-        if own is not None and server is not None:
-            sock.setsockopt(zmq.CURVE_SERVERKEY, server)
-            sock.setsockopt(zmq.CURVE_PUBLICKEY, own.curve_public)
-            sock.setsockopt(zmq.CURVE_SECRETKEY, own.curve_secret)
-        for name, value in options.items():
-            sock.setsockopt(getattr(zmq, name), value)
-        sock.connect(endpoint)
-        self.made.append(sock)
-        return sock
-
-    def close(self) -> None:
-        for sock in self.made:
-            sock.close(0)
-        self.context.term()
+def fuzz_socket(sockets: Sockets, kind: int, endpoint: str, **options: object) -> zmq.Socket:
+    """A raw socket for fuzzing: unbounded receive queue, and a send never blocks more than 5 s."""
+    return sockets.socket(kind, connect=endpoint, SNDTIMEO=5000, RCVHWM=0, **options)
 
 
 @pytest.fixture(scope="module")
@@ -275,7 +254,7 @@ def test_a_member_a_trader_and_strangers_fuzzing_a_keyed_node_change_nothing(net
     b_key = public(net, "b")
 
     # Genuine signed events to replay: d (a member) may read the gossip of a and b.
-    subs = [sockets.socket(zmq.SUB, gossip_endpoint(node), own=d_key, server=public(net, node.id), SUBSCRIBE=b"")
+    subs = [fuzz_socket(sockets, zmq.SUB, gossip_endpoint(node), own=d_key, server=public(net, node.id), SUBSCRIBE=b"")
             for node in (a, b)]
     for sub in subs:  # a heartbeat first: the subscription is up before the orders are placed
         assert sub.poll(10_000), "no gossip reached d"
@@ -297,8 +276,8 @@ def test_a_member_a_trader_and_strangers_fuzzing_a_keyed_node_change_nothing(net
     start = net.wait_converged()["b"]
 
     # d says hello, as a member does.
-    d = sockets.socket(zmq.DEALER, b.endpoint, own=d_key, server=b_key)
-    d_big = sockets.socket(zmq.DEALER, b.endpoint, own=d_key, server=b_key)  # for the oversized frames
+    d = fuzz_socket(sockets, zmq.DEALER, b.endpoint, own=d_key, server=b_key)
+    d_big = fuzz_socket(sockets, zmq.DEALER, b.endpoint, own=d_key, server=b_key)  # for the oversized frames
     d.send_multipart([mesh.MEMBERS, D_TAG, D_HELLO])
     wait_for(lambda: "d" in status(b)["peers"], 10, "b to take d's hello")
     start = status(b)
@@ -314,7 +293,7 @@ def test_a_member_a_trader_and_strangers_fuzzing_a_keyed_node_change_nothing(net
 
     rng = random.Random(SEED)
     mirror = Mirror(STARTING["b"], node_id="b")
-    bob = sockets.socket(zmq.DEALER, b.endpoint, own=bob_key, server=b_key)
+    bob = fuzz_socket(sockets, zmq.DEALER, b.endpoint, own=bob_key, server=b_key)
     log = LogTail(b.log_path)
     any_pool, bob_peer_pool = client_pool + peer_pool, peer_pool + replays
 
@@ -330,8 +309,8 @@ def test_a_member_a_trader_and_strangers_fuzzing_a_keyed_node_change_nothing(net
         assert time.monotonic() < deadline, f"not done after {TIME_BOUND}s: {sent}"
         d.send_multipart([mesh.MEMBERS, D_TAG, D_HELLO])  # d speaks first: its incarnation stays the one heard
         # Two new strangers per batch (closed after it), so that every batch has fresh handshakes to refuse.
-        strangers = [sockets.socket(zmq.DEALER, b.endpoint, own=keys.new_secret(), server=b_key),
-                     sockets.socket(zmq.DEALER, b.endpoint)]
+        strangers = [fuzz_socket(sockets, zmq.DEALER, b.endpoint, own=keys.new_secret(), server=b_key),
+                     fuzz_socket(sockets, zmq.DEALER, b.endpoint)]
         for _ in range(BATCH):
             roll = rng.random()
             if roll < 0.45:  # a peer frame as d, under d's tag (or a junk kind)
