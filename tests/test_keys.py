@@ -41,7 +41,7 @@ def test_a_keyring_binds_each_key_to_one_name(tmp_path):
     ring = Keyring.load(tmp_path / "a", "a")
     assert set(ring.members) == {"a", "b"} and set(ring.traders) == {"alice"} and set(ring.operators) == {"ops"}
     assert sorted(ring.principals.values()) == ["m:a", "m:b", "o:ops", "t:alice"]
-    assert ring.member_of(ring.members["b"].curve) == "b" and ring.member_of(ring.traders["alice"].curve) is None
+    assert ring.principals[ring.members["b"].curve] == "m:b" and ring.principals[ring.traders["alice"].curve] == "t:alice"
     # One key may not stand for two parties.
     (tmp_path / "a" / "traders" / "b.key").write_bytes((tmp_path / "a" / "members" / "b.key").read_bytes())
     with pytest.raises(KeyFileError, match="both"):

@@ -34,3 +34,16 @@ def test_a_message_the_core_refuses_does_not_stop_the_rest_of_its_frame(node, ca
     assert set(node.replica.ledger.orders) == {"b:1", "b:2", "b:3"}
     assert node.replica.clock == VectorClock({"b": 3})
     assert "rejected gossip from b" in caplog.text
+
+
+def test_incarnations_remember_a_bounded_number_of_ids(monkeypatch):
+    from zmqex import mesh
+
+    monkeypatch.setattr(mesh, "MAX_NODES", 3)
+    seen = mesh.Incarnations()
+    assert all(seen.heard(n, "1", 0) for n in ("a", "b", "c"))
+    assert not seen.heard("d", "1", 10)  # full, nobody silent long enough to forget
+    assert seen.heard("a", "1", mesh.RESTART_AFTER_MS)  # a speaks on ...
+    assert seen.heard("d", "1", mesh.RESTART_AFTER_MS)  # ... b and c fell silent: forgotten
+    assert set(seen.accepted) == {"a", "d"}
+    assert not seen.heard("a", "2", mesh.RESTART_AFTER_MS + 1)  # a second a while a is heard

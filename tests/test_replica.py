@@ -1,7 +1,7 @@
 """The replica's rules, one deterministic scenario each.
 
 tests/test_convergence.py throws random faults at many replicas; these tests
-pin each rule of design.md sections 3-7 by name, with concrete ids, quantities,
+pin each rule of the README's "The rules" by name, with concrete ids, quantities,
 statuses and reasons.  Scenarios that need more than one node run through
 zmqex.sim.Network, which lets a test deliver, drop, duplicate or inject one
 message at a time.

@@ -282,7 +282,7 @@ def test_a_removed_member_is_untradeable_and_not_waited_for() -> None:
         net.drain()
     a = net.replica("a")
     assert a.stable_clock() != a.clock  # c has not delivered a's new order: nobody may forget it
-    a.set_keys(net._verified, ["a", "b"])
+    a.set_keys(net.verifier, ["a", "b"])
     assert "c" not in a.peers and a.removed == {"c"}
     assert a.order_info(ask)["available"] is False
     assert a.stable_clock() == a.clock  # c is no longer waited for

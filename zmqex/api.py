@@ -45,8 +45,6 @@ from zmqex.limits import DEFAULT, Limits
 log = logging.getLogger(__name__)
 
 VERSION = 1
-MAX_DEPTH = DEFAULT.book_depth
-MAX_PENDING = DEFAULT.pending_per_node  # place requests waiting for their taker flow, per node
 
 _NAME = re.compile(r"[A-Za-z0-9_.-]{1,32}")
 _TOKEN = 1000  # what one request costs, in thousandths of a token: buckets count integers

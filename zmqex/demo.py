@@ -27,11 +27,9 @@ from zmqex.local import LocalNetwork
 MID = Decimal("50000.00")
 
 
-def trader(name: str, node, orders: int, seed: int, lock: threading.Lock, stop: threading.Event,
-           keyed: bool = False) -> None:
+def trader(name: str, node, orders: int, seed: int, lock: threading.Lock, stop: threading.Event) -> None:
     rng = random.Random(seed)
-    # with keys the node knows the trader by its key; without, by its connection
-    with (node.client(timeout=10.0, as_=name) if keyed else node.client(timeout=10.0)) as client:
+    with node.client(timeout=10.0, as_=name) as client:  # with keys, the node knows the trader by its key
         for _ in range(orders):
             if stop.is_set():
                 return
@@ -92,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
             nodes = list(net.nodes.values())
             threads = [
                 threading.Thread(target=trader, args=(name, nodes[i % len(nodes)], args.orders,
-                                                      args.seed * 1000 + i, lock, stop, args.keys))
+                                                      args.seed * 1000 + i, lock, stop))
                 for i, name in enumerate(names)
             ]
             started = time.monotonic()

@@ -41,8 +41,6 @@ from nacl.signing import SigningKey, VerifyKey
 from zmqex.core.wire import is_node_id
 from zmqex.errors import ZmqexError
 
-SIGNATURE_BYTES = 64
-
 #: ZAP domains: a node's ROUTER (members, traders, operators) and its PUB (members only).
 ROUTER_DOMAIN = "zmqex"
 GOSSIP_DOMAIN = "zmqex-gossip"
@@ -64,10 +62,25 @@ class PublicKey:
     curve: bytes
     sign: bytes
 
-    def verify(self, data: bytes, signature: bytes) -> bool:
-        """True if ``signature`` is this party's Ed25519 signature of ``data``."""
+
+class Verifier:
+    """Checks ``(origin, data, signature)`` against the members' keys (what ``Replica`` takes as ``verifier``).
+
+    The VerifyKeys are built once: building one costs as much as a verification.
+    """
+
+    __slots__ = ("_keys",)
+
+    def __init__(self, members: dict[str, PublicKey]) -> None:
+        self._keys = {node: VerifyKey(key.sign) for node, key in members.items()}
+
+    def __call__(self, origin: str, data: bytes, signature: bytes) -> bool:
+        """True if ``origin`` is a member and ``signature`` is its Ed25519 signature of ``data``."""
+        key = self._keys.get(origin)
+        if key is None:
+            return False
         try:
-            VerifyKey(self.sign).verify(data, signature)
+            key.verify(data, signature)
             return True
         except (BadSignatureError, ValueError, TypeError):
             return False
@@ -237,24 +250,13 @@ class Keyring:
                     raise KeyFileError(f"one key is listed as both {other} and {prefix + name} in {directory}")
         return cls(node_id, own, members, traders, operators, principals)
 
-    def member_of(self, curve_key: bytes) -> str | None:
-        principal = self.principals.get(curve_key, "")
-        return principal[len(MEMBER):] if principal.startswith(MEMBER) else None
-
     def verify(self, origin: str, data: bytes, signature: bytes) -> bool:
         """True if ``origin`` is a member and ``signature`` is its signature of ``data``."""
-        key = self._verify_keys.get(origin)
-        if key is None:
-            return False
-        try:
-            key.verify(data, signature)
-            return True
-        except (BadSignatureError, ValueError, TypeError):
-            return False
+        return self._verifier(origin, data, signature)
 
     @functools.cached_property
-    def _verify_keys(self) -> dict[str, VerifyKey]:  # building a VerifyKey costs as much as a verify
-        return {node: VerifyKey(key.sign) for node, key in self.members.items()}
+    def _verifier(self) -> Verifier:
+        return Verifier(self.members)
 
 
 def make_network(directory: str | os.PathLike[str], nodes: Sequence[str], traders: Sequence[str] = (),

@@ -15,6 +15,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 from zmqex import keys
@@ -107,7 +108,7 @@ class LocalNetwork:
     """
 
     def __init__(self, workdir: str | Path | None = None, extra_args: list[str] | None = None,
-                 keyed: list[str] | None = None, traders: list[str] = ()) -> None:  # type: ignore[assignment]
+                 keyed: list[str] | None = None, traders: Sequence[str] = ()) -> None:
         self._tmp = None if workdir else tempfile.TemporaryDirectory(prefix="zmqex-")
         self.workdir = Path(workdir or self._tmp.name)  # type: ignore[union-attr]
         self.extra_args = extra_args or []

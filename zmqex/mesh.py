@@ -48,6 +48,9 @@ CORE, MEMBERS = b"c", b"m"  # first frame of a peer message: a core message, or 
 #: second incarnation is a second process claiming its id.
 RESTART_AFTER_MS = 5_000
 
+#: Most node ids whose incarnation a node remembers at once (see Incarnations).
+MAX_NODES = 1_024
+
 #: Most members a hello may name.
 MAX_MEMBERS = 256
 
@@ -80,7 +83,8 @@ def parse_tag(data: bytes) -> tuple[str, str]:
         node, slash, incarnation = data.decode().partition("/")
     except UnicodeDecodeError:
         raise DecodeError("peer tag is not text") from None
-    if not (slash and wire.is_node_id(node) and 1 <= len(incarnation) <= 32 and incarnation.isalnum()):
+    if not (slash and wire.is_node_id(node) and 1 <= len(incarnation) <= 32 and incarnation.isascii()
+            and incarnation.isalnum()):
         raise DecodeError(f"peer tag {data[:60]!r} is not ID/INCARNATION")
     return node, incarnation
 
@@ -104,7 +108,10 @@ class Incarnations:
 
     ``heard(node, incarnation, now)`` says whether a message tagged so is to be
     used.  Invariant: one accepted incarnation per member; it changes only
-    after :data:`RESTART_AFTER_MS` of silence.  O(1) per message.
+    after :data:`RESTART_AFTER_MS` of silence.  At most :data:`MAX_NODES` ids
+    are remembered (without keys anyone may send tags): when full, ids silent
+    for :data:`RESTART_AFTER_MS` are forgotten, and a new id is refused if none
+    is.  O(1) per message, O(n) when full.
     """
 
     def __init__(self) -> None:
@@ -113,6 +120,11 @@ class Incarnations:
 
     def heard(self, node: str, incarnation: str, now: int) -> bool:
         current = self.accepted.get(node)
+        if current is None and len(self.accepted) >= MAX_NODES:
+            self.accepted = {n: a for n, a in self.accepted.items() if now - a[1] < RESTART_AFTER_MS}
+            self.refused = {n: i for n, i in self.refused.items() if n in self.accepted}
+            if len(self.accepted) >= MAX_NODES:
+                return False
         if current is None or current[0] == incarnation or now - current[1] >= RESTART_AFTER_MS:
             if current is not None and current[0] != incarnation:
                 log.info("peer %s restarted (incarnation %s, was %s)", node, incarnation, current[0])

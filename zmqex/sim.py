@@ -47,9 +47,10 @@ class Network:
         self.config = config
         self.now = 0
         self.keyring: dict[str, keys.SecretKey] | None = None
+        self.verifier: keys.Verifier | None = None
         if keyed is not None:
             self.keyring = {m: keys.secret_from_seed(hashlib.sha256(m.encode()).digest()) for m in keyed}
-            self._verify = {m: k.public for m, k in self.keyring.items()}
+            self.verifier = keys.Verifier({m: k.public for m, k in self.keyring.items()})
         self.nodes = {i: SimNode(i, self._new_replica(i, [p for p in self.ids if p != i])) for i in self.ids}
         self.links: dict[tuple[str, str], list[bytes]] = {
             (a, b): [] for a in self.ids for b in self.ids if a != b
@@ -179,11 +180,7 @@ class Network:
     def _keys_of(self, node: str) -> dict[str, Any]:
         if self.keyring is None:
             return {}
-        return {"signer": self.keyring[node].signer(), "verifier": self._verified, "members": list(self.keyring)}
-
-    def _verified(self, origin: str, data: bytes, signature: bytes) -> bool:
-        key = self._verify.get(origin)
-        return key is not None and key.verify(data, signature)
+        return {"signer": self.keyring[node].signer(), "verifier": self.verifier, "members": list(self.keyring)}
 
     def tick(self, advance: int = 0) -> None:
         """Advance time by ``advance`` ms and run every live node's timers."""

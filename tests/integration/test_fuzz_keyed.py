@@ -231,18 +231,16 @@ class LogTail:
         self.buffer = b""
 
     def wait(self, needle: bytes, node, deadline: float) -> None:
-        while time.monotonic() < deadline:
+        def logged() -> bool:
             assert node.alive(), f"the node died:\n{node.log()[-3000:]}"
-            chunk = self.file.read()
-            if chunk:
-                self.buffer += chunk
-                if needle in self.buffer:
-                    self.buffer = self.buffer[self.buffer.index(needle) + len(needle):]
-                    return
-                self.buffer = self.buffer[-len(needle):]
-            else:
-                time.sleep(0.01)
-        raise AssertionError(f"the node did not log {needle!r} within {DRAIN_WITHIN}s")
+            self.buffer += self.file.read()
+            if needle in self.buffer:
+                self.buffer = self.buffer[self.buffer.index(needle) + len(needle):]
+                return True
+            self.buffer = self.buffer[-len(needle):]
+            return False
+
+        wait_for(logged, max(0.0, deadline - time.monotonic()), f"the node to log {needle!r}", interval=0.01)
 
     def close(self) -> None:
         self.file.close()

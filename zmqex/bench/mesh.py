@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter, deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -49,7 +49,7 @@ def _no_keys(endpoint: str, trader: str) -> None:
     return None
 
 
-def _network(store: str, keyed: list[str] | None = None, traders: list[str] = ()):  # type: ignore[assignment]
+def _network(store: str, keyed: list[str] | None = None, traders: Sequence[str] = ()):
     from zmqex.local import LocalNetwork
 
     return LocalNetwork(extra_args=STORES[store][1], keyed=keyed, traders=list(traders))

@@ -1,7 +1,7 @@
 """The maker side of a replica: answering takes against its own orders.
 
 A node is the single writer of its own orders, so it alone grants fills
-against them (design notes, section 4).  A :class:`~zmqex.core.messages.Take`
+against them (README, "The rules").  A :class:`~zmqex.core.messages.Take`
 from a peer asks for part of one of them; the answer is a
 :class:`~zmqex.core.messages.TakeReply` that carries the fill event when
 something was granted.

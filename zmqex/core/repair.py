@@ -1,10 +1,11 @@
 """Repair: catching up with peers, and letting go of what everyone has.
 
-Gossip may drop events, so it is only the fast path (design notes, section 5).
-Heartbeats carry each member's clock; a node that sees a peer ahead asks it
-for what it lacks with a :class:`~zmqex.core.messages.SyncRequest`, one at a
-time per peer, page by page, until its clock dominates the peer's.  Any node
-can serve any origin's events: they are self-describing.
+Gossip may drop events, so it is only the fast path; repair is the safety
+net (README, "The rules").  Heartbeats carry each member's clock; a node that
+sees a peer ahead asks it for what it lacks with a
+:class:`~zmqex.core.messages.SyncRequest`, one at a time per peer, page by
+page, until its clock dominates the peer's.  Any node can serve any origin's
+events: they are self-describing.
 
 A gap is given ``Config.repair_after_ms`` to close by itself before it is
 asked for: under load a peer's heartbeat (or a take naming an order we have

@@ -114,7 +114,8 @@ class Peer:
     announced: tuple[VectorClock, str] | None = None  # its last heartbeat with a state hash: (clock, hash)
     asked_at: int = -(10**12)  # when we last sent it a sync request (a snapshot may answer it)
     served_at: int = 0  # when it last asked us for a sync page
-    sync_credit: int = 20 * 50  # ms of sync serving it may still use (Config.sync_serve_ms per page)
+    sync_credit: int = 2**62  # ms of sync serving it may still use (a page costs Config.sync_serve_ms);
+    # starts full: the first request caps it at the burst (repair.py)
     snapshot_served_at: int = -(10**12)
 
 

@@ -3,7 +3,7 @@
 For each of its own orders that crosses a resting order with an earlier
 priority key (and for every IOC or market order, which never rests), a node
 asks that order's owner for a fill, best price first, one request at a time
-per order (design notes, section 4).  Every replica computes the same keys,
+per order (README, "The rules").  Every replica computes the same keys,
 so of two crossing resting orders exactly one owner takes: the owner of the
 later one.
 
