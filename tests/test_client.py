@@ -224,9 +224,9 @@ def test_tcp_prefix_accepted(node):
     ("busy", errors.Busy),
     ("rate_limited", errors.RateLimited),
     ("limit", errors.LimitReached),
-    ("unknown_op", errors.RemoteError),
-    ("unsupported_version", errors.RemoteError),
-    ("something_new", errors.RemoteError),
+    ("unknown_op", errors.ErrorReply),
+    ("unsupported_version", errors.ErrorReply),
+    ("something_new", errors.ErrorReply),
 ])
 def test_error_replies_map_to_exceptions(node, client, code, cls):
     node.handlers["cancel"] = lambda req: [fail(req["id"], req["order_id"], f"the node says {req['order_id']}")]

@@ -8,7 +8,8 @@ import pytest
 import zmq.auth
 
 from zmqex import keys
-from zmqex.keys import KeyFileError, Keyring
+from zmqex.errors import KeyFileError
+from zmqex.keys import Keyring
 
 
 def test_keygen_writes_a_pyzmq_certificate_pair_with_a_signing_key(tmp_path):

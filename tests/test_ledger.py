@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from zmqex.core.clock import VectorClock
 from zmqex.core.events import Cancel, CancelReason, Event, Fill, NewOrder, Side, Tif
 from zmqex.core.ledger import Ledger
-from zmqex.errors import InvariantViolation
+from zmqex.errors import BadEvent
 
 BUY, SELL = Side.BUY, Side.SELL
 _fresh = itertools.count(1000)  # seqs of cancels and fills: distinct, and apart from the orders'
@@ -160,7 +160,7 @@ BAD = {
 def test_bad_event_raises_and_changes_nothing(event):
     led = base()
     before = snapshot(led)
-    with pytest.raises(InvariantViolation):
+    with pytest.raises(BadEvent):
         led.apply(event)
     assert snapshot(led) == before
     led._check()

@@ -12,7 +12,8 @@ from zmqex.core.outputs import EventRecord, OrderTrader
 from zmqex.core.replica import Config, Replica
 from zmqex.sim import Network
 from zmqex.local import wait_for
-from zmqex.store import FILENAME, MemoryStore, SqliteStore, StoreError
+from zmqex.errors import StoreError
+from zmqex.store import FILENAME, MemoryStore, SqliteStore
 
 
 def traded_network():

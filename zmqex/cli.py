@@ -9,10 +9,10 @@ import signal
 import sys
 
 from zmqex.core.replica import Config
-from zmqex.keys import KeyFileError
+from zmqex.errors import KeyFileError, StoreError
 from zmqex.core.wire import is_node_id
 from zmqex.node import Node
-from zmqex.store import MemoryStore, SqliteStore, StoreError, default_data_dir
+from zmqex.store import MemoryStore, SqliteStore, default_data_dir
 
 
 def node_main(argv: list[str] | None = None) -> int:

@@ -39,7 +39,7 @@ import zmq.auth
 from zmqex.core import money, wire
 from zmqex.core.money import Amount
 from zmqex.errors import (Busy, DecodeError, InvalidAmount, InvalidRequest, LimitReached, NotOwner, OrderClosed,
-                          RateLimited, Rejected, RemoteError, Timeout, UnknownOrder, ZmqexError)
+                          RateLimited, Rejected, ErrorReply, Timeout, UnknownOrder, ZmqexError)
 
 VERSION = 1
 SIDES = ("buy", "sell")
@@ -47,7 +47,7 @@ TIFS = ("gtc", "ioc", "post_only")
 MAX_DEPTH = 1000
 MAX_REPLY = 1 << 30  # a reply (a long ``fills``) may be far larger than any request
 
-#: Error codes of the protocol with a class of their own; any other code is a RemoteError.
+#: Error codes of the protocol with a class of their own; any other code is a ErrorReply.
 ERRORS: dict[str, type[ZmqexError]] = {
     cls.code: cls
     for cls in (Busy, DecodeError, InvalidAmount, InvalidRequest, UnknownOrder, NotOwner, OrderClosed, Rejected,
@@ -279,7 +279,7 @@ def _result(reply: dict[str, Any]) -> dict[str, Any]:
     error = reply["error"] if type(reply.get("error")) is dict else {}
     code, message = str(error.get("code")), str(error.get("message") or error.get("code"))
     cls = ERRORS.get(code)
-    raise cls(message) if cls is not None else RemoteError(code, message)
+    raise cls(message) if cls is not None else ErrorReply(code, message)
 
 
 def _code(reply: dict[str, Any]) -> Any:

@@ -39,7 +39,7 @@ from nacl.exceptions import BadSignatureError
 from nacl.signing import SigningKey, VerifyKey
 
 from zmqex.core.wire import is_node_id
-from zmqex.errors import ZmqexError
+from zmqex.errors import KeyFileError
 
 #: ZAP domains: a node's ROUTER (members, traders, operators) and its PUB (members only).
 ROUTER_DOMAIN = "zmqex"
@@ -48,11 +48,6 @@ GOSSIP_DOMAIN = "zmqex-gossip"
 #: Prefixes of the ZAP user id a node's authenticator gives each kind of key.
 MEMBER, TRADER, OPERATOR = "m:", "t:", "o:"
 
-
-class KeyFileError(ZmqexError):
-    """A key file or key directory is missing, malformed, or inconsistent."""
-
-    code = "keys"
 
 
 @dataclass(frozen=True, slots=True)

@@ -43,7 +43,7 @@ from zmqex.core.events import clock_from_wire, clock_to_wire
 from zmqex.core.outputs import (
     Checkpoint, EventRecord, Evidence, OrderTrader, Outcome, Record, TakeSent, TakeSettled,
 )
-from zmqex.errors import ZmqexError
+from zmqex.errors import StoreError, ZmqexError
 
 log = logging.getLogger(__name__)
 
@@ -71,11 +71,6 @@ CREATE TABLE IF NOT EXISTS checkpoint ( -- the latest snapshot: events at or bel
     id INTEGER PRIMARY KEY CHECK (id = 1), vc BLOB NOT NULL, base BLOB NOT NULL, items BLOB NOT NULL);
 """
 
-
-class StoreError(ZmqexError):
-    """The store cannot be opened or read: corrupt, from a newer version, or another node's."""
-
-    code = "store"
 
 
 def default_data_dir(node_id: str) -> Path:

@@ -8,7 +8,7 @@ same state whichever arrives first.
 
 ``apply`` checks an event completely before it changes anything; an event no
 correct peer could produce (an over-fill, a fill or cancel not from the owner)
-raises :class:`~zmqex.errors.InvariantViolation` and leaves the ledger as it was.
+raises :class:`~zmqex.errors.BadEvent` and leaves the ledger as it was.
 
 ``state_hash`` is a digest of all orders and fills that is the same on every
 replica holding the same state.  It is kept incrementally (a sum of per-item
@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from zmqex.core.book import Book, Key
 from zmqex.core.events import Cancel, CancelReason, Event, Fill, NewOrder, Side, Tif, from_wire, to_wire
 from zmqex.core.wire import brief, need_int, need_str
-from zmqex.errors import DecodeError, InvariantViolation
+from zmqex.errors import DecodeError, BadEvent
 
 _MOD = 2**128
 _IOC, _BUY = Tif.IOC, Side.BUY  # enum members read once: attribute lookups on enums are slow
@@ -95,7 +95,7 @@ class Ledger:
     # --- applying events ----------------------------------------------------------
 
     def apply(self, event: Event) -> None:
-        """Apply one causally-ready event. Raises InvariantViolation, changing nothing."""
+        """Apply one causally-ready event. Raises BadEvent, changing nothing."""
         body = event.body
         if isinstance(body, NewOrder):
             self._apply_order(event, body)
@@ -107,7 +107,7 @@ class Ledger:
     def _apply_order(self, event: Event, body: NewOrder) -> None:
         oid = event.order_id
         if oid in self.orders:
-            raise InvariantViolation(f"order {oid} applied twice")
+            raise BadEvent(f"order {oid} applied twice")
         state = OrderState(event, oid, event.origin, body.side, body.price, body.qty, body.tif, event.key)
         self.orders[oid] = state
         if state.rests:
@@ -117,7 +117,7 @@ class Ledger:
     def _apply_cancel(self, event: Event, body: Cancel) -> None:
         state = self._order(body.order_id, "cancel")
         if state.owner != event.origin:
-            raise InvariantViolation(f"{event.origin} may not cancel {state.id}, owned by {state.owner}")
+            raise BadEvent(f"{event.origin} may not cancel {state.id}, owned by {state.owner}")
         if state.cancelled is not None:
             return  # a second close of the same order changes nothing
         state.cancelled = body.reason
@@ -128,16 +128,16 @@ class Ledger:
         maker = self._order(body.maker, "fill maker")
         taker = self._order(body.taker, "fill taker")
         if maker.owner != event.origin:
-            raise InvariantViolation(f"{event.origin} may not grant fills on {maker.id}, owned by {maker.owner}")
+            raise BadEvent(f"{event.origin} may not grant fills on {maker.id}, owned by {maker.owner}")
         if not crosses(taker, maker) or body.price != maker.price:
-            raise InvariantViolation(f"fill {event.id}: {taker.id} cannot trade with {maker.id} at {body.price}")
+            raise BadEvent(f"fill {event.id}: {taker.id} cannot trade with {maker.id} at {body.price}")
         for state in (maker, taker):
             if state.filled + body.qty > state.qty:
-                raise InvariantViolation(
+                raise BadEvent(
                     f"fill {event.id} would over-fill {state.id}: {state.filled} + {body.qty} > {state.qty}"
                 )
         if body.request in self.fill_by_request:
-            raise InvariantViolation(f"request {body.request} was granted twice")
+            raise BadEvent(f"request {body.request} was granted twice")
         for state in (maker, taker):
             if state.id in self.book:
                 self.book.reduce(state.id, body.qty)
@@ -153,7 +153,7 @@ class Ledger:
         state = self.orders.get(oid)
         if state is None:
             # Causal delivery puts an order before anything that refers to it.
-            raise InvariantViolation(f"{what} refers to unknown order {oid}")
+            raise BadEvent(f"{what} refers to unknown order {oid}")
         return state
 
     # --- reading ------------------------------------------------------------------
@@ -238,7 +238,7 @@ def export(ledger: Ledger) -> list[list]:
 
 
 def rebuild(items: list) -> Ledger:
-    """Inverse of :func:`export`; raises DecodeError on malformed items, InvariantViolation on inconsistent ones."""
+    """Inverse of :func:`export`; raises DecodeError on malformed items, BadEvent on inconsistent ones."""
     ledger = Ledger()
     for item in items:
         kind = item[0] if type(item) is list and item else None
@@ -261,7 +261,7 @@ def rebuild(items: list) -> Ledger:
             event = from_wire(item[1])
             fill = event.body
             if not isinstance(fill, Fill) or fill.maker not in ledger.orders or fill.taker not in ledger.orders:
-                raise InvariantViolation("snapshot fill item does not fit the snapshot's orders")
+                raise BadEvent("snapshot fill item does not fit the snapshot's orders")
             ledger.fills[event.id] = event
             ledger.fill_by_request[fill.request] = event
             ledger.fills_of.setdefault(fill.maker, []).append(event)
@@ -271,7 +271,7 @@ def rebuild(items: list) -> Ledger:
             raise DecodeError("malformed snapshot item")
     for state in ledger.orders.values():
         if state.filled != sum(e.body.qty for e in ledger.fills_of.get(state.id, ())):  # type: ignore[union-attr]
-            raise InvariantViolation(f"snapshot: {state.id} filled disagrees with its fills")
+            raise BadEvent(f"snapshot: {state.id} filled disagrees with its fills")
     return ledger
 
 
