@@ -347,7 +347,9 @@ def parse_fill(value: Any) -> FillView:
 def parse_order(value: Any) -> OrderView:
     """An order from a node, checked as ``parse_fill`` checks a fill; ``mine`` kept when there."""
     order = _map(value, "order")
-    price = order.get("price")
+    if "price" not in order:  # null is a market order; missing is a malformed one
+        raise DecodeError("order has no price (null for a market order)")
+    price = order["price"]
     view: OrderView = {
         "order_id": _ref(order.get("order_id"), "order id"),
         "owner": wire.need_node_id(order.get("owner"), "order's owner"),
@@ -360,7 +362,7 @@ def parse_order(value: Any) -> OrderView:
         "open": _qty(order.get("open"), "order's open", zero=True),
         "pending": _qty(order.get("pending"), "order's pending", zero=True),
         "available": _bool(order.get("available"), "order's available"),
-        "fills": [parse_fill(fill) for fill in _list(order.get("fills"), "order's fills")],
+        "fills": [parse_fill(fill) for fill in wire.need_list(order.get("fills"), "order's fills")],
     }
     if "mine" in order:
         view["mine"] = _bool(order["mine"], "order's mine")
@@ -384,18 +386,12 @@ def parse_fills(value: Any) -> list[FillView]:
     result = _map(value, "fills result")
     if "truncated" in result:
         _bool(result["truncated"], "truncated")
-    return [parse_fill(fill) for fill in _list(result.get("fills"), "fills")]
+    return [parse_fill(fill) for fill in wire.need_list(result.get("fills"), "fills")]
 
 
 def _map(value: Any, what: str) -> dict[str, Any]:
     if type(value) is not dict:
         raise DecodeError(f"{what} must be a map, got {type(value).__name__}")
-    return value
-
-
-def _list(value: Any, what: str) -> list[Any]:
-    if type(value) is not list:
-        raise DecodeError(f"{what} must be a list, got {type(value).__name__}")
     return value
 
 
@@ -443,7 +439,7 @@ def _canonical(value: Any, what: str, parse: Callable[[Amount], int], form: Call
 
 def _levels(value: Any, what: str) -> list[Level]:
     levels: list[Level] = []
-    for item in _list(value, what):
+    for item in wire.need_list(value, what):
         if type(item) is not list or len(item) != 3 or type(item[2]) is not int or not 0 < item[2] <= wire.MAX_INT:
             raise DecodeError(f"a level of {what} must be [price, qty, number of orders]")
         levels.append([_price(item[0], f"price in {what}"), _qty(item[1], f"qty in {what}"), item[2]])
