@@ -31,7 +31,8 @@ from typing import Any, Union
 from zmqex.core import wire
 from zmqex.core.clock import VectorClock
 from zmqex.core.money import MAX_PRICE, MAX_QTY
-from zmqex.core.tif import MARKET, Tif
+from zmqex.core.tif import MARKET
+from zmqex.core.tif import Tif as Tif  # part of the event vocabulary: NewOrder.tif
 from zmqex.errors import DecodeError, InvalidAmount
 
 #: Most nodes a clock may name; more is a malformed (or hostile) event.
