@@ -44,7 +44,7 @@ from zmqex.core import wire
 from zmqex.core.events import Event, Fill, Side
 from zmqex.core.queries import fill_info
 from zmqex.core.replica import Replica
-from zmqex.errors import Busy, DecodeError, LimitReached, NotOwner, RateLimited, ZmqexError
+from zmqex.errors import Busy, DecodeError, LimitReached, LocalError, NotOwner, RateLimited, RemoteError
 from zmqex.limits import DEFAULT, Limits
 from zmqex.protocol import VERSION as VERSION  # re-exported: node.py reads api.VERSION
 
@@ -103,7 +103,7 @@ class ClientApi:
                              f"unknown op {wire.brief(op, 30)}; one of {sorted(protocol.OPS)}")
             result = handler(caller, request_id, request)
             return None if result is None else wire.pack(protocol.ok_reply(request_id, result))
-        except ZmqexError as exc:
+        except (LocalError, RemoteError) as exc:  # an InvariantViolation is our bug: it is not answered away
             log.debug("request %r from %r refused: %s", request_id, identity, exc)
             return error(request_id, exc.code, str(exc))
 

@@ -58,7 +58,7 @@ from zmqex.core.taker import TakerDesk
 from zmqex.core.tif import RESTS, RULES, TAKES, Tif
 from zmqex.core.traders import Traders
 from zmqex.core.wire import is_node_id
-from zmqex.errors import Busy, Forged, InvalidRequest, NotOwner, OrderClosed, Rejected, UnknownOrder
+from zmqex.errors import Busy, Forged, InvalidRequest, InvariantViolation, NotOwner, OrderClosed, Rejected, UnknownOrder
 
 __all__ = ["Config", "Replica", "Signer", "Verifier", "fill_info"]  # what hosts import from here
 
@@ -553,8 +553,17 @@ class Replica:
     def _check(self) -> None:
         """Assert every invariant of this replica, its desks' and those across them. O(state).
 
-        Call it between input calls (the tests call it after every step).
+        Call it between input calls (the tests call it after every step).  Raises
+        InvariantViolation, naming the replica and the broken invariant.
         """
+        try:
+            self._check_all()
+        except InvariantViolation:
+            raise
+        except AssertionError as exc:
+            raise InvariantViolation(f"replica {self.id}: {exc}") from exc
+
+    def _check_all(self) -> None:
         self.ledger._check()
         self._buffer._check(self.clock)
         self.replication._check()
