@@ -147,7 +147,7 @@ class Replica:
     @property
     def in_flight(self) -> int:
         """Work not finished: takes and first passes, takes parked or held, held events and requests."""
-        return self.taker.busy + self.maker.busy + len(self._buffer) + len(self._local)
+        return self.taker.unfinished + self.maker.unfinished + len(self._buffer) + len(self._local)
 
     @property
     def quiet(self) -> bool:
