@@ -240,6 +240,20 @@ def test_a_held_take_is_answered_busy_after_retry_ms() -> None:
     assert [f[:4] for f in fills(net.replica("b"))] == [(x, y, 100, 5)]
 
 
+def test_a_take_answered_busy_is_answered_busy_again_even_when_the_maker_has_room() -> None:
+    net, x, y = maker_taking_itself()
+    net.links[("a", "c")].clear()  # a's take on z is lost: x stays reserved
+    net.tick(CFG.retry_ms)  # b's take is answered busy; a asks c for z again
+    deliver_all(net, "a", "c")
+    deliver_all(net, "c", "a")  # z is closed: x is free now
+    a = net.replica("a")
+    assert a.order_info(x)["open"] == 5 and a.order_info(x)["pending"] == 0
+    again = Take("b.1", x, net.replica("b").ledger.orders[y].event, 5)
+    inject(net, "b", "a", again)  # the same request again: the same answer, not a second judgement
+    assert replies_on(net, "a", "b") == [TakeReply("b.1", x, 0, "busy", None)] * 2
+    converged(net)
+
+
 # --- idempotency ----------------------------------------------------------------------------
 
 
