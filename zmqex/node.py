@@ -45,8 +45,9 @@ from zmqex.auth import Authenticator
 from zmqex.core import messages, wire
 from zmqex.core.events import Cancel, Event, Fill, NewOrder
 from zmqex.core.money import format_price, format_qty
-from zmqex.core.outputs import Delivered, PeerChanged, Persist, Publish, Record, Reply, Send
+from zmqex.core.outputs import Delivered, PeerChanged
 from zmqex.core.replica import Config, Replica
+from zmqex.core.schedule import schedule
 from zmqex.errors import ZmqexError
 from zmqex.keys import Keyring
 from zmqex.peers import Peers
@@ -339,14 +340,39 @@ class Node:
     # --- output -------------------------------------------------------------------------
 
     def _carry_out(self) -> None:
-        """Carry out the core's outputs, in the order that keeps promises and latency low.
+        """Carry out the core's outputs in the order of :mod:`zmqex.core.schedule`.
 
-        Records that back a promise are committed before anything leaves the node.
-        Then what someone is waiting on goes first (requests and answers to peers,
-        replies to clients), one frame per peer; then the gossip, one frame; then
-        the logs and fill streams; and last the commit of records that back no
-        promise, off every waiting path.
+        Records that back a promise are committed before anything leaves the node,
+        as one transaction (group commit); then what someone waits on (messages
+        to peers, one frame per peer; replies to clients); then the gossip, one
+        frame; then logs and fill streams; last the commit of records that back
+        no promise, off every waiting path.
         """
+        self._log_health()
+        outputs = self.replica.take_outputs()
+        if not outputs:
+            return
+        plan = schedule(outputs)
+        if plan.commit_first:
+            self.store.commit(plan.commit_first)
+        for peer, msgs in plan.to_peers.items():
+            for frame in messages.encode_frames(msgs):
+                if not self.peers.send(peer, mesh.CORE, frame):
+                    log.debug("could not send to %s now; the core will retry", peer)
+        for reply in plan.replies:
+            self._to_client(*self.api.finish(reply.token, reply.result))
+        for frame in messages.encode_frames(plan.gossip):
+            self.pub.send(frame)
+        for notice in plan.notices:
+            if type(notice) is Delivered:
+                self._on_delivered(notice.event)
+            elif type(notice) is PeerChanged:
+                log.info("peer %s is %s", notice.peer, "up" if notice.up else "down: its orders are unavailable")
+        if plan.commit_last:
+            self.store.commit(plan.commit_last, promise=False)  # not fsynced: see SqliteStore.commit
+
+    def _log_health(self) -> None:
+        """Say once that this node lost its history, and now and then that a replica disagrees."""
         if self.replica.amnesia and not self._amnesia_logged:
             self._amnesia_logged = True
             log.error("%s; it refuses orders, cancels and grants until then", self.replica.amnesia)
@@ -358,45 +384,6 @@ class Node:
             self._next_mismatch_log = now_ms() + 10_000
             log.error("a peer at the same clock as this node holds a different state (%d times so far): "
                       "a replica is wrong; compare the peers' status and logs", mismatches)
-        outputs = self.replica.take_outputs()
-        if not outputs:
-            return
-        records: list[Record] = []
-        promised = False
-        to_peers: dict[str, list[messages.Message]] = {}
-        gossip: list[messages.Message] = []
-        later: list[Delivered | PeerChanged] = []
-        for out in outputs:
-            kind = type(out)
-            if kind is Persist:
-                records.append(out.record)
-                promised = promised or out.promise
-            elif kind is Publish:
-                gossip.append(out.message)
-            elif kind is Send:
-                to_peers.setdefault(out.to, []).append(out.message)
-            elif kind is Reply:
-                pass  # after the commit, below
-            else:
-                later.append(out)
-        if promised:
-            self.store.commit(records)  # one transaction for the whole iteration: group commit
-        for peer, msgs in to_peers.items():
-            for frame in messages.encode_frames(msgs):
-                if not self.peers.send(peer, mesh.CORE, frame):
-                    log.debug("could not send to %s now; the core will retry", peer)
-        for out in outputs:
-            if type(out) is Reply:
-                self._to_client(*self.api.finish(out.token, out.result))
-        for frame in messages.encode_frames(gossip):
-            self.pub.send(frame)
-        for out in later:
-            if type(out) is Delivered:
-                self._on_delivered(out.event)
-            elif type(out) is PeerChanged:
-                log.info("peer %s is %s", out.peer, "up" if out.up else "down: its orders are unavailable")
-        if records and not promised:
-            self.store.commit(records, promise=False)  # off the replies' path, and not fsynced
 
     def _to_client(self, identity: bytes, frame: bytes) -> None:
         """Send a reply or stream message; if the client does not read, drop it and say so later.
