@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gc
+import logging
 from collections.abc import Iterable
 from typing import Any
 
@@ -14,6 +16,7 @@ from zmqex.core.messages import Heartbeat
 from zmqex.core.outputs import (
     Delivered, OrderTrader, Output, PeerChanged, Persist, Publish, Record, Reply, Send, TakeSettled,
 )
+from zmqex.errors import BadEvent, InvariantViolation
 from zmqex.node import Node
 from zmqex.store import MemoryStore
 
@@ -114,3 +117,55 @@ def test_carry_out_commits_records_that_back_no_promise_last(node, monkeypatch):
     settled = TakeSettled("a.1", 5)
     steps = carry_out(node, monkeypatch, [Persist(settled, promise=False), Send("b", hb(1)), Publish(hb(2))])
     assert steps == [("peer", "b", [hb(1)]), ("gossip", [hb(2)]), ("commit", [settled], False)]
+
+
+# --- errors: hostile input is dropped, a bug is not ------------------------------------------------
+
+
+def test_hostile_input_is_dropped_and_the_rest_of_its_frame_read(node, monkeypatch, caplog):
+    seen: list[object] = []
+
+    def receive(sender: str, msg: object, now: int) -> None:
+        seen.append(msg)
+        if len(seen) == 1:
+            raise BadEvent("an over-fill")
+
+    monkeypatch.setattr(node.replica, "receive", receive)
+    node._receive("b", [hb(1), hb(2)], "message")
+    assert seen == [hb(1), hb(2)] and "rejected message from b: an over-fill" in caplog.text
+
+
+def test_a_bug_in_the_core_is_not_taken_for_hostile_input(node, monkeypatch):
+    def receive(sender: str, msg: object, now: int) -> None:
+        raise InvariantViolation("the book and the orders disagree")
+
+    monkeypatch.setattr(node.replica, "receive", receive)
+    with pytest.raises(InvariantViolation):
+        node._receive("b", [hb(1)], "message")
+
+
+def test_a_bug_answering_a_client_is_not_turned_into_an_error_reply(node, monkeypatch):
+    def handle(*args: object, **kwargs: object) -> bytes:
+        raise KeyError("a bug")
+
+    monkeypatch.setattr(node.api, "handle", handle)
+    with pytest.raises(KeyError):
+        node._client_request(b"client", b"frame")
+
+
+def test_the_node_stops_on_a_bug_and_logs_it_with_its_traceback(monkeypatch, caplog):
+    n = Node("a", port=0, store=MemoryStore())
+
+    def tick(now: int) -> None:
+        raise InvariantViolation("the clock went backwards")
+
+    monkeypatch.setattr(n.replica, "tick", tick)
+    try:
+        with caplog.at_level(logging.INFO, logger="zmqex.node"), pytest.raises(InvariantViolation):
+            n.run()  # the first iteration ticks
+    finally:
+        gc.unfreeze()  # run() froze the test process's objects
+    [error] = [r for r in caplog.records if r.levelno == logging.ERROR]
+    assert "node a stops" in error.getMessage() and error.exc_info is not None
+    assert error.exc_info[0] is InvariantViolation
+    assert "node a stopped" in caplog.text and n.router.closed  # closed on the way out

@@ -21,7 +21,7 @@ import threading
 import time
 from decimal import Decimal
 
-from zmqex.errors import ZmqexError
+from zmqex.errors import LocalError, RemoteError
 from zmqex.local import LocalNetwork
 
 MID = Decimal("50000.00")
@@ -45,7 +45,7 @@ def trader(name: str, node, orders: int, seed: int, lock: threading.Lock, stop: 
                     result = client.place(side, qty, price, tif="ioc")
                 else:
                     result = client.place(side, qty, price)
-            except ZmqexError as exc:
+            except (LocalError, RemoteError) as exc:  # refused, or the node did not answer
                 with lock:
                     print(f"  {name}@{node.id}: {side} {qty} refused: {exc}")
                 continue

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from zmqex import keys
 from zmqex.client import Client
-from zmqex.errors import Timeout, ZmqexError
+from zmqex.errors import LocalError, RemoteError
 
 #: The operator key a keyed LocalNetwork's harness (status polls, tests) connects with.
 OPERATOR = "harness"
@@ -211,7 +211,7 @@ def _status(node: NodeProcess) -> dict | None:
     try:
         with node.client(timeout=2.0) as client:
             return client.status()
-    except (Timeout, ZmqexError):
+    except (LocalError, RemoteError):  # not answering (Timeout), or answering with an error
         return None
 
 

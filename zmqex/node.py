@@ -48,7 +48,7 @@ from zmqex.core.money import format_price, format_qty
 from zmqex.core.outputs import Delivered, PeerChanged
 from zmqex.core.replica import Config, Replica
 from zmqex.core.schedule import schedule
-from zmqex.errors import ZmqexError
+from zmqex.errors import KeyFileError, LocalError, RemoteError
 from zmqex.keys import Keyring
 from zmqex.peers import Peers
 from zmqex.store import MemoryStore, SqliteStore
@@ -64,6 +64,10 @@ HELLO_EVERY_MS = 2000
 LINGER_MS = 200
 CLIENT_SNDHWM = 256
 MAX_SLOW_READERS = 10_000  # clients whose dropped replies we count, to tell them
+
+#: What input from a peer or a client may raise: logged and dropped, and the node carries on
+#: (zmqex.errors: nothing was changed).  Anything else is a bug, and stops the node (run).
+REFUSED = (RemoteError, LocalError)
 
 
 def now_ms() -> int:
@@ -177,6 +181,20 @@ class Node:
                         next_freeze = now + GC_FREEZE_EVERY_MS
                     next_tick = now + TICK_MS
                 self._carry_out()
+        except Exception:
+            # A bug: an InvariantViolation from a _check(), or an exception that no input is
+            # meant to raise (what a peer or client sends raises RemoteError or LocalError,
+            # dropped where it is read); or the store failing under us.  The node stops
+            # rather than carry on: whatever raised may have left the replica half-changed
+            # (an event in the book but not in the clock, outputs queued for a change that
+            # did not finish), and carrying on would commit that and tell peers of it, so
+            # the bug would spread to every replica.  Stopping breaks no promise: this
+            # iteration's outputs are not carried out, so nothing uncommitted has left the
+            # node, and a restart rebuilds the replica from the store, where every promise
+            # was committed before anyone heard of it.  Peers retry and repair meanwhile.
+            log.exception("node %s stops: an unexpected error (a bug, or its store failed); its store holds "
+                          "every promise it made, and a restart restores from it", self.id)
+            raise
         finally:
             self.close()
 
@@ -197,7 +215,7 @@ class Node:
             return
         try:
             keyring = Keyring.load(self.keys_dir, self.id)
-        except ZmqexError as exc:
+        except KeyFileError as exc:
             log.error("keys not reloaded, the old ones stay in force: %s", exc)
             return
         removed = set(self.keyring.members) - set(keyring.members)
@@ -258,18 +276,16 @@ class Node:
         if user is not None and (user not in self._principals or not user.startswith((keys.TRADER, keys.OPERATOR))):
             self._refuse(user or identity.hex(), "a client request: the key is not a trader's or operator's")
             return
-        try:
-            reply = self.api.handle(identity, frame, user=user, now=now_ms())
-        except ZmqexError as exc:  # an invariant the core refused: log it, keep serving
-            log.error("request from %r failed: %s", identity[:40], exc)
-            reply = api.error(None, exc.code, str(exc))
+        # No except here: handle answers every refusal with an error reply itself, so what
+        # it raises is a bug, for run() to stop on.
+        reply = self.api.handle(identity, frame, user=user, now=now_ms())
         if reply is not None:
             self._to_client(identity, reply)
 
     def _peer_message(self, user: str | None, kind: bytes, tag: bytes, data: bytes) -> None:
         try:
             sender, incarnation = mesh.parse_tag(tag)
-        except ZmqexError as exc:
+        except RemoteError as exc:
             self._refuse(user or "a connection", f"a peer message: {exc}")
             return
         if user is not None and (user != keys.MEMBER + sender or user not in self._principals):
@@ -289,7 +305,7 @@ class Node:
                 self._on_hello(sender, mesh.decode_hello(data))
             else:
                 self._refuse(sender, f"a peer message of unknown kind {kind[:10]!r}")
-        except ZmqexError as exc:
+        except REFUSED as exc:
             log.warning("rejected a message from %s: %s", sender, exc)
 
     def _read_sub(self, sock: zmq.Socket) -> None:
@@ -303,7 +319,7 @@ class Node:
                 continue
             try:
                 batch = messages.decode_batch(data)
-            except ZmqexError as exc:
+            except RemoteError as exc:
                 log.warning("rejected gossip from %s: %s", sender, exc)
                 continue
             if self._drop_gossip:
@@ -316,7 +332,7 @@ class Node:
         for msg in batch:
             try:
                 self.replica.receive(sender, msg, now)
-            except ZmqexError as exc:
+            except REFUSED as exc:
                 log.warning("rejected %s from %s: %s", what, sender, exc)
 
     def _keep_gossip(self) -> bool:

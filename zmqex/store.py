@@ -43,7 +43,7 @@ from zmqex.core.events import clock_from_wire, clock_to_wire
 from zmqex.core.outputs import (
     Checkpoint, EventRecord, Evidence, OrderTrader, Outcome, Record, TakeSent, TakeSettled,
 )
-from zmqex.errors import StoreError, ZmqexError
+from zmqex.errors import DecodeError, StoreError
 
 log = logging.getLogger(__name__)
 
@@ -191,7 +191,7 @@ class SqliteStore:
                 yield OrderTrader(order, trader)
             for ours, theirs in self.db.execute("SELECT ours, theirs FROM evidence"):
                 yield Evidence(events.decode(ours), events.decode(theirs))
-        except (sqlite3.Error, ZmqexError, ValueError) as exc:
+        except (sqlite3.Error, DecodeError, StoreError, ValueError) as exc:
             raise StoreError(f"store {self.path} is unreadable: {exc}") from None
 
     def members(self) -> list[tuple[str, str, str]]:
