@@ -68,6 +68,7 @@ def node_main(argv: list[str] | None = None) -> int:
     if args.keys is None and args.insecure and not _is_loopback(args.host):
         logging.getLogger("zmqex").warning(
             "running WITHOUT KEYS on %s: anyone who reaches this port can trade, read the book and join", args.host)
+    store: MemoryStore | SqliteStore
     try:
         if args.ephemeral:
             store = MemoryStore()

@@ -20,14 +20,15 @@ import sys
 import threading
 import time
 from decimal import Decimal
+from typing import Any
 
 from zmqex.errors import LocalError, RemoteError
-from zmqex.local import LocalNetwork
+from zmqex.local import LocalNetwork, NodeProcess
 
 MID = Decimal("50000.00")
 
 
-def trader(name: str, node, orders: int, seed: int, lock: threading.Lock, stop: threading.Event) -> None:
+def trader(name: str, node: NodeProcess, orders: int, seed: int, lock: threading.Lock, stop: threading.Event) -> None:
     rng = random.Random(seed)
     with node.client(timeout=10.0, as_=name) as client:  # with keys, the node knows the trader by its key
         for _ in range(orders):
@@ -53,7 +54,7 @@ def trader(name: str, node, orders: int, seed: int, lock: threading.Lock, stop: 
                 print(f"  {name}@{node.id}: {describe(side, qty, price if kind >= 0.1 else None, result)}")
 
 
-def describe(side: str, qty: Decimal, price: Decimal | None, result: dict) -> str:
+def describe(side: str, qty: Decimal, price: Decimal | None, result: dict[str, Any]) -> str:
     at = f"@ {price}" if price is not None else "@ market"
     text = f"{result['order_id']:>6} {side:4} {qty} {at:<12} -> {result['status']}"
     for fill in result["fills"]:

@@ -37,6 +37,7 @@ import os
 import secrets
 import time
 from collections.abc import Iterable
+from typing import Any
 
 import zmq
 
@@ -122,7 +123,7 @@ class Node:
         if keyring is not None:
             auth.serve(self.router, keyring.own, keys.ROUTER_DOMAIN)
         self.router.bind(f"tcp://{host}:{port}")
-        self.endpoint = self.router.getsockopt(zmq.LAST_ENDPOINT).decode()
+        self.endpoint = self.router.getsockopt_string(zmq.LAST_ENDPOINT)
 
         self.pub = self.ctx.socket(zmq.PUB)
         self.pub.setsockopt(zmq.LINGER, LINGER_MS)
@@ -130,7 +131,7 @@ class Node:
         if keyring is not None:
             auth.serve(self.pub, keyring.own, keys.GOSSIP_DOMAIN)
         self.pub.bind(f"tcp://{host}:0")
-        self.pub_endpoint = self.pub.getsockopt(zmq.LAST_ENDPOINT).decode()
+        self.pub_endpoint = self.pub.getsockopt_string(zmq.LAST_ENDPOINT)
         self.me = mesh.Member(self.id, self.endpoint, self.pub_endpoint)
 
         self.poller = zmq.Poller()
@@ -245,16 +246,19 @@ class Node:
 
     def _read_router(self) -> None:
         keyed = self.keyring is not None
+        frames: list[bytes]
+        user: str | None = None
         for _ in range(BATCH):
             try:
-                frames = self.router.recv_multipart(zmq.NOBLOCK, copy=not keyed)
+                if keyed:  # who sent it is the key its connection authenticated with, nothing else
+                    parts = self.router.recv_multipart(zmq.NOBLOCK, copy=False)
+                    got = parts[-1].get("User-Id")
+                    user = got if isinstance(got, str) else ""  # always text under ZAP; "" is nobody
+                    frames = [part.bytes for part in parts]
+                else:
+                    frames = self.router.recv_multipart(zmq.NOBLOCK)
             except zmq.Again:
                 return
-            if keyed:  # who sent it is the key its connection authenticated with, nothing else
-                user = frames[-1].get("User-Id")  # type: ignore[union-attr]
-                frames = [f.bytes for f in frames]  # type: ignore[union-attr]
-            else:
-                user = None
             identity = frames[0]
             if len(frames) == 2:
                 self._client_request(identity, frames[1], user)
@@ -308,7 +312,7 @@ class Node:
         except REFUSED as exc:
             log.warning("rejected a message from %s: %s", sender, exc)
 
-    def _read_sub(self, sock: zmq.Socket) -> None:
+    def _read_sub(self, sock: zmq.Socket[Any]) -> None:
         sender = self.peers.sender_of(sock)
         for _ in range(BATCH):
             try:
