@@ -71,7 +71,6 @@ CREATE TABLE IF NOT EXISTS checkpoint ( -- the latest snapshot: events at or bel
 """
 
 
-
 def default_data_dir(node_id: str) -> Path:
     base = os.environ.get("XDG_DATA_HOME") or os.path.join(os.path.expanduser("~"), ".local", "share")
     return Path(base) / "zmqex" / node_id
