@@ -10,12 +10,13 @@ Each iteration:
 
 1. wait until a socket is readable or the next timer tick is due;
 2. read what is ready (a bounded batch per socket) and feed it to the core;
-3. run the timers if due (the core's tick, hellos, :func:`zmqex.heap.freeze_survivors`);
-4. carry out the core's outputs (:meth:`Node._carry_out`): commit the
-   records that back promises, as one transaction; send to peers, in as few
-   frames as possible; reply to clients; publish the gossip in one frame;
-   then log, and commit the records that back no promise.  Nothing leaves the
-   node before the records that back it are committed.
+3. run the timers if due (the core's tick, health logs, hellos, :func:`zmqex.heap.freeze_survivors`);
+4. carry out the core's outputs (:meth:`Node._carry_out`, in the order of
+   :mod:`zmqex.core.schedule`): commit the records that back promises, as one
+   transaction; send to peers, in as few frames as possible; reply to clients;
+   publish the gossip in one frame; then log, and commit the records that back
+   no promise.  Nothing leaves the node before the records that back it are
+   committed.
 
 Who sent a message is never what the message says.  With keys (``--keys``,
 :mod:`zmqex.auth`) it is the key its connection authenticated with, read from
@@ -172,6 +173,7 @@ class Node:
                 now = now_ms()
                 if now >= next_tick:
                     self.replica.tick(now)
+                    self._log_health()
                     if now >= self._next_hello:
                         self.peers.say_hello()
                         self._next_hello = now + HELLO_EVERY_MS
@@ -368,7 +370,6 @@ class Node:
         frame; then logs and fill streams; last the commit of records that back
         no promise, off every waiting path.
         """
-        self._log_health()
         outputs = self.replica.take_outputs()
         if not outputs:
             return
@@ -392,7 +393,11 @@ class Node:
             self.store.commit(plan.commit_last, promise=False)  # not fsynced: see SqliteStore.commit
 
     def _log_health(self) -> None:
-        """Say once that this node lost its history, and now and then that a replica disagrees."""
+        """Say once that this node lost its history, and now and then that a replica disagrees.
+
+        On the timer, not every iteration: reading an absent counter alone costs as much
+        as sorting an iteration's outputs, and these logs can wait a tick.
+        """
         if self.replica.amnesia and not self._amnesia_logged:
             self._amnesia_logged = True
             log.error("%s; it refuses orders, cancels and grants until then", self.replica.amnesia)
