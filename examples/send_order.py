@@ -23,32 +23,34 @@ try:
 except ImportError:  # run from a checkout without installing
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from zmqex import protocol
 from zmqex.client import Client
-from zmqex.core import money
+from zmqex.core.events import Tif
 from zmqex.errors import InvalidAmount, InvalidRequest, Timeout, ZmqexError
+from zmqex.protocol import OrderView
 
 PROG = "send_order"
 
 
-def keyed(args: argparse.Namespace) -> dict[str, Path]:
-    """The Client's key arguments from --keys DIR and --node-id."""
+def keyed(args: argparse.Namespace) -> tuple[Path | None, Path | None]:
+    """The Client's ``secret`` and ``server`` from --keys DIR and --node-id (None, None: no keys)."""
     if not args.keys:
-        return {}
+        return None, None
     secrets = sorted(Path(args.keys).glob("*.key_secret"))
     if len(secrets) != 1 or not args.node_id:
         raise SystemExit(f"--keys {args.keys} needs exactly one *.key_secret in it, and --node-id")
-    return {"secret": secrets[0], "server": Path(args.keys) / "members" / f"{args.node_id}.key"}
+    return secrets[0], Path(args.keys) / "members" / f"{args.node_id}.key"
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog=PROG, description="Send one order to a zmqex node.")
     parser.add_argument("--node", default="127.0.0.1:7001", help="HOST:PORT of the node (default %(default)s)")
-    parser.add_argument("side", choices=["buy", "sell"])
+    parser.add_argument("side", choices=protocol.SIDES)
     parser.add_argument("qty", help="quantity in BTC, up to 8 decimals")
     parser.add_argument("price", nargs="?", help="limit price in USD, up to 2 decimals; omit for a market order")
     tif = parser.add_mutually_exclusive_group()
-    tif.add_argument("--ioc", dest="tif", action="store_const", const="ioc", help="immediate or cancel")
-    tif.add_argument("--post-only", dest="tif", action="store_const", const="post_only",
+    tif.add_argument("--ioc", dest="tif", action="store_const", const=Tif.IOC.value, help="immediate or cancel")
+    tif.add_argument("--post-only", dest="tif", action="store_const", const=Tif.POST_ONLY.value,
                      help="rest only; refused if it would trade")
     parser.add_argument("--json", action="store_true", help="print the node's result as JSON")
     parser.add_argument("--trader", help="the trader the order belongs to (default: this connection alone)")
@@ -58,21 +60,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--node-id", help="with --keys: the id of the node at --node (picks its key)")
     parser.add_argument("--timeout", type=float, default=5.0, help="seconds to wait for the node (default 5)")
     args = parser.parse_args(argv)
-    tif_name = args.tif or "gtc"
+    tif_name = args.tif or protocol.DEFAULT_TIF
 
-    try:  # everything that can be wrong with the input, before anything is sent
-        qty = money.format_qty(money.parse_qty(args.qty))
-        price = None if args.price is None else money.format_price(money.parse_price(args.price))
-        if tif_name == "post_only" and price is None:
-            raise InvalidRequest("--post-only needs a price")
-        client = Client(args.node, timeout=args.timeout, trader=args.trader, **keyed(args))
+    try:  # everything that can be wrong with the input, before anything is sent: the client's own checks
+        protocol.place_args(args.side, args.qty, args.price, tif_name)
+        secret, server = keyed(args)
+        client = Client(args.node, timeout=args.timeout, trader=args.trader, secret=secret, server=server)
     except (InvalidAmount, InvalidRequest) as exc:
         print(f"{PROG}: {exc}", file=sys.stderr)
         return 2
 
     with client:
         try:
-            result = client.place(args.side, qty, price, tif=tif_name)
+            result = client.place(args.side, args.qty, args.price, tif=tif_name)
         except Timeout as exc:
             print(f"{PROG}: {exc}", file=sys.stderr)
             return 1
@@ -90,31 +90,27 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def describe(order: dict) -> str:
-    """A few readable lines about a placed order."""
-    side, price = order.get("side", "?"), order.get("price")
-    at = "at market" if price is None else f"@ {price}"
-    lines = [f"order {order.get('order_id')}: {side} {btc(order.get('qty'))} BTC {at} -> {order.get('status')}"]
-    for fill in order.get("fills", []):
-        lines.append(f"  filled {btc(fill.get('qty'))} BTC @ {fill.get('price')} "
-                     f"from maker {fill.get('maker')} (fill {fill.get('id')})")
-    if not order.get("fills"):
+def describe(order: OrderView) -> str:
+    """A few readable lines about a placed order (the client has checked every field)."""
+    at = "at market" if order["price"] is None else f"@ {order['price']}"
+    lines = [f"order {order['order_id']}: {order['side']} {btc(order['qty'])} BTC {at} -> {order['status']}"]
+    for fill in order["fills"]:
+        lines.append(f"  filled {btc(fill['qty'])} BTC @ {fill['price']} from maker {fill['maker']} (fill {fill['id']})")
+    if not order["fills"]:
         lines.append("  no fills")
-    resting, pending = btc(order.get("open", "0")), btc(order.get("pending", "0"))
+    resting, pending = btc(order["open"]), btc(order["pending"])
     if resting != "0":
         lines.append(f"  rests: {resting} BTC {at} in the book")
     else:
-        lines.append(f"  nothing rests (filled {btc(order.get('filled'))} BTC)")
+        lines.append(f"  nothing rests (filled {btc(order['filled'])} BTC)")
     if pending != "0":
         lines.append(f"  pending: {pending} BTC still settling with makers")
     return "\n".join(lines)
 
 
-def btc(text: object) -> str:
-    """``"0.50000000"`` -> ``"0.5"``; anything else as it is."""
-    if isinstance(text, str) and "." in text:
-        return text.rstrip("0").rstrip(".") or "0"
-    return str(text)
+def btc(text: str) -> str:
+    """``"0.50000000"`` -> ``"0.5"``: an amount as a person writes it."""
+    return text.rstrip("0").rstrip(".") if "." in text else text
 
 
 if __name__ == "__main__":

@@ -7,10 +7,12 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from zmqex.api import ClientApi, format_fill
+from zmqex.api import ClientApi
 from zmqex.core.outputs import Reply
-from zmqex.core.replica import Replica, fill_info
+from zmqex.core.queries import fill_info
+from zmqex.core.replica import Replica
 from zmqex.limits import Limits
+from zmqex.protocol import fill_view
 
 ME = b"\x00client"
 
@@ -269,7 +271,7 @@ def test_fills_reply_holds_the_most_recent_and_says_it_was_cut():
     for i in range(3):
         assert call(api, op="place", side="buy", qty="0.1", price="50000", trader="bob") is None
     finish(replica, api)
-    all_fills = [f["id"] for f in (format_fill(fill_info(e)) for e in replica.ledger.fills.values())]
+    all_fills = [f["id"] for f in (fill_view(fill_info(e)) for e in replica.ledger.fills.values())]
     assert len(all_fills) == 3
     result = call(api, op="fills")["result"]
     assert [f["id"] for f in result["fills"]] == all_fills[1:] and result["truncated"] is True

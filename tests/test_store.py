@@ -10,7 +10,7 @@ from zmqex.core.events import Side, Tif
 from zmqex.core.ledger import Ledger
 from zmqex.core.outputs import EventRecord, OrderTrader
 from zmqex.core.replica import Config, Replica
-from zmqex.sim import Network
+from tests.checked import Network
 from zmqex.local import wait_for
 from zmqex.errors import StoreError
 from zmqex.store import FILENAME, MemoryStore, SqliteStore
@@ -42,8 +42,8 @@ def test_sqlite_store_restores_the_same_replica(tmp_path, node):
     original = net.replica(node)
     assert restored.ledger.state_hash() == original.ledger.state_hash()
     assert restored.clock == original.clock
-    assert restored._outcomes == original._outcomes
-    assert {t.request: t.reserved for t in restored._takes} == {t.request: t.reserved for t in original._takes}
+    assert restored.maker.answers == original.maker.answers
+    assert {t.request: t.reserved for t in restored.taker.reservations} == {t.request: t.reserved for t in original.taker.reservations}
     restored.ledger._check()
 
 
@@ -90,7 +90,7 @@ def test_only_commits_that_back_a_promise_are_fsynced(tmp_path):
     store.close()
     restored = Replica.restore("a", SqliteStore(tmp_path, "a").records())
     assert restored.ledger.state_hash() == net.replica("a").ledger.state_hash()
-    assert restored._outcomes == net.replica("a")._outcomes
+    assert restored.maker.answers == net.replica("a").maker.answers
     normal = SqliteStore(tmp_path / "n", "a", synchronous="NORMAL")
     normal.commit(records[:3])
     assert normal.db.execute("PRAGMA synchronous").fetchone()[0] == 1  # never raised to FULL
@@ -176,14 +176,14 @@ def test_snapshot_and_tail_give_the_hash_of_the_full_log(tmp_path):
 
 def test_a_joiner_catches_up_from_a_snapshot_and_the_tail():
     net = compacted_network()
-    assert all(len(r._log.base) for r in net.live())  # everyone compacted
+    assert all(len(r.replication.log.base) for r in net.live())  # everyone compacted
     net.add_node("d")
     net.place("b", Side.SELL, 1, 110)  # an event after the snapshots
     net.settle()
     d = net.replica("d")
     assert d.ledger.state_hash() == net.replica("a").ledger.state_hash()
     assert d.clock == net.replica("a").clock
-    assert d._log.base  # it never saw the early events, only their state
+    assert d.replication.log.base  # it never saw the early events, only their state
     d.ledger._check()
 
 

@@ -6,14 +6,14 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from zmqex.core.takes import PendingTake, Reservations
+from zmqex.core.takes import Reservation, Reservations
 
 
-def take(request="a.1", order="a:1", maker="b:1", qty=10) -> PendingTake:
-    return PendingTake(request, order, maker, qty, sent_at=0)
+def take(request="a.1", order="a:1", maker="b:1", qty=10) -> Reservation:
+    return Reservation(request, order, maker, qty, sent_at=0)
 
 
-def opened(*takes: PendingTake) -> Reservations:
+def opened(*takes: Reservation) -> Reservations:
     res = Reservations()
     for t in takes:
         res.open(t)
@@ -154,7 +154,7 @@ def test_reservations_settle_to_zero_in_any_interleaving(data):
     granted = {t.request: min(g, t.qty) for t, (_, g) in zip(takes, grants)}
     res, filled, promised = Reservations(), 0, 0
     todo = list(takes)
-    unanswered: list[PendingTake] = []
+    unanswered: list[Reservation] = []
     unfilled = [t for t in takes if granted[t.request]]  # a grant's fill may land before its answer
     started = set()
     while todo or unanswered or unfilled:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from zmqex.core.events import Side, Tif
-from zmqex.sim import Network
+from tests.checked import Network
 
 
 def test_open_counts_follow_places_fills_cancels_and_restarts() -> None:

@@ -19,7 +19,7 @@ from zmqex.core.ledger import export
 from zmqex.core.outputs import Evidence
 from zmqex.core.replica import Config
 from zmqex.errors import DecodeError, Forged, BadEvent
-from zmqex.sim import Network
+from tests.checked import Network
 from zmqex.store import SqliteStore
 
 MEMBERS = ["a", "b", "c", "d"]
@@ -189,7 +189,7 @@ def test_a_snapshot_nobody_asked_for_is_not_kept() -> None:
     page = messages.SnapshotPage(a.clock, 0, 1_000_000, tuple(export(a.ledger)), a.ledger.state_hash())
     deliver(net, "a", "b", page)
     assert state(net, "b") == before and net.replica("b").counters["snapshot_pages_unasked"] == 1
-    assert net.replica("b")._snapshot_pages == {}
+    assert net.replica("b").replication.partial_snapshots == {}
 
 
 def test_a_new_member_installs_a_snapshot_another_member_vouches_for() -> None:
@@ -206,27 +206,27 @@ def test_a_snapshot_that_does_not_hash_to_what_it_claims_is_refused() -> None:
     net = compacted_mesh()
     net.add_node("c")
     c = net.replica("c")
-    c._request_sync("a")  # c asked a
+    c.replication._request_sync("a")  # c asked a
     a = net.replica("a")
     items = export(a.ledger)
     items[0][3] = "user"  # a:1 shown cancelled: consistent in itself, but not the state a announced
     with pytest.raises(Forged, match="does not hash"):
         deliver(net, "a", "c", messages.SnapshotPage(a.clock, 0, 1, tuple(items), a.ledger.state_hash()))
-    assert c.clock == VectorClock() and c._pending_snapshot is None
+    assert c.clock == VectorClock() and c.replication.pending_snapshot is None
 
 
 def test_a_garbage_page_drops_the_whole_snapshot_at_once() -> None:
     net = compacted_mesh()
     net.add_node("c")
     c = net.replica("c")
-    c._request_sync("a")
+    c.replication._request_sync("a")
     a = net.replica("a")
     items = export(a.ledger)
     deliver(net, "a", "c", messages.SnapshotPage(a.clock, 0, 3, tuple(items[:1]), a.ledger.state_hash()))
-    assert "a" in c._snapshot_pages
+    assert "a" in c.replication.partial_snapshots
     with pytest.raises(DecodeError):
         deliver(net, "a", "c", messages.SnapshotPage(a.clock, 1, 3, ([7, "junk"],), a.ledger.state_hash()))
-    assert c._snapshot_pages == {} and c.counters["snapshot_pages_refused"] == 1
+    assert c.replication.partial_snapshots == {} and c.counters["snapshot_pages_refused"] == 1
     with pytest.raises(DecodeError, match="over"):
         deliver(net, "a", "c", messages.SnapshotPage(a.clock, 0, 10**6, (), a.ledger.state_hash()))
 
@@ -237,17 +237,17 @@ def test_an_unvouched_snapshot_waits_and_is_dropped_and_one_from_the_only_other_
     c = net.replica("c")
     a = net.replica("a")
     b_said = net.replica("b").clock  # b announces nothing at the snapshot's clock ...
-    c.peers["b"].announced = (b_said, "0" * 32)  # ... or a different state
-    c._request_sync("a")
+    c.replication.peers["b"].announced = (b_said, "0" * 32)  # ... or a different state
+    c.replication._request_sync("a")
     deliver(net, "a", "c", messages.SnapshotPage(a.clock, 0, 1, tuple(export(a.ledger)), a.ledger.state_hash()))
-    assert c._pending_snapshot is not None and c.clock == VectorClock()
+    assert c.replication.pending_snapshot is not None and c.clock == VectorClock()
     net.now += c.config.snapshot_wait_ms
     c.peers["b"].last_seen = net.now  # b is up all along (a member down could not vouch, nor is asked to)
     c.tick(net.now)
-    assert c._pending_snapshot is None and c.counters["snapshots_dropped"] == 1 and c.clock == VectorClock()
+    assert c.replication.pending_snapshot is None and c.counters["snapshots_dropped"] == 1 and c.clock == VectorClock()
     # Alone with a (no other member to ask), c takes what a sends, and counts it.
-    del c.peers["b"]
-    c._request_sync("a")
+    del c.peers["b"]; c.replication.drop_peer("b")
+    c.replication._request_sync("a")
     deliver(net, "a", "c", messages.SnapshotPage(a.clock, 0, 1, tuple(export(a.ledger)), a.ledger.state_hash()))
     assert c.counters["snapshots_unvouched"] == 1 and c.ledger.state_hash() == a.ledger.state_hash()
 
@@ -312,11 +312,11 @@ def test_takes_no_honest_taker_sends_are_answered_but_not_kept() -> None:
     ask = net.place("a", SELL, 5, 100)
     net.drain()
     a = net.replica("a")
-    kept, stored = len(a._outcomes), len(net.nodes["a"].store)
+    kept, stored = len(a.maker.answers), len(net.nodes["a"].store)
     anothers = signed("c", 1, {"c": 1}, NewOrder(BUY, 100, 5, Tif.IOC))  # b asks with c's order
     for i in range(200):
         deliver(net, "b", "a", messages.Take(f"b.{i}", ask, anothers, 1))
-    assert len(a._outcomes) == kept and len(net.nodes["a"].store) == stored
+    assert len(a.maker.answers) == kept and len(net.nodes["a"].store) == stored
     replies = [messages.decode(m) for m in net.links[("a", "b")]]
     assert len(replies) == 200 and {(r.granted, r.reason) for r in replies} == {(0, "invalid")}
 
@@ -331,10 +331,10 @@ def test_parked_takes_are_bounded_per_peer_and_expire() -> None:
     for i in range(MAX_PARKED + 50):  # takes for b's orders a has never seen: they wait for them
         gap = signed("b", 10**6 + i, {"b": 10**6 + i}, NewOrder(BUY, 100, 5, Tif.IOC))
         deliver(net, "b", "a", messages.Take(f"b.{i}", ask, gap, 1))
-    assert sum(len(p) for p in a._parked.values()) == MAX_PARKED and a.counters["takes_unparked"] == 50
+    assert a.maker.parked() == MAX_PARKED and a.counters["takes_unparked"] == 50
     net.now += 1_000
     a.tick(net.now)
-    assert a._parked == {} and a._parked_by["b"] == 0 and a.counters["takes_unparked"] == MAX_PARKED + 50
+    assert a.maker.parked() == 0 and a.maker.parked("b") == 0 and a.counters["takes_unparked"] == MAX_PARKED + 50
 
 
 def test_a_copy_its_origin_sent_unsigned_is_no_proof_against_it() -> None:

@@ -1,8 +1,11 @@
-"""The client protocol (docs/protocol.md), without sockets.
+"""The node's side of the client protocol, without sockets.
 
-:class:`ClientApi` turns one request frame into a call on the replica and the
-replica's answer into a reply frame, with decimal strings at the edge and
-integer cents and satoshis inside.  It never raises on bad input: whatever a
+What goes on the wire (ops, fields, limits, replies, error codes, the views
+of an order and a fill) is :mod:`zmqex.protocol`'s, described in
+docs/protocol.md; this module only serves it.  :class:`ClientApi` turns one
+request frame into a call on the replica and the replica's answer into a
+reply frame, with decimal strings at the edge and integer cents and satoshis
+inside.  It never raises on bad input: whatever a
 client sends, it gets back an error reply, and the replica is not touched.
 
 A ``place`` is answered later, when the replica's taker flow has finished:
@@ -32,21 +35,21 @@ from __future__ import annotations
 
 import itertools
 import logging
-import re
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from zmqex.core import money, wire
-from zmqex.core.events import Event, Fill, Side, Tif
-from zmqex.core.replica import Replica, fill_info
-from zmqex.errors import Busy, DecodeError, InvalidRequest, LimitReached, NotOwner, RateLimited, ZmqexError
+from zmqex import protocol
+from zmqex.core import wire
+from zmqex.core.events import Event, Fill, Side
+from zmqex.core.queries import fill_info
+from zmqex.core.replica import Replica
+from zmqex.errors import Busy, DecodeError, LimitReached, LocalError, NotOwner, RateLimited, RemoteError
 from zmqex.limits import DEFAULT, Limits
+from zmqex.protocol import VERSION as VERSION  # re-exported: node.py reads api.VERSION
 
 log = logging.getLogger(__name__)
 
-VERSION = 1
-
-_NAME = re.compile(r"[A-Za-z0-9_.-]{1,32}")
 _TOKEN = 1000  # what one request costs, in thousandths of a token: buckets count integers
 _SWEEP_MIN = 1024  # buckets kept before the first sweep of idle ones
 
@@ -71,15 +74,9 @@ class ClientApi:
         self._buckets: dict[str, list[int]] = {}  # trader -> [thousandths of a token, at ms]
         self._sweep_at = _SWEEP_MIN
         self.watchers: dict[bytes, Any] = {}  # client identity -> its watch request id
-        self._ops = {
-            "place": self._place,
-            "cancel": self._cancel,
-            "order": self._order,
-            "book": self._book,
-            "status": self._status,
-            "fills": self._fills,
-            "watch": self._watch,
-        }
+        # one handler per op of the protocol, named after it: no op is listed here
+        self._ops: dict[str, Callable[[Caller, Any, dict[str, Any]], Mapping[str, Any] | None]] = {
+            op: getattr(self, "_" + op) for op in protocol.OPS}
         self.endpoints: dict[str, str] = {}  # peer -> endpoint, filled in by the node for status
 
     def handle(self, identity: bytes, frame: bytes, user: str | None = None, now: int = 0) -> bytes | None:
@@ -90,26 +87,23 @@ class ClientApi:
         """
         request_id = None
         try:
-            request = wire.unpack(frame)
+            request = wire.unpack(frame, protocol.MAX_REQUEST)
             if type(request) is not dict:
                 raise DecodeError(f"a request must be a msgpack map, got {type(request).__name__}")
-            request_id = request.get("id")
-            if not (type(request_id) is int and abs(request_id) < 2**63
-                    or type(request_id) is str and len(request_id) <= 64):
-                request_id = None
-                raise DecodeError("request 'id' must be an integer or a string of at most 64 characters")
+            request_id = protocol.request_id(request.get("id"))
             caller = self._caller(identity, user, request.get("trader"))
             self._charge(caller.trader, now)
             if request.get("v") != VERSION:
-                return error(request_id, "unsupported_version", f"protocol version {wire.brief(request.get('v'), 20)} "
-                             f"is not supported; this node speaks {VERSION}")
+                return error(request_id, protocol.UNSUPPORTED_VERSION, f"protocol version "
+                             f"{wire.brief(request.get('v'), 20)} is not supported; this node speaks {VERSION}")
             op = request.get("op")
             handler = self._ops.get(op) if type(op) is str else None
             if handler is None:
-                return error(request_id, "unknown_op", f"unknown op {wire.brief(op, 30)}; one of {sorted(self._ops)}")
+                return error(request_id, protocol.UNKNOWN_OP,
+                             f"unknown op {wire.brief(op, 30)}; one of {sorted(protocol.OPS)}")
             result = handler(caller, request_id, request)
-            return None if result is None else ok(request_id, result)
-        except ZmqexError as exc:
+            return None if result is None else wire.pack(protocol.ok_reply(request_id, result))
+        except (LocalError, RemoteError) as exc:  # an InvariantViolation is our bug: it is not answered away
             log.debug("request %r from %r refused: %s", request_id, identity, exc)
             return error(request_id, exc.code, str(exc))
 
@@ -122,27 +116,25 @@ class ClientApi:
             self._pending_of[trader] = left
         else:
             del self._pending_of[trader]
-        return identity, ok(request_id, format_order(result))
+        return identity, wire.pack(protocol.ok_reply(request_id, protocol.order_view(result)))
 
     def stream_fill(self, event: Event) -> list[tuple[bytes, bytes]]:
         """Frames for every watcher about a newly applied fill."""
         if not self.watchers or not isinstance(event.body, Fill):
             return []
-        fill = format_fill(fill_info(event))
-        return [
-            (identity, wire.pack({"v": VERSION, "id": watch_id, "stream": "fill", "fill": fill}))
-            for identity, watch_id in self.watchers.items()
-        ]
+        fill = protocol.fill_view(fill_info(event))
+        return [(identity, wire.pack(protocol.fill_message(watch_id, fill)))
+                for identity, watch_id in self.watchers.items()]
 
     # --- who, and how often -------------------------------------------------------------
 
     def _caller(self, identity: bytes, user: str | None, named: Any) -> Caller:
-        if named is not None and not (type(named) is str and _NAME.fullmatch(named)):
-            raise InvalidRequest("trader must be 1-32 characters of A-Z a-z 0-9 _ . -")
+        if named is not None:
+            protocol.trader_name(named)
         if user is None:  # no keys: names are claimed, not proven (loopback only)
             return Caller(identity, named if named is not None else "conn-" + identity.hex())
         kind, _, name = user.partition(":")
-        if kind not in ("t", "o") or not _NAME.fullmatch(name):
+        if kind not in ("t", "o") or not protocol.is_trader_name(name):
             log.warning("connection %r authenticated as %r: neither t:NAME nor o:NAME", identity[:40], user[:80])
             raise NotOwner("this connection is authenticated as neither a trader nor an operator")
         if named is not None and named != name:
@@ -175,7 +167,7 @@ class ClientApi:
 
     # --- ops --------------------------------------------------------------------------
 
-    def _place(self, caller: Caller, request_id: Any, req: dict) -> None:
+    def _place(self, caller: Caller, request_id: Any, req: dict[str, Any]) -> None:
         limits, trader = self.limits, caller.trader
         mine = self._pending_of.get(trader, 0)
         if mine >= limits.pending_per_trader:
@@ -187,32 +179,26 @@ class ClientApi:
                                "cancel some first")
         if (n := self.replica.open_orders()) >= limits.open_per_node:
             raise LimitReached(f"this node holds {n} open orders of its traders, the most it allows; try later")
-        side = _choice(req.get("side"), Side, "side")
-        tif = _choice(req.get("tif", "gtc"), Tif, "tif")
-        qty = money.parse_qty(_amount(req.get("qty"), "quantity"))
-        price_text = req.get("price")
-        price = None if price_text is None else money.parse_price(_amount(price_text, "price"))
+        side, qty, price, tif = protocol.parse_place(req)
         self.replica.place(side, qty, price, tif, token=(caller.identity, request_id, trader), trader=trader)
         self.pending += 1
         self._pending_of[trader] = mine + 1
         return None
 
-    def _cancel(self, caller: Caller, request_id: Any, req: dict) -> dict:
-        return format_order(self.replica.cancel(_order_id(req), trader=caller.trader, operator=caller.operator))
+    def _cancel(self, caller: Caller, request_id: Any, req: dict[str, Any]) -> protocol.OrderView:
+        oid = protocol.order_id_field(req.get("order_id"))
+        return protocol.order_view(self.replica.cancel(oid, trader=caller.trader, operator=caller.operator))
 
-    def _order(self, caller: Caller, request_id: Any, req: dict) -> dict:
-        oid = _order_id(req)
-        out = format_order(self.replica.order_info(oid))
-        out["mine"] = self.replica.is_mine(oid, caller.trader, caller.operator)
-        return out
+    def _order(self, caller: Caller, request_id: Any, req: dict[str, Any]) -> protocol.OrderView:
+        oid = protocol.order_id_field(req.get("order_id"))
+        info = self.replica.order_info(oid)
+        return protocol.order_view(info, mine=self.replica.is_mine(oid, caller.trader, caller.operator))
 
-    def _book(self, caller: Caller, request_id: Any, req: dict) -> dict:
-        depth, most = req.get("depth", 10), self.limits.book_depth
-        if type(depth) is not int or not 1 <= depth <= most:
-            raise InvalidRequest(f"depth must be an integer 1..{most}")
-        return book_view(self.replica, depth)
+    def _book(self, caller: Caller, request_id: Any, req: dict[str, Any]) -> protocol.BookView:
+        return book_view(self.replica, protocol.depth_field(req.get("depth", protocol.DEFAULT_DEPTH),
+                                                            self.limits.book_depth))
 
-    def _status(self, caller: Caller, request_id: Any, req: dict) -> dict:
+    def _status(self, caller: Caller, request_id: Any, req: dict[str, Any]) -> dict[str, Any]:
         r = self.replica
         orders = r.ledger.orders.values()
         return {
@@ -231,104 +217,60 @@ class ClientApi:
             "crossed": r.ledger.book.crossed(),
         }
 
-    def _fills(self, caller: Caller, request_id: Any, req: dict) -> dict:
+    def _fills(self, caller: Caller, request_id: Any, req: dict[str, Any]) -> dict[str, Any]:
         """The most recent ``limits.fills_reply`` fills, oldest first; ``truncated`` if there are more."""
         fills, most = self.replica.ledger.fills, self.limits.fills_reply
         recent = list(itertools.islice(reversed(fills.values()), most))  # O(most), not O(all fills)
         recent.reverse()
-        return {"fills": [format_fill(fill_info(e)) for e in recent], "truncated": len(fills) > most}
+        return {"fills": [protocol.fill_view(fill_info(e)) for e in recent], "truncated": len(fills) > most}
 
-    def _watch(self, caller: Caller, request_id: Any, req: dict) -> dict:
+    def _watch(self, caller: Caller, request_id: Any, req: dict[str, Any]) -> dict[str, Any]:
         self.watchers[caller.identity] = request_id
         return {"watching": True}
 
 
-# --- formatting: integers inside, decimal strings outside -----------------------------
+# --- the book: integers inside, decimal strings outside ------------------------------------
 
 
-def format_fill(fill: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "id": fill["id"],
-        "maker": fill["maker"],
-        "taker": fill["taker"],
-        "price": money.format_price(fill["price"]),
-        "qty": money.format_qty(fill["qty"]),
-    }
-
-
-def format_order(info: dict[str, Any]) -> dict[str, Any]:
-    out = dict(info)
-    out["price"] = None if info["price"] is None else money.format_price(info["price"])
-    for key in ("qty", "filled", "open", "pending"):
-        out[key] = money.format_qty(info[key])
-    out["fills"] = [format_fill(f) for f in info["fills"]]
-    return out
-
-
-def book_view(replica: Replica, depth: int) -> dict[str, Any]:
+def book_view(replica: Replica, depth: int) -> protocol.BookView:
     """Aggregated levels, best first; orders of down owners listed apart."""
-    book = replica.ledger.book
-    view: dict[str, Any] = {"unavailable": {"bids": [], "asks": []}}
     everyone_up = (all(peer.up for peer in replica.peers.values())
                    and not replica.removed and not replica.equivocators)
-    for side, name in ((Side.BUY, "bids"), (Side.SELL, "asks")):
-        if everyone_up:  # the common case costs O(depth)
-            levels = book.depth(side, depth)
-            view[name] = [[money.format_price(p), money.format_qty(q), n] for p, q, n in levels]
+    bids, bids_down = _side_levels(replica, Side.BUY, depth, everyone_up)
+    asks, asks_down = _side_levels(replica, Side.SELL, depth, everyone_up)
+    return {"unavailable": {"bids": bids_down, "asks": asks_down}, "bids": bids, "asks": asks}
+
+
+def _side_levels(replica: Replica, side: Side, depth: int,
+                 everyone_up: bool) -> tuple[list[protocol.Level], list[protocol.Level]]:
+    """(levels of owners up, levels of owners down) of one side, ``depth`` of each at most."""
+    book = replica.ledger.book
+    if everyone_up:  # the common case costs O(depth)
+        return [protocol.level(p, q, n) for p, q, n in book.depth(side, depth)], []
+    up: dict[int, list[int]] = {}
+    down: dict[int, list[int]] = {}
+    for order in book.orders(side):
+        target = up if replica.is_up(order.order_id.partition(":")[0]) else down
+        if order.price not in target and len(target) >= depth:
+            if len(up) >= depth and len(down) >= depth:
+                break
             continue
-        up: dict[int, list[int]] = {}
-        down: dict[int, list[int]] = {}
-        for order in book.orders(side):
-            target = up if replica.is_up(order.order_id.partition(":")[0]) else down
-            if order.price not in target and len(target) >= depth:
-                if len(up) >= depth and len(down) >= depth:
-                    break
-                continue
-            level = target.setdefault(order.price, [0, 0])
-            level[0] += order.qty
-            level[1] += 1
-        view[name] = _levels(up)
-        view["unavailable"][name] = _levels(down)
-    return view
+        level = target.setdefault(order.price, [0, 0])
+        level[0] += order.qty
+        level[1] += 1
+    return _levels(up), _levels(down)
 
 
-def _levels(levels: dict[int, list[int]]) -> list[list[Any]]:
+def _levels(levels: dict[int, list[int]]) -> list[protocol.Level]:
     # dicts keep insertion order, and orders came best price first
-    return [[money.format_price(p), money.format_qty(q), n] for p, (q, n) in levels.items()]
-
-
-def ok(request_id: Any, result: dict[str, Any]) -> bytes:
-    return wire.pack({"v": VERSION, "id": request_id, "ok": True, "result": result})
+    return [protocol.level(p, q, n) for p, (q, n) in levels.items()]
 
 
 def error(request_id: Any, code: str, message: str) -> bytes:
-    return wire.pack({"v": VERSION, "id": request_id, "ok": False, "error": {"code": code, "message": message}})
-
-
-def _choice(value: Any, cls: type, what: str) -> Any:
-    try:
-        if type(value) is str:  # an enum's own ValueError would repr() any value, however deep
-            return cls(value)
-    except ValueError:
-        pass
-    raise InvalidRequest(f"{what} {wire.brief(value, 20)} is not one of {[m.value for m in cls]}")
-
-
-def _amount(value: Any, what: str) -> Any:
-    if type(value) is float:
-        return value  # money.parse_* refuses it with the right message
-    if type(value) not in (str, int):
-        raise InvalidRequest(f"{what} must be a decimal string, got {type(value).__name__}")
-    return value
+    """An error reply frame (node.py answers with it when the api itself fails)."""
+    return wire.pack(protocol.error_reply(request_id, code, message))
 
 
 def _shown(trader: str) -> str:
     """A trader's name for a message to that trader (a connection's own name is long and says little)."""
     return "this connection" if trader.startswith("conn-") else f"trader {trader}"
-
-
-def _order_id(req: dict) -> str:
-    oid = req.get("order_id")
-    if type(oid) is not str or len(oid) > 64:
-        raise InvalidRequest("order_id must be a string like 'a:17'")
-    return oid

@@ -11,6 +11,11 @@
             for fill in fills:
                 print(fill["qty"], "BTC @", fill["price"])
 
+What goes on the wire, and what a reply must hold, is :mod:`zmqex.protocol`'s:
+a request is checked there before it is sent, and a reply before it is
+returned (orders, fills and the book as typed views; anything malformed
+raises :class:`~zmqex.errors.DecodeError`).
+
 Amounts go in as ``str``, ``int`` or ``Decimal`` (never ``float``) and come back
 as decimal strings.  Every call waits at most ``timeout`` seconds, then raises
 :class:`~zmqex.errors.Timeout`; an error reply raises the matching
@@ -27,41 +32,32 @@ another connection, a reconnect included.
 from __future__ import annotations
 
 import itertools
+import logging
 import math
 import os
-import re
 import time
-from typing import Any
+from typing import Any, Self
 
 import zmq
 import zmq.auth
 
-from zmqex.core import money, wire
+from zmqex import protocol
+from zmqex.core import wire
 from zmqex.core.money import Amount
-from zmqex.errors import (Busy, DecodeError, InvalidAmount, InvalidRequest, LimitReached, NotOwner, OrderClosed,
-                          RateLimited, Rejected, ErrorReply, Timeout, UnknownOrder, ZmqexError)
+from zmqex.errors import DecodeError, InvalidRequest, Timeout
+from zmqex.protocol import BookView, FillView, OrderView
 
-VERSION = 1
-SIDES = ("buy", "sell")
-TIFS = ("gtc", "ioc", "post_only")
-MAX_DEPTH = 1000
-MAX_REPLY = 1 << 30  # a reply (a long ``fills``) may be far larger than any request
+log = logging.getLogger(__name__)
 
-#: Error codes of the protocol with a class of their own; any other code is a ErrorReply.
-ERRORS: dict[str, type[ZmqexError]] = {
-    cls.code: cls
-    for cls in (Busy, DecodeError, InvalidAmount, InvalidRequest, UnknownOrder, NotOwner, OrderClosed, Rejected,
-                RateLimited, LimitReached)
-}
-_TRADER = re.compile(r"[A-Za-z0-9_.-]{1,32}")
+Socket = zmq.Socket[bytes]
 
 
 class _Connection:
     """Owns one socket: a context manager, closed at most once."""
 
-    _socket: zmq.Socket | None
+    _socket: Socket | None
 
-    def __enter__(self):  # -> Self
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc_info: object) -> None:
@@ -83,7 +79,7 @@ class Client(_Connection):
     connection is then encrypted, and the node knows the trader by its key.
     """
 
-    def __init__(self, node: str, timeout: float = 5.0, *, context: zmq.Context | None = None,
+    def __init__(self, node: str, timeout: float = 5.0, *, context: zmq.Context[Socket] | None = None,
                  trader: str | None = None, secret: str | os.PathLike[str] | None = None,
                  server: str | os.PathLike[str] | None = None) -> None:
         self.address, self.endpoint = _parse_node(node)
@@ -100,46 +96,39 @@ class Client(_Connection):
             if secret_key is None:
                 raise InvalidRequest(f"{secret} holds no secret key")
             self._curve = (public, secret_key, node_key)
-        if trader is not None and not (type(trader) is str and _TRADER.fullmatch(trader)):
-            raise InvalidRequest(f"trader must be 1-32 characters of A-Z a-z 0-9 _ . -, got {trader!r:.40}")
-        self.trader = trader
+        self.trader = None if trader is None else protocol.trader_name(trader)
         self._context = context or zmq.Context.instance()
         self._ids = itertools.count(1)
-        self._socket: zmq.Socket | None = self._connect()
+        self._socket: Socket | None = self._connect()
 
     # --- the ops of the protocol -------------------------------------------------------
 
-    def place(self, side: str, qty: Amount, price: Amount | None = None, tif: str = "gtc") -> dict[str, Any]:
+    def place(self, side: str, qty: Amount, price: Amount | None = None,
+              tif: str = protocol.DEFAULT_TIF) -> OrderView:
         """Place an order (``price=None``: market); returns it with every fill it got."""
-        args: dict[str, Any] = {"side": _choice(side, SIDES, "side"), "tif": _choice(tif, TIFS, "tif")}
-        args["qty"] = money.format_qty(money.parse_qty(qty))
-        if price is not None:
-            args["price"] = money.format_price(money.parse_price(price))
-        elif tif == "post_only":
-            raise InvalidRequest("a post-only order needs a price")
-        return self._request("place", args)
+        return protocol.parse_order(self._request("place", protocol.place_args(side, qty, price, tif)))
 
-    def cancel(self, order_id: str) -> dict[str, Any]:
+    def cancel(self, order_id: str) -> OrderView:
         """Cancel an order this trader placed at this node; returns the order after the cancel."""
-        return self._request("cancel", {"order_id": _order_id(order_id)})
+        args = {"order_id": protocol.order_id_field(order_id, empty=False)}
+        return protocol.parse_order(self._request("cancel", args))
 
-    def order(self, order_id: str) -> dict[str, Any]:
+    def order(self, order_id: str) -> OrderView:
         """The order as this node's replica knows it; ``mine``: placed by this trader here."""
-        return self._request("order", {"order_id": _order_id(order_id)})
+        args = {"order_id": protocol.order_id_field(order_id, empty=False)}
+        return protocol.parse_order(self._request("order", args))
 
-    def book(self, depth: int = 10) -> dict[str, Any]:
+    def book(self, depth: int = protocol.DEFAULT_DEPTH) -> BookView:
         """Aggregated levels, best first: ``{"bids", "asks", "unavailable"}``."""
-        if type(depth) is not int or not 1 <= depth <= MAX_DEPTH:
-            raise InvalidRequest(f"depth must be an integer 1..{MAX_DEPTH}, got {depth!r:.20}")
-        return self._request("book", {"depth": depth})
+        return protocol.parse_book(self._request("book", {"depth": protocol.depth_field(depth)}))
 
     def status(self) -> dict[str, Any]:
-        """The node's id, peers, vector clock, state hash and counts."""
+        """The node's id, peers, vector clock, state hash and counts (a map the node may add to: not checked)."""
         return self._request("status")
 
-    def fills(self) -> list[dict[str, Any]]:
+    def fills(self) -> list[FillView]:
         """The fills this node knows, in the order it learned them: the most recent 1,000 at most."""
-        return self._request("fills").get("fills", [])
+        return protocol.parse_fills(self._request("fills"))
 
     def watch(self, timeout: float | None = None) -> Watch:
         """Fills as they happen, on a connection of their own; see :class:`Watch`."""
@@ -152,40 +141,39 @@ class Client(_Connection):
             raise InvalidRequest(f"client of node {self.address} is closed")
         return self._call(self._socket, op, args or {})[1]
 
-    def _call(self, socket: zmq.Socket, op: str, args: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+    def _call(self, socket: Socket, op: str, args: dict[str, Any]) -> tuple[int, dict[str, Any]]:
         """Send one request and wait for the reply with its id; others are stale and dropped."""
         request_id = next(self._ids)
         deadline = time.monotonic() + self.timeout
-        request = {"v": VERSION, "id": request_id, "op": op, **args}
-        if self.trader is not None:
-            request["trader"] = self.trader
-        frame = wire.pack(request)
+        frame = wire.pack(protocol.request(request_id, op, args, self.trader))
         if not _send(socket, frame, deadline):
             raise self._timeout(op, sent=False)
         while True:
             reply = self._recv(socket, deadline)
             if reply is None:
                 raise self._timeout(op, sent=True)
-            if "stream" in reply:
+            if protocol.is_stream(reply):
                 continue
             reply_id = reply.get("id")
-            if reply_id is None and _code(reply) == "dropped":
-                continue  # the node dropped earlier replies we no longer wait for (we timed out on them)
+            if protocol.is_dropped(reply):
+                log.debug("node %s dropped replies we no longer wait for (we timed out on them)", self.address)
+                continue
             # a null id answers a request the node could not read: ours, as we wait for no other
             if (type(reply_id) is int and reply_id == request_id) or (reply_id is None and reply.get("ok") is False):
-                return request_id, _result(reply)
+                return request_id, protocol.decode_reply(reply)
+            log.debug("node %s: a stale reply, id %s, dropped", self.address, wire.brief(reply_id, 20))
 
-    def _recv(self, socket: zmq.Socket, deadline: float | None) -> dict[str, Any] | None:
+    def _recv(self, socket: Socket, deadline: float | None) -> dict[str, Any] | None:
         """The next message as a map, or None at the deadline."""
         if not _ready(socket, zmq.POLLIN, deadline):
             return None
         frames = socket.recv_multipart(zmq.NOBLOCK)
-        if len(frames) != 1 or type(message := wire.unpack(frames[0], MAX_REPLY)) is not dict:
+        if len(frames) != 1 or type(message := wire.unpack(frames[0], protocol.MAX_REPLY)) is not dict:
             raise DecodeError(f"node {self.address} sent something that is not one msgpack map")
         return message
 
-    def _connect(self) -> zmq.Socket:
-        socket = self._context.socket(zmq.DEALER)
+    def _connect(self) -> Socket:
+        socket: Socket = self._context.socket(zmq.DEALER)
         socket.setsockopt(zmq.LINGER, 0)
         socket.setsockopt(zmq.IMMEDIATE, 1)  # queue nothing for a node that is not connected
         socket.setsockopt(zmq.IPV6, self.endpoint.startswith("tcp://["))
@@ -220,7 +208,7 @@ class Watch(_Connection):
     def __init__(self, client: Client, timeout: float | None = None) -> None:
         self.timeout = None if timeout is None else _seconds(timeout, "watch timeout")
         self._client = client
-        self._socket: zmq.Socket | None = client._connect()
+        self._socket: Socket | None = client._connect()
         try:
             self.id = client._call(self._socket, "watch", {})[0]
         except BaseException:
@@ -230,25 +218,23 @@ class Watch(_Connection):
     def __iter__(self) -> Watch:
         return self
 
-    def __next__(self) -> dict[str, Any]:
+    def __next__(self) -> FillView:
         deadline = None if self.timeout is None else time.monotonic() + self.timeout
         while self._socket is not None:
             message = self._client._recv(self._socket, deadline)
             if message is None:
                 break
-            fill = message.get("fill")
-            is_ours = type(message.get("id")) is int and message["id"] == self.id
-            if message.get("stream") == "fill" and is_ours and type(fill) is dict:
+            fill = protocol.stream_fill(message, self.id)
+            if fill is not None:
                 return fill
         self.close()
         raise StopIteration
 
 
-
 # --- helpers ------------------------------------------------------------------------------
 
 
-def _ready(socket: zmq.Socket, event: int, deadline: float | None) -> bool:
+def _ready(socket: Socket, event: int, deadline: float | None) -> bool:
     """Wait until ``socket`` is ready for ``event``, or the deadline passes (None: forever)."""
     poller = zmq.Poller()
     poller.register(socket, event)
@@ -260,7 +246,7 @@ def _ready(socket: zmq.Socket, event: int, deadline: float | None) -> bool:
             return False
 
 
-def _send(socket: zmq.Socket, frame: bytes, deadline: float) -> bool:
+def _send(socket: Socket, frame: bytes, deadline: float) -> bool:
     while _ready(socket, zmq.POLLOUT, deadline):  # IMMEDIATE: writable only once connected
         try:
             socket.send(frame, zmq.NOBLOCK)
@@ -268,23 +254,6 @@ def _send(socket: zmq.Socket, frame: bytes, deadline: float) -> bool:
             continue
         return True
     return False
-
-
-def _result(reply: dict[str, Any]) -> dict[str, Any]:
-    if reply.get("ok") is True:
-        result = reply.get("result")
-        if type(result) is not dict:
-            raise DecodeError("reply has no result map")
-        return result
-    error = reply["error"] if type(reply.get("error")) is dict else {}
-    code, message = str(error.get("code")), str(error.get("message") or error.get("code"))
-    cls = ERRORS.get(code)
-    raise cls(message) if cls is not None else ErrorReply(code, message)
-
-
-def _code(reply: dict[str, Any]) -> Any:
-    error = reply.get("error")
-    return error.get("code") if type(error) is dict else None
 
 
 def _parse_node(node: str) -> tuple[str, str]:
@@ -300,15 +269,3 @@ def _seconds(value: float, what: str) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < math.inf:
         raise InvalidRequest(f"{what} must be a positive number of seconds, got {value!r:.20}")
     return float(value)
-
-
-def _choice(value: str, choices: tuple[str, ...], what: str) -> str:
-    if type(value) is not str or value not in choices:
-        raise InvalidRequest(f"{what} must be one of {', '.join(choices)}, got {value!r:.20}")
-    return value
-
-
-def _order_id(value: str) -> str:
-    if type(value) is not str or not value:
-        raise InvalidRequest(f"order id must be a non-empty string like 'a:17', got {value!r:.70}")
-    return value

@@ -154,7 +154,8 @@ class Book:
         levels = self._side(side)
         if not levels:
             return None
-        return levels.peekitem(0)[0]
+        price: int = levels.peekitem(0)[0]
+        return price
 
     def best_bid(self) -> int | None:
         return self.best(Side.BUY)
@@ -169,7 +170,7 @@ class Book:
 
     def depth(self, side: Side, levels: int) -> list[tuple[int, int, int]]:
         """``[(price, total qty, orders)]`` for the best ``levels`` prices. O(levels)."""
-        out = []
+        out: list[tuple[int, int, int]] = []
         for price, level in self._side(side).items():
             if len(out) >= levels:
                 break

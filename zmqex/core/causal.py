@@ -80,3 +80,17 @@ class CausalBuffer:
                 self._size -= 1
             if not queue:
                 del self._waiting[origin]
+
+    def _check(self, delivered: VectorClock) -> None:
+        """Invariants, after the replica delivered all it could: O(size).
+
+        Nothing held is already delivered or ready (it would have been
+        delivered), no queue is empty, and the size is the sum of the queues.
+        """
+        assert self._size == sum(len(q) for q in self._waiting.values()), "causal buffer size drifted"
+        for origin, queue in self._waiting.items():
+            assert queue, f"empty queue kept for {origin}"
+            for seq, event in queue.items():
+                assert event.origin == origin and event.seq == seq, f"{origin}:{seq} holds another event"
+                assert seq > delivered.get(origin), f"{origin}:{seq} is held but already delivered"
+                assert not self.ready(event, delivered), f"{origin}:{seq} is ready but held"

@@ -12,7 +12,8 @@ antisymmetric; ``a.dominates(b)`` iff ``compare(a, b)`` is AFTER or EQUAL.
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterator, Mapping
+from collections.abc import ItemsView, Iterator, KeysView, Mapping, ValuesView
+from typing import Union
 
 
 class Order(enum.Enum):
@@ -24,12 +25,23 @@ class Order(enum.Enum):
     CONCURRENT = "concurrent"
 
 
-class VectorClock(Mapping[str, int]):
-    """An immutable vector clock with zero entries elided."""
+class VectorClock:
+    """An immutable vector clock with zero entries elided.
+
+    A read-only mapping of node ids to counts (registered as a ``Mapping``
+    rather than subclassing it: compiled with mypyc, a subclass of the ABC gets
+    a weak-reference slot that the compiled class frees wrongly).
+    """
 
     __slots__ = ("_c", "_total", "_hash")
 
-    def __init__(self, counts: Mapping[str, int] | None = None) -> None:
+    def __init__(self, counts: Clockish | None = None, _trusted_total: int = -1) -> None:
+        if _trusted_total >= 0:  # internal fast path (_trusted): counts is a checked dict of our own
+            assert isinstance(counts, dict)
+            self._c: dict[str, int] = counts
+            self._total = _trusted_total
+            self._hash: int | None = None
+            return
         counts = counts or {}
         for node, n in counts.items():
             if type(n) is not int or n < 0:
@@ -37,27 +49,30 @@ class VectorClock(Mapping[str, int]):
         c = {k: v for k, v in counts.items() if v}
         self._c = c
         self._total = sum(c.values())
-        self._hash: int | None = None
+        self._hash = None
 
     # Mapping protocol (O(1) lookups; a missing node reads as 0).
     def __getitem__(self, node: str) -> int:
         return self._c[node]
 
-    def get(self, node: str, default: int = 0) -> int:  # type: ignore[override]
+    def get(self, node: str, default: int = 0) -> int:
         return self._c.get(node, default)
+
+    def __contains__(self, node: object) -> bool:
+        return node in self._c
 
     def __iter__(self) -> Iterator[str]:
         return iter(self._c)
 
     # The Mapping mixins would iterate in Python, one __getitem__ per entry;
     # the dict's own views are C and several times faster (a clock is read per event).
-    def keys(self):  # type: ignore[override]
+    def keys(self) -> KeysView[str]:
         return self._c.keys()
 
-    def values(self):  # type: ignore[override]
+    def values(self) -> ValuesView[int]:
         return self._c.values()
 
-    def items(self):  # type: ignore[override]
+    def items(self) -> ItemsView[str, int]:
         return self._c.items()
 
     def __len__(self) -> int:
@@ -104,7 +119,7 @@ class VectorClock(Mapping[str, int]):
             c.pop(node, None)
         return VectorClock._trusted(c, self._total - old + n)  # the hot path: one per event
 
-    def merge(self, other: Mapping[str, int]) -> VectorClock:
+    def merge(self, other: Clockish) -> VectorClock:
         """The least clock that dominates both (entry-wise maximum). O(n)."""
         c = dict(self._c)
         for node, n in other.items():
@@ -112,7 +127,7 @@ class VectorClock(Mapping[str, int]):
                 c[node] = n
         return VectorClock(c)
 
-    def dominates(self, other: Mapping[str, int]) -> bool:
+    def dominates(self, other: Clockish) -> bool:
         """True if every entry of ``other`` is <= ours (we have seen all it has). O(n)."""
         mine = self._c
         return all(n <= mine.get(node, 0) for node, n in other.items())
@@ -129,14 +144,15 @@ class VectorClock(Mapping[str, int]):
             return Order.BEFORE
         return Order.CONCURRENT
 
-    @classmethod
-    def _trusted(cls, c: dict[str, int], total: int) -> VectorClock:
+    @staticmethod
+    def _trusted(c: dict[str, int], total: int) -> VectorClock:
         # Internal fast path: ``c`` is already validated and owned by the new clock.
-        clock = object.__new__(cls)
-        clock._c = c
-        clock._total = total
-        clock._hash = None
-        return clock
+        return VectorClock(c, total)
 
+
+#: A clock, or any mapping of node ids to counts (tests and decoders build them from dicts).
+Clockish = Union[VectorClock, Mapping[str, int]]
+
+Mapping.register(VectorClock)
 
 EMPTY = VectorClock()

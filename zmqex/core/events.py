@@ -31,6 +31,8 @@ from typing import Any, Union
 from zmqex.core import wire
 from zmqex.core.clock import VectorClock
 from zmqex.core.money import MAX_PRICE, MAX_QTY
+from zmqex.core.tif import MARKET
+from zmqex.core.tif import Tif as Tif  # part of the event vocabulary: NewOrder.tif
 from zmqex.errors import DecodeError, InvalidAmount
 
 #: Most nodes a clock may name; more is a malformed (or hostile) event.
@@ -46,14 +48,6 @@ class Side(str, enum.Enum):
         return Side.SELL if self is Side.BUY else Side.BUY
 
 
-class Tif(str, enum.Enum):
-    """Time in force."""
-
-    GTC = "gtc"  # rests until filled or cancelled
-    IOC = "ioc"  # takes what it can at once, the rest expires; never rests
-    POST_ONLY = "post_only"  # rests; refused if it would take on arrival
-
-
 class CancelReason(str, enum.Enum):
     USER = "user"
     EXPIRED = "expired"  # remainder of an IOC or market order
@@ -63,13 +57,13 @@ class CancelReason(str, enum.Enum):
 @dataclass(frozen=True, slots=True)
 class NewOrder:
     side: Side
-    price: int | None  # cents; None for a market order (always IOC)
+    price: int | None  # cents; None for a market order (see zmqex.core.tif)
     qty: int  # satoshis
     tif: Tif
 
     def __post_init__(self) -> None:
-        if self.price is None and self.tif is not Tif.IOC:
-            raise InvalidAmount("a market order (no price) must be IOC")
+        if self.price is None and self.tif is not MARKET:
+            raise InvalidAmount(f"a market order (no price) must be {MARKET.value}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,6 +121,14 @@ def parse_order_id(value: object, what: str = "order id") -> tuple[str, int]:
     raise DecodeError(f"{what} must look like NODE:SEQ, got {wire.brief(value, 60)}")
 
 
+def fill_of(event: Event) -> Fill:
+    """The body of a fill event; a TypeError (our own bug) for any other event."""
+    body = event.body
+    if type(body) is not Fill:
+        raise TypeError(f"event {event.origin}:{event.seq} is not a fill")
+    return body
+
+
 def owner_of(order: str) -> str:
     return order.partition(":")[0]
 
@@ -182,8 +184,8 @@ def from_wire(raw: Any) -> Event:
     if kind == _ORDER:
         wire.need_list(fields, "order fields", 4)
         side, price, qty, tif = fields
-        if price is None and tif != Tif.IOC.value:
-            raise DecodeError("a market order (no price) must be IOC")
+        if price is None and tif != MARKET.value:
+            raise DecodeError(f"a market order (no price) must be {MARKET.value}")
         body: Body = NewOrder(
             _enum(Side, side, "side"),
             None if price is None else wire.need_int(price, "price", 1, MAX_PRICE),
@@ -247,5 +249,5 @@ def _enum(cls: type[enum.Enum], value: Any, what: str) -> Any:
 
 
 _MEMBERS: dict[type[enum.Enum], dict[str, enum.Enum]] = {
-    cls: {m.value: m for m in cls} for cls in (Side, Tif, CancelReason)  # type: ignore[attr-defined]
+    cls: {m.value: m for m in cls} for cls in (Side, Tif, CancelReason)
 }

@@ -19,14 +19,16 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
+from typing import Any
 
 from zmqex.core.book import Book, Key
-from zmqex.core.events import Cancel, CancelReason, Event, Fill, NewOrder, Side, Tif, from_wire, to_wire
+from zmqex.core.events import Cancel, CancelReason, Event, Fill, NewOrder, Side, fill_of, from_wire, to_wire
+from zmqex.core.tif import RESTS, Tif
 from zmqex.core.wire import brief, need_int, need_str
 from zmqex.errors import DecodeError, BadEvent
 
 _MOD = 2**128
-_IOC, _BUY = Tif.IOC, Side.BUY  # enum members read once: attribute lookups on enums are slow
+_BUY = Side.BUY  # read once: attribute lookups on enum classes are slow
 
 
 @dataclass(slots=True, eq=False)
@@ -51,8 +53,8 @@ class OrderState:
 
     @property
     def rests(self) -> bool:
-        """Whether the order can stand in the book (IOC and market orders never do)."""
-        return self.tif is not _IOC
+        """Whether the order can stand in the book (zmqex.core.tif)."""
+        return RESTS[self.tif]
 
     @property
     def status(self) -> str:
@@ -76,9 +78,10 @@ def crosses(taker: OrderState, maker: OrderState) -> bool:
     """True if ``taker`` may trade with the resting ``maker`` at the maker's price."""
     if taker.side is maker.side or not maker.rests:
         return False  # only a resting order can be a maker
-    if taker.price is None:
-        return True
-    return maker.price <= taker.price if taker.side is _BUY else maker.price >= taker.price
+    price = maker.price
+    if taker.price is None or price is None:  # a resting order has a price: None only for a market taker
+        return price is not None
+    return price <= taker.price if taker.side is _BUY else price >= taker.price
 
 
 @dataclass(slots=True)
@@ -110,8 +113,8 @@ class Ledger:
             raise BadEvent(f"order {oid} applied twice")
         state = OrderState(event, oid, event.origin, body.side, body.price, body.qty, body.tif, event.key)
         self.orders[oid] = state
-        if state.rests:
-            self.book.add(oid, state.side, state.price, state.key, state.qty)  # type: ignore[arg-type]
+        if state.rests and state.price is not None:  # a resting order has a price (NewOrder checks)
+            self.book.add(oid, state.side, state.price, state.key, state.qty)
         self._stale.add(oid)
 
     def _apply_cancel(self, event: Event, body: Cancel) -> None:
@@ -208,9 +211,9 @@ class Ledger:
 
 
 def _fill_digest(event: Event) -> int:
-    fill = event.body
+    fill = fill_of(event)
     return _digest(
-        f"{event.origin}:{event.seq}|{fill.maker}|{fill.taker}|{fill.price}|{fill.qty}|{fill.request}".encode()  # type: ignore[union-attr]
+        f"{event.origin}:{event.seq}|{fill.maker}|{fill.taker}|{fill.price}|{fill.qty}|{fill.request}".encode()
     )
 
 
@@ -228,8 +231,8 @@ def _digest(data: bytes) -> int:
 ORDER_ITEM, FILL_ITEM = 0, 1
 
 
-def export(ledger: Ledger) -> list[list]:
-    items: list[list] = [
+def export(ledger: Ledger) -> list[list[Any]]:
+    items: list[list[Any]] = [
         [ORDER_ITEM, to_wire(s.event), s.filled, None if s.cancelled is None else s.cancelled.value]
         for s in ledger.orders.values()
     ]
@@ -237,7 +240,7 @@ def export(ledger: Ledger) -> list[list]:
     return items
 
 
-def rebuild(items: list) -> Ledger:
+def rebuild(items: list[Any]) -> Ledger:
     """Inverse of :func:`export`; raises DecodeError on malformed items, BadEvent on inconsistent ones."""
     ledger = Ledger()
     for item in items:
@@ -255,8 +258,8 @@ def rebuild(items: list) -> Ledger:
                 raise DecodeError(f"unknown cancel reason {brief(item[3], 20)} in snapshot") from None
             if state.id in ledger.book:
                 ledger.book.remove(state.id)
-                if state.open > 0:
-                    ledger.book.add(state.id, state.side, state.price, state.key, state.open)  # type: ignore[arg-type]
+                if state.open > 0 and state.price is not None:
+                    ledger.book.add(state.id, state.side, state.price, state.key, state.open)
         elif kind == FILL_ITEM and len(item) == 2:
             event = from_wire(item[1])
             fill = event.body
@@ -270,12 +273,12 @@ def rebuild(items: list) -> Ledger:
         else:
             raise DecodeError("malformed snapshot item")
     for state in ledger.orders.values():
-        if state.filled != sum(e.body.qty for e in ledger.fills_of.get(state.id, ())):  # type: ignore[union-attr]
+        if state.filled != sum(fill_of(e).qty for e in ledger.fills_of.get(state.id, ())):
             raise BadEvent(f"snapshot: {state.id} filled disagrees with its fills")
     return ledger
 
 
-def merge(ours: Ledger, items: list) -> Ledger:
+def merge(ours: Ledger, items: list[Any]) -> Ledger:
     """The ledger of the union of two causally closed event sets: ours, and a snapshot's.
 
     A ledger is a function of the set of events it has applied, and both sets
@@ -291,10 +294,10 @@ def merge(ours: Ledger, items: list) -> Ledger:
         fills.setdefault(fill_id, event)
     filled: dict[str, int] = {}
     for event in fills.values():
-        fill = event.body
-        for oid in (fill.maker, fill.taker):  # type: ignore[union-attr]
-            filled[oid] = filled.get(oid, 0) + fill.qty  # type: ignore[union-attr]
-    united: list[list] = []
+        fill = fill_of(event)
+        for oid in (fill.maker, fill.taker):
+            filled[oid] = filled.get(oid, 0) + fill.qty
+    united: list[list[Any]] = []
     for oid, state in orders.items():
         other = theirs.orders.get(oid)
         cancelled = state.cancelled or (other.cancelled if other is not None else None)

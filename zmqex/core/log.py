@@ -98,3 +98,17 @@ class EventLog:
         runs = list(self._events.values())
         for _, event in heapq.merge(*runs, key=lambda item: item[0]):
             yield event
+
+    def _check(self, delivered: VectorClock) -> None:
+        """Invariants: per origin, the log holds exactly the events after the base up to ``delivered``. O(n)."""
+        positions: list[int] = []
+        for origin, events in self._events.items():
+            first = self._base.get(origin) + 1
+            assert [e.seq for _, e in events] == list(range(first, first + len(events))), f"{origin}: gap in log"
+            assert all(e.origin == origin for _, e in events)
+            positions.extend(pos for pos, _ in events)
+        for origin in set(self._events) | set(delivered):
+            top = self._base.get(origin) + len(self._events.get(origin, ()))
+            assert top == max(delivered.get(origin), self._base.get(origin)), (
+                f"{origin}: log reaches {top}, delivered {delivered.get(origin)}")
+        assert len(positions) == len(set(positions)) and all(p < self._next_pos for p in positions)

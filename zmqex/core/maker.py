@@ -1,4 +1,4 @@
-"""The maker side of a replica: answering takes against its own orders.
+"""The maker desk: answering takes against this node's own orders.
 
 A node is the single writer of its own orders, so it alone grants fills
 against them (README, "The rules").  A :class:`~zmqex.core.messages.Take`
@@ -6,73 +6,139 @@ from a peer asks for part of one of them; the answer is a
 :class:`~zmqex.core.messages.TakeReply` that carries the fill event when
 something was granted.
 
-Invariants:
+State, all of it the desk's own: the answers given (``_answers``), takes
+waiting for their taker order (``_parked``), and takes waiting for an order
+of ours that is all reserved by our own taker desk (``_held``).  It reads the
+taker desk's reservations, never writes them.
+
+Invariants (``_check``):
 
 * Never more than ``open - reserved`` of an order is granted, where
-  ``reserved`` is what this node's own taker side is asking for with it.
+  ``reserved`` is what this node's own taker desk is asking for with it.
 * One answer per ``(sender, request)``.  A grant or a busy answer is
-  persisted (:class:`Outcome`) before it is sent, and a retried or duplicated
-  request gets the stored answer again, never a second fill; ``closed`` and
-  ``invalid`` answers are the same whenever a take is judged, so they are
-  given again rather than kept (see ``_answer``).
-* A take waits parked for its taker order at most ``Config.park_ms``, and one
-  peer has at most :data:`MAX_PARKED` parked: a dropped one was never answered.
+  persisted (:class:`~zmqex.core.outputs.Outcome`) before it is sent, and a
+  retried or duplicated request gets the stored answer again, never a second
+  fill; ``closed`` and ``invalid`` answers are the same whenever a take is
+  judged, so they are given again rather than kept (see ``_answer``).
 * A take is judged only once its taker's order is delivered here (the fill
-  must come causally after it); until then it is parked, and the rest is
-  fetched by a sync request.  ``Replica._deliver`` and ``Repair._after_restore``
-  release parked takes.
+  must come causally after it); until then it is parked, at most
+  ``Config.park_ms`` and :data:`MAX_PARKED` per peer (a dropped one was never
+  answered: its taker asks again), and the rest is fetched by repair.
 * A take against an order whose open quantity is all reserved (its owner is
-  taking with it right now) waits here, unanswered, until that reservation
-  settles (``_release``) or ``Config.retry_ms`` passes (then: busy).  Waiting
+  taking with it right now) is held, unanswered, until that reservation
+  settles (``release``) or ``Config.retry_ms`` passes (then: busy).  Holding
   beats a busy answer: the taker would only ask again a tick later.  It cannot
   deadlock: an order only waits on a take by an order with a later priority
   key to one with an earlier key, and answers never wait on anything.
 
 Costs: an answer is O(1) plus the fill's delivery; a duplicate is one dict
 look-up.
-
-:class:`Maker` is a mixin of :class:`~zmqex.core.replica.Replica`, which
-says why and holds the state these methods use (``_outcomes``, ``_parked``,
-``_held``, ``_waiters``, ``_takes``, ``ledger``, ``amnesia``).
 """
 
 from __future__ import annotations
 
+from collections import Counter
+from collections.abc import Iterable
+
+from zmqex.core.context import Context
 from zmqex.core.events import Event, Fill, NewOrder, owner_of
 from zmqex.core.ledger import crosses
 from zmqex.core.messages import Take, TakeReply
-from zmqex.core.outputs import Outcome, Persist
-
-# Reasons in a TakeReply.
-GRANTED, CLOSED, BUSY, INVALID = "filled", "closed", "busy", "invalid"
+from zmqex.core.outputs import Outcome
+from zmqex.core.takes import Reservations
+from zmqex.core.taker import BUSY, CLOSED, GRANTED, INVALID
 
 #: Most takes one peer may have parked here, waiting for their taker orders (see _park).
 MAX_PARKED = 1_000
 
 
-class Maker:
-    """Answer takes against this node's orders: the ``_on_take`` handler and what it needs."""
+class Parked:
+    """A take waiting for its taker order to be delivered here."""
 
-    def _on_take(self, sender: str, take: Take) -> None:
-        stored = self._outcomes.get((sender, take.request))
+    __slots__ = ("sender", "take", "since")
+
+    def __init__(self, sender: str, take: Take, since: int) -> None:
+        self.sender = sender
+        self.take = take
+        self.since = since
+
+
+class MakerDesk:
+    """Answer takes against this node's orders."""
+
+    def __init__(self, ctx: Context, reservations: Reservations) -> None:
+        self._ctx = ctx
+        self._reservations = reservations  # the taker desk's: read only
+        self._answers: dict[tuple[str, str], TakeReply] = {}  # (sender, request) -> the answer it got
+        self._parked: dict[str, list[Parked]] = {}  # taker order id -> takes awaiting it
+        self._parked_by: Counter[str] = Counter()  # sender -> its takes in _parked
+        self._held: dict[str, dict[tuple[str, str], tuple[Take, int]]] = {}  # own order -> takes, since
+
+    @property
+    def busy(self) -> int:
+        """Takes not answered yet: parked or held."""
+        return len(self._parked) + len(self._held)
+
+    @property
+    def answers(self) -> dict[tuple[str, str], TakeReply]:
+        """The answers kept for retries, by (sender, request): a copy."""
+        return dict(self._answers)
+
+    def parked(self, sender: str | None = None) -> int:
+        """Takes parked here, from ``sender`` or from anyone."""
+        if sender is not None:
+            return self._parked_by[sender]
+        return sum(len(p) for p in self._parked.values())
+
+    def on_take(self, sender: str, take: Take) -> None:
+        ctx = self._ctx
+        stored = self._answers.get((sender, take.request))
         if stored is not None:
-            self._send(sender, stored)  # a retry or a duplicate: same answer, never a new fill
+            ctx.send(sender, stored)  # a retry or a duplicate: same answer, never a new fill
             return
-        if (take.taker.origin != sender or owner_of(take.maker) != self.id
+        if (take.taker.origin != sender or owner_of(take.maker) != ctx.id
                 or not isinstance(take.taker.body, NewOrder) or not take.request.startswith(sender + ".")):
             self._answer(sender, take, 0, INVALID)  # request ids and taker orders are the sender's own
             return
-        if not self.is_up(sender):
+        if not ctx.is_up(sender):
             self._answer(sender, take, 0, INVALID)  # removed, or caught signing two events with one id
             return
-        self._offer(take.taker, sender)
-        if take.taker.order_id not in self.ledger.orders:
+        ctx.offer(take.taker, sender)
+        if take.taker.order_id not in ctx.ledger.orders:
             # We lack something the taker's order depends on: hold the request until it
             # comes (by gossip, nearly always; else by repair from the taker's node).
             self._park(sender, take)
-            self._note_gap(sender, take.taker.vc)
+            ctx.note_gap(sender, take.taker.vc)
             return
         self._grant(sender, take)
+
+    def order_delivered(self, oid: str) -> None:
+        """Order ``oid`` is in the ledger now: judge the takes that waited for it."""
+        for parked in self._unpark(oid):
+            self._grant(parked.sender, parked.take)
+
+    def release(self, oid: str) -> None:
+        """The reservation of own order ``oid`` changed: judge the takes held on it."""
+        for (sender, _), (take, _) in self._held.pop(oid, {}).items():
+            self._grant(sender, take)
+
+    def tick(self) -> None:
+        self._expire_held()
+        self._expire_parked()
+
+    # --- restart --------------------------------------------------------------------------
+
+    def restore(self, answers: Iterable[tuple[str, TakeReply]]) -> None:
+        """Take back the answers given before a restart."""
+        for sender, reply in answers:
+            self._answers[(sender, reply.request)] = reply
+
+    def reconcile(self) -> None:
+        """The ledger changed (restart, snapshot): judge parked takes whose taker order it now holds."""
+        for oid in [o for o in self._parked if o in self._ctx.ledger.orders]:
+            self.order_delivered(oid)
+
+    # --- deciding ---------------------------------------------------------------------------
 
     def _park(self, sender: str, take: Take) -> None:
         """Hold a take until its taker order is delivered; at most MAX_PARKED per sender.
@@ -80,85 +146,73 @@ class Maker:
         A parked take has no answer yet, so dropping one (over the cap, or after
         ``Config.park_ms``) breaks no promise: its taker asks again.
         """
-        parked = self._parked.setdefault(take.taker.order_id, [])
-        if any(t.request == take.request for _, t, _ in parked):
+        ctx = self._ctx
+        parked = self._parked.get(take.taker.order_id, [])
+        if any(p.take.request == take.request for p in parked):
             return
         if self._parked_by[sender] >= MAX_PARKED:
-            self.counters["takes_unparked"] += 1
-        else:
-            parked.append((sender, take, self.now))
-            self._parked_by[sender] += 1
-            self.counters["takes_parked"] += 1
-        if not parked:
-            del self._parked[take.taker.order_id]
+            ctx.counters["takes_unparked"] += 1
+            return
+        parked.append(Parked(sender, take, ctx.now))
+        self._parked[take.taker.order_id] = parked
+        self._parked_by[sender] += 1
+        ctx.counters["takes_parked"] += 1
 
-    def _unpark(self, oid: str) -> list[tuple[str, Take]]:
-        """The takes that waited for taker order ``oid``, now delivered."""
-        takes = [(sender, take) for sender, take, _ in self._parked.pop(oid, ())]
-        for sender, _ in takes:
-            self._parked_by[sender] -= 1
-        return takes
+    def _unpark(self, oid: str) -> list[Parked]:
+        parked = self._parked.pop(oid, [])
+        for p in parked:
+            self._parked_by[p.sender] -= 1
+        return parked
 
     def _expire_parked(self) -> None:
         """Drop parked takes whose taker order did not come within ``park_ms`` (O(parked))."""
+        ctx = self._ctx
         for oid in list(self._parked):
             waiting = self._parked[oid]
-            kept = [p for p in waiting if self.now - p[2] < self.config.park_ms]
-            for sender, _, _ in waiting:
-                self._parked_by[sender] -= 1
-            for sender, _, _ in kept:
-                self._parked_by[sender] += 1
+            kept = [p for p in waiting if ctx.now - p.since < ctx.config.park_ms]
+            for p in waiting:
+                if p not in kept:
+                    self._parked_by[p.sender] -= 1
             if kept:
                 self._parked[oid] = kept
             else:
                 del self._parked[oid]
-            self.counters["takes_unparked"] += len(waiting) - len(kept)
+            ctx.counters["takes_unparked"] += len(waiting) - len(kept)
 
     def _grant(self, sender: str, take: Take) -> None:
         """Decide a take whose taker order is delivered here, and answer it."""
-        if (sender, take.request) in self._outcomes:
+        if (sender, take.request) in self._answers:
             return
-        maker = self.ledger.orders.get(take.maker)
-        taker = self.ledger.orders[take.taker.order_id]
-        if self.amnesia:
+        ctx = self._ctx
+        maker = ctx.ledger.orders.get(take.maker)
+        taker = ctx.ledger.orders[take.taker.order_id]
+        if ctx.amnesia:
             self._answer(sender, take, 0, INVALID)
             return
-        if (maker is None or not crosses(taker, maker) or (taker.rests and taker.key <= maker.key)
-                or take.qty > taker.qty - taker.filled):
+        if (maker is None or maker.price is None or not crosses(taker, maker)
+                or (taker.rests and taker.key <= maker.key) or take.qty > taker.qty - taker.filled):
             self._answer(sender, take, 0, INVALID)
             return
-        available = maker.open - self._takes.reserved(maker.id)
+        available = maker.open - self._reservations.reserved(maker.id)
         if maker.open == 0:
             self._answer(sender, take, 0, CLOSED)
         elif available <= 0:
-            self._held.setdefault(maker.id, {})[(sender, take.request)] = (take, self.now)
-            self.counters["takes_held"] += 1
+            self._held.setdefault(maker.id, {})[(sender, take.request)] = (take, ctx.now)
+            ctx.counters["takes_held"] += 1
         else:
             granted = min(take.qty, available)
-            fill = self._emit(Fill(maker.id, taker.id, maker.price, granted, take.request))  # type: ignore[arg-type]
+            fill = ctx.emit(Fill(maker.id, taker.id, maker.price, granted, take.request))
             self._answer(sender, take, granted, GRANTED, fill)
-
-    def _release(self, oid: str) -> None:
-        """The reservation of own order ``oid`` changed: decide the takes waiting on it."""
-        for (sender, _), (take, _) in self._held.pop(oid, {}).items():
-            self._grant(sender, take)
-        order = self.ledger.orders.get(oid)
-        if order is not None and 0 < order.open <= self._takes.reserved(oid):
-            # Still all reserved: our orders waiting to take from it wait on.  (Waking them
-            # on every change of the reservation was a tenth of a node's work under load.)
-            return
-        for waiter in self._waiters.pop(oid, ()):
-            self._busy_makers.get(waiter, set()).discard(oid)
-            self._dirty.add(waiter)
 
     def _expire_held(self) -> None:
         """Takes held past ``retry_ms`` get a busy answer, so their takers move on."""
+        ctx = self._ctx
         for oid in list(self._held):
             held = self._held[oid]
             for key, (take, since) in list(held.items()):
-                if self.now - since >= self.config.retry_ms:
+                if ctx.now - since >= ctx.config.retry_ms:
                     del held[key]
-                    self.counters["held_expired"] += 1
+                    ctx.counters["held_expired"] += 1
                     self._answer(key[0], take, 0, BUSY)
             if not held:
                 del self._held[oid]
@@ -176,6 +230,31 @@ class Maker:
         """
         reply = TakeReply(take.request, take.maker, granted, reason, fill)
         if reason is GRANTED or reason is BUSY:
-            self._outcomes[(sender, take.request)] = reply
-            self._out.append(Persist(Outcome(sender, reply)))
-        self._send(sender, reply)
+            self._answers[(sender, take.request)] = reply
+            self._ctx.persist(Outcome(sender, reply))
+        self._ctx.send(sender, reply)
+
+    # --- invariants -----------------------------------------------------------------------
+
+    def _check(self) -> None:
+        ctx = self._ctx
+        orders = ctx.ledger.orders
+        counts: Counter[str] = Counter()
+        for oid, parked in self._parked.items():
+            assert parked, f"empty parked list for {oid}"
+            assert oid not in orders, f"takes still parked for {oid}, which is delivered"
+            for p in parked:
+                assert p.take.taker.order_id == oid
+                counts[p.sender] += 1
+        assert +counts == +self._parked_by, "parked counts per sender drifted"
+        assert all(n <= MAX_PARKED for n in counts.values())
+        for oid, held in self._held.items():
+            order = orders.get(oid)
+            assert held and order is not None and order.owner == ctx.id, f"takes held on {oid}"
+            assert order.open <= self._reservations.reserved(oid), f"takes held on {oid}, which has room"
+        for (sender, request), reply in self._answers.items():
+            assert reply.request == request and reply.reason in (GRANTED, BUSY)
+            fill = reply.fill
+            if reply.granted:
+                assert fill is not None and isinstance(fill.body, Fill) and fill.body.qty == reply.granted
+                assert ctx.ledger.fill_by_request.get(request) == fill, f"granted {request}, fill not applied"

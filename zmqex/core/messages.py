@@ -88,7 +88,7 @@ class SnapshotPage:
     vc: VectorClock
     index: int
     total: int
-    items: tuple
+    items: tuple[Any, ...]
     state_hash: str  # of the whole snapshot: the same on every page
 
 

@@ -80,7 +80,7 @@ class Checkpoint:
 
     vc: VectorClock
     base: VectorClock
-    items: tuple
+    items: tuple[Any, ...]
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,21 +11,19 @@ Costs: ``order_info`` is O(f) for an order with f fills; ``fill_info`` O(1).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from zmqex.core.events import Event, Fill
+from zmqex.core.events import Event, fill_of
+from zmqex.core.ledger import Ledger
 from zmqex.errors import UnknownOrder
 
-if TYPE_CHECKING:
-    from zmqex.core.replica import Replica
 
-
-def order_info(replica: Replica, oid: str) -> dict[str, Any]:
-    """The order ``oid`` as ``replica`` sees it; raises UnknownOrder if it has not delivered it."""
-    state = replica.ledger.orders.get(oid)
+def order_info(ledger: Ledger, oid: str, pending: int, available: bool) -> dict[str, Any]:
+    """The order ``oid`` as a replica with ``ledger`` sees it; raises UnknownOrder if it has not delivered it."""
+    state = ledger.orders.get(oid)
     if state is None:
         raise UnknownOrder(f"order {oid} is not known here")
-    fills = replica.ledger.fills_of.get(oid, ())
+    fills = ledger.fills_of.get(oid, ())
     return {
         "order_id": oid,
         "owner": state.owner,
@@ -36,16 +34,15 @@ def order_info(replica: Replica, oid: str) -> dict[str, Any]:
         "status": state.status,
         "filled": state.filled,
         "open": state.open,
-        "pending": replica._takes.reserved(oid),
-        "available": replica.is_up(state.owner),
+        "pending": pending,
+        "available": available,
         "fills": [fill_info(e) for e in fills],
     }
 
 
 def fill_info(event: Event) -> dict[str, Any]:
     """A fill event as a client sees it; its id is ``origin:seq``, the event's identity."""
-    fill = event.body
-    assert isinstance(fill, Fill)
+    fill = fill_of(event)
     return {
         "id": f"{event.origin}:{event.seq}",
         "maker": fill.maker,

@@ -3,123 +3,81 @@
 Inputs are method calls: a client's ``place`` / ``cancel``, a peer's message
 (``receive``), and a timer ``tick``; the current time always comes in as an
 argument, in integer milliseconds.  Outputs pile up until the host drains them
-with :meth:`Replica.take_outputs` (see :mod:`zmqex.core.outputs` for the order
-in which a host must carry them out).
+with :meth:`Replica.take_outputs` and carries them out in the order
+:func:`zmqex.core.schedule.schedule` gives.
 
-What one node decides alone, it decides here:
+What one node decides alone, it decides at one of three desks, each an object
+that owns its state:
 
-* **Its own orders** (:mod:`zmqex.core.maker`).  It is their single writer: it
-  places them, cancels them, and it alone grants fills against them, one take
-  request at a time, never more than ``open - reserved``.  Each answer is
-  stored by request id, so a retried or duplicated request gets the same
-  answer and never a second fill.
-* **Taking** (:mod:`zmqex.core.taker`).  For each of its own orders that
-  crosses a resting order with an earlier priority key (and for every IOC or
-  market order, which never rests), it asks that order's owner for a fill,
-  best price first, one request at a time per order, reserving what it asks
-  for until the answer and its fill are in.  Every replica computes the same
-  keys, so of two crossing resting orders exactly one owner takes: the owner
-  of the later one.
-* **Replication** (:mod:`zmqex.core.repair`).  Events from peers go through the
-  causal buffer into the ledger.  Heartbeats carry clocks; a node that sees a
-  peer ahead asks it for what it lacks
-  (:class:`~zmqex.core.messages.SyncRequest`), page by page.
-* **Liveness.**  A peer not heard from for ``peer_timeout_ms`` is down: its
-  orders are skipped by takers until it is heard from again.
-* **Traders** (node-local, :mod:`zmqex.core.traders`).  Each own order
-  remembers the trader who placed it (persisted with the order as
-  :class:`~zmqex.core.outputs.OrderTrader`, never in an event): only they, or
-  an operator, may cancel it; hosts bound open orders per trader with it.
+* **The maker desk** (:mod:`zmqex.core.maker`) answers takes against its own
+  orders.  The node is their single writer: it alone grants fills against
+  them, one take at a time, never more than ``open - reserved``, and a retried
+  request gets the stored answer, never a second fill.
+* **The taker desk** (:mod:`zmqex.core.taker`) asks makers' owners for fills
+  for its own crossing orders, best price first, reserving what it asks for.
+* **Replication** (:mod:`zmqex.core.repair`) keeps the event log, asks peers
+  for what it lacks, serves what they lack, and compacts.
 
-Layout.  :class:`Replica` is the one object a host calls.  This module holds
-all of its state (set up in ``__init__``, so it reads in one place), the host
-and client interface, message dispatch, and event delivery.  The rest of its
-methods live in mixins named after their job: :class:`~zmqex.core.maker.Maker`,
-:class:`~zmqex.core.taker.Taker` and :class:`~zmqex.core.repair.Repair`.  Two
-free functions read or fill in a replica from outside its message handling:
-:func:`zmqex.core.queries.order_info` (what a client sees) and
-:func:`zmqex.core.restore.replay` (``Replica.restore``).
+The replica wires them (they call it through :class:`~zmqex.core.context.Context`),
+and it alone delivers events: every event, ours or a peer's, reaches the
+ledger through :meth:`_deliver`, which then tells each desk what it needs to
+know.  It also holds what no desk owns: the ledger and the clock, the causal
+buffer, peer liveness and trust (members, removed members, equivocators,
+amnesia), and who placed each own order (:mod:`zmqex.core.traders`).
 
-Why mixins: the parts share one state (ledger, clock, reservations) and call
-each other both ways (a grant emits a fill that is delivered here; a delivered
-order releases takes parked on the maker side; installing a snapshot settles
-the taker side's reservations), so they are methods of one object rather than
-objects handing each other references.  As mixins, every handler is still a
-method looked up on the ``Replica`` class, so hosts and tests see (and may
-patch) one object, and nothing is added to a call.
+A walk from a received take to its published fill: ``receive`` -> ``_handle``
+-> ``MakerDesk.on_take`` -> ``MakerDesk._grant`` -> ``emit`` (``_deliver``,
+then ``Publish``) -> ``MakerDesk._answer`` (``Persist`` then ``Send``).
+
+Invariants: :meth:`Replica._check` asserts every one of them, each desk's and
+the ones across desks; the tests call it after every step.
 """
 
 from __future__ import annotations
 
 from collections import Counter, deque
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from typing import Any
 
 from zmqex.core import money, queries
-from zmqex.core.clock import VectorClock
 from zmqex.core.causal import CausalBuffer
-from zmqex.core.events import Cancel, CancelReason, Event, Fill, NewOrder, Side, Tif, parse_order_id, signed_bytes
-from zmqex.core.ledger import Ledger
-from zmqex.core.log import EventLog
-from zmqex.core.maker import BUSY, CLOSED, GRANTED, INVALID, Maker  # noqa: F401  (the reasons: re-exported)
-from zmqex.core.messages import (
-    Gossip, Heartbeat, Message, SnapshotPage, SyncReply, SyncRequest, Take, TakeReply,
-)
+from zmqex.core.clock import VectorClock
+from zmqex.core.config import Config
+from zmqex.core.events import Body, Cancel, CancelReason, Event, Fill, NewOrder, Side, owner_of, parse_order_id, signed_bytes
+from zmqex.core.ledger import Ledger, merge, rebuild
+from zmqex.core.maker import MakerDesk
+from zmqex.core.messages import Gossip, Heartbeat, Message, SnapshotPage, SyncReply, SyncRequest, Take, TakeReply
+from zmqex.core.queries import fill_info
 from zmqex.core.outputs import (
-    Delivered, EventRecord, Evidence, OrderTrader, Output, PeerChanged, Persist, Publish, Record, Send,
+    Delivered, EventRecord, Evidence, OrderTrader, Output, PeerChanged, Persist, Publish, Record, Reply, Send,
 )
-from zmqex.core.queries import fill_info  # noqa: F401  (re-exported: hosts import it from here)
-from zmqex.core.repair import Repair
-from zmqex.core.restore import replay
-from zmqex.core.takes import Reservations
+from zmqex.core.repair import Replication
+from zmqex.core.restore import Durable, fold
+from zmqex.core.takes import Reservation
+from zmqex.core.taker import TakerDesk
+from zmqex.core.tif import RESTS, RULES, TAKES, Tif
 from zmqex.core.traders import Traders
-from zmqex.core.taker import Taker
-from zmqex.errors import Busy, Forged, InvalidRequest, NotOwner, OrderClosed, Rejected, UnknownOrder
 from zmqex.core.wire import is_node_id
+from zmqex.errors import Busy, Forged, InvalidRequest, InvariantViolation, NotOwner, OrderClosed, Rejected, UnknownOrder
 
+__all__ = ["Config", "Replica", "Signer", "Verifier", "fill_info"]  # what hosts import from here
 
 #: Signs our events' signed bytes (deterministic: Ed25519); and checks ``(origin, data, signature)``.
 Signer = Callable[[bytes], bytes]
 Verifier = Callable[[str, bytes, bytes], bool]
 
-_IOC = Tif.IOC  # read once: attribute lookups on enum classes are slow
 
-
-@dataclass(frozen=True, slots=True)
-class Config:
-    heartbeat_ms: int = 500
-    peer_timeout_ms: int = 2000
-    retry_ms: int = 1000  # resend an unanswered take, or a sync request, after this long
-    sync_page: int = 500
-    repair_after_ms: int = 200  # a gap may close by gossip this long before we ask a peer for it
-    compact_after: int = 100_000  # stable events held before a checkpoint lets them go
-    compact_every_ms: int = 5_000
-    sync_serve_ms: int = 20  # sync pages served to one peer: one per this long on average ...
-    sync_burst: int = 50  # ... and at most this many at once
-    snapshot_every_ms: int = 10_000  # at most one snapshot served to a peer per this long
-    max_snapshot_pages: int = 2_000  # a bigger snapshot is refused (1M items at the default page)
-    snapshot_wait_ms: int = 10_000  # a snapshot nobody vouches for is dropped after this long
-    park_ms: int = 10_000  # a take waits this long for its taker order, then its taker must ask again
-
-
-@dataclass(slots=True)
 class Peer:
-    last_seen: int
-    up: bool = True
-    vc: VectorClock = VectorClock()
-    sync_sent_at: int | None = None  # a sync request to it is outstanding since
-    gap: VectorClock = VectorClock()  # what it has that we lacked when we noticed (repair.py)
-    gap_since: int | None = None
-    announced: tuple[VectorClock, str] | None = None  # its last heartbeat with a state hash: (clock, hash)
-    asked_at: int = -(10**12)  # when we last sent it a sync request (a snapshot may answer it)
-    served_at: int = 0  # when it last asked us for a sync page
-    sync_credit: int = 2**62  # ms of sync serving it may still use (a page costs Config.sync_serve_ms);
-    # starts full: the first request caps it at the burst (repair.py)
-    snapshot_served_at: int = -(10**12)
+    """Whether a peer is up: heard from within ``peer_timeout_ms``."""
+
+    __slots__ = ("last_seen", "up")
+
+    def __init__(self, last_seen: int) -> None:
+        self.last_seen = last_seen
+        self.up = True
 
 
-class Replica(Maker, Taker, Repair):
+class Replica:
     """One node's replica of the exchange: see the module docstring."""
 
     def __init__(self, node_id: str, *, peers: Iterable[str] = (), now: int = 0, config: Config = Config(),
@@ -140,41 +98,21 @@ class Replica(Maker, Taker, Repair):
         self.members: frozenset[str] | None = None if members is None else frozenset(members) | {node_id}
         self.removed: set[str] = set()  # members taken off the allow-list: untradeable, not waited for
         self.equivocators: dict[str, tuple[Event, Event]] = {}  # origin -> two events it signed with one id
-        self._buffer = CausalBuffer()
-        self._out: list[Output] = []
-        self._local: deque[tuple[str, Message]] = deque()  # messages to ourselves
-        self._next_heartbeat = now
-        self._heartbeat_clock: VectorClock | None = None  # our clock at the last heartbeat
         self.amnesia: str | None = None  # why this node must not create events (it lost its own history)
         # Set by a host that starts a node with an empty store among peers: until one of
         # them has told us (by heartbeat) how much of our own history it knows, creating
         # an event could reuse an id that our lost past already used.
         self.awaiting_peers = False
-        # Repair (repair.py).
-        self._log = EventLog()  # delivered events that peers may still ask for
-        self._next_compact = now + config.compact_every_ms
-        self._snapshot_pages: dict[str, tuple[VectorClock, str, dict[int, bytes], int]] = {}  # sender -> pages so far
-        self._pending_snapshot: tuple[str, VectorClock, str, list, int] | None = None  # whole, awaiting a voucher
-        self.repaired = 0  # events that came by repair (sync), not by gossip: a health figure
         self.counters: Counter[str] = Counter()  # health figures for operators and the benchmark
-        # Taker side (taker.py).
-        self._takes = Reservations()
-        self._requests = 0
-        self._flows: set[str] = set()  # own orders whose first taker pass has not finished
-        self._waiting: dict[str, Any] = {}  # order id -> client token awaiting the result
-        self._closed_makers: dict[str, set[str]] = {}  # order -> makers that refused it (invalid)
-        self._busy_makers: dict[str, set[str]] = {}  # order -> makers that were busy (until next tick)
-        self._spent: set[str] = set()  # makers their owners said are closed, not yet closed here
-        self._behind: dict[str, set[str]] = {}  # maker -> own orders that skipped it: our asks covered it
-        self._dirty: set[str] = set()  # own orders that may have something to do: the driver's work list
-        # Maker side (maker.py).
-        self._outcomes: dict[tuple[str, str], TakeReply] = {}
-        self._parked: dict[str, list[tuple[str, Take, int]]] = {}  # taker order id -> takes awaiting it, since
-        self._parked_by: Counter[str] = Counter()  # sender -> its takes in _parked
-        self._held: dict[str, dict[tuple[str, str], tuple[Take, int]]] = {}  # reserved own order -> takes, since
-        self._waiters: dict[str, set[str]] = {}  # reserved own order -> own orders waiting to take from it
-        # Who placed each own order (node-local: never in an event): zmqex.core.traders.
-        self.traders = Traders()
+        self._buffer = CausalBuffer()
+        self._out: list[Output] = []
+        self._local: deque[tuple[str, Message]] = deque()  # messages to ourselves
+        self._next_heartbeat = now
+        self._heartbeat_clock: VectorClock | None = None  # our clock at the last heartbeat
+        self.traders = Traders()  # who placed each own order (node-local: never in an event)
+        self.taker = TakerDesk(self)
+        self.maker = MakerDesk(self, self.taker.reservations)
+        self.replication = Replication(self, self._verified)
         for peer in peers:
             self.add_peer(peer)
 
@@ -187,7 +125,8 @@ class Replica(Maker, Taker, Repair):
     def add_peer(self, peer: str) -> None:
         if (peer != self.id and peer not in self.peers and is_node_id(peer)
                 and (self.members is None or peer in self.members)):
-            self.peers[peer] = Peer(last_seen=self.now)
+            self.peers[peer] = Peer(self.now)
+            self.replication.add_peer(peer)
 
     def set_keys(self, verifier: Verifier | None, members: Iterable[str] | None) -> None:
         """Who may originate events (None: anyone, a mesh without keys) and how to check their signatures.
@@ -204,23 +143,28 @@ class Replica(Maker, Taker, Repair):
         self.removed = {node for node in known if node not in self.members}
         for gone in [p for p in self.peers if p in self.removed]:
             del self.peers[gone]
+            self.replication.drop_peer(gone)
             self._out.append(PeerChanged(gone, False))
-        self._mark_crossed()  # orders of members back on the list may trade again
+        self.taker.sweep()  # orders of members back on the list may trade again
 
     @property
     def in_flight(self) -> int:
-        """Work not finished: takes awaiting answers or fills, unfinished flows, held events and requests."""
-        return (len(self._takes) + len(self._flows) + len(self._parked) + len(self._buffer) + len(self._local)
-                + len(self._busy_makers) + len(self._dirty) + len(self._held))
-
-    @property
-    def compacted(self) -> int:
-        """How many events this replica holds only as state (checkpointed or from a snapshot)."""
-        return sum(self._log.base.values())
+        """Work not finished: takes and first passes, takes parked or held, held events and requests."""
+        return self.taker.busy + self.maker.busy + len(self._buffer) + len(self._local)
 
     @property
     def quiet(self) -> bool:
         return self.in_flight == 0
+
+    @property
+    def compacted(self) -> int:
+        """How many events this replica holds only as state (checkpointed or from a snapshot)."""
+        return sum(self.replication.log.base.values())
+
+    @property
+    def repaired(self) -> int:
+        """Events that came by repair (sync), not by gossip: a health figure."""
+        return self.replication.repaired
 
     def is_up(self, node: str) -> bool:
         """Whether ``node``'s orders can be traded now: it is up, not removed, and never equivocated."""
@@ -231,14 +175,18 @@ class Replica(Maker, Taker, Repair):
         peer = self.peers.get(node)
         return peer is None or peer.up
 
+    def stable_clock(self) -> VectorClock:
+        """What every member has delivered (:meth:`Replication.stable_clock`)."""
+        return self.replication.stable_clock()
+
     @classmethod
     def restore(cls, node_id: str, records: Iterable[Record], *, peers: Iterable[str] = (), now: int = 0,
                 config: Config = Config(), signer: Signer | None = None, verifier: Verifier | None = None,
                 members: Iterable[str] | None = None) -> Replica:
-        """Rebuild a node from its durable records, in the order they were persisted (:mod:`zmqex.core.restore`)."""
+        """Rebuild a node from its durable records (:mod:`zmqex.core.restore`); nothing is left to carry out."""
         replica = cls(node_id, peers=peers, now=now, config=config, signer=signer, verifier=verifier,
                       members=members)
-        replay(replica, records)
+        replica._load(fold(records))
         return replica
 
     # --- client commands --------------------------------------------------------------
@@ -248,37 +196,36 @@ class Replica(Maker, Taker, Repair):
         """Place an order owned by this node; returns its id at once.
 
         The order is durable when the host has carried out the outputs.  When
-        its taker pass is over, a :class:`Reply` with ``token`` carries the result.
-        ``trader`` (node-local, not replicated) is who placed it: only they, or an
-        operator, may cancel it; it is persisted with the order (:class:`OrderTrader`).
-        Raises InvalidAmount / InvalidRequest / Rejected, changing nothing.
+        its first taker pass is over, a :class:`Reply` with ``token`` carries the
+        result.  ``trader`` (node-local, not replicated) is who placed it: only
+        they, or an operator, may cancel it; it is persisted with the order
+        (:class:`OrderTrader`).  Raises InvalidAmount / InvalidRequest /
+        Rejected, changing nothing.
         """
         side = side if type(side) is Side else Side(side)  # an enum call costs more than the check
         tif = tif if type(tif) is Tif else Tif(tif)
         self._check_memory()
         money.check_qty(qty)
         if price is None:
-            if tif is Tif.POST_ONLY:
-                raise InvalidRequest("a post-only order needs a price")
-            tif = Tif.IOC  # a market order takes what it can and never rests
+            market = RULES[tif].market
+            if market is None:
+                raise InvalidRequest(f"a {tif.value} order needs a price")
+            tif = market
         else:
             money.check_price(price)
-            if tif is Tif.POST_ONLY:
+            if not TAKES[tif]:
                 best = self.ledger.book.best(side.opposite)
                 if best is not None and (best <= price if side is Side.BUY else best >= price):
                     raise Rejected(
-                        f"post-only {side.value} at {money.format_price(price)} would cross "
+                        f"{tif.value} {side.value} at {money.format_price(price)} would cross "
                         f"the best {'ask' if side is Side.BUY else 'bid'} at {money.format_price(best)}"
                     )
-        event = self._emit(NewOrder(side, price, qty, tif))
+        event = self.emit(NewOrder(side, price, qty, tif))
         oid = event.order_id
         if trader:
             self._out.append(Persist(OrderTrader(oid, trader)))  # a promise: committed with the event
         self.traders.placed(oid, trader, self.ledger)
-        self._flows.add(oid)
-        self._dirty.add(oid)
-        if token is not None:
-            self._waiting[oid] = token
+        self.taker.placed(oid, token)
         self._pump()
         return oid
 
@@ -299,14 +246,16 @@ class Replica(Maker, Taker, Repair):
             raise NotOwner(f"order {oid} belongs to another trader")  # never say whom: names stay private
         if state.open == 0:
             raise OrderClosed(f"order {oid} is already {state.status}")
-        self._emit(Cancel(oid, CancelReason.USER))
-        self._dirty.add(oid)  # its first pass may be over now
+        self.emit(Cancel(oid, CancelReason.USER))
+        self.taker.cancelled(oid)
         self._pump()
         return self.order_info(oid)
 
     def order_info(self, oid: str) -> dict[str, Any]:
         """The order as a client sees it (:func:`zmqex.core.queries.order_info`)."""
-        return queries.order_info(self, oid)
+        state = self.ledger.orders.get(oid)
+        available = state is not None and self.is_up(state.owner)
+        return queries.order_info(self.ledger, oid, self.taker.reservations.reserved(oid), available)
 
     def is_mine(self, oid: str, trader: str, operator: bool = False) -> bool:
         """Whether ``oid`` is an own order placed by ``trader`` (an operator: any own order)."""
@@ -324,10 +273,14 @@ class Replica(Maker, Taker, Repair):
             raise Busy(f"node {self.id} starts with an empty store and has not heard from a peer yet; "
                        "it may have a history they know of: try again in a moment")
 
-    # --- peer input ---------------------------------------------------------------
+    # --- peer input and timers -------------------------------------------------------------
 
     def receive(self, sender: str, message: Message, now: int) -> None:
-        """Handle one message from peer ``sender`` (as the transport saw it)."""
+        """Handle one message from peer ``sender`` (as the transport saw it).
+
+        Raises a RemoteError (DecodeError, Forged, BadEvent) for input no honest
+        peer sends; what it changed before that is consistent.
+        """
         self.now = max(self.now, now)
         if sender != self.id:
             self._seen(sender)
@@ -347,28 +300,15 @@ class Replica(Maker, Taker, Repair):
             # The safety net, as often as heartbeats: whatever still crosses, the later owner
             # acts.  Every change that can make an own order take puts it on the work list
             # itself; a sweep on every tick cost a quarter of a loaded node's time.
-            self._mark_crossed()
+            self.taker.sweep()
         for name, peer in self.peers.items():
             up = now - peer.last_seen <= self.config.peer_timeout_ms
             if up != peer.up:
                 peer.up = up
                 self._out.append(PeerChanged(name, up))
-            if peer.sync_sent_at is not None and now - peer.sync_sent_at >= self.config.retry_ms:
-                peer.sync_sent_at = None
-        self._repair_gaps()
-        for take in self._takes:
-            if take.granted is None and now - take.sent_at >= self.config.retry_ms:
-                take.sent_at = now
-                self.counters["take_retries"] += 1
-                self._send_take_message(take)
-        self._dirty.update(self._busy_makers)  # busy makers may have room now
-        self._busy_makers.clear()
-        self._expire_held()
-        self._expire_parked()
-        self._expire_snapshots()
-        if now >= self._next_compact:
-            self._next_compact = now + self.config.compact_every_ms
-            self._maybe_compact()
+        self.replication.tick()
+        self.taker.tick()
+        self.maker.tick()
         self._pump()
 
     def _seen(self, sender: str) -> None:
@@ -380,45 +320,62 @@ class Replica(Maker, Taker, Repair):
         if not peer.up:
             peer.up = True
             self._out.append(PeerChanged(sender, True))
-            self._mark_crossed()  # its orders are tradeable again
+            self.taker.sweep()  # its orders are tradeable again
 
     def _handle(self, sender: str, msg: Message) -> None:
         if isinstance(msg, Gossip):
             if msg.event.origin != sender:  # a node publishes only its own events; relays go by sync
                 self.counters["events_refused"] += 1
                 raise Forged(f"gossip from {sender} carries an event of {msg.event.origin}")
-            self._offer(msg.event, sender)
+            self.offer(msg.event, sender)
         elif isinstance(msg, Heartbeat):
-            self._on_heartbeat(sender, msg)
+            if self.replication.on_heartbeat(sender, msg):
+                self.awaiting_peers = False  # a peer has told us it knows nothing of ours we lack
         elif isinstance(msg, Take):
-            self._on_take(sender, msg)
+            self.maker.on_take(sender, msg)
         elif isinstance(msg, TakeReply):
-            self._on_take_reply(sender, msg)
+            settled = self.taker.on_reply(sender, msg)
+            if settled is not None:
+                self._reservation_changed(settled)
         elif isinstance(msg, SyncRequest):
-            self._on_sync_request(sender, msg)
+            self.replication.on_sync_request(sender, msg)
         elif isinstance(msg, SyncReply):
-            self._on_sync_reply(sender, msg)
+            self.replication.on_sync_reply(sender, msg)
         elif isinstance(msg, SnapshotPage):
-            self._on_snapshot_page(sender, msg)
-
-    def _send(self, to: str, msg: Message) -> None:
-        if to == self.id:
-            self._local.append((to, msg))
-        else:
-            self._out.append(Send(to, msg))
+            self.replication.on_snapshot_page(sender, msg)
 
     def _pump(self) -> None:
-        """Run local messages and the taker driver until nothing changes."""
+        """Run local messages and the taker desk until nothing changes."""
         while True:
             while self._local:
                 self._handle(*self._local.popleft())
-            self._drive()
+            self.taker.drive()
             if not self._local:
                 return
 
-    # --- events -----------------------------------------------------------------------
+    def _reservation_changed(self, oid: str) -> None:
+        """Own order ``oid``'s reservation went down: held takes on it are judged, waiting orders stepped."""
+        self.maker.release(oid)
+        self.taker.reservation_changed(oid)
 
-    def _emit(self, body: NewOrder | Cancel | Fill) -> Event:
+    # --- calls the desks make (zmqex.core.context) -------------------------------------------
+
+    def send(self, to: str, message: Message) -> None:
+        if to == self.id:
+            self._local.append((to, message))
+        else:
+            self._out.append(Send(to, message))
+
+    def persist(self, record: Record, promise: bool = True) -> None:
+        self._out.append(Persist(record, promise))
+
+    def reply(self, token: Any, oid: str) -> None:
+        self._out.append(Reply(token, self.order_info(oid)))
+
+    def note_gap(self, peer: str, vc: VectorClock) -> None:
+        self.replication.note_gap(peer, vc)
+
+    def emit(self, body: Body) -> Event:
         seq = self.clock.get(self.id) + 1
         event = Event(self.id, seq, self.clock.with_entry(self.id, seq), body)
         if self._signer is not None:
@@ -427,7 +384,7 @@ class Replica(Maker, Taker, Repair):
         self._out.append(Publish(Gossip(event)))
         return event
 
-    def _offer(self, event: Event, sender: str) -> None:
+    def offer(self, event: Event, sender: str) -> None:
         """An event from peer ``sender``: deliver it when causally ready, after checking who made it.
 
         With keys, an event from a non-member is refused, and one that did not come
@@ -460,6 +417,24 @@ class Replica(Maker, Taker, Repair):
         while (ready := self._buffer.pop_ready(self.clock)) is not None:
             self._deliver(ready)
 
+    def install(self, sender: str, vc: VectorClock, items: list[Any]) -> None:
+        """Unite our ledger with a whole, vouched-for snapshot from ``sender`` taken at ``vc``."""
+        if vc.get(self.id) > self.clock.get(self.id) and not self.amnesia:
+            # It holds events of ours that we do not (signed by us, with keys: its items were
+            # verified): we lost our history, as when such events come by sync.
+            self.amnesia = (f"node {self.id} has lost its own history ({sender}'s snapshot holds "
+                            f"{vc.get(self.id)} of its events, it has {self.clock.get(self.id)}): "
+                            "restart it with its data directory")
+        self.ledger = merge(self.ledger, items)  # raises on a malformed snapshot, changing nothing
+        self.clock = self.clock.merge(vc)
+        self.replication.installed(vc)
+        self._buffer.prune(self.clock)
+        self._reconcile()
+        while (ready := self._buffer.pop_ready(self.clock)) is not None:
+            self._deliver(ready)
+
+    # --- trust ------------------------------------------------------------------------------
+
     def _verified(self, event: Event) -> bool:
         ok = self._verifier is None or self._verifier(event.origin, signed_bytes(event), event.sig)
         if not ok:
@@ -488,7 +463,7 @@ class Replica(Maker, Taker, Repair):
         events as evidence and trade with none of its orders again; without keys we
         send it our copy, so that it finds out the same way.
         """
-        ours = self._log.get(event.origin, event.seq)
+        ours = self.replication.log.get(event.origin, event.seq)
         if ours is None or ours == event:
             return
         if self._verifier is not None and not self._verified(event):
@@ -507,35 +482,99 @@ class Replica(Maker, Taker, Repair):
                 self._out.append(Persist(Evidence(ours, event), promise=False))
                 self._out.append(PeerChanged(event.origin, False))
         else:
-            self._send(event.origin, SyncReply((ours,), False))  # a relay of its own event: proof it lost it
+            self.send(event.origin, SyncReply((ours,), False))  # a relay of its own event: proof it lost it
+
+    # --- delivery: the one place an event reaches the ledger ------------------------------------
 
     def _deliver(self, event: Event, clock: VectorClock | None = None) -> None:
         """Apply a causally ready event; ``clock``, if given, is our clock after it (saves a copy)."""
         self.ledger.apply(event)  # raises (changing nothing) on an event no honest peer sends
-        self._record_delivery(event, clock)
-        self._out.append(Persist(EventRecord(event), promise=event.origin == self.id))
+        self.clock = clock if clock is not None else self.clock.with_entry(event.origin, event.seq)
+        self.replication.log.append(event)
+        mine = event.origin == self.id
+        self._out.append(Persist(EventRecord(event), promise=mine))
         self._out.append(Delivered(event))
-        if event.origin != self.id:
+        if not mine:
             self.add_peer(event.origin)
         body = event.body
         if isinstance(body, Fill):
             if self.traders.any_open:
                 self.traders.maybe_closed(body.maker, self.ledger)
                 self.traders.maybe_closed(body.taker, self.ledger)
-            take = self._takes.get(body.request)
-            if take is not None and take.order == body.taker:
-                self._takes.fill_applied(take, body.qty)
-                self._dirty.add(take.order)
-                self._release(take.order)
+            settled = self.taker.on_fill(body)
+            if settled is not None:
+                self._reservation_changed(settled)
         elif isinstance(body, NewOrder):
-            if event.order_id in self._parked:
-                for sender, take in self._unpark(event.order_id):
-                    self._grant(sender, take)
-            if event.origin != self.id and body.tif is not _IOC:
-                self._mark_crossed_by(event.order_id)
-        elif event.origin == self.id:  # a cancel: only the owner closes an order
+            self.maker.order_delivered(event.order_id)
+            if not mine and RESTS[body.tif]:
+                self.taker.peer_order_rests(self.ledger.orders[event.order_id])
+        elif mine:  # a cancel: only the owner closes an order
             self.traders.maybe_closed(body.order_id, self.ledger)
 
-    def _record_delivery(self, event: Event, clock: VectorClock | None = None) -> None:
-        self.clock = clock if clock is not None else self.clock.with_entry(event.origin, event.seq)
-        self._log.append(event)
+    # --- restart and snapshots ----------------------------------------------------------------
+
+    def _load(self, durable: Durable) -> None:
+        """Take a new replica to the state its durable records describe (:mod:`zmqex.core.restore`)."""
+        log = self.replication.log
+        checkpoint = durable.checkpoint
+        if checkpoint is not None:
+            self.ledger = rebuild(list(checkpoint.items))
+            self.clock = checkpoint.vc
+            log.reset(checkpoint.base)
+        for event in durable.events:
+            if event.seq > self.clock.get(event.origin):
+                self.ledger.apply(event)
+                self.clock = self.clock.with_entry(event.origin, event.seq)
+                log.append(event)
+            elif event.seq > log.base.get(event.origin):
+                log.append(event)  # already in the checkpoint's state, still servable to peers
+        self.traders.restore(durable.traders)
+        for origin, evidence in durable.evidence.items():
+            self.equivocators[origin] = (evidence.ours, evidence.theirs)
+        takes = [(Reservation(t.request, t.order, t.maker, t.qty, self.now), durable.settled.get(t.request))
+                 for t in durable.takes.values()]
+        unfinished = [s.id for s in self.ledger.orders.values()
+                      if s.owner == self.id and s.open > 0 and RULES[s.tif].expires]
+        self.taker.restore(takes, unfinished)
+        self.maker.restore((o.sender, o.reply) for o in durable.answers)
+        for peer in self.clock:
+            self.add_peer(peer)
+        self._reconcile()
+        self._out = []
+
+    def _reconcile(self) -> None:
+        """Reconcile the desks with a ledger that just changed under them: restart, snapshot install."""
+        self.taker.reconcile()
+        self.maker.reconcile()
+        self.traders.recount(self.ledger, self.id)
+
+    # --- invariants ----------------------------------------------------------------------------
+
+    def _check(self) -> None:
+        """Assert every invariant of this replica, its desks' and those across them. O(state).
+
+        Call it between input calls (the tests call it after every step).  Raises
+        InvariantViolation, naming the replica and the broken invariant.
+        """
+        try:
+            self._check_all()
+        except InvariantViolation:
+            raise
+        except AssertionError as exc:
+            raise InvariantViolation(f"replica {self.id}: {exc}") from exc
+
+    def _check_all(self) -> None:
+        self.ledger._check()
+        self._buffer._check(self.clock)
+        self.replication._check()
+        self.taker._check()
+        self.maker._check()
+        self.traders._check(self.ledger, self.id)
+        assert not self._local, "messages to ourselves left unhandled"
+        assert self.id not in self.peers and set(self.peers) == set(self.replication.peers), "peer lists differ"
+        assert not (set(self.peers) & self.removed), "a removed member is still a peer"
+        for oid, state in self.ledger.orders.items():
+            assert self.clock.get(state.owner) >= state.event.seq, f"{oid} is beyond the clock"
+        own = self.clock.get(self.id)
+        assert all(e.seq <= own for e in self.ledger.fills.values() if e.origin == self.id)
+        assert all(owner_of(o) == self.id for o in self.traders.of), "a trader is named for a peer's order"

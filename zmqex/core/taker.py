@@ -1,190 +1,358 @@
-"""The taker side of a replica: asking makers' owners for fills.
+"""The taker desk: asking makers' owners for fills for this node's own orders.
 
 For each of its own orders that crosses a resting order with an earlier
-priority key (and for every IOC or market order, which never rests), a node
-asks that order's owner for a fill, best price first, one request at a time
-per order (README, "The rules").  Every replica computes the same keys,
-so of two crossing resting orders exactly one owner takes: the owner of the
-later one.
+priority key (and for every order that does not rest, see
+:mod:`zmqex.core.tif`), a node asks that order's owner for a fill, best price
+first, one request at a time per order (README, "The rules").  Every replica
+computes the same keys, so of two crossing resting orders exactly one owner
+takes: the owner of the later one.
 
-Invariants:
+State, all of it the desk's own:
 
-* What is asked for is reserved (:mod:`zmqex.core.takes`) until the answer
-  *and* its fill are in, so ``filled + reserved <= qty`` for every own order.
-* At most one take per own order is in flight; a request is persisted
-  (:class:`TakeSent`) before it is sent, and its answer (:class:`TakeSettled`)
-  when it comes, so a restart knows what is still reserved.
-* A maker that granted nothing is not asked again for that order (the record
-  goes when the order's first pass finishes); one that was busy is skipped
-  only until the next tick; one whose owner answered ``closed`` is asked by
-  none of our orders again.
+* ``reservations`` (:mod:`zmqex.core.takes`): what each take asked for, until
+  its answer and its fill are in.  The maker desk reads it (never writes).
+* ``_working``: one :class:`Working` record per own order with taker work
+  to remember: its first pass, the client waiting for it, makers that refused
+  it, makers that were busy.
+* ``_todo``: own orders that may have something to do (the work list).
+* ``_spent``, ``_behind``, ``_waiting_on``: what we learnt about makers
+  (closed by their owners; covered by our own asks; our own, all reserved).
+
+Invariants (``_check``):
+
+* ``filled + reserved <= qty`` for every own order, and at most one take per
+  own order is in flight; a request is persisted (:class:`TakeSent`) before it
+  is sent, and its answer (:class:`TakeSettled`) when it comes.
+* A maker that refused an order (``invalid``) is not asked again for it
+  until its first pass ends; one that was busy is skipped until the next tick;
+  one whose owner answered ``closed`` is asked by none of our orders again.
 * Our takes never ask one maker, in total, for more than it shows open here
-  (``Reservations.asked``): concurrent orders of one node do not all ask the
-  same best maker for the same quantity.
-* An order's first taker pass (``_flows``) ends, and the client hears the
-  result, when nothing is left to ask and nothing is reserved; an IOC's
-  remainder is then cancelled.
+  (``Reservations.asked``).
+* An order's first pass ends, and its client hears the result, when nothing
+  is left to ask and nothing is reserved; an order that does not rest then has
+  its remainder cancelled (``expired``).
 
-Work list: only own orders that may have something to do are stepped
-(``_dirty``): a new order, one whose take was answered or whose fill came in,
-one a peer's new order crosses with an earlier key, one a busy maker put off,
-one that passed a maker our own asks covered when one of them got less; and
-with every heartbeat, as a safety net, every own order still in the crossed
-region.  Stepping an order walks the orders it crosses, best first, until one
-may be asked (O(1) each, lazily), so a message costs O(its own consequences),
-not O(book).  A take from an own resting order is granted at once, without a
+Work list: only own orders that may have something to do are stepped: a new
+order, one whose take was answered or whose fill came in, one a peer's new
+order crosses with an earlier key, one a busy maker put off, one that passed a
+maker our own asks covered when one of them got less; and with every
+heartbeat, as a safety net, every own order still in the crossed region.
+Stepping an order walks the orders it crosses, best first, until one may be
+asked (O(1) each, lazily), so a message costs O(its own consequences), not
+O(book).  A take from an own resting order is granted at once, without a
 request (nothing can race it inside one replica).
-
-:class:`Taker` is a mixin of :class:`~zmqex.core.replica.Replica`, which
-says why and holds the state these methods use (``_takes``, ``_flows``,
-``_requests``, ``_waiting``, ``_closed_makers``, ``_busy_makers``, ``_spent``,
-``_behind``).
 """
 
 from __future__ import annotations
 
-from zmqex.core.events import Cancel, CancelReason, Fill, Tif, owner_of
+from collections.abc import Iterable
+from typing import Any
+
+from zmqex.core.context import Context
+from zmqex.core.events import Cancel, CancelReason, Event, Fill, owner_of
 from zmqex.core.ledger import OrderState
-from zmqex.core.maker import BUSY, CLOSED, GRANTED, INVALID
 from zmqex.core.messages import Take, TakeReply
-from zmqex.core.outputs import Persist, Reply, TakeSent, TakeSettled
-from zmqex.core.takes import PendingTake
+from zmqex.core.outputs import TakeSent, TakeSettled
+from zmqex.core.takes import Reservation, Reservations
+from zmqex.core.tif import RULES, TAKES
 
+# Reasons in a TakeReply (the maker desk gives them).
+GRANTED, CLOSED, BUSY, INVALID = "filled", "closed", "busy", "invalid"
 
-_POST_ONLY = Tif.POST_ONLY  # read once: attribute lookups on enum classes are slow
 _NONE: frozenset[str] = frozenset()
 _ANSWERED = {reason: f"takes_answered_{reason}" for reason in (GRANTED, CLOSED, BUSY, INVALID)}  # counter names
 
 
-class Taker:
-    """Drive this node's crossing orders: start takes, believe answers, finish flows."""
+class Working:
+    """What the taker desk remembers of one own order beyond the ledger and the reservations."""
 
-    def _on_take_reply(self, sender: str, reply: TakeReply) -> None:
-        take = self._takes.get(reply.request)
-        if take is None or take.granted is not None or take.maker != reply.maker or owner_of(take.maker) != sender:
-            return  # a duplicate, or not ours to believe
+    __slots__ = ("first_pass", "token", "refused", "busy")
+
+    def __init__(self) -> None:
+        self.first_pass = False  # its first taker pass has not finished
+        self.token: Any = None  # the client waiting for that pass to finish, if one is
+        self.refused: set[str] = set()  # makers whose owners answered invalid (until the pass ends)
+        self.busy: set[str] = set()  # makers skipped until the next tick
+
+    @property
+    def idle(self) -> bool:
+        return not (self.first_pass or self.refused or self.busy)
+
+
+class TakerDesk:
+    """Drive this node's crossing orders: start takes, believe answers, finish first passes."""
+
+    def __init__(self, ctx: Context) -> None:
+        self._ctx = ctx
+        self.reservations = Reservations()
+        self._requests = 0  # take requests numbered so far: ids are "NODE.N"
+        self._working: dict[str, Working] = {}
+        self._todo: set[str] = set()
+        self._spent: set[str] = set()  # makers their owners said are closed, not yet closed here
+        self._behind: dict[str, set[str]] = {}  # maker -> own orders that skipped it: our asks covered it
+        self._waiting_on: dict[str, set[str]] = {}  # own maker order, all reserved -> own orders to step after
+
+    @property
+    def busy(self) -> int:
+        """Work not finished: takes in flight, first passes, orders to step or put off."""
+        return len(self.reservations) + len(self._todo) + sum(not w.idle for w in self._working.values())
+
+    @property
+    def requests(self) -> int:
+        """Take requests numbered so far."""
+        return self._requests
+
+    # --- what the replica tells the desk ------------------------------------------------
+
+    def placed(self, oid: str, token: Any) -> None:
+        work = self._work(oid)
+        work.first_pass = True
+        work.token = token
+        self._todo.add(oid)
+
+    def cancelled(self, oid: str) -> None:
+        self._todo.add(oid)  # its first pass may be over now
+
+    def on_fill(self, body: Fill) -> str | None:
+        """A fill was delivered: if it answers a take of ours, it counts as filled; returns our order."""
+        take = self.reservations.get(body.request)
+        if take is None or take.order != body.taker:
+            return None
+        self.reservations.fill_applied(take, body.qty)
+        self._todo.add(take.order)
+        return take.order
+
+    def on_reply(self, sender: str, reply: TakeReply) -> str | None:
+        """A maker's owner answered: believe it if it is ours and whole; returns our order it settled."""
+        take = self.reservations.get(reply.request)
+        if (take is None or take.granted is not None or take.maker != reply.maker
+                or owner_of(take.maker) != sender):
+            return None  # a duplicate, or not ours to believe
         fill = reply.fill
         if reply.granted > take.qty or (reply.granted > 0) != (fill is not None):
-            return
+            return None
+        ctx = self._ctx
         if fill is not None:
             body = fill.body
             if not (isinstance(body, Fill) and fill.origin == sender and body.request == take.request
                     and body.qty == reply.granted and body.taker == take.order and body.maker == take.maker):
-                return
-            self._offer(fill, sender)
-        self._out.append(Persist(TakeSettled(take.request, reply.granted), promise=False))  # retry recovers it
-        self.counters[_ANSWERED.get(reply.reason, "takes_answered_other")] += 1
-        self._takes.answer(take, reply.granted)
-        self._dirty.add(take.order)
+                return None
+            ctx.offer(fill, sender)
+        ctx.persist(TakeSettled(take.request, reply.granted), promise=False)  # a retry recovers it
+        ctx.counters[_ANSWERED.get(reply.reason, "takes_answered_other")] += 1
+        self.reservations.answer(take, reply.granted)
+        self._todo.add(take.order)
         if reply.granted < take.qty:  # some of the maker is no longer asked for by us
-            self._dirty.update(self._behind.pop(take.maker, ()))
-        self._release(take.order)
+            self._todo.update(self._behind.pop(take.maker, ()))
         if reply.reason == BUSY:
-            self._busy_makers.setdefault(take.order, set()).add(take.maker)
+            self._work(take.order).busy.add(take.maker)
         elif reply.reason == CLOSED:
             self._spent.add(take.maker)  # its owner says so: true for good, and for all our orders
         elif reply.granted == 0:
-            self._closed_makers.setdefault(take.order, set()).add(take.maker)  # invalid: not for this order
+            self._work(take.order).refused.add(take.maker)  # invalid: not for this order
+        return take.order
 
-    def _drive(self) -> None:
-        """Step every own order on the work list until the list is empty."""
-        if self.amnesia:
+    def reservation_changed(self, oid: str) -> None:
+        """Own order ``oid``'s reservation went down: own orders that skipped it may take from it."""
+        order = self._ctx.ledger.orders.get(oid)
+        if order is not None and 0 < order.open <= self.reservations.reserved(oid):
+            # Still all reserved: they wait on.  (Waking them on every change of the
+            # reservation was a tenth of a node's work under load.)
             return
-        while self._dirty:
-            work = sorted(self._dirty)  # a fixed order, so every run of the same inputs is the same
-            self._dirty.clear()
+        for waiter in self._waiting_on.pop(oid, ()):
+            work = self._working.get(waiter)
+            if work is not None:
+                work.busy.discard(oid)
+                if work.idle:
+                    del self._working[waiter]
+            self._todo.add(waiter)
+
+    def peer_order_rests(self, order: OrderState) -> None:
+        """A peer's order now rests: own orders it crosses with a later key must take from it."""
+        me = self._ctx.id
+        for resting in self._ctx.ledger.book.crossing(order.side, order.price):
+            if resting.key > order.key and owner_of(resting.order_id) == me:
+                self._todo.add(resting.order_id)
+
+    def sweep(self) -> None:
+        """The safety net: every own order still in the crossed region, and every first pass, to the work list."""
+        self._todo.update(oid for oid, work in self._working.items() if work.first_pass)
+        orders = self._ctx.ledger.orders
+        self._spent = {m for m in self._spent if m in orders and orders[m].open > 0}  # closed here by now
+        self._behind = {m: w for m, w in self._behind.items() if self.reservations.asked(m)}
+        book, me = self._ctx.ledger.book, self._ctx.id
+        if book.crossed():
+            self._todo.update(r.order_id for r in book.crossed_orders() if owner_of(r.order_id) == me)
+
+    def tick(self) -> None:
+        """Retry unanswered takes; busy makers may have room now."""
+        ctx = self._ctx
+        for take in self.reservations:
+            if take.granted is None and ctx.now - take.sent_at >= ctx.config.retry_ms:
+                take.sent_at = ctx.now
+                ctx.counters["take_retries"] += 1
+                self._send(take)
+        for oid, work in list(self._working.items()):
+            if work.busy:
+                work.busy.clear()
+                self._todo.add(oid)
+                if work.idle:
+                    del self._working[oid]
+
+    def drive(self) -> None:
+        """Step every own order on the work list until the list is empty."""
+        if self._ctx.amnesia:
+            return
+        while self._todo:
+            work = sorted(self._todo)  # a fixed order, so every run of the same inputs is the same
+            self._todo.clear()
+            orders = self._ctx.ledger.orders
             for oid in work:
-                order = self.ledger.orders.get(oid)
+                order = orders.get(oid)
                 if order is not None:
                     self._step(order)
 
-    def _mark_crossed_by(self, oid: str) -> None:
-        """A peer's order now rests: own orders it crosses with a later key must take from it."""
-        order = self.ledger.orders[oid]
-        for resting in self.ledger.book.crossing(order.side, order.price):
-            if resting.key > order.key and owner_of(resting.order_id) == self.id:
-                self._dirty.add(resting.order_id)
+    # --- restart --------------------------------------------------------------------------
 
-    def _mark_crossed(self) -> None:
-        """Put every own order still in the crossed region, and every unfinished flow, on the work list."""
-        self._dirty.update(self._flows)
-        orders = self.ledger.orders
-        self._spent = {m for m in self._spent if m in orders and orders[m].open > 0}  # closed here by now
-        self._behind = {m: w for m, w in self._behind.items() if self._takes.asked(m)}  # nothing to wait for
-        book = self.ledger.book
-        if book.crossed():
-            self._dirty.update(r.order_id for r in book.crossed_orders() if owner_of(r.order_id) == self.id)
+    def restore(self, takes: Iterable[tuple[Reservation, int | None]], unfinished: Iterable[str]) -> None:
+        """Take back persisted takes (each with its answer, or None: asked again on the first tick),
+        and the own orders whose first pass a crash cut off."""
+        ctx = self._ctx
+        for take, granted in takes:
+            self.reservations.open(take)
+            self._requests = max(self._requests, int(take.request.rpartition(".")[2]))
+            if granted is not None:
+                self.reservations.answer(take, granted)
+            else:
+                take.sent_at = ctx.now - ctx.config.retry_ms
+        for oid in unfinished:
+            self.placed(oid, None)
+
+    def reconcile(self) -> None:
+        """The ledger changed under the reservations (restart, snapshot): count fills now in it."""
+        fills = self._ctx.ledger.fill_by_request
+        for take in self.reservations:
+            fill = fills.get(take.request)
+            if fill is not None and not take.applied and isinstance(fill.body, Fill) and fill.body.taker == take.order:
+                self.reservations.fill_applied(take, fill.body.qty)
+        self.sweep()
+
+    # --- stepping an order ------------------------------------------------------------------
 
     def _step(self, order: OrderState) -> None:
         """Take for ``order`` until it has a take in flight or nothing left to take."""
-        while self._takes.in_flight(order.id) is None:
+        ctx = self._ctx
+        reservations = self.reservations
+        while reservations.in_flight(order.id) is None:
             maker = self._next_maker(order)
             if maker is None:
                 break
-            if order.tif is _POST_ONLY:
-                self._emit(Cancel(order.id, CancelReason.WOULD_CROSS))
+            if not TAKES[order.tif]:
+                ctx.emit(Cancel(order.id, CancelReason.WOULD_CROSS))
                 break
-            if maker.owner == self.id:
+            if maker.owner == ctx.id:
                 self._fill_locally(order, maker)
             else:
                 self._start_take(order, maker)
-        if (order.id in self._flows and self._takes.in_flight(order.id) is None
-                and self._takes.reserved(order.id) == 0):
-            self._finish(order)
-        elif order.open == 0 and order.id not in self._flows:
-            self._closed_makers.pop(order.id, None)  # a closed order asks nobody again
-
-    def _fill_locally(self, order: OrderState, maker: OrderState) -> None:
-        """Both orders are ours: grant at once, no request, nothing to reserve or retry."""
-        available = maker.open - self._takes.reserved(maker.id)
-        if available <= 0:  # it is taking itself: skip it, and step again when it is done
-            self._busy_makers.setdefault(order.id, set()).add(maker.id)
-            self._waiters.setdefault(maker.id, set()).add(order.id)
+        work = self._working.get(order.id)
+        if work is None:
             return
-        qty = min(order.open - self._takes.reserved(order.id), available)
-        request = f"{self.id}/{self.clock.get(self.id) + 1}"  # the fill's own event id: unique
-        self._emit(Fill(maker.id, order.id, maker.price, qty, request))  # type: ignore[arg-type]
+        if work.first_pass and reservations.in_flight(order.id) is None and reservations.reserved(order.id) == 0:
+            self._finish(order, work)
+        elif order.open == 0 and not work.first_pass:
+            work.refused.clear()  # a closed order asks nobody again
+            if work.idle:
+                del self._working[order.id]
 
     def _next_maker(self, order: OrderState) -> OrderState | None:
-        available = order.open - self._takes.reserved(order.id)
+        available = order.open - self.reservations.reserved(order.id)
         if available <= 0:
             return None
-        closed = self._closed_makers.get(order.id, _NONE)
-        busy = self._busy_makers.get(order.id, _NONE)
-        spent, asked, orders, me = self._spent, self._takes.asked, self.ledger.orders, self.id
-        for resting in self.ledger.book.crossing(order.side, order.price):
-            if order.rests and resting.key >= order.key:
+        work = self._working.get(order.id)
+        refused = work.refused if work is not None else _NONE
+        busy = work.busy if work is not None else _NONE
+        ctx = self._ctx
+        spent, asked, orders, me = self._spent, self.reservations.asked, ctx.ledger.orders, ctx.id
+        rests = order.rests
+        for resting in ctx.ledger.book.crossing(order.side, order.price):
+            if rests and resting.key >= order.key:
                 continue  # that order's owner is the taker between us
             oid = resting.order_id
-            if oid in spent or oid in closed or oid in busy:
+            if oid in spent or oid in refused or oid in busy:
                 continue
             maker = orders[oid]
             if maker.owner != me:
                 if maker.open <= asked(oid):  # our other orders' takes already ask for all of it
                     self._behind.setdefault(oid, set()).add(order.id)  # step again if they get less
                     continue
-                if not self.is_up(maker.owner):
+                if not ctx.is_up(maker.owner):
                     continue
             return maker
         return None
 
+    def _fill_locally(self, order: OrderState, maker: OrderState) -> None:
+        """Both orders are ours: grant at once, no request, nothing to reserve or retry."""
+        ctx = self._ctx
+        available = maker.open - self.reservations.reserved(maker.id)
+        if available <= 0:  # it is taking itself: skip it, and step again when it is done
+            self._work(order.id).busy.add(maker.id)
+            self._waiting_on.setdefault(maker.id, set()).add(order.id)
+            return
+        qty = min(order.open - self.reservations.reserved(order.id), available)
+        request = f"{ctx.id}/{ctx.clock.get(ctx.id) + 1}"  # the fill's own event id: unique
+        assert maker.price is not None  # a maker rests, and a resting order has a price
+        ctx.emit(Fill(maker.id, order.id, maker.price, qty, request))
+
     def _start_take(self, order: OrderState, maker: OrderState) -> None:
+        ctx = self._ctx
         self._requests += 1
-        qty = min(order.open - self._takes.reserved(order.id), maker.open - self._takes.asked(maker.id))
-        take = PendingTake(f"{self.id}.{self._requests}", order.id, maker.id, qty, self.now)
-        self._takes.open(take)
-        self._out.append(Persist(TakeSent(take.request, take.order, take.maker, take.qty)))
-        self._send_take_message(take)
+        qty = min(order.open - self.reservations.reserved(order.id), maker.open - self.reservations.asked(maker.id))
+        take = Reservation(f"{ctx.id}.{self._requests}", order.id, maker.id, qty, ctx.now)
+        self.reservations.open(take)
+        ctx.persist(TakeSent(take.request, take.order, take.maker, take.qty))
+        self._send(take)
 
-    def _send_take_message(self, take: PendingTake) -> None:
-        event = self.ledger.orders[take.order].event
-        self._send(owner_of(take.maker), Take(take.request, take.maker, event, take.qty))
+    def _send(self, take: Reservation) -> None:
+        event: Event = self._ctx.ledger.orders[take.order].event
+        self._ctx.send(owner_of(take.maker), Take(take.request, take.maker, event, take.qty))
 
-    def _finish(self, order: OrderState) -> None:
-        self._flows.discard(order.id)
-        self._closed_makers.pop(order.id, None)
-        if not order.rests and order.open > 0:
-            self._emit(Cancel(order.id, CancelReason.EXPIRED))
-        token = self._waiting.pop(order.id, None)
+    def _finish(self, order: OrderState, work: Working) -> None:
+        work.first_pass = False
+        work.refused.clear()
+        token, work.token = work.token, None
+        if work.idle:
+            del self._working[order.id]
+        if RULES[order.tif].expires and order.open > 0:
+            self._ctx.emit(Cancel(order.id, CancelReason.EXPIRED))
         if token is not None:
-            self._out.append(Reply(token, self.order_info(order.id)))
+            self._ctx.reply(token, order.id)
+
+    def _work(self, oid: str) -> Working:
+        work = self._working.get(oid)
+        if work is None:
+            work = self._working[oid] = Working()
+        return work
+
+    # --- invariants -----------------------------------------------------------------------
+
+    def _check(self) -> None:
+        """The desk's invariants against the ledger (see the module docstring). O(own orders + takes)."""
+        self.reservations._check()
+        ctx = self._ctx
+        orders = ctx.ledger.orders
+        for oid, work in self._working.items():
+            assert owner_of(oid) == ctx.id, f"{oid} is worked here but not ours"
+            assert not work.idle, f"{oid} has an idle record"
+            assert work.token is None or work.first_pass, f"{oid} has a client waiting but no first pass"
+        for take in self.reservations:
+            assert owner_of(take.order) == ctx.id and take.order in orders, f"{take} is not for an own order"
+            assert owner_of(take.maker) != ctx.id, f"{take} asks ourselves: own makers fill at once"
+        for oid, state in orders.items():
+            if state.owner == ctx.id:
+                reserved = self.reservations.reserved(oid)
+                assert state.filled + reserved <= state.qty, (
+                    f"{oid}: filled {state.filled} + reserved {reserved} > qty {state.qty}")
+        for maker, waiters in self._waiting_on.items():
+            assert owner_of(maker) == ctx.id and all(owner_of(w) == ctx.id for w in waiters)
+        # Work may wait on the list after a restore (the first input call steps it), never a peer's order.
+        assert all(owner_of(oid) == ctx.id for oid in self._todo), "a peer's order on the work list"

@@ -36,6 +36,10 @@ class Traders:
         self._open[oid] = trader
         self._open_of[trader] = self._open_of.get(trader, 0) + 1
 
+    def restore(self, of: dict[str, str]) -> None:
+        """Who placed which own order, as persisted; ``recount`` then counts the open ones."""
+        self.of.update(of)
+
     def may_cancel(self, oid: str, trader: str, operator: bool = False) -> bool:
         """The trader who placed ``oid`` or an operator may; anyone may, for an order placed unnamed."""
         return operator or self.of.get(oid, trader) == trader

@@ -37,7 +37,8 @@ _packer_options = {"use_bin_type": True}
 
 def pack(obj: Any) -> bytes:
     """Pack ``obj`` with msgpack (str as str, bytes as bin)."""
-    return msgpack.packb(obj, **_packer_options)
+    data: bytes = msgpack.packb(obj, **_packer_options)
+    return data
 
 
 def unpack(data: bytes, max_size: int = MAX_FRAME) -> Any:
@@ -57,7 +58,7 @@ def unpack(data: bytes, max_size: int = MAX_FRAME) -> Any:
         raise DecodeError(f"not a valid msgpack frame: {exc.__class__.__name__}") from None
 
 
-def need_list(value: Any, what: str, length: int | None = None) -> list:
+def need_list(value: Any, what: str, length: int | None = None) -> list[Any]:
     if type(value) is not list:
         raise DecodeError(f"{what} must be an array, got {type(value).__name__}")
     if length is not None and len(value) != length:
@@ -97,7 +98,8 @@ def brief(value: Any, limit: int = 40) -> str:
 def need_node_id(value: Any, what: str = "node id") -> str:
     if not is_node_id(value):
         raise DecodeError(f"{what} must be 1-32 characters of A-Z a-z 0-9 _ . -, got {brief(value, 40)}")
-    return value
+    node: str = value
+    return node
 
 
 def is_node_id(value: object) -> bool:

@@ -1,0 +1,61 @@
+"""Time in force: what each kind of order does, in one table.
+
+Every rule that depends on an order's time in force is a field of its
+:class:`Rule` in :data:`RULES`, read by the code that acts on it:
+
+* ``rests``: the order may stand in the book.  One that does not (IOC, and
+  every market order) takes what it can in its first pass, and the owner
+  cancels the rest (``expired``) when that pass is over.  The ledger reads it
+  (only resting orders are makers), and so does the taker desk.
+* ``takes``: the order may take from a resting order.  One that may not
+  (post-only) is refused at placement if it would cross the best opposite
+  price, and cancelled (``would_cross``) if a crossing order it did not see
+  then turns up later.
+* ``market``: what an order without a price of this kind becomes, or None if
+  it needs a price.  A market order never rests, so it is always an IOC on the
+  wire; a GTC without a price is one too.
+
+Adding a time in force means a member of :class:`Tif`, a row here, the desk
+that acts on a new field (if any), and a line in the client protocol.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+
+class Tif(str, enum.Enum):
+    """Time in force."""
+
+    GTC = "gtc"  # good till cancelled
+    IOC = "ioc"  # immediate or cancel
+    POST_ONLY = "post_only"  # rests only: never takes
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    rests: bool
+    takes: bool
+    market: Tif | None
+
+    @property
+    def expires(self) -> bool:
+        """What is left open after the first taker pass is cancelled (``expired``)."""
+        return not self.rests
+
+
+#: The one table.
+RULES: dict[Tif, Rule] = {
+    Tif.GTC: Rule(rests=True, takes=True, market=Tif.IOC),
+    Tif.IOC: Rule(rests=False, takes=True, market=Tif.IOC),
+    Tif.POST_ONLY: Rule(rests=True, takes=False, market=None),
+}
+
+#: Every order without a price is one of these: it never rests.
+MARKET = Tif.IOC
+
+#: Per time in force, whether it rests: read on the hot path, where a dict look-up
+#: of a bool beats a dataclass attribute after it.
+RESTS: dict[Tif, bool] = {tif: rule.rests for tif, rule in RULES.items()}
+TAKES: dict[Tif, bool] = {tif: rule.takes for tif, rule in RULES.items()}
