@@ -20,10 +20,10 @@ import sys
 import threading
 import time
 from decimal import Decimal
-from typing import Any
 
 from zmqex.errors import LocalError, RemoteError
 from zmqex.local import LocalNetwork, NodeProcess
+from zmqex.protocol import OrderView
 
 MID = Decimal("50000.00")
 
@@ -54,7 +54,7 @@ def trader(name: str, node: NodeProcess, orders: int, seed: int, lock: threading
                 print(f"  {name}@{node.id}: {describe(side, qty, price if kind >= 0.1 else None, result)}")
 
 
-def describe(side: str, qty: Decimal, price: Decimal | None, result: dict[str, Any]) -> str:
+def describe(side: str, qty: Decimal, price: Decimal | None, result: OrderView) -> str:
     at = f"@ {price}" if price is not None else "@ market"
     text = f"{result['order_id']:>6} {side:4} {qty} {at:<12} -> {result['status']}"
     for fill in result["fills"]:

@@ -219,8 +219,7 @@ class LocalNetwork:
 def _status(node: NodeProcess) -> dict[str, Any] | None:
     try:
         with node.client(timeout=2.0) as client:
-            status: dict[str, Any] = client.status()  # typed here: Client.__enter__ is not (yet)
-            return status
+            return client.status()
     except (LocalError, RemoteError):  # not answering (Timeout), or answering with an error
         return None
 

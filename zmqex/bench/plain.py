@@ -12,7 +12,7 @@ import operator
 from collections import deque
 from typing import Any
 
-from sortedcontainers import SortedDict  # type: ignore[import-untyped]  # no stubs or py.typed
+from sortedcontainers import SortedDict  # untyped (pyproject.toml's mypy overrides): used as Any
 
 from zmqex.core.events import Side, Tif
 
