@@ -75,7 +75,7 @@ class MakerDesk:
         self._held: dict[str, dict[tuple[str, str], tuple[Take, int]]] = {}  # own order -> takes, since
 
     @property
-    def busy(self) -> int:
+    def unfinished(self) -> int:
         """Takes not answered yet: parked or held."""
         return len(self._parked) + len(self._held)
 

@@ -36,14 +36,14 @@ the ones across desks; the tests call it after every step.
 from __future__ import annotations
 
 from collections import Counter, deque
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from typing import Any
 
 from zmqex.core import money, queries
 from zmqex.core.causal import CausalBuffer
 from zmqex.core.clock import VectorClock
 from zmqex.core.config import Config
-from zmqex.core.events import Body, Cancel, CancelReason, Event, Fill, NewOrder, Side, owner_of, parse_order_id, signed_bytes
+from zmqex.core.events import Body, Cancel, CancelReason, Event, Fill, NewOrder, Side, owner_of, parse_order_id
 from zmqex.core.ledger import Ledger, merge, rebuild
 from zmqex.core.maker import MakerDesk
 from zmqex.core.messages import Gossip, Heartbeat, Message, SnapshotPage, SyncReply, SyncRequest, Take, TakeReply
@@ -57,14 +57,11 @@ from zmqex.core.takes import Reservation
 from zmqex.core.taker import TakerDesk
 from zmqex.core.tif import RESTS, RULES, TAKES, Tif
 from zmqex.core.traders import Traders
+from zmqex.core.trust import Copy, Signer, Trust, Verifier
 from zmqex.core.wire import is_node_id
 from zmqex.errors import Busy, Forged, InvalidRequest, InvariantViolation, NotOwner, OrderClosed, Rejected, UnknownOrder
 
 __all__ = ["Config", "Replica", "Signer", "Verifier", "fill_info"]  # what hosts import from here
-
-#: Signs our events' signed bytes (deterministic: Ed25519); and checks ``(origin, data, signature)``.
-Signer = Callable[[bytes], bytes]
-Verifier = Callable[[str, bytes, bytes], bool]
 
 
 class Peer:
@@ -91,19 +88,13 @@ class Replica:
         self.ledger = Ledger()
         self.clock = VectorClock()  # everything delivered here
         self.peers: dict[str, Peer] = {}
-        # Keys (see set_keys): how we sign our events, how we check others', who may originate events.
-        self._signer = signer
-        self._verifier = verifier
-        # None: a mesh without keys, where anyone may join.
-        self.members: frozenset[str] | None = None if members is None else frozenset(members) | {node_id}
-        self.removed: set[str] = set()  # members taken off the allow-list: untradeable, not waited for
-        self.equivocators: dict[str, tuple[Event, Event]] = {}  # origin -> two events it signed with one id
+        self.counters: Counter[str] = Counter()  # health figures for operators and the benchmark
+        self.trust = Trust(node_id, self.counters, signer, verifier, members)
         self.amnesia: str | None = None  # why this node must not create events (it lost its own history)
         # Set by a host that starts a node with an empty store among peers: until one of
         # them has told us (by heartbeat) how much of our own history it knows, creating
         # an event could reuse an id that our lost past already used.
         self.awaiting_peers = False
-        self.counters: Counter[str] = Counter()  # health figures for operators and the benchmark
         self._buffer = CausalBuffer()
         self._out: list[Output] = []
         self._local: deque[tuple[str, Message]] = deque()  # messages to ourselves
@@ -112,7 +103,7 @@ class Replica:
         self.traders = Traders()  # who placed each own order (node-local: never in an event)
         self.taker = TakerDesk(self)
         self.maker = MakerDesk(self, self.taker.reservations)
-        self.replication = Replication(self, self._verified)
+        self.replication = Replication(self, self.trust.verified)
         for peer in peers:
             self.add_peer(peer)
 
@@ -123,8 +114,7 @@ class Replica:
         return out
 
     def add_peer(self, peer: str) -> None:
-        if (peer != self.id and peer not in self.peers and is_node_id(peer)
-                and (self.members is None or peer in self.members)):
+        if peer != self.id and peer not in self.peers and is_node_id(peer) and self.trust.admits(peer):
             self.peers[peer] = Peer(self.now)
             self.replication.add_peer(peer)
 
@@ -134,23 +124,30 @@ class Replica:
         A member no longer listed is removed: its orders become untradeable here, it
         is no longer a peer, and compaction stops waiting for it.
         """
-        self._verifier = verifier
-        if members is None:
-            self.members = None
-            return
-        self.members = frozenset(members) | {self.id}
-        known = set(self.peers) | set(self.clock) | self.removed
-        self.removed = {node for node in known if node not in self.members}
-        for gone in [p for p in self.peers if p in self.removed]:
+        self.trust.set_keys(verifier, members, set(self.peers) | set(self.clock))
+        for gone in [p for p in self.peers if not self.trust.admits(p)]:
             del self.peers[gone]
             self.replication.drop_peer(gone)
             self._out.append(PeerChanged(gone, False))
         self.taker.sweep()  # orders of members back on the list may trade again
 
     @property
+    def members(self) -> frozenset[str] | None:
+        """Who may originate events; None: a mesh without keys (:mod:`zmqex.core.trust`)."""
+        return self.trust.members
+
+    @property
+    def removed(self) -> set[str]:
+        return self.trust.removed
+
+    @property
+    def equivocators(self) -> dict[str, tuple[Event, Event]]:
+        return self.trust.equivocators
+
+    @property
     def in_flight(self) -> int:
         """Work not finished: takes and first passes, takes parked or held, held events and requests."""
-        return self.taker.busy + self.maker.busy + len(self._buffer) + len(self._local)
+        return self.taker.unfinished + self.maker.unfinished + len(self._buffer) + len(self._local)
 
     @property
     def quiet(self) -> bool:
@@ -170,7 +167,7 @@ class Replica:
         """Whether ``node``'s orders can be traded now: it is up, not removed, and never equivocated."""
         if node == self.id:
             return True
-        if node in self.removed or node in self.equivocators:
+        if not self.trust.trusted(node):
             return False
         peer = self.peers.get(node)
         return peer is None or peer.up
@@ -377,9 +374,7 @@ class Replica:
 
     def emit(self, body: Body) -> Event:
         seq = self.clock.get(self.id) + 1
-        event = Event(self.id, seq, self.clock.with_entry(self.id, seq), body)
-        if self._signer is not None:
-            event = Event(self.id, seq, event.vc, body, self._signer(signed_bytes(event)))
+        event = self.trust.sign(Event(self.id, seq, self.clock.with_entry(self.id, seq), body))
         self._deliver(event, event.vc)  # its clock is ours after it
         self._out.append(Publish(Gossip(event)))
         return event
@@ -401,13 +396,13 @@ class Replica:
             else:
                 self._check_same(event, sender)
             return
-        if self.members is not None and origin not in self.members:
+        if not self.trust.admits(origin):
             self.counters["events_refused"] += 1
             raise Forged(f"event {origin}:{event.seq}: {origin} is not a member")
         if event.seq <= self.clock.get(origin):
             self._check_same(event, sender)
             return
-        if self._verifier is not None and sender != origin and not self._verified(event):
+        if sender != origin and self.trust.keyed and not self.trust.verified(event):
             raise Forged(f"event {origin}:{event.seq} relayed by {sender} does not carry {origin}'s signature")
         if not self._buffer and self._buffer.ready(event, self.clock):
             self._deliver(event)  # the common case: in causal order, nothing waiting
@@ -433,13 +428,7 @@ class Replica:
         while (ready := self._buffer.pop_ready(self.clock)) is not None:
             self._deliver(ready)
 
-    # --- trust ------------------------------------------------------------------------------
-
-    def _verified(self, event: Event) -> bool:
-        ok = self._verifier is None or self._verifier(event.origin, signed_bytes(event), event.sig)
-        if not ok:
-            self.counters["bad_signatures"] += 1
-        return ok
+    # --- trust (zmqex.core.trust) -------------------------------------------------------------
 
     def _own_event_from_peer(self, event: Event, sender: str) -> None:
         """A peer holds an event of ours that we do not: we lost our history (restarted without our store).
@@ -448,40 +437,26 @@ class Replica:
         or a forged event, changes nothing.  New events would reuse ids and we no
         longer know what we promised, so this node must not place, cancel, grant or take.
         """
-        if self._verifier is not None and not self._verified(event):
+        if self.trust.keyed and not self.trust.verified(event):
             raise Forged(f"{sender} sent an event {event.origin}:{event.seq} in our name that we never signed")
         if not self.amnesia:
             self.amnesia = (f"node {self.id} has lost its own history ({sender} holds its event {event.seq}, "
                             f"it has {self.clock.get(self.id)}): restart it with its data directory")
 
     def _check_same(self, event: Event, sender: str) -> None:
-        """A second copy of an event we have must be the same event: ids are never reused.
-
-        A different one, signed by its origin, is proof that the origin reused an id:
-        it restarted without its store, or two processes run with its key.  If that
-        is us, we stop creating events.  If it is a peer (with keys), we keep both
-        events as evidence and trade with none of its orders again; without keys we
-        send it our copy, so that it finds out the same way.
-        """
+        """A second copy of an event we have must be the same event: ids are never reused (see Trust)."""
         ours = self.replication.log.get(event.origin, event.seq)
         if ours is None or ours == event:
             return
-        if self._verifier is not None and not self._verified(event):
-            raise Forged(f"a copy of event {event.origin}:{event.seq} from {sender} is not signed by {event.origin}")
-        self.counters["reused_event_ids"] += 1
-        if event.origin == self.id:
+        verdict = self.trust.second_copy(ours, event, sender)  # raises Forged for an unsigned copy
+        if verdict is Copy.WE_LOST_HISTORY:
             if not self.amnesia:
                 self.amnesia = (f"node {self.id} has lost its own history (a peer holds a different "
                                 f"event {event.origin}:{event.seq}): restart it with its data directory")
-        elif self._verifier is not None:
-            if not self._verified(ours):
-                return  # our copy came unverified from its origin and is not signed: no proof against it
-            if event.origin not in self.equivocators:
-                self.counters["equivocations"] += 1
-                self.equivocators[event.origin] = (ours, event)
-                self._out.append(Persist(Evidence(ours, event), promise=False))
-                self._out.append(PeerChanged(event.origin, False))
-        else:
+        elif verdict is Copy.EQUIVOCATION:
+            self._out.append(Persist(Evidence(ours, event), promise=False))
+            self._out.append(PeerChanged(event.origin, False))
+        elif verdict is Copy.SEND_BACK:
             self.send(event.origin, SyncReply((ours,), False))  # a relay of its own event: proof it lost it
 
     # --- delivery: the one place an event reaches the ledger ------------------------------------
@@ -529,8 +504,7 @@ class Replica:
             elif event.seq > log.base.get(event.origin):
                 log.append(event)  # already in the checkpoint's state, still servable to peers
         self.traders.restore(durable.traders)
-        for origin, evidence in durable.evidence.items():
-            self.equivocators[origin] = (evidence.ours, evidence.theirs)
+        self.trust.restore((e.ours, e.theirs) for e in durable.evidence.values())
         takes = [(Reservation(t.request, t.order, t.maker, t.qty, self.now), durable.settled.get(t.request))
                  for t in durable.takes.values()]
         unfinished = [s.id for s in self.ledger.orders.values()
@@ -570,6 +544,7 @@ class Replica:
         self.taker._check()
         self.maker._check()
         self.traders._check(self.ledger, self.id)
+        self.trust._check()
         assert not self._local, "messages to ourselves left unhandled"
         assert self.id not in self.peers and set(self.peers) == set(self.replication.peers), "peer lists differ"
         assert not (set(self.peers) & self.removed), "a removed member is still a peer"

@@ -93,7 +93,7 @@ class TakerDesk:
         self._waiting_on: dict[str, set[str]] = {}  # own maker order, all reserved -> own orders to step after
 
     @property
-    def busy(self) -> int:
+    def unfinished(self) -> int:
         """Work not finished: takes in flight, first passes, orders to step or put off."""
         return len(self.reservations) + len(self._todo) + sum(not w.idle for w in self._working.values())
 
