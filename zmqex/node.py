@@ -68,7 +68,8 @@ CLIENT_SNDHWM = 256
 MAX_SLOW_READERS = 10_000  # clients whose dropped replies we count, to tell them
 
 #: What input from a peer or a client may raise: logged and dropped, and the node carries on
-#: (zmqex.errors: nothing was changed).  Anything else is a bug, and stops the node (run).
+#: (nothing was changed: zmqex.errors, and docs/design.md, "Errors").  Anything else is a
+#: bug, and stops the node (run).
 REFUSED = (RemoteError, LocalError)
 
 
