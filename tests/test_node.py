@@ -2,11 +2,21 @@
 
 from __future__ import annotations
 
+import gc
+import logging
+from collections.abc import Iterable
+from typing import Any
+
 import pytest
 
 from zmqex.core import messages
 from zmqex.core.clock import VectorClock
 from zmqex.core.events import Event, NewOrder, Side, Tif
+from zmqex.core.messages import Heartbeat
+from zmqex.core.outputs import (
+    Delivered, OrderTrader, Output, PeerChanged, Persist, Publish, Record, Reply, Send, TakeSettled,
+)
+from zmqex.errors import BadEvent, InvariantViolation
 from zmqex.node import Node
 from zmqex.store import MemoryStore
 
@@ -47,3 +57,115 @@ def test_incarnations_remember_a_bounded_number_of_ids(monkeypatch):
     assert seen.heard("d", "1", mesh.RESTART_AFTER_MS)  # ... b and c fell silent: forgotten
     assert set(seen.accepted) == {"a", "d"}
     assert not seen.heard("a", "2", mesh.RESTART_AFTER_MS + 1)  # a second a while a is heard
+
+
+# --- carrying out the core's outputs ------------------------------------------------------------
+
+
+class Recorder:
+    """Stands in for the store, the peers' links, the PUB socket and the client replies at once."""
+
+    def __init__(self) -> None:
+        self.steps: list[tuple[object, ...]] = []
+
+    def commit(self, records: Iterable[Record], *, promise: bool = True) -> None:
+        self.steps.append(("commit", list(records), promise))
+
+    def send(self, *args: Any) -> bool:
+        if len(args) == 3:  # Peers.send(peer, kind, frame)
+            self.steps.append(("peer", args[0], messages.decode_batch(args[2])))
+        else:  # the PUB socket's send(frame)
+            self.steps.append(("gossip", messages.decode_batch(args[0])))
+        return True
+
+
+def carry_out(node: Node, monkeypatch: pytest.MonkeyPatch, outputs: list[Output]) -> list[tuple[object, ...]]:
+    rec = Recorder()
+    monkeypatch.setattr(node, "store", rec)
+    monkeypatch.setattr(node.peers, "send", rec.send)
+    monkeypatch.setattr(node, "pub", rec)
+    monkeypatch.setattr(node.api, "finish", lambda token, result: (token, result["order_id"].encode()))
+    monkeypatch.setattr(node, "_to_client", lambda identity, frame: rec.steps.append(("reply", frame)))
+    monkeypatch.setattr(node, "_on_delivered", lambda event: rec.steps.append(("delivered", event.order_id)))
+    monkeypatch.setattr(node.replica, "take_outputs", lambda: outputs)
+    node._carry_out()
+    return rec.steps
+
+
+def hb(n: int) -> Heartbeat:
+    return Heartbeat("a", VectorClock({"a": n}), "")
+
+
+def test_carry_out_commits_a_promise_before_anything_leaves_then_follows_the_schedule(node, monkeypatch):
+    settled, own = TakeSettled("a.1", 5), OrderTrader("a:1", "alice")
+    event = order("a", 1, {"a": 1})
+    steps = carry_out(node, monkeypatch, [
+        Publish(hb(1)), Persist(settled, promise=False), Send("c", hb(2)), Delivered(event), Send("b", hb(3)),
+        Reply(b"client", {"order_id": "a:1"}), Persist(own), Send("c", hb(4)), PeerChanged("b", True),
+    ])
+    assert steps == [
+        ("commit", [settled, own], True),  # the whole drain, before anything leaves
+        ("peer", "c", [hb(2), hb(4)]),  # one frame per peer, peers in the order first addressed
+        ("peer", "b", [hb(3)]),
+        ("reply", b"a:1"),
+        ("gossip", [hb(1)]),
+        ("delivered", "a:1"),
+    ]
+
+
+def test_carry_out_commits_records_that_back_no_promise_last(node, monkeypatch):
+    settled = TakeSettled("a.1", 5)
+    steps = carry_out(node, monkeypatch, [Persist(settled, promise=False), Send("b", hb(1)), Publish(hb(2))])
+    assert steps == [("peer", "b", [hb(1)]), ("gossip", [hb(2)]), ("commit", [settled], False)]
+
+
+# --- errors: hostile input is dropped, a bug is not ------------------------------------------------
+
+
+def test_hostile_input_is_dropped_and_the_rest_of_its_frame_read(node, monkeypatch, caplog):
+    seen: list[object] = []
+
+    def receive(sender: str, msg: object, now: int) -> None:
+        seen.append(msg)
+        if len(seen) == 1:
+            raise BadEvent("an over-fill")
+
+    monkeypatch.setattr(node.replica, "receive", receive)
+    node._receive("b", [hb(1), hb(2)], "message")
+    assert seen == [hb(1), hb(2)] and "rejected message from b: an over-fill" in caplog.text
+
+
+def test_a_bug_in_the_core_is_not_taken_for_hostile_input(node, monkeypatch):
+    def receive(sender: str, msg: object, now: int) -> None:
+        raise InvariantViolation("the book and the orders disagree")
+
+    monkeypatch.setattr(node.replica, "receive", receive)
+    with pytest.raises(InvariantViolation):
+        node._receive("b", [hb(1)], "message")
+
+
+def test_a_bug_answering_a_client_is_not_turned_into_an_error_reply(node, monkeypatch):
+    def handle(*args: object, **kwargs: object) -> bytes:
+        raise KeyError("a bug")
+
+    monkeypatch.setattr(node.api, "handle", handle)
+    with pytest.raises(KeyError):
+        node._client_request(b"client", b"frame")
+
+
+def test_the_node_stops_on_a_bug_and_logs_it_with_its_traceback(monkeypatch, caplog):
+    n = Node("a", port=0, store=MemoryStore())
+
+    def tick(now: int) -> None:
+        raise InvariantViolation("the clock went backwards")
+
+    monkeypatch.setattr(n.replica, "tick", tick)
+    try:
+        with caplog.at_level(logging.INFO, logger="zmqex.node"), pytest.raises(InvariantViolation):
+            n.run()  # the first iteration ticks
+    finally:
+        gc.unfreeze()  # run() froze the test process's objects
+    [error] = [r for r in caplog.records if r.levelno == logging.ERROR]
+    assert "node a stops" in error.getMessage() and error.exc_info is not None
+    assert error.exc_info[0] is InvariantViolation
+    assert "node a stopped" in caplog.text and n.router.closed  # closed on the way out

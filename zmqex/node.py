@@ -10,12 +10,13 @@ Each iteration:
 
 1. wait until a socket is readable or the next timer tick is due;
 2. read what is ready (a bounded batch per socket) and feed it to the core;
-3. run the timers if due (the core's tick, hellos, :func:`zmqex.heap.freeze_survivors`);
-4. carry out the core's outputs (:meth:`Node._carry_out`): commit the
-   records that back promises, as one transaction; send to peers, in as few
-   frames as possible; reply to clients; publish the gossip in one frame;
-   then log, and commit the records that back no promise.  Nothing leaves the
-   node before the records that back it are committed.
+3. run the timers if due (the core's tick, health logs, hellos, :func:`zmqex.heap.freeze_survivors`);
+4. carry out the core's outputs (:meth:`Node._carry_out`, in the order of
+   :mod:`zmqex.core.schedule`): commit the records that back promises, as one
+   transaction; send to peers, in as few frames as possible; reply to clients;
+   publish the gossip in one frame; then log, and commit the records that back
+   no promise.  Nothing leaves the node before the records that back it are
+   committed.
 
 Who sent a message is never what the message says.  With keys (``--keys``,
 :mod:`zmqex.auth`) it is the key its connection authenticated with, read from
@@ -37,6 +38,7 @@ import os
 import secrets
 import time
 from collections.abc import Iterable
+from typing import Any
 
 import zmq
 
@@ -45,9 +47,10 @@ from zmqex.auth import Authenticator
 from zmqex.core import messages, wire
 from zmqex.core.events import Cancel, Event, Fill, NewOrder
 from zmqex.core.money import format_price, format_qty
-from zmqex.core.outputs import Delivered, PeerChanged, Persist, Publish, Record, Reply, Send
+from zmqex.core.outputs import Delivered, PeerChanged
 from zmqex.core.replica import Config, Replica
-from zmqex.errors import ZmqexError
+from zmqex.core.schedule import schedule
+from zmqex.errors import KeyFileError, LocalError, RemoteError
 from zmqex.keys import Keyring
 from zmqex.peers import Peers
 from zmqex.store import MemoryStore, SqliteStore
@@ -63,6 +66,11 @@ HELLO_EVERY_MS = 2000
 LINGER_MS = 200
 CLIENT_SNDHWM = 256
 MAX_SLOW_READERS = 10_000  # clients whose dropped replies we count, to tell them
+
+#: What input from a peer or a client may raise: logged and dropped, and the node carries on
+#: (nothing was changed: zmqex.errors, and docs/design.md, "Errors").  Anything else is a
+#: bug, and stops the node (run).
+REFUSED = (RemoteError, LocalError)
 
 
 def now_ms() -> int:
@@ -117,7 +125,7 @@ class Node:
         if keyring is not None:
             auth.serve(self.router, keyring.own, keys.ROUTER_DOMAIN)
         self.router.bind(f"tcp://{host}:{port}")
-        self.endpoint = self.router.getsockopt(zmq.LAST_ENDPOINT).decode()
+        self.endpoint = self.router.getsockopt_string(zmq.LAST_ENDPOINT)
 
         self.pub = self.ctx.socket(zmq.PUB)
         self.pub.setsockopt(zmq.LINGER, LINGER_MS)
@@ -125,7 +133,7 @@ class Node:
         if keyring is not None:
             auth.serve(self.pub, keyring.own, keys.GOSSIP_DOMAIN)
         self.pub.bind(f"tcp://{host}:0")
-        self.pub_endpoint = self.pub.getsockopt(zmq.LAST_ENDPOINT).decode()
+        self.pub_endpoint = self.pub.getsockopt_string(zmq.LAST_ENDPOINT)
         self.me = mesh.Member(self.id, self.endpoint, self.pub_endpoint)
 
         self.poller = zmq.Poller()
@@ -166,6 +174,7 @@ class Node:
                 now = now_ms()
                 if now >= next_tick:
                     self.replica.tick(now)
+                    self._log_health()
                     if now >= self._next_hello:
                         self.peers.say_hello()
                         self._next_hello = now + HELLO_EVERY_MS
@@ -176,6 +185,20 @@ class Node:
                         next_freeze = now + GC_FREEZE_EVERY_MS
                     next_tick = now + TICK_MS
                 self._carry_out()
+        except Exception:
+            # A bug: an InvariantViolation from a _check(), or an exception that no input is
+            # meant to raise (what a peer or client sends raises RemoteError or LocalError,
+            # dropped where it is read); or the store failing under us.  The node stops
+            # rather than carry on: whatever raised may have left the replica half-changed
+            # (an event in the book but not in the clock, outputs queued for a change that
+            # did not finish), and carrying on would commit that and tell peers of it, so
+            # the bug would spread to every replica.  Stopping breaks no promise: this
+            # iteration's outputs are not carried out, so nothing uncommitted has left the
+            # node, and a restart rebuilds the replica from the store, where every promise
+            # was committed before anyone heard of it.  Peers retry and repair meanwhile.
+            log.exception("node %s stops: an unexpected error (a bug, or its store failed); its store holds "
+                          "every promise it made, and a restart restores from it", self.id)
+            raise
         finally:
             self.close()
 
@@ -196,7 +219,7 @@ class Node:
             return
         try:
             keyring = Keyring.load(self.keys_dir, self.id)
-        except ZmqexError as exc:
+        except KeyFileError as exc:
             log.error("keys not reloaded, the old ones stay in force: %s", exc)
             return
         removed = set(self.keyring.members) - set(keyring.members)
@@ -226,16 +249,19 @@ class Node:
 
     def _read_router(self) -> None:
         keyed = self.keyring is not None
+        frames: list[bytes]
+        user: str | None = None
         for _ in range(BATCH):
             try:
-                frames = self.router.recv_multipart(zmq.NOBLOCK, copy=not keyed)
+                if keyed:  # who sent it is the key its connection authenticated with, nothing else
+                    parts = self.router.recv_multipart(zmq.NOBLOCK, copy=False)
+                    got = parts[-1].get("User-Id")
+                    user = got if isinstance(got, str) else ""  # always text under ZAP; "" is nobody
+                    frames = [part.bytes for part in parts]
+                else:
+                    frames = self.router.recv_multipart(zmq.NOBLOCK)
             except zmq.Again:
                 return
-            if keyed:  # who sent it is the key its connection authenticated with, nothing else
-                user = frames[-1].get("User-Id")  # type: ignore[union-attr]
-                frames = [f.bytes for f in frames]  # type: ignore[union-attr]
-            else:
-                user = None
             identity = frames[0]
             if len(frames) == 2:
                 self._client_request(identity, frames[1], user)
@@ -257,18 +283,16 @@ class Node:
         if user is not None and (user not in self._principals or not user.startswith((keys.TRADER, keys.OPERATOR))):
             self._refuse(user or identity.hex(), "a client request: the key is not a trader's or operator's")
             return
-        try:
-            reply = self.api.handle(identity, frame, user=user, now=now_ms())
-        except ZmqexError as exc:  # an invariant the core refused: log it, keep serving
-            log.error("request from %r failed: %s", identity[:40], exc)
-            reply = api.error(None, exc.code, str(exc))
+        # No except here: handle answers every refusal with an error reply itself, so what
+        # it raises is a bug, for run() to stop on.
+        reply = self.api.handle(identity, frame, user=user, now=now_ms())
         if reply is not None:
             self._to_client(identity, reply)
 
     def _peer_message(self, user: str | None, kind: bytes, tag: bytes, data: bytes) -> None:
         try:
             sender, incarnation = mesh.parse_tag(tag)
-        except ZmqexError as exc:
+        except RemoteError as exc:
             self._refuse(user or "a connection", f"a peer message: {exc}")
             return
         if user is not None and (user != keys.MEMBER + sender or user not in self._principals):
@@ -288,10 +312,10 @@ class Node:
                 self._on_hello(sender, mesh.decode_hello(data))
             else:
                 self._refuse(sender, f"a peer message of unknown kind {kind[:10]!r}")
-        except ZmqexError as exc:
+        except REFUSED as exc:
             log.warning("rejected a message from %s: %s", sender, exc)
 
-    def _read_sub(self, sock: zmq.Socket) -> None:
+    def _read_sub(self, sock: zmq.Socket[Any]) -> None:
         sender = self.peers.sender_of(sock)
         for _ in range(BATCH):
             try:
@@ -302,7 +326,7 @@ class Node:
                 continue
             try:
                 batch = messages.decode_batch(data)
-            except ZmqexError as exc:
+            except RemoteError as exc:
                 log.warning("rejected gossip from %s: %s", sender, exc)
                 continue
             if self._drop_gossip:
@@ -315,7 +339,7 @@ class Node:
         for msg in batch:
             try:
                 self.replica.receive(sender, msg, now)
-            except ZmqexError as exc:
+            except REFUSED as exc:
                 log.warning("rejected %s from %s: %s", what, sender, exc)
 
     def _keep_gossip(self) -> bool:
@@ -339,13 +363,41 @@ class Node:
     # --- output -------------------------------------------------------------------------
 
     def _carry_out(self) -> None:
-        """Carry out the core's outputs, in the order that keeps promises and latency low.
+        """Carry out the core's outputs in the order of :mod:`zmqex.core.schedule`.
 
-        Records that back a promise are committed before anything leaves the node.
-        Then what someone is waiting on goes first (requests and answers to peers,
-        replies to clients), one frame per peer; then the gossip, one frame; then
-        the logs and fill streams; and last the commit of records that back no
-        promise, off every waiting path.
+        Records that back a promise are committed before anything leaves the node,
+        as one transaction (group commit); then what someone waits on (messages
+        to peers, one frame per peer; replies to clients); then the gossip, one
+        frame; then logs and fill streams; last the commit of records that back
+        no promise, off every waiting path.
+        """
+        outputs = self.replica.take_outputs()
+        if not outputs:
+            return
+        plan = schedule(outputs)
+        if plan.commit_first:
+            self.store.commit(plan.commit_first)
+        for peer, msgs in plan.to_peers.items():
+            for frame in messages.encode_frames(msgs):
+                if not self.peers.send(peer, mesh.CORE, frame):
+                    log.debug("could not send to %s now; the core will retry", peer)
+        for reply in plan.replies:
+            self._to_client(*self.api.finish(reply.token, reply.result))
+        for frame in messages.encode_frames(plan.gossip):
+            self.pub.send(frame)
+        for notice in plan.notices:
+            if type(notice) is Delivered:
+                self._on_delivered(notice.event)
+            elif type(notice) is PeerChanged:
+                log.info("peer %s is %s", notice.peer, "up" if notice.up else "down: its orders are unavailable")
+        if plan.commit_last:
+            self.store.commit(plan.commit_last, promise=False)  # not fsynced: see SqliteStore.commit
+
+    def _log_health(self) -> None:
+        """Say once that this node lost its history, and now and then that a replica disagrees.
+
+        On the timer, not every iteration: reading an absent counter alone costs as much
+        as sorting an iteration's outputs, and these logs can wait a tick.
         """
         if self.replica.amnesia and not self._amnesia_logged:
             self._amnesia_logged = True
@@ -358,45 +410,6 @@ class Node:
             self._next_mismatch_log = now_ms() + 10_000
             log.error("a peer at the same clock as this node holds a different state (%d times so far): "
                       "a replica is wrong; compare the peers' status and logs", mismatches)
-        outputs = self.replica.take_outputs()
-        if not outputs:
-            return
-        records: list[Record] = []
-        promised = False
-        to_peers: dict[str, list[messages.Message]] = {}
-        gossip: list[messages.Message] = []
-        later: list[Delivered | PeerChanged] = []
-        for out in outputs:
-            kind = type(out)
-            if kind is Persist:
-                records.append(out.record)
-                promised = promised or out.promise
-            elif kind is Publish:
-                gossip.append(out.message)
-            elif kind is Send:
-                to_peers.setdefault(out.to, []).append(out.message)
-            elif kind is Reply:
-                pass  # after the commit, below
-            else:
-                later.append(out)
-        if promised:
-            self.store.commit(records)  # one transaction for the whole iteration: group commit
-        for peer, msgs in to_peers.items():
-            for frame in messages.encode_frames(msgs):
-                if not self.peers.send(peer, mesh.CORE, frame):
-                    log.debug("could not send to %s now; the core will retry", peer)
-        for out in outputs:
-            if type(out) is Reply:
-                self._to_client(*self.api.finish(out.token, out.result))
-        for frame in messages.encode_frames(gossip):
-            self.pub.send(frame)
-        for out in later:
-            if type(out) is Delivered:
-                self._on_delivered(out.event)
-            elif type(out) is PeerChanged:
-                log.info("peer %s is %s", out.peer, "up" if out.up else "down: its orders are unavailable")
-        if records and not promised:
-            self.store.commit(records, promise=False)  # off the replies' path, and not fsynced
 
     def _to_client(self, identity: bytes, frame: bytes) -> None:
         """Send a reply or stream message; if the client does not read, drop it and say so later.

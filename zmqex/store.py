@@ -34,16 +34,15 @@ import sqlite3
 import threading
 from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import Any
 
-import msgpack
-
-from zmqex.core import events, messages
+from zmqex.core import events, messages, wire
 from zmqex.core.clock import VectorClock
 from zmqex.core.events import clock_from_wire, clock_to_wire
 from zmqex.core.outputs import (
     Checkpoint, EventRecord, Evidence, OrderTrader, Outcome, Record, TakeSent, TakeSettled,
 )
-from zmqex.errors import StoreError, ZmqexError
+from zmqex.errors import DecodeError, StoreError
 
 log = logging.getLogger(__name__)
 
@@ -72,14 +71,13 @@ CREATE TABLE IF NOT EXISTS checkpoint ( -- the latest snapshot: events at or bel
 """
 
 
-
 def default_data_dir(node_id: str) -> Path:
     base = os.environ.get("XDG_DATA_HOME") or os.path.join(os.path.expanduser("~"), ".local", "share")
     return Path(base) / "zmqex" / node_id
 
 
 class SqliteStore:
-    def __init__(self, directory: str | os.PathLike, node_id: str, *, synchronous: str = "FULL",
+    def __init__(self, directory: str | os.PathLike[str], node_id: str, *, synchronous: str = "FULL",
                  checkpoint_every_s: float = 0.2) -> None:
         self.path = Path(directory) / FILENAME
         if synchronous not in ("FULL", "NORMAL"):
@@ -166,8 +164,8 @@ class SqliteStore:
             db.executemany("INSERT OR IGNORE INTO evidence VALUES (?, ?, ?, ?)", evidence)
             if checkpoint is not None:
                 db.execute("INSERT OR REPLACE INTO checkpoint VALUES (1, ?, ?, ?)", (
-                    _pack_clock(checkpoint.vc), _pack_clock(checkpoint.base), msgpack.packb(list(checkpoint.items))))
-                db.executemany("DELETE FROM events WHERE origin = ? AND seq <= ?", checkpoint.base.items())
+                    _pack_clock(checkpoint.vc), _pack_clock(checkpoint.base), wire.pack(list(checkpoint.items))))
+                db.executemany("DELETE FROM events WHERE origin = ? AND seq <= ?", dict(checkpoint.base).items())
             db.execute("COMMIT")
         except BaseException:
             db.execute("ROLLBACK")
@@ -177,7 +175,7 @@ class SqliteStore:
         """Everything needed to restore: events in delivery order, then takes, outcomes, traders, evidence."""
         try:
             for vc, base, items in self.db.execute("SELECT vc, base, items FROM checkpoint"):
-                yield Checkpoint(_unpack_clock(vc), _unpack_clock(base), tuple(msgpack.unpackb(items)))
+                yield Checkpoint(_unpack_clock(vc), _unpack_clock(base), tuple(_unpack(items)))
             for (data,) in self.db.execute("SELECT data FROM events ORDER BY pos"):
                 yield EventRecord(events.decode(data))
             for request, taker, maker, qty, granted in self.db.execute(
@@ -191,7 +189,7 @@ class SqliteStore:
                 yield OrderTrader(order, trader)
             for ours, theirs in self.db.execute("SELECT ours, theirs FROM evidence"):
                 yield Evidence(events.decode(ours), events.decode(theirs))
-        except (sqlite3.Error, ZmqexError, ValueError) as exc:
+        except (sqlite3.Error, DecodeError, StoreError, ValueError) as exc:
             raise StoreError(f"store {self.path} is unreadable: {exc}") from None
 
     def members(self) -> list[tuple[str, str, str]]:
@@ -272,11 +270,16 @@ def _superseded(record: Record, checkpoint: Checkpoint) -> bool:
 
 
 def _pack_clock(vc: VectorClock) -> bytes:
-    return msgpack.packb(clock_to_wire(vc))
+    return wire.pack(clock_to_wire(vc))
 
 
 def _unpack_clock(data: bytes) -> VectorClock:
-    return clock_from_wire(msgpack.unpackb(data))
+    return clock_from_wire(_unpack(data))
+
+
+def _unpack(data: bytes) -> Any:
+    """What ``wire.pack`` stored; of any size (our own file, not a peer's frame)."""
+    return wire.unpack(data, max_size=len(data))
 
 
 def _unpack_reply(data: bytes) -> messages.TakeReply:

@@ -11,8 +11,7 @@ import random
 import time
 from typing import Any
 
-import msgpack
-
+from zmqex.bench import rawpack
 from zmqex.bench.stream import BUY, GTC, IOC, MAX_LOT, MID, SELL, SPREAD
 from zmqex.core import events
 from zmqex.core.clock import VectorClock
@@ -70,7 +69,7 @@ def bench_wire(n: int, seed: int = 3) -> dict[str, Any]:
     for e in evs:
         decode(encode(e))
     wire_s = time.perf_counter() - start
-    packb, unpackb = msgpack.packb, msgpack.unpackb
+    packb, unpackb = rawpack.packb, rawpack.unpackb
     start = time.perf_counter()
     for d in dicts:
         unpackb(packb(d))
