@@ -2,13 +2,14 @@
 
 The replica never performs I/O.  Each input call appends outputs, and the host
 (the ZeroMQ node, or the simulator) drains them with ``Replica.take_outputs()``
-and carries them out *in this order of kinds*: first every :class:`Persist`
-(committed together, one group commit), then sends, publishes and replies.
-That ordering is what makes a promise durable before anyone hears of it (a
-batch without any promise may be committed after the sends: see Persist).
+and carries them out in the order :func:`zmqex.core.schedule.schedule` gives:
+the records first if any of them backs a promise, then what others wait on,
+and the records that back no promise last.  That ordering is what makes a
+promise durable before anyone hears of it.
 
-Records are the durable state.  Replaying a node's records, in the order they
-were persisted, rebuilds everything it ever promised (``Replica.restore``).
+Records are the durable state.  Folding a node's records
+(:mod:`zmqex.core.restore`) rebuilds everything it ever promised
+(``Replica.restore``).
 """
 
 from __future__ import annotations
