@@ -62,11 +62,11 @@ def test_queries():
     assert call(api, op="fills")["result"] == {"fills": [], "truncated": False}
 
 
-def test_self_trade_fills_and_streams_to_watchers():
+def test_two_traders_of_one_node_trade_and_stream_to_watchers():
     replica, api = make()
     assert call(api, op="watch")["result"] == {"watching": True}
-    call(api, op="place", side="sell", qty="1", price="50000")
-    call(api, op="place", side="buy", qty="0.25", price="50001")
+    call(api, op="place", side="sell", qty="1", price="50000", trader="seller")
+    call(api, op="place", side="buy", qty="0.25", price="50001", trader="buyer")
     fills = [o.event for o in replica.take_outputs() if type(o).__name__ == "Delivered"
              and type(o.event.body).__name__ == "Fill"]
     [(identity, frame)] = api.stream_fill(fills[0])
@@ -271,7 +271,7 @@ def test_fills_reply_holds_the_most_recent_and_says_it_was_cut():
     for i in range(3):
         assert call(api, op="place", side="buy", qty="0.1", price="50000", trader="bob") is None
     finish(replica, api)
-    all_fills = [f["id"] for f in (fill_view(fill_info(e)) for e in replica.ledger.fills.values())]
+    all_fills = [f["id"] for f in (fill_view(fill_info(e, replica.ledger)) for e in replica.ledger.fills.values())]
     assert len(all_fills) == 3
     result = call(api, op="fills")["result"]
     assert [f["id"] for f in result["fills"]] == all_fills[1:] and result["truncated"] is True

@@ -101,7 +101,7 @@ def test_views_of_a_real_replica():
     maker = order_view(replica.order_info("a:1"))
     assert (maker["status"], maker["filled"], maker["open"]) == ("partial", "0.35000000", "0.65000000")
     assert [f["qty"] for f in maker["fills"]] == ["0.25000000", "0.10000000"]
-    assert order_view(replica.order_info("a:4"))["price"] is None
+    assert order_view(replica.order_info("a:4"))["price"] == "52500.00"  # a market order trades within its band (5%)
     book = ClientApi(replica).handle(b"\x00c", msgpack.packb({"v": 1, "id": 1, "op": "book"}))
     assert parse_book(decode_reply(msgpack.unpackb(book)))["asks"] == [["50000.00", "0.65000000", 1]]
 
@@ -115,14 +115,19 @@ def test_requests_are_built_with_canonical_amounts():
     assert protocol.request(3, "place", args, "alice") == {"v": 1, "id": 3, "op": "place", **args, "trader": "alice"}
     assert protocol.request("x", "status", {}) == {"v": 1, "id": "x", "op": "status"}
     # what a client sends is what the node reads
-    assert protocol.parse_place(args) == (Side.BUY, 150_000_000, 5_000_000, Tif.GTC)
-    assert protocol.parse_place({"side": "sell", "qty": "0.1"}) == (Side.SELL, 10_000_000, None, Tif.GTC)
+    assert protocol.parse_place(args) == (Side.BUY, 150_000_000, 5_000_000, Tif.GTC, None)
+    assert protocol.parse_place({"side": "sell", "qty": "0.1"}) == (Side.SELL, 10_000_000, None, Tif.GTC, None)
+    gtd = protocol.place_args("buy", "1", "1", "gtd", 1_800_000_000_000)
+    assert protocol.parse_place(gtd)[3:] == (Tif.GTD, 1_800_000_000_000)
 
 
 @pytest.mark.parametrize("call, error", [
     (lambda: protocol.place_args("hold", "1", "1"), errors.InvalidRequest),
     (lambda: protocol.place_args("buy", "1", "1", "fok"), errors.InvalidRequest),
     (lambda: protocol.place_args("buy", "1", None, "post_only"), errors.InvalidRequest),
+    (lambda: protocol.place_args("buy", "1", "1", "gtd"), errors.InvalidRequest),
+    (lambda: protocol.place_args("buy", "1", "1", "gtc", 5), errors.InvalidRequest),
+    (lambda: protocol.place_args("buy", "1", "1", "gtd", True), errors.InvalidRequest),
     (lambda: protocol.place_args("buy", 0.5, "1"), errors.InvalidAmount),
     (lambda: protocol.place_args("buy", "1", "1.001"), errors.InvalidAmount),
     (lambda: protocol.parse_place({"side": "buy", "qty": ["1"]}), errors.InvalidRequest),

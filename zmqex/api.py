@@ -122,7 +122,7 @@ class ClientApi:
         """Frames for every watcher about a newly applied fill."""
         if not self.watchers or not isinstance(event.body, Fill):
             return []
-        fill = protocol.fill_view(fill_info(event))
+        fill = protocol.fill_view(fill_info(event, self.replica.ledger))
         return [(identity, wire.pack(protocol.fill_message(watch_id, fill)))
                 for identity, watch_id in self.watchers.items()]
 
@@ -179,8 +179,9 @@ class ClientApi:
                                "cancel some first")
         if (n := self.replica.open_orders()) >= limits.open_per_node:
             raise LimitReached(f"this node holds {n} open orders of its traders, the most it allows; try later")
-        side, qty, price, tif = protocol.parse_place(req)
-        self.replica.place(side, qty, price, tif, token=(caller.identity, request_id, trader), trader=trader)
+        side, qty, price, tif, expire_at = protocol.parse_place(req)
+        self.replica.place(side, qty, price, tif, token=(caller.identity, request_id, trader), trader=trader,
+                           expire_at=expire_at)
         self.pending += 1
         self._pending_of[trader] = mine + 1
         return None
@@ -222,7 +223,7 @@ class ClientApi:
         fills, most = self.replica.ledger.fills, self.limits.fills_reply
         recent = list(itertools.islice(reversed(fills.values()), most))  # O(most), not O(all fills)
         recent.reverse()
-        return {"fills": [protocol.fill_view(fill_info(e)) for e in recent], "truncated": len(fills) > most}
+        return {"fills": [protocol.fill_view(fill_info(e, self.replica.ledger)) for e in recent], "truncated": len(fills) > most}
 
     def _watch(self, caller: Caller, request_id: Any, req: dict[str, Any]) -> dict[str, Any]:
         self.watchers[caller.identity] = request_id

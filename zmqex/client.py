@@ -104,9 +104,9 @@ class Client(_Connection):
     # --- the ops of the protocol -------------------------------------------------------
 
     def place(self, side: str, qty: Amount, price: Amount | None = None,
-              tif: str = protocol.DEFAULT_TIF) -> OrderView:
-        """Place an order (``price=None``: market); returns it with every fill it got."""
-        return protocol.parse_order(self._request("place", protocol.place_args(side, qty, price, tif)))
+              tif: str = protocol.DEFAULT_TIF, expire_at: int | None = None) -> OrderView:
+        """Place an order (``price=None``: market; ``expire_at``, epoch ms, for ``gtd``); returns it with every fill it got."""
+        return protocol.parse_order(self._request("place", protocol.place_args(side, qty, price, tif, expire_at)))
 
     def cancel(self, order_id: str) -> OrderView:
         """Cancel an order this trader placed at this node; returns the order after the cancel."""

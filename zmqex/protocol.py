@@ -31,6 +31,7 @@ from typing import Any, NotRequired, TypedDict, TypeVar
 from zmqex.core import money, wire
 from zmqex.core.events import Side, Tif, parse_order_id
 from zmqex.core.money import Amount
+from zmqex.core.tif import RULES
 from zmqex.errors import (Busy, DecodeError, ErrorReply, InvalidAmount, InvalidRequest, LimitReached, NotOwner,
                           OrderClosed, RateLimited, Rejected, UnknownOrder, ZmqexError)
 
@@ -38,7 +39,7 @@ VERSION = 1
 
 #: Each op and the arguments it takes, besides the fields of every request (``COMMON``).
 ARGUMENTS: dict[str, tuple[str, ...]] = {
-    "place": ("side", "qty", "price", "tif"),
+    "place": ("side", "qty", "price", "tif", "expire_at"),
     "cancel": ("order_id",),
     "order": ("order_id",),
     "book": ("depth",),
@@ -181,17 +182,30 @@ def request(request_id: int | str, op: str, args: Mapping[str, Any], trader: str
     return message
 
 
-def place_args(side_: Any, qty: Amount, price: Amount | None = None, tif_: Any = DEFAULT_TIF) -> dict[str, Any]:
+def place_args(side_: Any, qty: Amount, price: Amount | None = None, tif_: Any = DEFAULT_TIF,
+               expire_at: int | None = None) -> dict[str, Any]:
     """The arguments of a ``place`` from a program's values (``Decimal`` too), canonical decimal strings.
 
     Checks what the node would, so a bad order is refused before it is sent.
     """
-    args = {"side": side(side_).value, "tif": tif(tif_).value, "qty": money.format_qty(money.parse_qty(qty))}
+    args: dict[str, Any] = {"side": side(side_).value, "tif": tif(tif_).value,
+                            "qty": money.format_qty(money.parse_qty(qty))}
     if price is not None:
         args["price"] = money.format_price(money.parse_price(price))
-    elif args["tif"] == Tif.POST_ONLY.value:
-        raise InvalidRequest("a post-only order needs a price")
+    elif RULES[Tif(args["tif"])].market is None:
+        raise InvalidRequest(f"a {args['tif']} order needs a price")
+    if expire_at is not None or RULES[Tif(args["tif"])].expiry:
+        args["expire_at"] = expire_at_field(expire_at, args["tif"])
     return args
+
+
+def expire_at_field(value: Any, tif_: str) -> int:
+    """``expire_at``: epoch ms, only and always for a tif with an expiry (``gtd``)."""
+    if not RULES[tif(tif_)].expiry:
+        raise InvalidRequest(f"a {tif_} order takes no expire_at")
+    if type(value) is not int or not 0 < value < MAX_ID:
+        raise InvalidRequest(f"a {tif_} order needs expire_at: the epoch time in integer milliseconds")
+    return value
 
 
 def request_id(value: Any) -> int | str:
@@ -201,12 +215,15 @@ def request_id(value: Any) -> int | str:
     raise DecodeError(f"request 'id' must be an integer or a string of at most {MAX_ID_TEXT} characters")
 
 
-def parse_place(request: Mapping[str, Any]) -> tuple[Side, int, int | None, Tif]:
-    """(side, qty in satoshis, price in cents or None for market, tif) of a ``place`` request."""
+def parse_place(request: Mapping[str, Any]) -> tuple[Side, int, int | None, Tif, int | None]:
+    """(side, qty in satoshis, price in cents or None for market, tif, expire_at or None) of a ``place`` request."""
     side_, tif_ = side(request.get("side")), tif(request.get("tif", DEFAULT_TIF))
     qty = money.parse_qty(_wire_amount(request.get("qty"), "quantity"))
     price = request.get("price")
-    return side_, qty, None if price is None else money.parse_price(_wire_amount(price, "price")), tif_
+    expire_at = None
+    if "expire_at" in request or RULES[tif_].expiry:
+        expire_at = expire_at_field(request.get("expire_at"), tif_.value)
+    return side_, qty, None if price is None else money.parse_price(_wire_amount(price, "price")), tif_, expire_at
 
 
 def side(value: Any) -> Side:
