@@ -148,7 +148,7 @@ def encode_frames(msgs: list[Message]) -> list[bytes]:
     return frames
 
 
-def decode_batch(data: bytes) -> list[Message]:
+def decode_batch(data: Any) -> list[Message]:  # Any: untrusted, checked by wire.unpack
     """The messages of one frame, in order; DecodeError if any of them is malformed (then none is used)."""
     raw = wire.need_list(wire.unpack(data), "message")
     if len(raw) == 3 and raw[1] == "batch" and raw[0] == wire.VERSION and type(raw[0]) is int:
@@ -159,7 +159,7 @@ def decode_batch(data: bytes) -> list[Message]:
     return [_from_wire(raw)]
 
 
-def decode(data: bytes) -> Message:
+def decode(data: Any) -> Message:  # Any: untrusted, checked by wire.unpack
     """Decode one peer message; DecodeError on anything malformed."""
     return _from_wire(wire.unpack(data))
 

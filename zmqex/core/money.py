@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from decimal import Decimal, Inexact, InvalidOperation, localcontext
+from typing import Any
 
 from zmqex.errors import InvalidAmount
 
@@ -80,7 +81,10 @@ def _scaled(value: object, what: str, unit: int, unit_name: str, maximum: int) -
         # Exact arithmetic: an input longer than the precision must not round
         # its way into looking like a whole number of cents.
         ctx.prec = 100
-        ctx.traps[Inexact] = True
+        # getattr: traps is a SignalDict, not the dict typeshed declares, and mypyc-compiled
+        # code checks what it reads against the declared type (TypeError).
+        traps: Any = getattr(ctx, "traps")
+        traps[Inexact] = True
         try:
             scaled = number * unit
         except Inexact:

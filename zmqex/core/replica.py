@@ -191,7 +191,7 @@ class Replica:
 
     # --- client commands --------------------------------------------------------------
 
-    def place(self, side: Side, qty: int, price: int | None, tif: Tif = Tif.GTC, *, token: Any = None,
+    def place(self, side: Side | str, qty: object, price: object, tif: Tif | str = Tif.GTC, *, token: Any = None,
               trader: str = "") -> str:
         """Place an order owned by this node; returns its id at once.
 
@@ -201,18 +201,22 @@ class Replica:
         they, or an operator, may cancel it; it is persisted with the order
         (:class:`OrderTrader`).  Raises InvalidAmount / InvalidRequest /
         Rejected, changing nothing.
+
+        ``qty`` is an int of satoshis and ``price`` an int of cents or None (market),
+        both checked here, so typed ``object``: compiled with mypyc, ``int`` parameters
+        would raise TypeError for a float or str, and take True as 1, before the check.
         """
         side = side if type(side) is Side else Side(side)  # an enum call costs more than the check
         tif = tif if type(tif) is Tif else Tif(tif)
         self._check_memory()
-        money.check_qty(qty)
+        qty = money.check_qty(qty)
         if price is None:
             market = RULES[tif].market
             if market is None:
                 raise InvalidRequest(f"a {tif.value} order needs a price")
             tif = market
         else:
-            money.check_price(price)
+            price = money.check_price(price)
             if not TAKES[tif]:
                 best = self.ledger.book.best(side.opposite)
                 if best is not None and (best <= price if side is Side.BUY else best >= price):

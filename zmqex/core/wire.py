@@ -41,8 +41,12 @@ def pack(obj: Any) -> bytes:
     return data
 
 
-def unpack(data: bytes, max_size: int = MAX_FRAME) -> Any:
-    """Unpack one complete msgpack value, refusing anything malformed or huge."""
+def unpack(data: Any, max_size: int = MAX_FRAME) -> Any:
+    """Unpack one complete msgpack value, refusing anything malformed or huge.
+
+    ``data: Any``, checked here: compiled with mypyc, a ``bytes`` parameter would
+    raise TypeError for anything else before this could raise DecodeError.
+    """
     if not isinstance(data, (bytes, bytearray, memoryview)):
         raise DecodeError(f"expected bytes, got {type(data).__name__}")
     if len(data) > max_size:
