@@ -53,25 +53,42 @@ class CancelReason(str, enum.Enum):
     WOULD_CROSS = "would_cross"  # a post-only order found a concurrent crossing order
 
 
-@dataclass(frozen=True, slots=True)
+# Values: events, and the messages and outputs that carry them, never change once made.
+# Those made on the hot path (several per order) are dataclasses with a written
+# ``__init__`` (``init=False``) rather than frozen ones: the dataclass still gives
+# equality, hashing (``unsafe_hash``: by value, as when frozen) and repr, but compiled
+# with mypyc a frozen dataclass's generated ``__init__`` costs ~15x a written one
+# (~0.6 us against ~0.04 us; ~4x in pure Python), a tenth of a compiled core's work.
+# The price: assigning to a field no longer raises at run time; nothing does.
+
+
+@dataclass(slots=True, init=False, unsafe_hash=True)  # a value: see above
 class NewOrder:
     side: Side
     price: int | None  # cents; None for a market order (see zmqex.core.tif)
     qty: int  # satoshis
     tif: Tif
 
-    def __post_init__(self) -> None:
-        if self.price is None and self.tif is not MARKET:
+    def __init__(self, side: Side, price: int | None, qty: int, tif: Tif) -> None:
+        if price is None and tif is not MARKET:
             raise InvalidAmount(f"a market order (no price) must be {MARKET.value}")
+        self.side = side
+        self.price = price
+        self.qty = qty
+        self.tif = tif
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, init=False, unsafe_hash=True)  # a value: see above
 class Cancel:
     order_id: str
-    reason: CancelReason = CancelReason.USER
+    reason: CancelReason
+
+    def __init__(self, order_id: str, reason: CancelReason = CancelReason.USER) -> None:
+        self.order_id = order_id
+        self.reason = reason
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, init=False, unsafe_hash=True)  # a value: see above
 class Fill:
     maker: str  # order id; its owner is the fill event's origin
     taker: str  # order id
@@ -79,17 +96,31 @@ class Fill:
     qty: int  # satoshis
     request: str  # the take request this fill answers (idempotency key)
 
+    def __init__(self, maker: str, taker: str, price: int, qty: int, request: str) -> None:
+        self.maker = maker
+        self.taker = taker
+        self.price = price
+        self.qty = qty
+        self.request = request
+
 
 Body = Union[NewOrder, Cancel, Fill]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, init=False, unsafe_hash=True)  # a value: see above
 class Event:
     origin: str
     seq: int
     vc: VectorClock
     body: Body
-    sig: bytes = b""  # the origin's signature of signed_bytes(self); b"" on a mesh without keys
+    sig: bytes  # the origin's signature of signed_bytes(self); b"" on a mesh without keys
+
+    def __init__(self, origin: str, seq: int, vc: VectorClock, body: Body, sig: bytes = b"") -> None:
+        self.origin = origin
+        self.seq = seq
+        self.vc = vc
+        self.body = body
+        self.sig = sig
 
     @property
     def id(self) -> tuple[str, int]:

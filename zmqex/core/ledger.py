@@ -31,7 +31,7 @@ _MOD = 2**128
 _BUY = Side.BUY  # read once: attribute lookups on enum classes are slow
 
 
-@dataclass(slots=True, eq=False)
+@dataclass(slots=True, eq=False, init=False)  # a written __init__: ~5x faster compiled (see zmqex.core.events)
 class OrderState:
     """One order as every replica sees it."""
 
@@ -43,9 +43,23 @@ class OrderState:
     qty: int
     tif: Tif
     key: Key
-    filled: int = 0
-    cancelled: CancelReason | None = None
-    hashed: int = 0  # this order's digest as last counted in the ledger's state hash
+    filled: int
+    cancelled: CancelReason | None
+    hashed: int  # this order's digest as last counted in the ledger's state hash
+
+    def __init__(self, event: Event, id: str, owner: str, side: Side, price: int | None, qty: int, tif: Tif,
+                 key: Key, filled: int = 0, cancelled: CancelReason | None = None, hashed: int = 0) -> None:
+        self.event = event
+        self.id = id
+        self.owner = owner
+        self.side = side
+        self.price = price
+        self.qty = qty
+        self.tif = tif
+        self.key = key
+        self.filled = filled
+        self.cancelled = cancelled
+        self.hashed = hashed
 
     @property
     def open(self) -> int:
