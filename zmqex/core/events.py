@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
-from typing import Any, Union
+from typing import Any, Final, Union
 
 from zmqex.core import wire
 from zmqex.core.clock import VectorClock
@@ -169,7 +169,7 @@ _ORDER, _CANCEL, _FILL = "order", "cancel", "fill"
 
 
 #: Fields after the kind, per kind; a signed event has one more (the signature).
-_FIELDS = {_ORDER: 4, _CANCEL: 2, _FILL: 5}
+_FIELDS: Final = {_ORDER: 4, _CANCEL: 2, _FILL: 5}  # Final: see core/tif.py
 SIGNATURE_BYTES = 64
 
 
@@ -177,10 +177,11 @@ def to_wire(event: Event, *, signed: bool = True) -> list[Any]:
     """The event as a msgpack-ready list (used inside larger messages); ``signed=False`` leaves out the signature."""
     head = [wire.VERSION, event.origin, event.seq, dict(event.vc.items_sorted())]
     body = event.body
+    # _value_: the same str as .value, without a Python-level property call (see queries.order_info).
     if isinstance(body, NewOrder):
-        out = head + [_ORDER, body.side.value, body.price, body.qty, body.tif.value]
+        out = head + [_ORDER, body.side._value_, body.price, body.qty, body.tif._value_]
     elif isinstance(body, Cancel):
-        out = head + [_CANCEL, body.order_id, body.reason.value]
+        out = head + [_CANCEL, body.order_id, body.reason._value_]
     else:
         out = head + [_FILL, body.maker, body.taker, body.price, body.qty, body.request]
     if signed and event.sig:
@@ -278,6 +279,6 @@ def _enum(cls: type[enum.Enum], value: Any, what: str) -> Any:
     return member
 
 
-_MEMBERS: dict[type[enum.Enum], dict[str, enum.Enum]] = {
+_MEMBERS: Final[dict[type[enum.Enum], dict[str, enum.Enum]]] = {
     cls: {m.value: m for m in cls} for cls in (Side, Tif, CancelReason)
 }

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from decimal import Decimal, Inexact, InvalidOperation, localcontext
-from typing import Any
+from typing import Any, Final
 
 from zmqex.errors import InvalidAmount
 
@@ -18,9 +18,9 @@ CENTS_PER_USD = 100
 SATS_PER_BTC = 100_000_000
 
 #: Largest accepted price: 10 million USD per BTC, in cents.
-MAX_PRICE = 10_000_000 * CENTS_PER_USD
+MAX_PRICE: Final = 10_000_000 * CENTS_PER_USD  # Final: see core/tif.py
 #: Largest accepted quantity: every bitcoin there will ever be, in satoshis.
-MAX_QTY = 21_000_000 * SATS_PER_BTC
+MAX_QTY: Final = 21_000_000 * SATS_PER_BTC
 
 Amount = str | int | Decimal
 
