@@ -21,6 +21,8 @@ from __future__ import annotations
 
 import glob
 import os
+import shutil
+import sysconfig
 
 from setuptools import build_meta as _setuptools
 from setuptools.build_meta import *  # noqa: F401,F403 (the hooks this module does not override)
@@ -42,6 +44,12 @@ COMPILED_MODULES = tuple(sorted(
 def compile_requested() -> bool:
     """Whether ``ZMQEX_COMPILE`` asks for the compiled core (anything but unset, empty, 0, no, false)."""
     return os.environ.get("ZMQEX_COMPILE", "").strip().lower() not in ("", "0", "no", "false")
+
+
+def has_c_compiler() -> bool:
+    """Whether the C compiler a build would use (``$CC``, else Python's own) is on the PATH."""
+    cc = os.environ.get("CC") or sysconfig.get_config_var("CC") or "cc"
+    return shutil.which(cc.split()[0]) is not None
 
 
 def get_requires_for_build_wheel(config_settings=None):  # type: ignore[no-untyped-def]

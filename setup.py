@@ -16,19 +16,12 @@ core into a separate directory instead (:mod:`zmqex.bench.compiled`).
 from __future__ import annotations
 
 import os
-import shutil
 import sys
-import sysconfig
 
 from setuptools import setup
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _zmqex_build import COMPILED_MODULES, compile_requested  # noqa: E402
-
-
-def _has_c_compiler() -> bool:
-    cc = os.environ.get("CC") or sysconfig.get_config_var("CC") or "cc"
-    return shutil.which(cc.split()[0]) is not None
+from _zmqex_build import COMPILED_MODULES, compile_requested, has_c_compiler  # noqa: E402
 
 
 def _ext_modules() -> list:
@@ -40,7 +33,7 @@ def _ext_modules() -> list:
         return []
     if any(arg in ("dist_info", "egg_info") for arg in sys.argv):
         return []  # metadata only: no need to type-check and generate C twice
-    if not _has_c_compiler():
+    if not has_c_compiler():
         print("zmqex: ZMQEX_COMPILE set but no C compiler found; building pure Python", file=sys.stderr)
         return []
     from mypyc.build import mypycify  # only here: mypy is a build requirement only when compiling
