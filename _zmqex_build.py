@@ -54,4 +54,5 @@ def has_c_compiler() -> bool:
 
 def get_requires_for_build_wheel(config_settings=None):  # type: ignore[no-untyped-def]
     requires = list(_setuptools.get_requires_for_build_wheel(config_settings))
-    return requires + [MYPYC_REQUIREMENT] if compile_requested() else requires
+    # Without a C compiler setup.py builds pure Python (with a warning): no need for mypy then.
+    return requires + [MYPYC_REQUIREMENT] if compile_requested() and has_c_compiler() else requires

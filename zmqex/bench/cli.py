@@ -186,7 +186,7 @@ def main(argv: list[str] | None = None) -> int:
     r["targets"] = _targets(r)
     r["seconds_total"] = time.perf_counter() - started
     if args.profile_core:
-        log("profiling the core section ...")
+        log(f"profiling the core section ({r['core_build']} core: compiled functions do not show) ...")
         print(profile_core(sizes["core_ops"]), file=sys.stderr)
     print(table(r))
     text = json.dumps(r, indent=2)
