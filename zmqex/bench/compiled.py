@@ -17,6 +17,7 @@
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import json
 import os
 import subprocess
@@ -70,8 +71,8 @@ def _sources_hash(root: Path) -> str:
 def build_compiled(target: Path, root: Path | None = None, log: Any = None) -> Path:
     """Build this tree with ``ZMQEX_COMPILE=1`` into ``target`` (unless it is up to date); returns ``target``.
 
-    Uses this interpreter's mypy if it has one (no download), else pip's isolated
-    build (which fetches it, as ``_zmqex_build`` asks).  Raises RuntimeError if the
+    Uses this interpreter's mypy and wheel if it has both (no download), else pip's
+    isolated build (which fetches them, as ``_zmqex_build`` asks).  Raises RuntimeError if the
     build fails or comes out without a compiled core (no C compiler).
     """
     root = root or source_root()
@@ -86,11 +87,8 @@ def build_compiled(target: Path, root: Path | None = None, log: Any = None) -> P
         log(f"building the compiled core into {target} (mypyc, about a minute) ...")
     command = [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-cache-dir", "--upgrade",
                "--target", str(target), str(root)]
-    try:
-        import mypyc  # noqa: F401
+    if importlib.util.find_spec("mypyc") and importlib.util.find_spec("wheel"):
         command.insert(4, "--no-build-isolation")
-    except ImportError:
-        pass
     env = {**os.environ, "ZMQEX_COMPILE": "1"}
     done = subprocess.run(command, env=env, capture_output=True, text=True)
     if done.returncode:
@@ -133,7 +131,7 @@ def _run_child(path: Path, n: int, rounds: int) -> dict[str, Any]:
     return out
 
 
-def compare_core(n: int, target: Path, turns: int = 2, rounds: int = 3, log: Any = None) -> dict[str, Any]:
+def compare_core(n: int, target: Path, turns: int = 3, rounds: int = 2, log: Any = None) -> dict[str, Any]:
     """The core benchmark on ``n`` ops, pure and compiled, each in its own process, ``turns`` times each.
 
     Each process runs :func:`~zmqex.bench.core.bench_core` (its best of ``rounds``);
