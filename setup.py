@@ -2,7 +2,7 @@
 
     pip install -e .                                     # pure, always (development)
     ZMQEX_COMPILE=1 pip install .                        # the core as C extensions, if a C compiler is here
-    ZMQEX_COMPILE=1 pip install --no-deps --target build/compiled .   # beside the pure tree (zmqex-bench, CI)
+    ZMQEX_COMPILE=1 pip install --no-deps --upgrade --target build/compiled .   # beside the tree (zmqex-bench, CI)
 
 Metadata is in setup.cfg.  mypy (which ships mypyc) is a build requirement only when
 compiling: the in-tree backend ``_zmqex_build.py`` adds it then, and this file imports
