@@ -23,6 +23,7 @@ import glob
 import os
 import shutil
 import sysconfig
+from typing import Any
 
 from setuptools import build_meta as _setuptools
 from setuptools.build_meta import *  # noqa: F401,F403 (the hooks this module does not override)
@@ -52,7 +53,7 @@ def has_c_compiler() -> bool:
     return shutil.which(cc.split()[0]) is not None
 
 
-def get_requires_for_build_wheel(config_settings=None):  # type: ignore[no-untyped-def]
-    requires = list(_setuptools.get_requires_for_build_wheel(config_settings))
+def get_requires_for_build_wheel(config_settings: dict[str, Any] | None = None) -> list[str]:
+    requires: list[str] = list(_setuptools.get_requires_for_build_wheel(config_settings))
     # Without a C compiler setup.py builds pure Python (with a warning): no need for mypy then.
     return requires + [MYPYC_REQUIREMENT] if compile_requested() and has_c_compiler() else requires

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 import sys
+from typing import Any
 
 from setuptools import setup
 
@@ -24,7 +25,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from _zmqex_build import COMPILED_MODULES, compile_requested, has_c_compiler  # noqa: E402
 
 
-def _ext_modules() -> list:
+def _ext_modules() -> list[Any]:
     if not compile_requested():
         return []
     if any(arg in ("editable_wheel", "develop") for arg in sys.argv):
