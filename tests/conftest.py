@@ -25,3 +25,18 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     # pytest exits 5 when it collected nothing; a test command that runs no test must fail.
     if exitstatus == pytest.ExitCode.NO_TESTS_COLLECTED:
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    from zmqex.bench.compiled import core_build, source_root
+    return f"zmqex core: {core_build()}, from {source_root()}"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # .ci/run's second step runs the tests against the mypyc-compiled core, built outside
+    # this tree: make sure they really import it, not the .py files of the tree.
+    if os.environ.get("ZMQEX_EXPECT_COMPILED"):
+        from zmqex.bench.compiled import core_build, source_root
+        build = core_build()
+        if build != "compiled":
+            raise pytest.UsageError(f"ZMQEX_EXPECT_COMPILED is set but the zmqex core from {source_root()} is {build}")

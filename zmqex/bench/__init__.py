@@ -1,6 +1,6 @@
 """Benchmarks: how fast zmqex is, each figure beside a plain comparator measured in the same run.
 
-    bin/zmqex-bench [--quick] [--json FILE] [--nodes N] [--profile-core]
+    bin/zmqex-bench [--quick] [--json FILE] [--nodes N] [--profile-core] [--core] [--compare-compiled]
 
 Sections (one progress line each on stderr, a table on stdout at the end):
 
@@ -22,6 +22,10 @@ Sections (one progress line each on stderr, a table on stdout at the end):
   clients, take latency and fill convergence; and the default mesh with keys
   (``--keys``, each client a trader with a key of its own) against it without keys,
   both running at once and taking turns (:func:`~zmqex.bench.mesh.bench_keyed`).
+
+Every run says which core it ran, pure or compiled with mypyc (``core_build``);
+``--compare-compiled`` (:mod:`.compiled`) also runs the core section on both, each in
+a process of its own, and reports compiled/pure.
 
 :mod:`.report` renders the table and checks the targets; :mod:`.cli` is the
 command line (``main``) that runs the sections in order.

@@ -1,4 +1,5 @@
-"""The command line: ``bin/zmqex-bench [--quick] [--json FILE] [--nodes N] [--profile-core]``.
+"""The command line: ``bin/zmqex-bench [--quick] [--json FILE] [--nodes N] [--profile-core] [--core]
+[--compare-compiled [--compiled-dir DIR]]``.
 
 :func:`main` runs the sections in order (core, depth, wire, sign, raw, mesh), logs
 one progress line per section on stderr, prints :func:`~zmqex.bench.report.table`
@@ -17,6 +18,7 @@ from pathlib import Path
 from collections.abc import Callable
 from typing import Any, ParamSpec
 
+from zmqex.bench.compiled import compare_core, core_build, default_compiled_dir
 from zmqex.bench.core import bench_core, bench_depth, profile_core
 from zmqex.bench.mesh import bench_keyed, bench_mesh
 from zmqex.bench.raw import _worker_env, bench_raw_commit, bench_raw_pubsub, bench_raw_rtt
@@ -40,6 +42,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--nodes", type=int, default=3, metavar="N", help="nodes in the main mesh (default 3)")
     parser.add_argument("--profile-core", action="store_true",
                         help="also run the core section under cProfile and print the top 15 by tottime")
+    parser.add_argument("--core", action="store_true", help="the core sections only (no depth, wire, sign, raw, mesh)")
+    parser.add_argument("--compare-compiled", action="store_true",
+                        help="also run the core section on the pure and on the mypyc-compiled core, each in a "
+                             "process of its own, and report compiled/pure (builds the compiled core first)")
+    parser.add_argument("--compiled-dir", metavar="DIR", help="where the compiled core is built "
+                        "(default: build/compiled in the source tree)")
     args = parser.parse_args(argv)
     if not 2 <= args.nodes <= 26:
         parser.error("--nodes must be 2..26")
@@ -69,7 +77,8 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     r: dict[str, Any] = {"command": " ".join([os.path.basename(sys.argv[0]), *(argv if argv is not None else
                                                                               sys.argv[1:])]),
-                         "quick": quick, "machine": machine(), "sizes": sizes}
+                         "quick": quick, "machine": machine(), "sizes": sizes,
+                         "core_build": core_build()}  # this process's core: pure or compiled (mypyc)
 
     def section(name: str, fn: Callable[P, dict[str, Any]], *a: P.args, **kw: P.kwargs) -> dict[str, Any]:
         t0 = time.perf_counter()
@@ -129,7 +138,12 @@ def main(argv: list[str] | None = None) -> int:
         return out
 
     try:
-        section("core vs plain book", bench_core, sizes["core_ops"])
+        section(f"core vs plain book ({r['core_build']} core)", bench_core, sizes["core_ops"])
+        if args.compare_compiled:
+            compiled_dir = Path(args.compiled_dir) if args.compiled_dir else default_compiled_dir()
+            section("core, pure vs compiled, a process each", compare_core, sizes["core_ops"], compiled_dir, log=log)
+        if args.core:
+            raise _CoreOnly
         section("cost per op by depth", bench_depth, sizes["depths"], sizes["depth_ops"])
         spread = [r["core_us_per_op_by_depth"].get(str(d)) for d in (1_000, 10_000, 100_000)]
         if all(spread):
@@ -166,6 +180,8 @@ def main(argv: list[str] | None = None) -> int:
                 by_nodes[str(n)] = out[f"mesh_orders_per_s_{n}_nodes"]
                 r["converged"] = r["converged"] and out[f"converged_{n}_nodes"]
         r["mesh_orders_per_s_by_nodes"] = by_nodes
+    except _CoreOnly:
+        pass
     except Exception as exc:  # still report what was measured
         log(f"FAILED: {exc.__class__.__name__}: {exc}")
         r["error"] = f"{exc.__class__.__name__}: {exc}"
@@ -173,7 +189,7 @@ def main(argv: list[str] | None = None) -> int:
     r["targets"] = _targets(r)
     r["seconds_total"] = time.perf_counter() - started
     if args.profile_core:
-        log("profiling the core section ...")
+        log(f"profiling the core section ({r['core_build']} core: compiled functions do not show) ...")
         print(profile_core(sizes["core_ops"]), file=sys.stderr)
     print(table(r))
     text = json.dumps(r, indent=2)
@@ -182,4 +198,8 @@ def main(argv: list[str] | None = None) -> int:
         log(f"wrote {args.json} ({time.perf_counter() - started:.1f}s in all)")
     else:
         print(text)
-    return 0 if r["converged"] and "error" not in r else 1
+    return 0 if r.get("converged", True) and "error" not in r else 1
+
+
+class _CoreOnly(Exception):
+    """--core: the sections after the core's are skipped."""

@@ -35,6 +35,7 @@ TARGETS = [
     ("converge p99 <= 10 ms", "converge_p99_ms", "<=", 10.0),
     ("cost/op flat within 2x, 1k..100k", "core_depth_spread_1k_100k", "<=", 2.0),
     ("keyed mesh >= 0.5x unkeyed", "mesh_keyed_vs_unkeyed", ">=", 0.5),
+    ("compiled core >= 1.4x pure", "compiled_vs_pure", ">=", 1.4),  # --compare-compiled
 ]
 
 
@@ -73,7 +74,10 @@ def table(r: dict[str, Any]) -> str:
         x, y = r.get(a), r.get(b)
         return x / y if isinstance(x, (int, float)) and isinstance(y, (int, float)) and y else None
 
-    row("core replica", "core_orders_per_s", "ops/s", "plain book", "plain_book_orders_per_s", r.get("core_vs_plain"))
+    core = f"core replica ({r['core_build']} core)" if "core_build" in r else "core replica"
+    row(core, "core_orders_per_s", "ops/s", "plain book", "plain_book_orders_per_s", r.get("core_vs_plain"))
+    row("core replica, compiled (mypyc), own process", "core_orders_per_s_compiled", "ops/s", "pure, own process",
+        "core_orders_per_s_pure", r.get("compiled_vs_pure"))
     if "core_plain_fills_match" in r:
         rows.append(("  same fills as plain book", _fmt(r["core_plain_fills_match"]), "", ""))
     core_depth = r.get("core_us_per_op_by_depth", {})

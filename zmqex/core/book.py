@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import operator
 from collections.abc import Iterator
+from typing import Final
 
 from sortedcontainers import SortedDict, SortedList
 
@@ -32,8 +33,8 @@ from zmqex.core.events import Side
 
 Key = tuple[int, str, int]
 
-_BUY = Side.BUY  # read once: attribute lookups on enum classes are slow
-_COMPACT_MIN = 8  # below this many dead keys a level never bothers to rebuild (32 cost a mixed mesh ~25% more CPU)
+_BUY: Final = Side.BUY  # read once: attribute lookups on enum classes are slow (Final: see core/tif.py)
+_COMPACT_MIN: Final = 8  # below this many dead keys a level never bothers to rebuild (32 cost a mixed mesh ~25% more CPU)
 
 
 class Resting:

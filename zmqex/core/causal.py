@@ -18,7 +18,8 @@ from zmqex.core.events import Event
 
 #: Most events held back per origin, in all, and origins with events held.  A
 #: flood of future events (a buggy or hostile peer) is dropped past these;
-#: repair fetches them again in order.
+#: repair fetches them again in order.  (Not Final, unlike the hot path's constants:
+#: tests monkeypatch them, which a compiled module's Final C statics would ignore.)
 MAX_WAITING = 100_000
 MAX_HELD = 200_000
 MAX_ORIGINS = 256

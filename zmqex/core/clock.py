@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import ItemsView, Iterator, KeysView, Mapping, ValuesView
-from typing import Union
+from typing import Any, Union
 
 
 class Order(enum.Enum):
@@ -43,7 +43,10 @@ class VectorClock:
             self._hash: int | None = None
             return
         counts = counts or {}
-        for node, n in counts.items():
+        # Any: the entries are untrusted until checked here; compiled with mypyc, a loop
+        # typed (str, int) would raise TypeError first, and would read True as 1.
+        entries: Any = counts.items()
+        for node, n in entries:
             if type(n) is not int or n < 0:
                 raise ValueError(f"clock entry {node!r} must be a non-negative int, got {n!r:.20}")
         c = {k: v for k, v in counts.items() if v}
@@ -107,8 +110,9 @@ class VectorClock:
         c[node] = c.get(node, 0) + 1
         return VectorClock._trusted(c, self._total + 1)
 
-    def with_entry(self, node: str, n: int) -> VectorClock:
+    def with_entry(self, node: str, n: object) -> VectorClock:
         """This clock with ``node``'s entry set to ``n``. O(n)."""
+        # n: object, checked here (compiled, an int parameter would raise TypeError, and take True as 1).
         if type(n) is not int or n < 0:
             raise ValueError(f"clock entry {node!r} must be a non-negative int, got {n!r:.20}")
         c = dict(self._c)

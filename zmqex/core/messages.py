@@ -37,9 +37,16 @@ MAX_PAGE = 2000
 MAX_BATCH = 1000
 
 
-@dataclass(frozen=True, slots=True)
+# Gossip, Take and TakeReply, made for every event and take, are values with a written
+# __init__ rather than frozen dataclasses, for speed when compiled (see zmqex.core.events).
+
+
+@dataclass(slots=True, init=False, unsafe_hash=True)  # a value (see above)
 class Gossip:
     event: Event
+
+    def __init__(self, event: Event) -> None:
+        self.event = event
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,21 +56,34 @@ class Heartbeat:
     state_hash: str  # of the sender's state at ``vc``; "" when it was busy and did not compute it
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, init=False, unsafe_hash=True)  # a value (see above)
 class Take:
     request: str  # unique per taker node, reused on every retry
     maker: str  # order id, owned by the receiver
     taker: Event  # the taker's NewOrder event, so the maker's owner can deliver it first
     qty: int  # what the taker reserved for this request
 
+    def __init__(self, request: str, maker: str, taker: Event, qty: int) -> None:
+        self.request = request
+        self.maker = maker
+        self.taker = taker
+        self.qty = qty
 
-@dataclass(frozen=True, slots=True)
+
+@dataclass(slots=True, init=False, unsafe_hash=True)  # a value (see above)
 class TakeReply:
     request: str
     maker: str
     granted: int
     reason: str  # "filled" if granted > 0, else why not: closed / busy / invalid
     fill: Event | None
+
+    def __init__(self, request: str, maker: str, granted: int, reason: str, fill: Event | None) -> None:
+        self.request = request
+        self.maker = maker
+        self.granted = granted
+        self.reason = reason
+        self.fill = fill
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,7 +168,7 @@ def encode_frames(msgs: list[Message]) -> list[bytes]:
     return frames
 
 
-def decode_batch(data: bytes) -> list[Message]:
+def decode_batch(data: Any) -> list[Message]:  # Any: untrusted, checked by wire.unpack
     """The messages of one frame, in order; DecodeError if any of them is malformed (then none is used)."""
     raw = wire.need_list(wire.unpack(data), "message")
     if len(raw) == 3 and raw[1] == "batch" and raw[0] == wire.VERSION and type(raw[0]) is int:
@@ -159,7 +179,7 @@ def decode_batch(data: bytes) -> list[Message]:
     return [_from_wire(raw)]
 
 
-def decode(data: bytes) -> Message:
+def decode(data: Any) -> Message:  # Any: untrusted, checked by wire.unpack
     """Decode one peer message; DecodeError on anything malformed."""
     return _from_wire(wire.unpack(data))
 

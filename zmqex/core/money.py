@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from decimal import Decimal, Inexact, InvalidOperation, localcontext
+from typing import Any, Final
 
 from zmqex.errors import InvalidAmount
 
@@ -17,9 +18,9 @@ CENTS_PER_USD = 100
 SATS_PER_BTC = 100_000_000
 
 #: Largest accepted price: 10 million USD per BTC, in cents.
-MAX_PRICE = 10_000_000 * CENTS_PER_USD
+MAX_PRICE: Final = 10_000_000 * CENTS_PER_USD  # Final: see core/tif.py
 #: Largest accepted quantity: every bitcoin there will ever be, in satoshis.
-MAX_QTY = 21_000_000 * SATS_PER_BTC
+MAX_QTY: Final = 21_000_000 * SATS_PER_BTC
 
 Amount = str | int | Decimal
 
@@ -80,7 +81,10 @@ def _scaled(value: object, what: str, unit: int, unit_name: str, maximum: int) -
         # Exact arithmetic: an input longer than the precision must not round
         # its way into looking like a whole number of cents.
         ctx.prec = 100
-        ctx.traps[Inexact] = True
+        # getattr: traps is a SignalDict, not the dict typeshed declares, and mypyc-compiled
+        # code checks what it reads against the declared type (TypeError).
+        traps: Any = getattr(ctx, "traps")
+        traps[Inexact] = True
         try:
             scaled = number * unit
         except Inexact:

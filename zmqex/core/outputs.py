@@ -21,17 +21,23 @@ from zmqex.core.clock import VectorClock
 from zmqex.core.events import Event
 from zmqex.core.messages import Message, TakeReply
 
+# The records and outputs made on the hot path are values with a written __init__
+# rather than frozen dataclasses, for speed when compiled (see zmqex.core.events).
+
 # --- durable records ------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, init=False, unsafe_hash=True)  # a value (see above)
 class EventRecord:
     """An event this node delivered (its own, or a peer's), in delivery order."""
 
     event: Event
 
+    def __init__(self, event: Event) -> None:
+        self.event = event
 
-@dataclass(frozen=True, slots=True)
+
+@dataclass(slots=True, init=False, unsafe_hash=True)  # a value (see above)
 class TakeSent:
     """This node reserved ``qty`` of ``order`` and asked ``maker``'s owner for it."""
 
@@ -40,24 +46,38 @@ class TakeSent:
     maker: str
     qty: int
 
+    def __init__(self, request: str, order: str, maker: str, qty: int) -> None:
+        self.request = request
+        self.order = order
+        self.maker = maker
+        self.qty = qty
 
-@dataclass(frozen=True, slots=True)
+
+@dataclass(slots=True, init=False, unsafe_hash=True)  # a value (see above)
 class TakeSettled:
     """The maker's owner answered ``request`` with ``granted``."""
 
     request: str
     granted: int
 
+    def __init__(self, request: str, granted: int) -> None:
+        self.request = request
+        self.granted = granted
 
-@dataclass(frozen=True, slots=True)
+
+@dataclass(slots=True, init=False, unsafe_hash=True)  # a value (see above)
 class Outcome:
     """This node answered ``sender``'s take ``reply.request`` so; a retry gets the same."""
 
     sender: str
     reply: TakeReply
 
+    def __init__(self, sender: str, reply: TakeReply) -> None:
+        self.sender = sender
+        self.reply = reply
 
-@dataclass(frozen=True, slots=True)
+
+@dataclass(slots=True, init=False, unsafe_hash=True)  # a value (see above)
 class OrderTrader:
     """Own order ``order`` was placed by ``trader`` (a name local to this node, never replicated).
 
@@ -70,8 +90,14 @@ class OrderTrader:
 
     order: str
     trader: str
-    client_order_id: str = ""
-    stp: str = "cancel_newest"
+    client_order_id: str
+    stp: str
+
+    def __init__(self, order: str, trader: str, client_order_id: str = "", stp: str = "cancel_newest") -> None:
+        self.order = order
+        self.trader = trader
+        self.client_order_id = client_order_id
+        self.stp = stp
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,7 +128,7 @@ Record = Union[EventRecord, TakeSent, TakeSettled, Outcome, OrderTrader, Checkpo
 # --- outputs ----------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, init=False, unsafe_hash=True)  # a value (see above)
 class Persist:
     """Keep ``record``.  ``promise``: others will act on it, so it is durable before anything is sent.
 
@@ -115,37 +141,55 @@ class Persist:
     """
 
     record: Record
-    promise: bool = True
+    promise: bool
+
+    def __init__(self, record: Record, promise: bool = True) -> None:
+        self.record = record
+        self.promise = promise
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, init=False, unsafe_hash=True)  # a value (see above)
 class Send:
     """A direct message to one peer (DEALER -> its ROUTER, or the reply back)."""
 
     to: str
     message: Message
 
+    def __init__(self, to: str, message: Message) -> None:
+        self.to = to
+        self.message = message
 
-@dataclass(frozen=True, slots=True)
+
+@dataclass(slots=True, init=False, unsafe_hash=True)  # a value (see above)
 class Publish:
     """A message for every peer (PUB/SUB: fast, may be lost)."""
 
     message: Message
 
+    def __init__(self, message: Message) -> None:
+        self.message = message
 
-@dataclass(frozen=True, slots=True)
+
+@dataclass(slots=True, init=False, unsafe_hash=True)  # a value (see above)
 class Reply:
     """A client's ``place`` has finished its taker flow; ``result`` is the order's state."""
 
     token: Any
     result: dict[str, Any]
 
+    def __init__(self, token: Any, result: dict[str, Any]) -> None:
+        self.token = token
+        self.result = result
 
-@dataclass(frozen=True, slots=True)
+
+@dataclass(slots=True, init=False, unsafe_hash=True)  # a value (see above)
 class Delivered:
     """An event was applied to this replica (for logs and fill streams)."""
 
     event: Event
+
+    def __init__(self, event: Event) -> None:
+        self.event = event
 
 
 @dataclass(frozen=True, slots=True)

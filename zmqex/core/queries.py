@@ -33,10 +33,12 @@ def order_info(ledger: Ledger, oid: str, pending: int, available: bool, client_o
     return {
         "order_id": oid,
         "owner": state.owner,
-        "side": state.side.value,
+        # _value_, the same str as .value: .value is a Python-level property, a tenth of this
+        # function's cost, and called from compiled code it costs as much as in pure Python.
+        "side": state.side._value_,
         "price": state.price,
         "qty": state.qty,
-        "tif": state.tif.value,
+        "tif": state.tif._value_,
         "status": state.status,
         "filled": state.filled,
         "open": state.open,

@@ -192,7 +192,7 @@ class Replica:
 
     # --- client commands --------------------------------------------------------------
 
-    def place(self, side: Side, qty: int, price: int | None, tif: Tif = Tif.GTC, *, token: Any = None,
+    def place(self, side: Side | str, qty: object, price: object, tif: Tif | str = Tif.GTC, *, token: Any = None,
               trader: str = "", client_order_id: str = "", expire_at: int | None = None,
               stp: Stp = Stp.CANCEL_NEWEST, protection_bps: int | None = None) -> str:
         """Place an order owned by this node; returns its id at once.
@@ -208,11 +208,15 @@ class Replica:
         (default :data:`PROTECTION_BPS`) of the best opposite price at arrival: a
         market order without one is refused.  Raises InvalidAmount /
         InvalidRequest / Rejected, changing nothing.
+
+        ``qty`` is an int of satoshis and ``price`` an int of cents or None (market),
+        both checked here, so typed ``object``: compiled with mypyc, ``int`` parameters
+        would raise TypeError for a float or str, and take True as 1, before the check.
         """
         side = side if type(side) is Side else Side(side)  # an enum call costs more than the check
         tif = tif if type(tif) is Tif else Tif(tif)
         self._check_memory()
-        money.check_qty(qty)
+        qty = money.check_qty(qty)
         if client_order_id and self.traders.client_order(trader, client_order_id) is not None:
             raise InvalidRequest(f"client order id {client_order_id!r} is taken: it names an order already")
         if price is None:
@@ -221,7 +225,7 @@ class Replica:
                 raise InvalidRequest(f"a {tif.value} order needs a price")
             tif = market
         else:
-            money.check_price(price)
+            price = money.check_price(price)
         if EXPIRY[tif] and (expire_at is None or expire_at <= self.wall()):
             raise InvalidRequest(f"a {tif.value} order needs an expire_at in the future")
         if not TAKES[tif]:

@@ -47,7 +47,7 @@ from __future__ import annotations
 
 import heapq
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, Final
 
 from zmqex.core.context import Context
 from zmqex.core.events import Cancel, CancelReason, Event, Fill, NewOrder, Side, owner_of
@@ -61,8 +61,8 @@ from zmqex.core.traders import Stp, Traders
 # Reasons in a TakeReply (the maker desk gives them).
 GRANTED, CLOSED, BUSY, INVALID = "filled", "closed", "busy", "invalid"
 
-_NONE: frozenset[str] = frozenset()
-_ANSWERED = {reason: f"takes_answered_{reason}" for reason in (GRANTED, CLOSED, BUSY, INVALID)}  # counter names
+_NONE: Final[frozenset[str]] = frozenset()  # Final: see core/tif.py
+_ANSWERED: Final = {reason: f"takes_answered_{reason}" for reason in (GRANTED, CLOSED, BUSY, INVALID)}  # counter names
 
 
 class Working:

@@ -9,7 +9,7 @@ form on every node.  Decoding trusts nothing: every check raises
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, Final
 
 import msgpack
 
@@ -29,8 +29,8 @@ _NODE_ID = re.compile(r"[A-Za-z0-9_.\-]{1,32}\Z")
 # Node ids already matched: every event names a few of them, and a set look-up
 # is far cheaper than the regex.  Bounded, so a hostile peer naming endless
 # ids only costs us the regex again, never memory.
-_known_ids: set[str] = set()
-_KNOWN_IDS_MAX = 4096
+_known_ids: Final[set[str]] = set()  # Final: see core/tif.py
+_KNOWN_IDS_MAX: Final = 4096
 
 _packer_options = {"use_bin_type": True}
 
@@ -41,8 +41,12 @@ def pack(obj: Any) -> bytes:
     return data
 
 
-def unpack(data: bytes, max_size: int = MAX_FRAME) -> Any:
-    """Unpack one complete msgpack value, refusing anything malformed or huge."""
+def unpack(data: Any, max_size: int = MAX_FRAME) -> Any:
+    """Unpack one complete msgpack value, refusing anything malformed or huge.
+
+    ``data: Any``, checked here: compiled with mypyc, a ``bytes`` parameter would
+    raise TypeError for anything else before this could raise DecodeError.
+    """
     if not isinstance(data, (bytes, bytearray, memoryview)):
         raise DecodeError(f"expected bytes, got {type(data).__name__}")
     if len(data) > max_size:
