@@ -33,7 +33,7 @@ from hypothesis import strategies as st
 from zmqex import mesh
 from zmqex.core import events, messages, wire
 from zmqex.core.clock import VectorClock
-from zmqex.core.events import Cancel, CancelReason, Event, Fill, NewOrder, Side, Tif
+from zmqex.core.events import Cancel, CancelReason, Event, Fill, NewOrder, Reduce, Side, Tif
 from zmqex.core.money import MAX_PRICE, MAX_QTY
 
 pack = wire.pack
@@ -151,6 +151,7 @@ def new_orders(draw) -> NewOrder:
 bodies = st.one_of(
     new_orders(),
     st.builds(Cancel, order_ids, st.sampled_from(CancelReason)),
+    st.builds(Reduce, order_ids, qtys),
     st.builds(Fill, order_ids, order_ids, prices, qtys, request_ids),
 )
 

@@ -21,7 +21,7 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, ru
 from zmqex.core.events import Side, Tif
 from zmqex.core.replica import Config
 from zmqex.core.traders import Stp
-from zmqex.errors import InvalidRequest, OrderClosed, Rejected
+from zmqex.errors import Busy, InvalidRequest, OrderClosed, Rejected
 from tests.checked import Network
 
 from tests.reference import NaiveMatcher
@@ -83,6 +83,24 @@ class ReplicasUnderFaults(RuleBasedStateMachine):
                 continue  # post-only that would cross or without a price, market into an empty book, id taken
             if client_order_id:
                 self.client_orders[(name, trader, client_order_id)] = oid
+
+    @rule(node=picks, pick=picks, qty=st.one_of(st.none(), qtys), price=st.one_of(st.none(), prices))
+    def amend(self, node: int, pick: int, qty: int | None, price: int | None) -> None:
+        """A trader lowers an order (it keeps its place) or moves it (a new place), maybe while it trades."""
+        name = self._node(node)
+        if not self.net.nodes[name].up:
+            return
+        replica = self.net.replica(name)
+        own = [o for o in replica.ledger.orders.values() if o.owner == name and o.open > 0 and o.rests]
+        if own:
+            oid = own[pick % len(own)].id
+            try:
+                new = self.net.amend(name, oid, qty=qty, price=price, trader=replica.traders.of.get(oid, ""))
+            except (Busy, InvalidRequest, Rejected):
+                return  # taking right now, nothing would be left, or a post-only moved across the book
+            for key, named in self.client_orders.items():
+                if named == oid:
+                    self.client_orders[key] = new  # its client order id names the new order now
 
     @rule(node=picks, pick=picks)
     def cancel_all(self, node: int, pick: int) -> None:

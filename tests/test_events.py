@@ -136,7 +136,8 @@ TS = 1_764_633_600_000
 ORDER = [2, "a", 2, {"a": 2, "b": 1}, TS, "order", "buy", 5000, 10, "gtc", None]
 CANCEL = [2, "a", 3, {"a": 3}, TS, "cancel", "a:1", "user"]
 FILL = [2, "a", 3, {"a": 3, "b": 1}, TS, "fill", "a:1", "b:1", 5000, 10, "req-1"]
-BASES = {"order": ORDER, "cancel": CANCEL, "fill": FILL}
+REDUCE = [2, "a", 3, {"a": 3}, TS, "reduce", "a:1", 5]
+BASES = {"order": ORDER, "cancel": CANCEL, "fill": FILL, "reduce": REDUCE}
 
 
 def edit(base: list, index: int, value) -> list:
@@ -163,6 +164,7 @@ BAD_BY_KIND = {
               (7, 5000.0), (7, True), (8, 0), (8, MAX_QTY + 1), (8, True), (8, None), (9, "GTC"), (9, "fok"),
               (9, None), (9, "gtd"), (10, 5), (10, "5"), (10, True)],
     "cancel": [(6, "a"), (6, "a:0"), (6, "a:01"), (6, 1), (6, None), (7, "oops"), (7, None)],
+    "reduce": [(6, "a"), (6, "a:0"), (6, None), (7, 0), (7, -1), (7, MAX_QTY + 1), (7, True), (7, "5"), (7, None)],
     "fill": [(6, "x"), (7, "b:0"), (8, 0), (8, None), (9, 0), (9, -5), (9, False), (10, ""), (10, "r" * 129),
              (10, 5), (10, None)],
 }

@@ -98,6 +98,13 @@ class Network:
         finally:
             self._carry_out(node, replica.take_outputs())
 
+    def amend(self, node: str, oid: str, **options: Any) -> str:
+        replica = self.replica(node)
+        try:
+            return replica.amend(oid, **options)
+        finally:
+            self._carry_out(node, replica.take_outputs())
+
     def cancel_all(self, node: str, trader: str, **options: Any) -> list[str]:
         replica = self.replica(node)
         try:

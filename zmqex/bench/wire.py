@@ -15,7 +15,7 @@ from zmqex.bench import rawpack
 from zmqex.bench.stream import BUY, GTC, IOC, MAX_LOT, MID, SELL, SPREAD
 from zmqex.core import events
 from zmqex.core.clock import VectorClock
-from zmqex.core.events import Cancel, CancelReason, Event, Fill, NewOrder
+from zmqex.core.events import Cancel, CancelReason, Event, Fill, NewOrder, Reduce
 
 
 def sample_events(n: int, seed: int = 3) -> list[Event]:
@@ -55,6 +55,8 @@ def plain_dict(event: Event) -> dict[str, Any]:
         d.update(kind="order", side=body.side.value, price=body.price, qty=body.qty, tif=body.tif.value)
     elif isinstance(body, Cancel):
         d.update(kind="cancel", order_id=body.order_id, reason=body.reason.value)
+    elif isinstance(body, Reduce):
+        d.update(kind="reduce", order_id=body.order_id, qty=body.qty)
     else:
         d.update(kind="fill", maker=body.maker, taker=body.taker, price=body.price, qty=body.qty,
                  request=body.request)

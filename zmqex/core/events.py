@@ -55,6 +55,7 @@ class CancelReason(str, enum.Enum):
     SELF_TRADE = "self_trade"  # it met an order of the same trader (self-trade prevention)
     DISCONNECT = "disconnect"  # its trader asked for cancel on disconnect, then fell silent
     PRICE_PROTECTION = "price_protection"  # what is left lies beyond its price band
+    AMENDED = "amended"  # replaced by a new order (a new price, or more quantity) by its trader
 
 
 # Values: events, and the messages and outputs that carry them, never change once made.
@@ -97,6 +98,23 @@ class Cancel:
 
 
 @dataclass(slots=True, init=False, unsafe_hash=True)  # a value: see above
+class Reduce:
+    """Its owner lowers an order's quantity to ``qty``; the order keeps its place in the book.
+
+    The owner sends one only while ``qty`` exceeds what is filled and reserved
+    there, so on every replica, whichever fills arrive before or after it,
+    ``filled <= qty`` holds.
+    """
+
+    order_id: str
+    qty: int  # the order's new total quantity, satoshis
+
+    def __init__(self, order_id: str, qty: int) -> None:
+        self.order_id = order_id
+        self.qty = qty
+
+
+@dataclass(slots=True, init=False, unsafe_hash=True)  # a value: see above
 class Fill:
     maker: str  # order id; its owner is the fill event's origin
     taker: str  # order id
@@ -112,7 +130,7 @@ class Fill:
         self.request = request
 
 
-Body = Union[NewOrder, Cancel, Fill]
+Body = Union[NewOrder, Cancel, Reduce, Fill]
 
 
 @dataclass(slots=True, init=False, unsafe_hash=True)  # a value: see above
@@ -175,11 +193,11 @@ def owner_of(order: str) -> str:
 
 # --- canonical encoding ---------------------------------------------------------
 
-_ORDER, _CANCEL, _FILL = "order", "cancel", "fill"
+_ORDER, _CANCEL, _REDUCE, _FILL = "order", "cancel", "reduce", "fill"
 
 
 #: Fields after the kind, per kind; a signed event has one more (the signature).
-_FIELDS: Final = {_ORDER: 5, _CANCEL: 2, _FILL: 5}  # Final: see core/tif.py
+_FIELDS: Final = {_ORDER: 5, _CANCEL: 2, _REDUCE: 2, _FILL: 5}  # Final: see core/tif.py
 SIGNATURE_BYTES = 64
 
 
@@ -192,6 +210,8 @@ def to_wire(event: Event, *, signed: bool = True) -> list[Any]:
         out = head + [_ORDER, body.side._value_, body.price, body.qty, body.tif._value_, body.expire_at]
     elif isinstance(body, Cancel):
         out = head + [_CANCEL, body.order_id, body.reason._value_]
+    elif isinstance(body, Reduce):
+        out = head + [_REDUCE, body.order_id, body.qty]
     else:
         out = head + [_FILL, body.maker, body.taker, body.price, body.qty, body.request]
     if signed and event.sig:
@@ -243,6 +263,11 @@ def from_wire(raw: Any) -> Event:
         target, reason = fields
         parse_order_id(target)
         body = Cancel(target, _enum(CancelReason, reason, "cancel reason"))
+    elif kind == _REDUCE:
+        wire.need_list(fields, "reduce fields", 2)
+        target, qty = fields
+        parse_order_id(target)
+        body = Reduce(target, wire.need_int(qty, "quantity", 1, MAX_QTY))
     elif kind == _FILL:
         wire.need_list(fields, "fill fields", 5)
         maker, taker, price, qty, request = fields

@@ -43,8 +43,8 @@ from zmqex.core import money, queries
 from zmqex.core.causal import CausalBuffer
 from zmqex.core.clock import VectorClock
 from zmqex.core.config import Config
-from zmqex.core.events import Body, Cancel, CancelReason, Event, Fill, NewOrder, Side, owner_of, parse_order_id
-from zmqex.core.ledger import Ledger, merge, rebuild
+from zmqex.core.events import Body, Cancel, CancelReason, Event, Fill, NewOrder, Reduce, Side, owner_of, parse_order_id
+from zmqex.core.ledger import Ledger, OrderState, merge, rebuild
 from zmqex.core.maker import MakerDesk
 from zmqex.core.messages import Gossip, Heartbeat, Message, SnapshotPage, SyncReply, SyncRequest, Take, TakeReply
 from zmqex.core.queries import fill_info
@@ -306,21 +306,71 @@ class Replica:
         Only the trader who placed it may, or an ``operator``; an order placed
         without a trader's name may be cancelled by any trader of this node.
         """
+        self._own_open(oid, trader, operator)
+        self.emit(Cancel(oid, reason))
+        self.taker.cancelled(oid)
+        self._pump()
+        return self.order_info(oid)
+
+    def amend(self, oid: str, *, qty: int | None = None, price: int | None = None, trader: str = "",
+              operator: bool = False) -> str:
+        """Change an own resting order's quantity (its new total) or price; returns the order's id after.
+
+        Lowering the quantity keeps the order's id and its place in the book (a
+        :class:`Reduce` event).  A new price, or more quantity, takes a new place:
+        the order is cancelled (``amended``) and a new one placed for what was
+        left, under the same trader, client order id and self-trade mode, in one
+        step, so at its owner there is no moment when both, or neither, can
+        trade.  That needs the order to have no take in flight (else Busy: try
+        again); a lower quantity must leave some open beyond what is filled and
+        reserved (else cancel it).  Raises like ``cancel`` and ``place``.
+        """
+        state = self._own_open(oid, trader, operator)
+        body = state.event.body
+        if not isinstance(body, NewOrder) or not state.rests:
+            raise InvalidRequest(f"order {oid} does not rest: there is nothing to amend")
+        new_qty = state.qty if qty is None else money.check_qty(qty)
+        new_price = state.price if price is None else money.check_price(price)
+        reserved = self.taker.reservations.reserved(oid)
+        if new_price == state.price and new_qty <= state.qty:
+            if new_qty < state.qty:
+                if new_qty <= state.filled + reserved:
+                    raise InvalidRequest(f"order {oid} has {money.format_qty(state.filled + reserved)} filled or "
+                                         "being filled: amend it to more than that, or cancel it")
+                self.emit(Reduce(oid, new_qty))
+                self._pump()
+            return oid
+        if reserved:
+            raise Busy(f"order {oid} is taking right now; amend it again in a moment")
+        if new_qty <= state.filled:
+            raise InvalidRequest(f"order {oid} has {money.format_qty(state.filled)} filled: amend it to more")
+        assert new_price is not None  # it rests, so it has a price
+        if not TAKES[state.tif]:
+            self._refuse_if_crossing(state.side, new_price, state.tif)
+        self.emit(Cancel(oid, CancelReason.AMENDED))
+        self.taker.cancelled(oid)
+        named, client_order_id, stp = self.traders.of.get(oid, ""), self.traders.client_order_id(oid), self.traders.stp(oid)
+        new = self.emit(NewOrder(state.side, new_price, new_qty - state.filled, state.tif, body.expire_at)).order_id
+        self._out.append(Persist(OrderTrader(new, named, client_order_id, stp.value)))
+        self.traders.placed(new, named, self.ledger, client_order_id, stp)
+        self.taker.placed(new, None)
+        self._pump()
+        return new
+
+    def _own_open(self, oid: str, trader: str, operator: bool) -> OrderState:
+        """Own order ``oid``, still open, which ``trader`` (or an operator) may change; raises otherwise."""
         parse_order_id(oid)
         self._check_memory()
         state = self.ledger.orders.get(oid)
         if state is None:
             raise UnknownOrder(f"order {oid} is not known here")
         if state.owner != self.id:
-            raise NotOwner(f"order {oid} belongs to {state.owner}; cancel it there")
+            raise NotOwner(f"order {oid} belongs to {state.owner}; change it there")
         if not self.traders.may_cancel(oid, trader, operator):
             raise NotOwner(f"order {oid} belongs to another trader")  # never say whom: names stay private
         if state.open == 0:
             raise OrderClosed(f"order {oid} is already {state.status}")
-        self.emit(Cancel(oid, reason))
-        self.taker.cancelled(oid)
-        self._pump()
-        return self.order_info(oid)
+        return state
 
     def order_info(self, oid: str) -> dict[str, Any]:
         """The order as a client sees it (:func:`zmqex.core.queries.order_info`)."""

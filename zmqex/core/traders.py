@@ -28,6 +28,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Iterable
 
+from zmqex.core.events import parse_order_id
 from zmqex.core.ledger import Ledger
 from zmqex.core.outputs import OrderTrader
 
@@ -67,8 +68,17 @@ class Traders:
         if record.trader:
             self.of[oid] = record.trader
         if record.client_order_id:
-            self._client[(record.trader, record.client_order_id)] = oid
+            key = (record.trader, record.client_order_id)
+            named = self._client.get(key)
+            if named is not None and named != oid:
+                # An amend moved the id to a new order: the later order has it, in whatever
+                # order the records come back (own order ids grow with our event counter).
+                if parse_order_id(named)[1] > parse_order_id(oid)[1]:
+                    named, oid = oid, named
+                self._client_of.pop(named, None)
+            self._client[key] = oid
             self._client_of[oid] = record.client_order_id
+            oid = record.order
         stp = Stp(record.stp) if record.stp else Stp.CANCEL_NEWEST
         if stp is not Stp.CANCEL_NEWEST:
             self._stp[oid] = stp
