@@ -175,6 +175,7 @@ BAD_REQUESTS = [
     ({"op": "subscribe"}, "invalid_request"),
     ({"op": "subscribe", "stream": "trades", "depth": 5}, "invalid_request"),
     ({"op": "subscribe", "stream": "book", "depth": 101}, "invalid_request"),
+    ({"op": "subscribe", "stream": "book", "depth": 2}, "invalid_request"),
     ({"op": "unsubscribe", "subscription": 3}, "invalid_request"),
     ({"op": "unsubscribe", "subscription": 1.5}, "invalid_request"),
     ({"op": "cancel_on_disconnect", "timeout_ms": 499}, "invalid_request"),
@@ -572,7 +573,7 @@ def test_a_book_stream_applied_to_its_snapshot_is_the_book(steps):
     from zmqex.core.messages import Gossip
 
     host = Host(peers=["b"])
-    subs = {1: 1, 2: 3, 3: 10}  # id -> depth
+    subs = {1: 1, 2: 5, 3: 10}  # id -> depth
     for sub, depth in subs.items():
         host.result(op="subscribe", stream="book", depth=depth, id=sub)
     books: dict[int, Any] = {}
@@ -594,8 +595,8 @@ def test_a_book_stream_applied_to_its_snapshot_is_the_book(steps):
             host.tick(1000 * n)
         else:
             sub = 10 + len(subs)
-            subs[sub] = 1 + n
-            host.ask(op="subscribe", stream="book", depth=1 + n, id=sub)
+            subs[sub] = protocol.STREAM_DEPTHS[n % len(protocol.STREAM_DEPTHS)]
+            host.ask(op="subscribe", stream="book", depth=subs[sub], id=sub)
         host.carry_out()
         for message in host.take():
             if message.get("stream") == "book" and "heartbeat" not in message:
@@ -608,7 +609,7 @@ def test_a_book_stream_applied_to_its_snapshot_is_the_book(steps):
 
 def test_book_changes_come_once_per_iteration_and_only_for_what_changed():
     host = Host()
-    host.result(op="subscribe", stream="book", depth=2, id=1)
+    host.result(op="subscribe", stream="book", depth=1, id=1)
     [snapshot] = data(host.take())
     assert snapshot["seq"] == 1 and snapshot["snapshot"] == {"unavailable": {"bids": [], "asks": []}, "bids": [],
                                                              "asks": []}
@@ -616,12 +617,14 @@ def test_book_changes_come_once_per_iteration_and_only_for_what_changed():
         host.ask(b"\x00t", op="place", side="buy", qty="1", price=price, trader="t")
     host.carry_out()
     [changes] = data(host.take())
-    assert changes["seq"] == 2 and changes["changes"]["bids"] == [["102.00", "1.00000000", 1],
-                                                                   ["101.00", "1.00000000", 1]]
-    host.ask(b"\x00t", op="cancel", order_id="a:3", trader="t")  # 102 goes: 100 moves into the top two
+    assert changes["seq"] == 2 and changes["changes"]["bids"] == [["102.00", "1.00000000", 1]]
+    host.ask(b"\x00t", op="place", side="buy", qty="1", price="99", trader="t")  # below the top: nothing to say
+    host.carry_out()
+    assert data(host.take()) == []
+    host.ask(b"\x00t", op="cancel", order_id="a:3", trader="t")  # 102 goes: 101 moves into the top one
     host.carry_out()
     [changes] = data(host.take())
-    assert sorted(changes["changes"]["bids"]) == [["100.00", "1.00000000", 1], ["102.00", "0.00000000", 0]]
+    assert sorted(changes["changes"]["bids"]) == [["101.00", "1.00000000", 1], ["102.00", "0.00000000", 0]]
     host.carry_out()
     assert data(host.take()) == []  # nothing changed, nothing sent
 

@@ -231,6 +231,7 @@ def test_bad_amounts_rejected_locally(node, client, qty, price):
     lambda c: c.cancel_on_disconnect(100),
     lambda c: c.subscribe("fills"),
     lambda c: c.subscribe("book", depth=101),
+    lambda c: c.subscribe("book", depth=2),
     lambda c: c.subscribe("orders", depth=5),
 ])
 def test_bad_requests_rejected_locally(node, client, call):
@@ -394,9 +395,9 @@ def test_a_book_subscription_keeps_the_book(node, client):
         ok(req, {"subscribed": "book"}), stream(req, 1, snapshot={**EMPTY_BOOK, "bids": [["1.00", "1.00000000", 1]]}),
         stream(req, 2, changes={**EMPTY_BOOK, "bids": [["1.00", "0.00000000", 0], ["2.00", "3.00000000", 2]],
                                 "asks": [["5.00", "1.00000000", 1]]})]
-    with client.subscribe("book", depth=2, timeout=0.3) as book:
+    with client.subscribe("book", depth=5, timeout=0.3) as book:
         _, request = node.next_request()
-        assert request["depth"] == 2
+        assert request["depth"] == 5
         assert next(book)["bids"] == [["1.00", "1.00000000", 1]]
         assert next(book) == {**EMPTY_BOOK, "bids": [["2.00", "3.00000000", 2]], "asks": [["5.00", "1.00000000", 1]]}
 

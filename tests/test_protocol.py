@@ -174,6 +174,8 @@ def test_requests_are_built_with_canonical_amounts():
     (lambda: protocol.page_args({"since": -1}), errors.InvalidRequest),
     (lambda: protocol.page_args({"limit": 1001}), errors.InvalidRequest),
     (lambda: protocol.subscribe_args({"stream": "book", "depth": 101}), errors.InvalidRequest),
+    (lambda: protocol.subscribe_args({"stream": "book", "depth": 3}), errors.InvalidRequest),
+    (lambda: protocol.subscribe_args({"stream": "book", "depth": 50}, 25), errors.InvalidRequest),
     (lambda: protocol.subscribe_args({"stream": "orders", "depth": 1}), errors.InvalidRequest),
     (lambda: protocol.cod_timeout(499), errors.InvalidRequest),
     (lambda: protocol.cod_timeout(True), errors.InvalidRequest),
@@ -513,7 +515,8 @@ def test_the_doc_at_a_glance():
     assert ticked(rows["page of `open_orders`, `my_fills`, `trades`"]) == [
         "1", str(protocol.MAX_PAGE), str(protocol.DEFAULT_PAGE)]
     assert tuple(ticked(rows["streams"])) == protocol.STREAMS
-    assert ticked(rows["`book` stream depth"]) == ["1", str(protocol.MAX_STREAM_DEPTH), str(protocol.DEFAULT_DEPTH)]
+    assert ticked(rows["`book` stream depth"]) == [*map(str, protocol.STREAM_DEPTHS), str(protocol.DEFAULT_DEPTH)]
+    assert protocol.MAX_STREAM_DEPTH == max(protocol.STREAM_DEPTHS) and protocol.DEFAULT_DEPTH in protocol.STREAM_DEPTHS
     assert ticked(rows["stream heartbeat"]) == [str(protocol.HEARTBEAT_MS)]
     assert tuple(ticked(rows["order events"])) == protocol.ORDER_EVENTS
     assert tuple(ticked(rows["liquidity"])) == protocol.LIQUIDITY
@@ -543,7 +546,8 @@ def test_the_doc_ops_and_their_arguments():
     assert f'`"{protocol.DEFAULT_TIF}"` (default)' in place[1] and f'`"{protocol.DEFAULT_ACK}"` (default)' in place[1]
     assert re.findall(r'`"(\w+)"`', rows["subscribe"][1]) == list(protocol.STREAMS)
     assert f"`depth`: integer 1..{protocol.MAX_DEPTH} (default {protocol.DEFAULT_DEPTH})" in rows["book"][1]
-    assert f"`depth`: integer 1..{protocol.MAX_STREAM_DEPTH} (default {protocol.DEFAULT_DEPTH})" in rows["subscribe"][1]
+    assert f"`depth`: one of {', '.join(map(str, protocol.STREAM_DEPTHS))} (default {protocol.DEFAULT_DEPTH})" in \
+        rows["subscribe"][1]
     for op in protocol.PAGES:
         assert f"`limit`: 1..{protocol.MAX_PAGE}" in rows[op][1] and f"default {protocol.DEFAULT_PAGE}" in rows[op][1]
     assert f"0 (off) or {protocol.COD_MIN_MS}..{protocol.COD_MAX_MS}" in rows["cancel_on_disconnect"][1]

@@ -77,8 +77,10 @@ DEFAULT_ACK = "done"
 DEFAULT_DEPTH = 10
 #: Most ``book`` levels per side a client asks for: the default node bound (zmqex.limits.Limits.book_depth).
 MAX_DEPTH = 1000
-#: Most levels per side of a ``book`` subscription (zmqex.limits.Limits.stream_depth).
-MAX_STREAM_DEPTH = 100
+#: The depths a ``book`` subscription may have: few, so a node diffs the book a few times per change
+#: however many subscribe; the most is the default node bound (zmqex.limits.Limits.stream_depth).
+STREAM_DEPTHS = (1, 5, 10, 25, 50, 100)
+MAX_STREAM_DEPTH = STREAM_DEPTHS[-1]
 #: Items in one page of ``open_orders``, ``my_fills``, ``trades``: the default, and the most (Limits.page).
 DEFAULT_PAGE = 100
 MAX_PAGE = 1000
@@ -441,13 +443,18 @@ def stream_field(value: Any) -> str:
 
 
 def subscribe_args(request: Mapping[str, Any], most_depth: int = MAX_STREAM_DEPTH) -> tuple[str, int]:
-    """(stream, depth) of a ``subscribe``: depth only for ``book`` (default DEFAULT_DEPTH), else 0."""
+    """(stream, depth) of a ``subscribe``: depth only for ``book``, one of STREAM_DEPTHS up to ``most_depth``
+    (default DEFAULT_DEPTH); 0 for the other streams."""
     stream = stream_field(request.get("stream"))
     if stream != STREAM_BOOK:
         if "depth" in request:
             raise InvalidRequest(f"only a {STREAM_BOOK} subscription takes depth")
         return stream, 0
-    return stream, depth_field(request.get("depth", min(DEFAULT_DEPTH, most_depth)), most_depth)
+    depth = request.get("depth", DEFAULT_DEPTH)
+    allowed = [d for d in STREAM_DEPTHS if d <= most_depth]
+    if type(depth) is not int or depth not in allowed:
+        raise InvalidRequest(f"a {STREAM_BOOK} subscription's depth must be one of {allowed}")
+    return stream, depth
 
 
 def subscribe_request(stream: str, depth: int | None = None) -> dict[str, Any]:

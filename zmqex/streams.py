@@ -18,7 +18,9 @@ that sent nothing for ``protocol.HEARTBEAT_MS``) and an end carry the last
   moves out of the top ``depth`` is sent as gone, one that moves in as new,
   so the client's book is always exactly the node's top ``depth``.  Levels of
   owners that are down are listed apart (``unavailable``), as in ``book``, so
-  an owner going down or coming back moves its levels between the two.
+  an owner going down or coming back moves its levels between the two.  A
+  depth is one of ``protocol.STREAM_DEPTHS``: the book is cut and diffed once
+  per depth subscribed, so a few depths bound what a change costs.
 
 The node ends a subscription it can no longer serve with an ``end`` message
 (:meth:`Streams.end`): a reader too slow to keep its queue from filling, the
@@ -29,14 +31,16 @@ fill, an order, a book's changes) is packed once, however many subscriptions
 get it; only the few bytes of id and seq are packed per subscription.
 
 Costs: a fill O(subscriptions to trades + the order's trader's subscriptions
-to orders); a book flush O(the largest depth subscribed) plus O(depth) per
-depth subscribed, once per loop iteration that changed anything; ``tick``
+to orders), about 0.5 us per subscription; a book flush O(the largest depth
+subscribed), plus O(depth) per depth subscribed when the top of the book
+changed, once per loop iteration that delivered anything; ``tick``
 O(subscriptions).  ``now`` (monotonic ms) comes from the node.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import logging
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -57,6 +61,17 @@ Key = tuple[bytes, Any]  # (connection, subscribe request id)
 View = tuple[dict[int, tuple[int, int]], ...]
 
 _SEQ = wire.pack(protocol.SEQ)
+_MAPS = [bytes([0x80 | (4 + entries)]) for entries in range(4)]  # msgpack fixmap headers: v, id, stream, seq + body
+
+
+def _uint(n: int) -> bytes:
+    """A seq as msgpack packs it (what wire.pack gives, without a call into the packer per message)."""
+    if n < 0x80:
+        return bytes((n,))
+    for head, size in ((b"\xcc", 1), (b"\xcd", 2), (b"\xce", 4), (b"\xcf", 8)):
+        if n < 1 << (8 * size):
+            return head + n.to_bytes(size, "big")
+    raise ValueError(f"seq {n} is beyond msgpack's integers")
 _HEARTBEAT = wire.pack(protocol.HEARTBEAT) + wire.pack(True)
 PLACED, FILLED, CANCELLED = protocol.ORDER_EVENTS
 MAKER, TAKER = protocol.LIQUIDITY
@@ -116,7 +131,7 @@ class Sub:
             self.seq += 1
         self.last_ms = now
         # a fixmap of v, id, stream, seq and the body's entries (at most 3: under 16, so one byte)
-        return self.identity, bytes([0x80 | (4 + entries)]) + self.prefix + _SEQ + wire.pack(self.seq) + body
+        return self.identity, b"".join((_MAPS[entries], self.prefix, _SEQ, _uint(self.seq), body))
 
 
 class Streams:
@@ -132,6 +147,7 @@ class Streams:
         self._books: dict[int, dict[Key, Sub]] = {}  # depth -> book subscriptions that had their snapshot
         self._new_books: dict[Key, Sub] = {}  # book subscriptions awaiting their snapshot (next flush)
         self._views: dict[int, View] = {}  # depth -> the book as last sent at that depth
+        self._full: View | None = None  # the book at the largest depth subscribed, as last computed
         self._book_changed = False
         self._recheck_at = 0  # when the book is looked at again even if nothing said it changed
 
@@ -289,6 +305,9 @@ class Streams:
         self._book_changed = False
         depths = set(self._books) | {sub.depth for sub in self._new_books.values()}
         full = book_levels(self.replica, max(depths))
+        if full == self._full and not self._new_books:
+            return []  # nothing changed at any depth: the common case of an event away from the top
+        self._full = full
         frames: Frames = []
         for depth in depths:
             view = _cut(full, depth)
@@ -360,7 +379,8 @@ def _side_levels(replica: Replica, side: Side, depth: int,
 
 
 def _cut(view: View, depth: int) -> View:
-    return tuple(dict(list(levels.items())[:depth]) if len(levels) > depth else levels for levels in view)
+    return tuple(dict(itertools.islice(levels.items(), depth)) if len(levels) > depth else levels
+                 for levels in view)
 
 
 def _levels(levels: dict[int, tuple[int, int]]) -> list[protocol.Level]:
