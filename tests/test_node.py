@@ -177,12 +177,19 @@ def test_the_node_stops_on_a_bug_and_logs_it_with_its_traceback(monkeypatch, cap
 # --- clients: every request answered, after the commit; slow readers told ----------------------
 
 
-def test_a_reply_waits_for_the_commit_of_its_iteration(node, monkeypatch):
+def test_once_a_request_changed_the_replica_replies_wait_for_the_commit(node, monkeypatch):
+    sent: list[bytes] = []
+    monkeypatch.setattr(node, "_to_client", lambda identity, frame: sent.append(frame))
+    node._client_request(b"client", msgpack.packb({"v": 1, "id": 4, "op": "heartbeat"}))
+    assert [msgpack.unpackb(f)["id"] for f in sent] == [4]  # nothing changed yet: answered at once
+    node._client_request(b"client", msgpack.packb({"v": 1, "id": 5, "op": "place", "side": "sell", "qty": "1",
+                                                   "price": "1", "ack": "accepted"}))
+    node._client_request(b"client", msgpack.packb({"v": 1, "id": 6, "op": "order", "order_id": "a:1"}))
+    assert len(sent) == 1 and node.api.changed  # the order could tell of the place: both wait
     own = OrderTrader("a:1", "alice")
-    node._client_request(b"client", msgpack.packb({"v": 1, "id": 5, "op": "heartbeat"}))
     steps = carry_out(node, monkeypatch, [Persist(own)])
-    assert [step[0] for step in steps] == ["commit", "reply"]
-    assert msgpack.unpackb(steps[1][1])["id"] == 5
+    assert [step[0] for step in steps] == ["commit", "reply", "reply"]
+    assert [msgpack.unpackb(step[1])["id"] for step in steps[1:]] == [5, 6] and not node.api.changed
 
 
 def test_a_request_in_several_frames_is_answered_malformed_under_its_id(node):

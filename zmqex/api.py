@@ -10,8 +10,12 @@ an error reply, and the replica is not touched.  Subscriptions are
 :mod:`zmqex.streams`'s, the fill positions that page ``trades`` and
 ``my_fills`` :mod:`zmqex.history`'s.
 
-Every reply is sent by the node after the records of its iteration are
-committed (a cancel's event, say): what a client is told survives a crash.
+A reply that tells of a change (a cancel's order, say) is sent by the node
+after the records of its iteration are committed: what a client is told
+survives a crash.  Once a request changed the replica (``changed``), every
+reply waits for that commit, since a query could show the change too; before
+that, replies go out at once, so a cheap query does not wait behind a batch
+of expensive ones.
 A ``place`` is answered later, when the replica's taker flow has finished:
 ``handle`` then returns None and the node calls ``finish`` with the replica's
 :class:`~zmqex.core.outputs.Reply`, whose token is a :class:`Token`.  With
@@ -101,6 +105,9 @@ class ClientApi:
         self.replica = replica
         self.limits = limits
         self.now = 0  # the node's clock at the latest request or tick (monotonic ms)
+        # A request changed the replica since the node last committed: until it commits again, replies
+        # wait (node.py), so none tells of a change a crash could still undo.
+        self.changed = False
         self.pending = 0  # place requests awaiting their flow, all traders
         self._pending_of: dict[str, int] = {}  # trader -> its places awaiting their flow (no zeros)
         self._buckets: dict[str, list[int]] = {}  # trader -> [thousandths of a token, at ms]
@@ -262,6 +269,7 @@ class ClientApi:
         if (n := replica.open_orders()) >= limits.open_per_node:
             raise LimitReached(f"this node holds {n} open orders of its traders, the most it allows; try later")
         at_once = order.ack == _ACCEPTED
+        self.changed = True
         oid = replica.place(order.side, order.qty, order.price, order.tif,
                             token=Token(caller.identity, request_id, trader, at_once), trader=trader,
                             client_order_id=order.client_order_id, expire_at=order.expire_at)
@@ -281,11 +289,15 @@ class ClientApi:
 
     def _cancel(self, caller: Caller, request_id: Any, req: dict[str, Any]) -> protocol.OrderView:
         oid = self._resolve(caller, req)
-        return protocol.order_view(self.replica.cancel(oid, trader=caller.trader, operator=caller.operator))
+        info = self.replica.cancel(oid, trader=caller.trader, operator=caller.operator)
+        self.changed = True
+        return protocol.order_view(info)
 
     def _cancel_all(self, caller: Caller, request_id: Any, req: dict[str, Any]) -> dict[str, Any]:
         side = protocol.optional_side(req)
-        return protocol.cancelled(self.replica.cancel_all(caller.trader, side=side, operator=caller.operator))
+        cancelled = self.replica.cancel_all(caller.trader, side=side, operator=caller.operator)
+        self.changed = self.changed or bool(cancelled)
+        return protocol.cancelled(cancelled)
 
     def _order(self, caller: Caller, request_id: Any, req: dict[str, Any]) -> protocol.OrderView:
         oid = self._resolve(caller, req)

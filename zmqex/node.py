@@ -284,8 +284,7 @@ class Node:
             elif len(frames) == 4 and (user.startswith(keys.MEMBER) if user is not None else frames[1] in PEER_KINDS):
                 self._peer_message(user, frames[1], frames[2], frames[3])
             elif user is None or self._is_client(user):  # a client's request in several frames: answered
-                self._answers.append((identity, self.api.handle_parts(identity, len(frames) - 1, frames[1],
-                                                                      now_ms())))
+                self._to_client(identity, self.api.handle_parts(identity, len(frames) - 1, frames[1], now_ms()))
             else:
                 self._refuse(user or identity.hex(), f"a {len(frames) - 1}-frame message: not a client request "
                                                      "or peer message")
@@ -306,11 +305,16 @@ class Node:
             self._refuse(user or identity.hex(), "a client request: the key is not a trader's or operator's")
             return
         # No except here: handle answers every refusal with an error reply itself, so what
-        # it raises is a bug, for run() to stop on.  The reply waits for this iteration's
-        # commit (_carry_out): a cancel's event is durable before the client hears of it.
+        # it raises is a bug, for run() to stop on.  Once a request changed the replica, replies
+        # wait for this iteration's commit (_carry_out): a cancel's event is durable before
+        # anyone hears of it.  Until then a reply goes at once, not behind the whole batch.
         reply = self.api.handle(identity, frame, user=user, now=now_ms())
-        if reply is not None:
+        if reply is None:
+            return
+        if self.api.changed:
             self._answers.append((identity, reply))
+        else:
+            self._to_client(identity, reply)
 
     def _peer_message(self, user: str | None, kind: bytes, tag: bytes, data: bytes) -> None:
         try:
@@ -395,6 +399,7 @@ class Node:
         no promise, off every waiting path.
         """
         outputs = self.replica.take_outputs()
+        self.api.changed = False  # what changed is in these outputs, committed below before any reply
         if not outputs:
             if self._answers:
                 self._answer()
