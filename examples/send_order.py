@@ -76,12 +76,15 @@ def place_parser() -> argparse.ArgumentParser:
     tif.add_argument("--ioc", dest="tif", action="store_const", const=Tif.IOC.value, help="immediate or cancel")
     tif.add_argument("--post-only", dest="tif", action="store_const", const=Tif.POST_ONLY.value,
                      help="rest only; refused if it would trade")
-    tif.add_argument("--fok", dest="tif", action="store_const", const=Tif("fok").value,
-                     help="fill or kill: all of it at once, or nothing")
     tif.add_argument("--gtd", dest="expire_at", type=int, metavar="EPOCH_MS",
                      help="good till date: expires at EPOCH_MS (milliseconds since 1970)")
     parser.add_argument("--client-order-id", metavar="ID", help=f"your id for the order ({protocol.CLIENT_ORDER_ID_RULE}): "
                                                                 "sent again, it places nothing new")
+    parser.add_argument("--stp", choices=protocol.STPS, default=protocol.DEFAULT_STP,
+                        help="if it meets a resting order of the same trader (default %(default)s)")
+    parser.add_argument("--protection-bps", type=int, metavar="BPS",
+                        help="an ioc or market order trades within BPS basis points of the best price "
+                             f"(default {protocol.DEFAULT_PROTECTION_BPS})")
     parser.add_argument("--accepted", action="store_true",
                         help="answer as soon as the order is placed, before its matching is done")
     return parser
@@ -119,7 +122,8 @@ def main(argv: list[str] | None = None) -> int:
         if command is None:
             tif = args.tif or ("gtd" if args.expire_at is not None else protocol.DEFAULT_TIF)
             order = protocol.place_args(args.side, args.qty, args.price, tif, client_order_id=args.client_order_id,
-                                        expire_at=args.expire_at, ack="accepted" if args.accepted else "done")
+                                        expire_at=args.expire_at, ack="accepted" if args.accepted else "done",
+                                        stp=args.stp, protection_bps=args.protection_bps)
         secret, server = keyed(args)
         client = Client(args.node, timeout=args.timeout, trader=args.trader, secret=secret, server=server)
     except (InvalidAmount, InvalidRequest) as exc:
@@ -131,7 +135,8 @@ def main(argv: list[str] | None = None) -> int:
             if command is None:
                 result = client.place(order["side"], order["qty"], order.get("price"), order["tif"],
                                       client_order_id=order.get("client_order_id"),
-                                      expire_at=order.get("expire_at"), ack=order.get("ack", protocol.DEFAULT_ACK))
+                                      expire_at=order.get("expire_at"), ack=order.get("ack", protocol.DEFAULT_ACK),
+                                      stp=args.stp, protection_bps=args.protection_bps)
                 print(json.dumps(result, indent=2) if args.json else describe(result))
             elif command == "watch":
                 watch(client, args)

@@ -31,6 +31,12 @@ class Network(sim.Network):
         finally:
             self.check()
 
+    def cancel_all(self, *args: Any, **kwargs: Any) -> list[str]:
+        try:
+            return super().cancel_all(*args, **kwargs)
+        finally:
+            self.check()
+
     def deliver(self, *args: Any, **kwargs: Any) -> bool:
         delivered = super().deliver(*args, **kwargs)
         self.check()

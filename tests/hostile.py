@@ -144,7 +144,8 @@ def clocks(draw, must: dict[str, int] | None = None) -> VectorClock:
 def new_orders(draw) -> NewOrder:
     tif = draw(st.sampled_from(Tif))
     price = None if tif is Tif.IOC and draw(st.booleans()) else draw(prices)
-    return NewOrder(draw(st.sampled_from(Side)), price, draw(qtys), tif)
+    expire_at = draw(st.integers(0, wire.MAX_INT)) if tif is Tif.GTD else None
+    return NewOrder(draw(st.sampled_from(Side)), price, draw(qtys), tif, expire_at)
 
 
 bodies = st.one_of(
@@ -217,7 +218,7 @@ def valid_requests(draw) -> dict[str, Any]:
     if op == "place":
         req["side"] = draw(st.sampled_from(["buy", "sell"]))
         req["qty"] = draw(st.sampled_from(["1", "0.5", "0.00000001", "21000000"]) | qtys.map(str))
-        tif = draw(st.sampled_from(["gtc", "ioc", "post_only", "fok", "gtd", None]))
+        tif = draw(st.sampled_from(["gtc", "ioc", "post_only", "gtd", None]))
         if tif:
             req["tif"] = tif
         if tif == "gtd":

@@ -478,7 +478,7 @@ def test_fills_reply_holds_the_most_recent_and_says_it_was_cut():
     for i in range(3):
         assert call(api, op="place", side="buy", qty="0.1", price="50000", trader="bob") is None
     finish(replica, api)
-    all_fills = [f["id"] for f in (fill_view(fill_info(e)) for e in replica.ledger.fills.values())]
+    all_fills = [f["id"] for f in (fill_view(fill_info(e, replica.ledger)) for e in replica.ledger.fills.values())]
     assert len(all_fills) == 3
     result = call(api, op="fills")["result"]
     assert [f["id"] for f in result["fills"]] == all_fills[1:] and result["truncated"] is True

@@ -25,6 +25,7 @@ from zmqex import errors, protocol
 from zmqex.api import ClientApi
 from zmqex.core import money, wire
 from zmqex.core.events import CancelReason, Side, Tif
+from zmqex.core.traders import Stp
 from zmqex.core.outputs import Reply
 from zmqex.core.replica import Replica
 from zmqex.limits import DEFAULT
@@ -117,7 +118,7 @@ def test_views_of_a_real_replica():
     maker = order_view(replica.order_info("a:1"))
     assert (maker["status"], maker["filled"], maker["open"]) == ("partial", "0.35000000", "0.65000000")
     assert [f["qty"] for f in maker["fills"]] == ["0.25000000", "0.10000000"]
-    assert order_view(replica.order_info("a:4"))["price"] is None
+    assert order_view(replica.order_info("a:4"))["price"] == "52500.00"  # a market order trades within its band (5%)
     book = ClientApi(replica).handle(b"\x00c", msgpack.packb({"v": 1, "id": 1, "op": "book"}))
     assert parse_book(decode_reply(msgpack.unpackb(book)))["asks"] == [["50000.00", "0.65000000", 1]]
 
@@ -131,14 +132,21 @@ def test_requests_are_built_with_canonical_amounts():
     assert protocol.request(3, "place", args, "alice") == {"v": 1, "id": 3, "op": "place", **args, "trader": "alice"}
     assert protocol.request("x", "status", {}) == {"v": 1, "id": "x", "op": "status"}
     # what a client sends is what the node reads
-    assert protocol.parse_place(args) == (Side.BUY, 150_000_000, 5_000_000, Tif.GTC, None, "", "done")
+    assert protocol.parse_place(args) == (Side.BUY, 150_000_000, 5_000_000, Tif.GTC, None, "", "done",
+                                          Stp.CANCEL_NEWEST, None)
     assert protocol.parse_place({"side": "sell", "qty": "0.1"}) == (Side.SELL, 10_000_000, None, Tif.GTC, None, "",
-                                                                     "done")
+                                                                     "done", Stp.CANCEL_NEWEST, None)
+    ioc = protocol.place_args("buy", "1", "2", "ioc", stp="cancel_both", protection_bps=0)
+    assert ioc == {"side": "buy", "tif": "ioc", "qty": "1.00000000", "price": "2.00", "stp": "cancel_both",
+                   "protection_bps": 0}
+    assert protocol.parse_place(ioc)[-2:] == (Stp.CANCEL_BOTH, 0)
+    assert protocol.place_args("buy", "1", protection_bps=10_000)["protection_bps"] == 10_000  # a market order
     gtd = protocol.place_args("sell", "1", "2", "gtd", expire_at=1_718_000_000_000, client_order_id="c-1",
                               ack="accepted")
     assert gtd == {"side": "sell", "tif": "gtd", "qty": "1.00000000", "price": "2.00", "client_order_id": "c-1",
                    "expire_at": 1_718_000_000_000, "ack": "accepted"}
-    assert protocol.parse_place(gtd) == (Side.SELL, 10**8, 200, Tif("gtd"), 1_718_000_000_000, "c-1", "accepted")
+    assert protocol.parse_place(gtd) == (Side.SELL, 10**8, 200, Tif.GTD, 1_718_000_000_000, "c-1", "accepted",
+                                         Stp.CANCEL_NEWEST, None)
 
 
 @pytest.mark.parametrize("call, error", [
@@ -151,6 +159,11 @@ def test_requests_are_built_with_canonical_amounts():
     (lambda: protocol.place_args("buy", "1", "1", expire_at=5), errors.InvalidRequest),
     (lambda: protocol.place_args("buy", "1", "1", client_order_id="a b"), errors.InvalidRequest),
     (lambda: protocol.place_args("buy", "1", "1", ack="later"), errors.InvalidRequest),
+    (lambda: protocol.place_args("buy", "1", "1", stp="keep_both"), errors.InvalidRequest),
+    (lambda: protocol.place_args("buy", "1", "1", "ioc", protection_bps=10_001), errors.InvalidRequest),
+    (lambda: protocol.place_args("buy", "1", "1", "ioc", protection_bps=True), errors.InvalidRequest),
+    (lambda: protocol.place_args("buy", "1", "1", "gtc", protection_bps=100), errors.InvalidRequest),
+    (lambda: protocol.place_args("buy", "1", None, "gtd", expire_at=5), errors.InvalidRequest),
     (lambda: protocol.parse_place({"side": "buy", "qty": ["1"]}), errors.InvalidAmount),
     (lambda: protocol.parse_place({"side": "buy", "qty": True}), errors.InvalidAmount),
     (lambda: protocol.parse_place({"side": "buy", "qty": 1}), errors.InvalidAmount),
@@ -502,6 +515,10 @@ def test_the_doc_at_a_glance():
     assert tuple(ticked(rows["TIFs"])) == protocol.TIFS
     assert f"`{protocol.DEFAULT_TIF}` (the default)" in rows["TIFs"]
     assert tuple(ticked(rows["order statuses"])) == protocol.STATUSES
+    assert tuple(ticked(rows["self-trade prevention"])) == protocol.STPS
+    assert f"`{protocol.DEFAULT_STP}` (the default)" in rows["self-trade prevention"]
+    assert ticked(rows["price band of an order that does not rest"]) == [
+        "0", str(protocol.MAX_PROTECTION_BPS), str(protocol.DEFAULT_PROTECTION_BPS)]
     assert tuple(ticked(rows["cancel reasons"])) == protocol.REASONS
     assert tuple(ticked(rows["`place` acks"])) == protocol.ACKS and f"`{protocol.DEFAULT_ACK}` (the default)" in \
         rows["`place` acks"]
@@ -542,7 +559,10 @@ def test_the_doc_ops_and_their_arguments():
         assert tuple(re.findall(r"`(\w+)`:", row[1])) == protocol.ARGUMENTS[op], op
         assert protocol.ARGUMENTS[op] or row[1] == "none"
     place = rows["place"]
-    assert re.findall(r'`"(\w+)"`', place[1]) == [*protocol.SIDES, *protocol.TIFS, *protocol.ACKS]
+    assert re.findall(r'`"(\w+)"`', place[1]) == [*protocol.SIDES, *protocol.TIFS, *protocol.ACKS, *protocol.STPS]
+    assert f'`"{protocol.DEFAULT_STP}"` (default)' in place[1]
+    assert f"`protection_bps`: integer 0..{protocol.MAX_PROTECTION_BPS} (default {protocol.DEFAULT_PROTECTION_BPS})" \
+        in place[1]
     assert f'`"{protocol.DEFAULT_TIF}"` (default)' in place[1] and f'`"{protocol.DEFAULT_ACK}"` (default)' in place[1]
     assert re.findall(r'`"(\w+)"`', rows["subscribe"][1]) == list(protocol.STREAMS)
     assert f"`depth`: integer 1..{protocol.MAX_DEPTH} (default {protocol.DEFAULT_DEPTH})" in rows["book"][1]
@@ -592,10 +612,14 @@ EXAMPLES = {
 }
 
 
+#: The arguments of a place the gtd example above cannot take.
+IOC = {"side": "buy", "qty": "0.1", "price": "60000", "tif": "ioc", "stp": "cancel_both", "protection_bps": 100}
+
+
 def test_every_op_the_doc_names_takes_those_arguments_and_answers_that_result():
     assert tuple(EXAMPLES) == protocol.OPS and all(set(EXAMPLES[op]) <= set(protocol.ARGUMENTS[op])
                                                    for op in protocol.OPS)
-    assert set(EXAMPLES["place"]) == set(protocol.ARGUMENTS["place"])
+    assert set(EXAMPLES["place"]) | set(IOC) == set(protocol.ARGUMENTS["place"])
     node = Node()
     node.ask(op="place", side="sell", qty="1", price="50000", trader="alice")
     node.ask(op="place", side="buy", qty="0.5", price="50000", trader="bob")
@@ -611,6 +635,7 @@ def test_every_op_the_doc_names_takes_those_arguments_and_answers_that_result():
         elif described.startswith("`{") and op != "status":  # status: test_the_doc_status_fields_...
             assert set(keys(ticked(described)[0])) == set(result), op
     assert node.ask(op="my_fills", trader="alice")["result"]["fills"][0]["liquidity"] == "maker"
+    assert list(node.ask(op="place", trader="carol", **IOC)["result"]) == order_keys
 
 
 def test_the_doc_status_fields_are_what_a_node_sends():

@@ -384,11 +384,19 @@ def test_market_order_takes_what_crosses_and_expires_the_rest() -> None:
     converged(net)
 
 
-def test_market_order_on_empty_book_expires_at_once() -> None:
+def test_market_order_on_empty_book_is_refused() -> None:
     net = Network(["a", "b"])
-    mkt = net.place("a", SELL, 8, None, token="m")
+    with pytest.raises(Rejected, match="no bids"):  # nothing to protect its price against (test_tif.py)
+        net.place("a", SELL, 8, None, token="m")
+    assert net.replica("a").ledger.orders == {} and "m" not in net.replies
+    converged(net)
+
+
+def test_ioc_on_empty_book_expires_at_once() -> None:
+    net = Network(["a", "b"])
+    ioc = net.place("a", SELL, 8, 100, IOC, token="m")
     assert net.replies["m"]["status"] == "expired"  # before any delivery
-    assert status(net, mkt) == ("expired", 0, 0)
+    assert status(net, ioc) == ("expired", 0, 0)
     assert len(net.replica("a").ledger.book) == 0
     converged(net)
 

@@ -239,15 +239,13 @@ class ClientApi:
 
     def _disconnected(self, identity: bytes, cod: Cod) -> None:
         """Cancel the open orders of a silent connection's trader (it asked for it)."""
-        cancelled = 0
-        for oid in self.replica.own_open_orders(cod.trader):
-            try:
-                self.replica.cancel(oid, trader=cod.trader, reason=CancelReason.DISCONNECT)
-                cancelled += 1
-            except LocalError as exc:  # closed meanwhile, or the node may not cancel now (busy, amnesia)
-                log.warning("cancel on disconnect: order %s not cancelled: %s", oid, exc)
+        try:
+            cancelled = self.replica.cancel_all(cod.trader, reason=CancelReason.DISCONNECT)
+        except LocalError as exc:  # the node may not cancel now (it lost its history, or awaits its peers)
+            log.warning("cancel on disconnect: the orders of %s were not cancelled: %s", _shown(cod.trader), exc)
+            return
         log.info("cancel on disconnect: %s silent for %d ms; %d open orders of %s cancelled", identity[:40].hex(),
-                 cod.timeout_ms, cancelled, _shown(cod.trader))
+                 cod.timeout_ms, len(cancelled), _shown(cod.trader))
 
     # --- ops --------------------------------------------------------------------------
 
@@ -272,7 +270,8 @@ class ClientApi:
         self.changed = True
         oid = replica.place(order.side, order.qty, order.price, order.tif,
                             token=Token(caller.identity, request_id, trader, at_once), trader=trader,
-                            client_order_id=order.client_order_id, expire_at=order.expire_at)
+                            client_order_id=order.client_order_id, expire_at=order.expire_at, stp=order.stp,
+                            protection_bps=order.protection_bps)
         self.pending += 1
         self._pending_of[trader] = mine + 1
         return protocol.order_view(replica.order_info(oid)) if at_once else None
@@ -323,7 +322,7 @@ class ClientApi:
         shares, next_, more = self.history.shares(caller.trader, caller.operator, since, limit)
         items = []
         for share in shares:
-            fill = protocol.fill_view(fill_info(self.history.event(share.position)))
+            fill = protocol.fill_view(fill_info(self.history.event(share.position), self.replica.ledger))
             items.append(protocol.my_fill_view(fill, self.replica.order_info(share.order_id), share.liquidity))
         return protocol.page("my_fills", items, next_, more)
 
@@ -331,7 +330,8 @@ class ClientApi:
         since, limit = protocol.page_args(req, self.limits.page)
         self.history.sync()
         events, next_, more = self.history.trades(since, limit)
-        return protocol.page("trades", [protocol.fill_view(fill_info(e)) for e in events], next_, more)
+        ledger = self.replica.ledger
+        return protocol.page("trades", [protocol.fill_view(fill_info(e, ledger)) for e in events], next_, more)
 
     def _book(self, caller: Caller, request_id: Any, req: dict[str, Any]) -> protocol.BookView:
         return book_view(self.replica, protocol.depth_field(req.get("depth", protocol.DEFAULT_DEPTH),
@@ -361,7 +361,8 @@ class ClientApi:
         fills, most = self.replica.ledger.fills, self.limits.fills_reply
         recent = list(itertools.islice(reversed(fills.values()), most))  # O(most), not O(all fills)
         recent.reverse()
-        return {"fills": [protocol.fill_view(fill_info(e)) for e in recent], "truncated": len(fills) > most}
+        ledger = self.replica.ledger
+        return {"fills": [protocol.fill_view(fill_info(e, ledger)) for e in recent], "truncated": len(fills) > most}
 
     def _subscribe(self, caller: Caller, request_id: Any, req: dict[str, Any]) -> dict[str, Any]:
         stream, depth = protocol.subscribe_args(req, self.limits.stream_depth)

@@ -108,8 +108,8 @@ class Client(_Connection):
     # --- the ops of the protocol -------------------------------------------------------
 
     def place(self, side: str, qty: Amount, price: Amount | None = None, tif: str = protocol.DEFAULT_TIF, *,
-              client_order_id: str | None = None, expire_at: int | None = None,
-              ack: str = protocol.DEFAULT_ACK) -> OrderView:
+              client_order_id: str | None = None, expire_at: int | None = None, ack: str = protocol.DEFAULT_ACK,
+              stp: str = protocol.DEFAULT_STP, protection_bps: int | None = None) -> OrderView:
         """Place an order (``price=None``: market); returns it with every fill it got.
 
         With a ``client_order_id`` a retry is safe: a node that already holds an
@@ -117,10 +117,12 @@ class Client(_Connection):
         (after a Timeout, place again with the same id).  ``ack="accepted"``
         returns the order as soon as it is placed, before its matching is done
         (its end comes on an ``orders`` subscription).  ``expire_at`` (epoch ms)
-        is for a ``gtd`` order.
+        is for a ``gtd`` order; ``stp`` says what happens if it meets a resting
+        order of this trader; ``protection_bps`` bounds how far from the best
+        price an ioc or market order may trade.
         """
         args = protocol.place_args(side, qty, price, tif, client_order_id=client_order_id, expire_at=expire_at,
-                                   ack=ack)
+                                   ack=ack, stp=stp, protection_bps=protection_bps)
         return protocol.parse_order(self._request("place", args))
 
     def cancel(self, order_id: str | None = None, *, client_order_id: str | None = None) -> OrderView:

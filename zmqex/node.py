@@ -89,8 +89,11 @@ class Node:
         self._principals = set() if keyring is None else set(keyring.principals.values())
         self.store: Store = store or MemoryStore()
         members = self.store.members()
+        now = now_ms()
+        # Timers run on the monotonic clock; event timestamps and expiry times on the wall clock.
+        epoch = time.time_ns() // 1_000_000 - now
         self.replica = Replica.restore(node_id, self.store.records(), peers=[m[0] for m in members],
-                                       now=now_ms(), config=config,
+                                       now=now, config=config, epoch=epoch,
                                        signer=keyring.own.signer() if keyring else None,
                                        verifier=keyring.verify if keyring else None,
                                        members=set(keyring.members) if keyring else None)

@@ -32,6 +32,9 @@ from typing import Any, NamedTuple, NotRequired, TypedDict, TypeVar, cast
 from zmqex.core import money, wire
 from zmqex.core.events import CancelReason, Side, Tif, parse_order_id
 from zmqex.core.money import Amount
+from zmqex.core.replica import PROTECTION_BPS
+from zmqex.core.tif import RULES
+from zmqex.core.traders import Stp
 from zmqex.errors import (Busy, DecodeError, ErrorReply, InvalidAmount, InvalidRequest, LimitReached, NotOwner,
                           OrderClosed, RateLimited, Rejected, UnknownOrder, ZmqexError)
 
@@ -41,7 +44,7 @@ VERSION = 1
 #: A request with any other field is refused (``invalid_request``): a misspelt option is
 #: never silently ignored.
 ARGUMENTS: dict[str, tuple[str, ...]] = {
-    "place": ("side", "qty", "price", "tif", "expire_at", "client_order_id", "ack"),
+    "place": ("side", "qty", "price", "tif", "expire_at", "client_order_id", "ack", "stp", "protection_bps"),
     "cancel": ("order_id", "client_order_id"),
     "cancel_all": ("side",),
     "order": ("order_id", "client_order_id"),
@@ -65,7 +68,14 @@ SIDES = tuple(side.value for side in Side)
 TIFS = tuple(tif.value for tif in Tif)
 DEFAULT_TIF = Tif.GTC.value
 #: The one TIF that needs ``expire_at``, and takes it.
-TIF_EXPIRES = "gtd"
+TIF_EXPIRES = next(t.value for t, rule in RULES.items() if rule.expiry)
+#: Self-trade prevention: what happens when an order meets a resting one of its own trader.
+STPS = tuple(stp.value for stp in Stp)
+DEFAULT_STP = Stp.CANCEL_NEWEST.value
+#: An order that does not rest (ioc, market) trades within this many basis points of the best
+#: opposite price at its arrival: the default, and the most an order may ask for.
+DEFAULT_PROTECTION_BPS = PROTECTION_BPS
+MAX_PROTECTION_BPS = 10_000
 #: What an order's ``status`` may be: zmqex.core.ledger.OrderState.status, which has no enum to derive from.
 STATUSES = ("open", "partial", "filled", "cancelled", "expired")
 #: Why an order was closed before it filled (an order's ``reason``; null while it is not cancelled).
@@ -273,8 +283,8 @@ def request(request_id: int | str, op: str, args: Mapping[str, Any], trader: str
 
 
 def place_args(side_: Any, qty: Amount, price: Amount | None = None, tif_: Any = DEFAULT_TIF, *,
-               client_order_id: str | None = None, expire_at: int | None = None,
-               ack: str = DEFAULT_ACK) -> dict[str, Any]:
+               client_order_id: str | None = None, expire_at: int | None = None, ack: str = DEFAULT_ACK,
+               stp: str = DEFAULT_STP, protection_bps: int | None = None) -> dict[str, Any]:
     """The arguments of a ``place`` from a program's values (``Decimal`` and ``int`` amounts too).
 
     Amounts go out as canonical decimal strings.  Checks what the node would,
@@ -290,6 +300,10 @@ def place_args(side_: Any, qty: Amount, price: Amount | None = None, tif_: Any =
         args["expire_at"] = expire_at
     if ack != DEFAULT_ACK:
         args["ack"] = ack
+    if stp != DEFAULT_STP:
+        args["stp"] = stp
+    if protection_bps is not None:
+        args["protection_bps"] = protection_bps
     parse_place(args)  # the node's own checks: post-only without a price, gtd without expire_at, ...
     return args
 
@@ -323,6 +337,8 @@ class Place(NamedTuple):
     expire_at: int | None  # epoch ms, for a gtd order only
     client_order_id: str  # "" if none
     ack: str  # one of ACKS
+    stp: Stp
+    protection_bps: int | None  # None: the node's default
 
 
 def parse_place(request: Mapping[str, Any]) -> Place:
@@ -331,8 +347,8 @@ def parse_place(request: Mapping[str, Any]) -> Place:
     qty = wire_qty(request.get("qty"))
     price = request.get("price")
     cents = None if price is None else wire_price(price)
-    if cents is None and tif_ is Tif.POST_ONLY:
-        raise InvalidRequest("a post-only order needs a price")
+    if cents is None and RULES[tif_].market is None:
+        raise InvalidRequest(f"a {tif_.value} order needs a price")
     expire_at = request.get("expire_at")
     if tif_.value == TIF_EXPIRES:
         if type(expire_at) is not int or not 0 < expire_at <= MAX_INT:
@@ -343,7 +359,15 @@ def parse_place(request: Mapping[str, Any]) -> Place:
     ack = request.get("ack", DEFAULT_ACK)
     if type(ack) is not str or ack not in ACKS:
         raise InvalidRequest(f"ack {wire.brief(ack, 20)} is not one of {list(ACKS)}")
-    return Place(side_, qty, cents, tif_, expire_at, "" if coid is None else client_order_id_field(coid), ack)
+    stp = _member(request.get("stp", DEFAULT_STP), Stp, "stp")
+    bps = request.get("protection_bps")
+    if "protection_bps" in request:
+        if type(bps) is not int or not 0 <= bps <= MAX_PROTECTION_BPS:
+            raise InvalidRequest(f"protection_bps must be an integer 0..{MAX_PROTECTION_BPS}")
+        if RULES[tif_].rests and cents is not None:  # a market order never rests, whatever its tif
+            raise InvalidRequest("only an order that does not rest (ioc, or market) takes protection_bps")
+    return Place(side_, qty, cents, tif_, expire_at, "" if coid is None else client_order_id_field(coid), ack, stp,
+                 bps)
 
 
 def wire_price(value: Any) -> int:

@@ -81,10 +81,13 @@ class Network:
     # --- client commands ----------------------------------------------------------------
 
     def place(self, node: str, side: Side | str, qty: int, price: int | None, tif: Tif | str = Tif.GTC,
-              token: Any = None, trader: str = "") -> str:
+              token: Any = None, trader: str = "", **options: Any) -> str:
+        """``Replica.place`` at ``node``; ``options`` are its keyword arguments (client_order_id, stp, ...)."""
         replica = self.replica(node)
-        oid = replica.place(Side(side), qty, price, Tif(tif), token=token, trader=trader)
-        self._carry_out(node, replica.take_outputs())
+        try:
+            oid = replica.place(Side(side), qty, price, Tif(tif), token=token, trader=trader, **options)
+        finally:
+            self._carry_out(node, replica.take_outputs())
         self.acknowledged.add(oid)  # persisted before the client could have heard of it
         return oid
 
@@ -92,6 +95,13 @@ class Network:
         replica = self.replica(node)
         try:
             return replica.cancel(oid, trader=trader, operator=operator)
+        finally:
+            self._carry_out(node, replica.take_outputs())
+
+    def cancel_all(self, node: str, trader: str, **options: Any) -> list[str]:
+        replica = self.replica(node)
+        try:
+            return replica.cancel_all(trader, **options)
         finally:
             self._carry_out(node, replica.take_outputs())
 

@@ -46,7 +46,7 @@ from zmqex.errors import DecodeError, StoreError
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: events with timestamps (wire version 2), client order ids and self-trade modes
 FILENAME = "zmqex.db"
 
 _SCHEMA = """
@@ -60,8 +60,8 @@ CREATE TABLE IF NOT EXISTS takes (      -- takes we sent: our reservations
     qty INTEGER NOT NULL, granted INTEGER);
 CREATE TABLE IF NOT EXISTS outcomes (   -- answers we gave, by (sender, request)
     sender TEXT NOT NULL, request TEXT NOT NULL, data BLOB NOT NULL, PRIMARY KEY (sender, request));
-CREATE TABLE IF NOT EXISTS traders (   -- who placed each own order; a store without it gets it on open
-    order_id TEXT PRIMARY KEY, trader TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS traders (   -- who placed each own order, under which client order id
+    order_id TEXT PRIMARY KEY, trader TEXT NOT NULL, client_order_id TEXT NOT NULL, stp TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS evidence (  -- two events one origin signed with one id: it is never trusted again
     origin TEXT NOT NULL, seq INTEGER NOT NULL, ours BLOB NOT NULL, theirs BLOB NOT NULL,
     PRIMARY KEY (origin, seq));
@@ -91,9 +91,12 @@ class SqliteStore:
             self._fsync = synchronous == "FULL"  # whether commits fsync now (see commit)
             self.db.execute("PRAGMA wal_autocheckpoint=0")  # the checkpointer thread does it (see above)
             version = self._meta("schema_version")
-            if version is not None and int(version) > SCHEMA_VERSION:
+            if version is not None and int(version) != SCHEMA_VERSION:
+                # No migration: the events in it are in another wire version, which this zmqex
+                # cannot decode nor its peers accept.
                 raise StoreError(f"store {self.path} has schema version {version}; this zmqex reads "
-                                 f"up to {SCHEMA_VERSION}: upgrade zmqex")
+                                 f"version {SCHEMA_VERSION} only: "
+                                 f"{'upgrade zmqex' if int(version) > SCHEMA_VERSION else 'start from an empty data directory'}")
             owner = self._meta("node_id")
             if owner is not None and owner != node_id:
                 raise StoreError(f"store {self.path} belongs to node {owner!r}, not {node_id!r}")
@@ -147,7 +150,7 @@ class SqliteStore:
             elif isinstance(record, Outcome):
                 outcomes.append((record.sender, record.reply.request, messages.encode(record.reply)))
             elif isinstance(record, OrderTrader):
-                traders.append((record.order, record.trader))
+                traders.append((record.order, record.trader, record.client_order_id, record.stp))
             elif isinstance(record, Evidence):
                 evidence.append((record.ours.origin, record.ours.seq, events.encode(record.ours),
                                  events.encode(record.theirs)))
@@ -160,7 +163,7 @@ class SqliteStore:
             db.executemany("INSERT INTO takes VALUES (?, ?, ?, ?, ?, NULL)", sent)
             db.executemany("UPDATE takes SET granted = ? WHERE request = ?", settled)
             db.executemany("INSERT OR REPLACE INTO outcomes VALUES (?, ?, ?)", outcomes)
-            db.executemany("INSERT OR REPLACE INTO traders VALUES (?, ?)", traders)
+            db.executemany("INSERT OR REPLACE INTO traders VALUES (?, ?, ?, ?)", traders)
             db.executemany("INSERT OR IGNORE INTO evidence VALUES (?, ?, ?, ?)", evidence)
             if checkpoint is not None:
                 db.execute("INSERT OR REPLACE INTO checkpoint VALUES (1, ?, ?, ?)", (
@@ -185,8 +188,9 @@ class SqliteStore:
                     yield TakeSettled(request, granted)
             for sender, data in self.db.execute("SELECT sender, data FROM outcomes"):
                 yield Outcome(sender, _unpack_reply(data))
-            for order, trader in self.db.execute("SELECT order_id, trader FROM traders"):
-                yield OrderTrader(order, trader)
+            for order, trader, client_order_id, stp in self.db.execute(
+                    "SELECT order_id, trader, client_order_id, stp FROM traders"):
+                yield OrderTrader(order, trader, client_order_id, stp)
             for ours, theirs in self.db.execute("SELECT ours, theirs FROM evidence"):
                 yield Evidence(events.decode(ours), events.decode(theirs))
         except (sqlite3.Error, DecodeError, StoreError, ValueError) as exc:

@@ -261,7 +261,7 @@ class Streams:
         for i, event in enumerate(events):
             body = event.body
             if isinstance(body, Fill):
-                fill = protocol.fill_view(fill_info(event))
+                fill = protocol.fill_view(fill_info(event, self.replica.ledger))
                 if self._trades:
                     packed = wire.pack(protocol.TRADE) + wire.pack(fill)
                     frames += [sub.frame(packed, 1, True, self.now) for sub in self._trades.values()]

@@ -58,7 +58,7 @@ def known_killers() -> list[tuple[bytes | None, list[bytes]]]:
     return [
         (None, [hostile.raw_map([(wire.pack("v"), hostile.deep(hostile.DEEP)), (wire.pack("id"), wire.pack(1))])]),
         (b"mallory/1", [mesh.MEMBERS, b"mallory/1", hostile.raw_array([wire.pack(1), hostile.deep(hostile.DEEP), wire.pack([])])]),
-        (b"mallory/1", [mesh.MEMBERS, b"mallory/1", wire.pack([1, ["mallory", me.router, me.pub], [["mallory", me.router, me.pub]]])]),
+        (b"mallory/1", [mesh.MEMBERS, b"mallory/1", wire.pack([wire.VERSION, ["mallory", me.router, me.pub], [["mallory", me.router, me.pub]]])]),
     ]
 
 

@@ -31,9 +31,9 @@ from typing import Any, Union
 from zmqex.core import wire
 from zmqex.core.clock import VectorClock
 from zmqex.core.money import MAX_PRICE, MAX_QTY
-from zmqex.core.tif import MARKET
+from zmqex.core.tif import EXPIRY, MARKET
 from zmqex.core.tif import Tif as Tif  # part of the event vocabulary: NewOrder.tif
-from zmqex.errors import DecodeError, InvalidAmount
+from zmqex.errors import DecodeError, InvalidAmount, InvalidRequest
 
 #: Most nodes a clock may name; more is a malformed (or hostile) event.
 MAX_NODES = 256
@@ -49,9 +49,12 @@ class Side(str, enum.Enum):
 
 
 class CancelReason(str, enum.Enum):
-    USER = "user"
-    EXPIRED = "expired"  # remainder of an IOC or market order
+    USER = "user"  # its trader (or an operator) cancelled it
+    EXPIRED = "expired"  # the remainder of an order that does not rest, or a GTD at its expire_at
     WOULD_CROSS = "would_cross"  # a post-only order found a concurrent crossing order
+    SELF_TRADE = "self_trade"  # it met an order of the same trader (self-trade prevention)
+    DISCONNECT = "disconnect"  # its trader asked for cancel on disconnect, then fell silent
+    PRICE_PROTECTION = "price_protection"  # what is left lies beyond its price band
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,10 +63,13 @@ class NewOrder:
     price: int | None  # cents; None for a market order (see zmqex.core.tif)
     qty: int  # satoshis
     tif: Tif
+    expire_at: int | None = None  # epoch ms, for a tif with an expiry (zmqex.core.tif); else None
 
     def __post_init__(self) -> None:
         if self.price is None and self.tif is not MARKET:
             raise InvalidAmount(f"a market order (no price) must be {MARKET.value}")
+        if (self.expire_at is not None) != EXPIRY[self.tif]:
+            raise InvalidRequest(f"a {self.tif.value} order {'needs' if EXPIRY[self.tif] else 'takes no'} expire_at")
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,6 +97,7 @@ class Event:
     vc: VectorClock
     body: Body
     sig: bytes = b""  # the origin's signature of signed_bytes(self); b"" on a mesh without keys
+    ts: int = 0  # epoch ms on its origin's clock when it made the event: for people to read, never for ordering
 
     @property
     def id(self) -> tuple[str, int]:
@@ -139,16 +146,16 @@ _ORDER, _CANCEL, _FILL = "order", "cancel", "fill"
 
 
 #: Fields after the kind, per kind; a signed event has one more (the signature).
-_FIELDS = {_ORDER: 4, _CANCEL: 2, _FILL: 5}
+_FIELDS = {_ORDER: 5, _CANCEL: 2, _FILL: 5}
 SIGNATURE_BYTES = 64
 
 
 def to_wire(event: Event, *, signed: bool = True) -> list[Any]:
     """The event as a msgpack-ready list (used inside larger messages); ``signed=False`` leaves out the signature."""
-    head = [wire.VERSION, event.origin, event.seq, dict(event.vc.items_sorted())]
+    head = [wire.VERSION, event.origin, event.seq, dict(event.vc.items_sorted()), event.ts]
     body = event.body
     if isinstance(body, NewOrder):
-        out = head + [_ORDER, body.side.value, body.price, body.qty, body.tif.value]
+        out = head + [_ORDER, body.side.value, body.price, body.qty, body.tif.value, body.expire_at]
     elif isinstance(body, Cancel):
         out = head + [_CANCEL, body.order_id, body.reason.value]
     else:
@@ -166,13 +173,14 @@ def signed_bytes(event: Event) -> bytes:
 def from_wire(raw: Any) -> Event:
     """Inverse of :func:`to_wire`; strict."""
     raw = wire.need_list(raw, "event")
-    if len(raw) < 5:
+    if len(raw) < 6:
         raise DecodeError("event is too short")
-    version, origin, seq, vc_raw, kind, *fields = raw
+    version, origin, seq, vc_raw, ts, kind, *fields = raw
     if type(version) is not int or version != wire.VERSION:
         raise DecodeError(f"event version {wire.brief(version, 20)} is not supported (this node speaks {wire.VERSION})")
     wire.need_node_id(origin, "event origin")
     wire.need_int(seq, "event seq", 1)
+    wire.need_int(ts, "event timestamp", 0)
     vc = clock_from_wire(vc_raw)
     if vc.get(origin) != seq:
         raise DecodeError(f"event clock must have {origin}={seq}, has {vc.get(origin)}")
@@ -182,15 +190,19 @@ def from_wire(raw: Any) -> Event:
         if type(sig) is not bytes or len(sig) != SIGNATURE_BYTES:
             raise DecodeError(f"event signature must be {SIGNATURE_BYTES} bytes")
     if kind == _ORDER:
-        wire.need_list(fields, "order fields", 4)
-        side, price, qty, tif = fields
-        if price is None and tif != MARKET.value:
+        wire.need_list(fields, "order fields", 5)
+        side, price, qty, tif_raw, expire_at = fields
+        if price is None and tif_raw != MARKET.value:
             raise DecodeError(f"a market order (no price) must be {MARKET.value}")
+        tif: Tif = _enum(Tif, tif_raw, "tif")
+        if (expire_at is not None) != EXPIRY[tif]:
+            raise DecodeError(f"a {tif.value} order {'needs' if EXPIRY[tif] else 'takes no'} expire_at")
         body: Body = NewOrder(
             _enum(Side, side, "side"),
             None if price is None else wire.need_int(price, "price", 1, MAX_PRICE),
             wire.need_int(qty, "quantity", 1, MAX_QTY),
-            _enum(Tif, tif, "tif"),
+            tif,
+            None if expire_at is None else wire.need_int(expire_at, "expire_at", 0),
         )
     elif kind == _CANCEL:
         wire.need_list(fields, "cancel fields", 2)
@@ -211,7 +223,7 @@ def from_wire(raw: Any) -> Event:
         )
     else:
         raise DecodeError(f"unknown event kind {wire.brief(kind, 20)}")
-    return Event(origin, seq, vc, body, sig)
+    return Event(origin, seq, vc, body, sig, ts)
 
 
 def encode(event: Event) -> bytes:

@@ -61,12 +61,17 @@ class Outcome:
 class OrderTrader:
     """Own order ``order`` was placed by ``trader`` (a name local to this node, never replicated).
 
-    Persisted as a promise in the batch of the order's event, so an order is
-    never known outside the node before whose it is is durable.
+    With the trader's own id for it (``client_order_id``, "" if none) and its
+    self-trade prevention mode (``stp``, a :class:`~zmqex.core.traders.Stp`
+    value).  Persisted as a promise in the batch of the order's event, so an
+    order is never known outside the node before whose it is is durable, and
+    a place retried with the same client order id finds it after a restart.
     """
 
     order: str
     trader: str
+    client_order_id: str = ""
+    stp: str = "cancel_newest"
 
 
 @dataclass(frozen=True, slots=True)

@@ -55,11 +55,14 @@ from zmqex.core.repair import Replication
 from zmqex.core.restore import Durable, fold
 from zmqex.core.takes import Reservation
 from zmqex.core.taker import TakerDesk
-from zmqex.core.tif import RESTS, RULES, TAKES, Tif
-from zmqex.core.traders import Traders
+from zmqex.core.tif import EXPIRY, RESTS, RULES, TAKES, Tif
+from zmqex.core.traders import Stp, Traders
 from zmqex.core.trust import Copy, Signer, Trust, Verifier
 from zmqex.core.wire import is_node_id
 from zmqex.errors import Busy, Forged, InvalidRequest, InvariantViolation, NotOwner, OrderClosed, Rejected, UnknownOrder
+
+#: An order that does not rest trades within this many basis points of the best opposite price at arrival.
+PROTECTION_BPS = 500
 
 __all__ = ["Config", "Replica", "Signer", "Verifier", "fill_info"]  # what hosts import from here
 
@@ -79,12 +82,13 @@ class Replica:
 
     def __init__(self, node_id: str, *, peers: Iterable[str] = (), now: int = 0, config: Config = Config(),
                  signer: Signer | None = None, verifier: Verifier | None = None,
-                 members: Iterable[str] | None = None) -> None:
+                 members: Iterable[str] | None = None, epoch: int = 0) -> None:
         if not is_node_id(node_id):
             raise InvalidRequest(f"node id {node_id!r} must be 1-32 characters of A-Z a-z 0-9 _ . -")
         self.id = node_id
         self.config = config
         self.now = now
+        self.epoch = epoch  # the wall clock (epoch ms) when now was 0: wall() = epoch + now
         self.ledger = Ledger()
         self.clock = VectorClock()  # everything delivered here
         self.peers: dict[str, Peer] = {}
@@ -101,7 +105,7 @@ class Replica:
         self._next_heartbeat = now
         self._heartbeat_clock: VectorClock | None = None  # our clock at the last heartbeat
         self.traders = Traders()  # who placed each own order (node-local: never in an event)
-        self.taker = TakerDesk(self)
+        self.taker = TakerDesk(self, self.traders)
         self.maker = MakerDesk(self, self.taker.reservations)
         self.replication = Replication(self, self.trust.verified)
         for peer in peers:
@@ -179,30 +183,38 @@ class Replica:
     @classmethod
     def restore(cls, node_id: str, records: Iterable[Record], *, peers: Iterable[str] = (), now: int = 0,
                 config: Config = Config(), signer: Signer | None = None, verifier: Verifier | None = None,
-                members: Iterable[str] | None = None) -> Replica:
+                members: Iterable[str] | None = None, epoch: int = 0) -> Replica:
         """Rebuild a node from its durable records (:mod:`zmqex.core.restore`); nothing is left to carry out."""
         replica = cls(node_id, peers=peers, now=now, config=config, signer=signer, verifier=verifier,
-                      members=members)
+                      members=members, epoch=epoch)
         replica._load(fold(records))
         return replica
 
     # --- client commands --------------------------------------------------------------
 
     def place(self, side: Side, qty: int, price: int | None, tif: Tif = Tif.GTC, *, token: Any = None,
-              trader: str = "") -> str:
+              trader: str = "", client_order_id: str = "", expire_at: int | None = None,
+              stp: Stp = Stp.CANCEL_NEWEST, protection_bps: int | None = None) -> str:
         """Place an order owned by this node; returns its id at once.
 
         The order is durable when the host has carried out the outputs.  When
         its first taker pass is over, a :class:`Reply` with ``token`` carries the
         result.  ``trader`` (node-local, not replicated) is who placed it: only
-        they, or an operator, may cancel it; it is persisted with the order
-        (:class:`OrderTrader`).  Raises InvalidAmount / InvalidRequest /
-        Rejected, changing nothing.
+        they, or an operator, may cancel it.  ``client_order_id`` is the trader's
+        own name for it: a second place under it is refused (look it up first
+        with :meth:`client_order`).  ``stp`` says what happens if it meets an
+        order of the same trader (:class:`~zmqex.core.traders.Stp`).  An order
+        that does not rest (IOC, market) is kept within ``protection_bps``
+        (default :data:`PROTECTION_BPS`) of the best opposite price at arrival: a
+        market order without one is refused.  Raises InvalidAmount /
+        InvalidRequest / Rejected, changing nothing.
         """
         side = side if type(side) is Side else Side(side)  # an enum call costs more than the check
         tif = tif if type(tif) is Tif else Tif(tif)
         self._check_memory()
         money.check_qty(qty)
+        if client_order_id and self.traders.client_order(trader, client_order_id) is not None:
+            raise InvalidRequest(f"client order id {client_order_id!r} is taken: it names an order already")
         if price is None:
             market = RULES[tif].market
             if market is None:
@@ -210,23 +222,81 @@ class Replica:
             tif = market
         else:
             money.check_price(price)
-            if not TAKES[tif]:
-                best = self.ledger.book.best(side.opposite)
-                if best is not None and (best <= price if side is Side.BUY else best >= price):
-                    raise Rejected(
-                        f"{tif.value} {side.value} at {money.format_price(price)} would cross "
-                        f"the best {'ask' if side is Side.BUY else 'bid'} at {money.format_price(best)}"
-                    )
-        event = self.emit(NewOrder(side, price, qty, tif))
+        if EXPIRY[tif] and (expire_at is None or expire_at <= self.wall()):
+            raise InvalidRequest(f"a {tif.value} order needs an expire_at in the future")
+        if not TAKES[tif]:
+            self._refuse_if_crossing(side, price, tif)
+        protected = False
+        if not RESTS[tif]:
+            price, protected = self._protect(side, price, protection_bps)
+        event = self.emit(NewOrder(side, price, qty, tif, expire_at if EXPIRY[tif] else None))
         oid = event.order_id
-        if trader:
-            self._out.append(Persist(OrderTrader(oid, trader)))  # a promise: committed with the event
-        self.traders.placed(oid, trader, self.ledger)
-        self.taker.placed(oid, token)
+        if trader or client_order_id or stp is not Stp.CANCEL_NEWEST:
+            # A promise: committed with the event.
+            self._out.append(Persist(OrderTrader(oid, trader, client_order_id, stp.value)))
+        self.traders.placed(oid, trader, self.ledger, client_order_id, stp)
+        self.taker.placed(oid, token, protected=protected)
         self._pump()
         return oid
 
-    def cancel(self, oid: str, *, trader: str = "", operator: bool = False) -> dict[str, Any]:
+    def _refuse_if_crossing(self, side: Side, price: int | None, tif: Tif) -> None:
+        best = self.ledger.book.best(side.opposite)
+        if price is not None and best is not None and (best <= price if side is Side.BUY else best >= price):
+            raise Rejected(
+                f"{tif.value} {side.value} at {money.format_price(price)} would cross "
+                f"the best {'ask' if side is Side.BUY else 'bid'} at {money.format_price(best)}"
+            )
+
+    def _protect(self, side: Side, price: int | None, bps: int | None) -> tuple[int | None, bool]:
+        """The price an order that does not rest may trade at: within its band of the best opposite price.
+
+        Returns the price to place it at and whether the band set it.  The band is
+        a limit: a market order becomes an IOC at its edge, a limit beyond it is
+        brought in to it; what is left when the pass ends says ``price_protection``
+        if the book had more beyond the edge.
+        """
+        bps = PROTECTION_BPS if bps is None else bps
+        if type(bps) is not int or not 0 <= bps <= 10_000:
+            raise InvalidRequest(f"protection_bps must be an integer from 0 to 10000, got {bps!r:.20}")
+        best = self.ledger.book.best(side.opposite)
+        if best is None:
+            if price is None:
+                raise Rejected(f"no {'asks' if side is Side.BUY else 'bids'} to take from: a market order "
+                               "needs a best price to protect it; send a limit order")
+            return price, False
+        if side is Side.BUY:
+            edge = min(money.MAX_PRICE, best * (10_000 + bps) // 10_000)
+            return (edge, True) if price is None or price > edge else (price, False)
+        edge = max(1, -(-best * (10_000 - bps) // 10_000))
+        return (edge, True) if price is None or price < edge else (price, False)
+
+    def client_order(self, trader: str, client_order_id: str) -> str | None:
+        """The own order ``trader`` placed under ``client_order_id``, if any (durable across restarts)."""
+        return self.traders.client_order(trader, client_order_id)
+
+    def own_open_orders(self, trader: str | None = None) -> list[str]:
+        """Own orders still open, placed by ``trader`` (None: by anyone), oldest first."""
+        return self.traders.open_ids(self.ledger, trader)
+
+    def cancel_all(self, trader: str, *, side: Side | None = None, operator: bool = False,
+                   reason: CancelReason = CancelReason.USER) -> list[str]:
+        """Cancel ``trader``'s open orders here (an operator: every open order of this node), of one side or both."""
+        self._check_memory()
+        done = []
+        for oid in self.traders.open_ids(self.ledger, None if operator else trader):
+            if side is None or self.ledger.orders[oid].side is side:
+                self.emit(Cancel(oid, reason))
+                self.taker.cancelled(oid)
+                done.append(oid)
+        self._pump()
+        return done
+
+    def wall(self) -> int:
+        """The wall clock, epoch ms (``epoch + now``): event timestamps and expiry times."""
+        return self.epoch + self.now
+
+    def cancel(self, oid: str, *, trader: str = "", operator: bool = False,
+               reason: CancelReason = CancelReason.USER) -> dict[str, Any]:
         """Cancel the open part of an own order now; what is in flight settles later.
 
         Only the trader who placed it may, or an ``operator``; an order placed
@@ -243,7 +313,7 @@ class Replica:
             raise NotOwner(f"order {oid} belongs to another trader")  # never say whom: names stay private
         if state.open == 0:
             raise OrderClosed(f"order {oid} is already {state.status}")
-        self.emit(Cancel(oid, CancelReason.USER))
+        self.emit(Cancel(oid, reason))
         self.taker.cancelled(oid)
         self._pump()
         return self.order_info(oid)
@@ -252,7 +322,8 @@ class Replica:
         """The order as a client sees it (:func:`zmqex.core.queries.order_info`)."""
         state = self.ledger.orders.get(oid)
         available = state is not None and self.is_up(state.owner)
-        return queries.order_info(self.ledger, oid, self.taker.reservations.reserved(oid), available)
+        return queries.order_info(self.ledger, oid, self.taker.reservations.reserved(oid), available,
+                                  self.traders.client_order_id(oid))
 
     def is_mine(self, oid: str, trader: str, operator: bool = False) -> bool:
         """Whether ``oid`` is an own order placed by ``trader`` (an operator: any own order)."""
@@ -374,7 +445,7 @@ class Replica:
 
     def emit(self, body: Body) -> Event:
         seq = self.clock.get(self.id) + 1
-        event = self.trust.sign(Event(self.id, seq, self.clock.with_entry(self.id, seq), body))
+        event = self.trust.sign(Event(self.id, seq, self.clock.with_entry(self.id, seq), body, ts=self.wall()))
         self._deliver(event, event.vc)  # its clock is ours after it
         self._out.append(Publish(Gossip(event)))
         return event

@@ -73,7 +73,7 @@ class Trust:
     def sign(self, event: Event) -> Event:
         if self._signer is None:
             return event
-        return Event(event.origin, event.seq, event.vc, event.body, self._signer(signed_bytes(event)))
+        return Event(event.origin, event.seq, event.vc, event.body, self._signer(signed_bytes(event)), event.ts)
 
     def verified(self, event: Event) -> bool:
         """Whether ``event`` carries its origin's signature (always, without keys). ~55 us with keys."""
