@@ -284,7 +284,7 @@ class Node:
             identity = frames[0]
             if len(frames) == 2:
                 self._client_request(identity, frames[1], user)
-            elif len(frames) == 4 and (user.startswith(keys.MEMBER) if user is not None else frames[1] in PEER_KINDS):
+            elif len(frames) == 4 and frames[1] in PEER_KINDS:  # a peer's, or one claiming to be (refused there)
                 self._peer_message(user, frames[1], frames[2], frames[3])
             elif user is None or self._is_client(user):  # a client's request in several frames: answered
                 self._to_client(identity, self.api.handle_parts(identity, len(frames) - 1, frames[1], now_ms()))
