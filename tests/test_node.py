@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import gc
 import logging
+import time
 from collections.abc import Iterable
 from typing import Any
 
+import msgpack
 import pytest
+import zmq
 
 from zmqex.core import messages
 from zmqex.core.clock import VectorClock
@@ -169,3 +172,83 @@ def test_the_node_stops_on_a_bug_and_logs_it_with_its_traceback(monkeypatch, cap
     assert "node a stops" in error.getMessage() and error.exc_info is not None
     assert error.exc_info[0] is InvariantViolation
     assert "node a stopped" in caplog.text and n.router.closed  # closed on the way out
+
+
+# --- clients: every request answered, after the commit; slow readers told ----------------------
+
+
+def test_once_a_request_changed_the_replica_replies_wait_for_the_commit(node, monkeypatch):
+    sent: list[bytes] = []
+    monkeypatch.setattr(node, "_to_client", lambda identity, frame: sent.append(frame))
+    node._client_request(b"client", msgpack.packb({"v": 1, "id": 4, "op": "heartbeat"}))
+    assert [msgpack.unpackb(f)["id"] for f in sent] == [4]  # nothing changed yet: answered at once
+    node._client_request(b"client", msgpack.packb({"v": 1, "id": 5, "op": "place", "side": "sell", "qty": "1",
+                                                   "price": "1", "ack": "accepted"}))
+    node._client_request(b"client", msgpack.packb({"v": 1, "id": 6, "op": "order", "order_id": "a:1"}))
+    assert len(sent) == 1 and node.api.changed  # the order could tell of the place: both wait
+    own = OrderTrader("a:1", "alice")
+    steps = carry_out(node, monkeypatch, [Persist(own)])
+    assert [step[0] for step in steps] == ["commit", "reply", "reply"]
+    assert [msgpack.unpackb(step[1])["id"] for step in steps[1:]] == [5, 6] and not node.api.changed
+
+
+def test_a_request_in_several_frames_is_answered_malformed_under_its_id(node):
+    context = zmq.Context()
+    dealer = context.socket(zmq.DEALER)
+    try:
+        dealer.connect(node.endpoint)
+        dealer.send_multipart([msgpack.packb({"v": 1, "id": 3, "op": "status"}), b"more"])
+        dealer.send_multipart([b"a", b"b", b"c"])  # three frames: not a peer message either
+        deadline = time.monotonic() + 5
+        replies = []
+        while len(replies) < 2 and time.monotonic() < deadline:
+            node._read_router()
+            node._carry_out()
+            if dealer.poll(10):
+                replies.append(msgpack.unpackb(dealer.recv()))
+        assert [(r["id"], r["error"]["code"]) for r in replies] == [(3, "malformed"), (None, "malformed")]
+        assert "one frame, not 2" in replies[0]["error"]["message"]
+    finally:
+        dealer.close(0)
+        context.term()
+
+
+class FullQueue:
+    """Stands in for the ROUTER: a client's queue is full until ``room`` is set."""
+
+    def __init__(self) -> None:
+        self.room = False
+        self.sent: list[dict[str, Any]] = []
+
+    def send_multipart(self, frames: list[bytes], flags: int = 0) -> None:
+        if not self.room:
+            raise zmq.Again()
+        self.sent.append(msgpack.unpackb(frames[1]))
+
+
+def test_a_slow_reader_loses_its_subscriptions_and_is_told_once_it_reads(node, monkeypatch):
+    for sub in (1, 2):
+        node.api.handle(b"slow", msgpack.packb({"v": 1, "id": sub, "op": "subscribe", "stream": "trades"}))
+    router = FullQueue()
+    monkeypatch.setattr(node, "router", router)
+    node._to_client(b"slow", msgpack.packb({"v": 1, "id": 9, "ok": True, "result": {}}))
+    node._to_client(b"slow", msgpack.packb({"v": 1, "id": 10, "ok": True, "result": {}}))
+    assert len(node.api.streams) == 0 and node._owed[b"slow"][0] == 2
+    assert not node._pay(b"slow")  # still no room: owed stays
+    router.room = True
+    node._to_client(b"slow", msgpack.packb({"v": 1, "id": 11, "ok": True, "result": {}}))
+    dropped, *ends, reply = router.sent
+    assert (dropped["error"]["code"], dropped["error"]["count"]) == ("dropped", 2)
+    assert sorted((e["id"], e["end"]["code"]) for e in ends) == [(1, "slow_reader"), (2, "slow_reader")]
+    assert reply["id"] == 11 and not node._owed
+
+
+def test_a_stopping_node_ends_its_subscriptions(monkeypatch):
+    n = Node("a", port=0, store=MemoryStore())
+    n.api.handle(b"c", msgpack.packb({"v": 1, "id": 1, "op": "subscribe", "stream": "book"}))
+    sent: list[tuple[bytes, dict[str, Any]]] = []
+    monkeypatch.setattr(n.router, "send_multipart",
+                        lambda frames, flags=0: sent.append((frames[0], msgpack.unpackb(frames[1]))))
+    n.close()
+    assert sent == [(b"c", {"v": 1, "id": 1, "stream": "book", "seq": 0,
+                            "end": {"code": "stopping", "message": "the node is stopping"}})]

@@ -42,7 +42,7 @@ from typing import Any
 
 import zmq
 
-from zmqex import api, auth, heap, keys, mesh
+from zmqex import api, auth, heap, keys, mesh, protocol
 from zmqex.auth import Authenticator
 from zmqex.core import messages, wire
 from zmqex.core.events import Cancel, Event, Fill, NewOrder
@@ -66,6 +66,7 @@ HELLO_EVERY_MS = 2000
 LINGER_MS = 200
 CLIENT_SNDHWM = 256
 MAX_SLOW_READERS = 10_000  # clients whose dropped replies we count, to tell them
+PEER_KINDS = (mesh.CORE, mesh.MEMBERS)
 
 #: What input from a peer or a client may raise: logged and dropped, and the node carries on
 #: (nothing was changed: zmqex.errors, and docs/design.md, "Errors").  Anything else is a
@@ -111,7 +112,9 @@ class Node:
         # process claiming our id by it (mesh.Incarnations).
         self.incarnation = secrets.token_hex(8)
         self._refused_logged: set[str] = set()  # principals whose refused messages were logged once
-        self._dropped: dict[bytes, int] = {}  # client -> replies dropped since it last got one
+        # client -> [messages dropped since it last got one, the end messages owed to it] (see _to_client)
+        self._owed: dict[bytes, list[Any]] = {}
+        self._answers: list[tuple[bytes, bytes]] = []  # replies of this iteration, sent after its commit
         self.auth = None if keyring is None else Authenticator(self.ctx, keyring)
 
         self.router = self.ctx.socket(zmq.ROUTER)
@@ -177,6 +180,10 @@ class Node:
                 now = now_ms()
                 if now >= next_tick:
                     self.replica.tick(now)
+                    for identity, frame in self.api.tick(now):  # cancel on disconnect, stream heartbeats
+                        self._to_client(identity, frame)
+                    for identity in list(self._owed):
+                        self._pay(identity)
                     self._log_health()
                     if now >= self._next_hello:
                         self.peers.say_hello()
@@ -231,6 +238,10 @@ class Node:
         self.auth.reload(keyring)
         self.peers.set_keyring(keyring)
         self.replica.set_keys(keyring.verify, keyring.members)
+        for identity, frame in self.api.streams.end_where(
+                lambda sub: (sub.trader if sub.operator else keys.TRADER + sub.trader) not in self._principals,
+                protocol.END_REVOKED, "this connection's key was removed from the node's keys"):
+            self._to_client(identity, frame)
         for member in sorted(removed):
             self.peers.remove(member)
             self.api.endpoints.pop(member, None)
@@ -239,6 +250,11 @@ class Node:
                  len(keyring.traders), len(keyring.operators))
 
     def close(self) -> None:
+        for identity, frame in self.api.streams.end_all(protocol.END_STOPPING, "the node is stopping"):
+            try:  # best effort: the socket's linger gives them a moment to leave
+                self.router.send_multipart([identity, frame], zmq.NOBLOCK)
+            except zmq.ZMQError:
+                pass
         if self.auth is not None:
             self.auth.stop()
         self.peers.close()
@@ -268,8 +284,10 @@ class Node:
             identity = frames[0]
             if len(frames) == 2:
                 self._client_request(identity, frames[1], user)
-            elif len(frames) == 4:
+            elif len(frames) == 4 and frames[1] in PEER_KINDS:  # a peer's, or one claiming to be (refused there)
                 self._peer_message(user, frames[1], frames[2], frames[3])
+            elif user is None or self._is_client(user):  # a client's request in several frames: answered
+                self._to_client(identity, self.api.handle_parts(identity, len(frames) - 1, frames[1], now_ms()))
             else:
                 self._refuse(user or identity.hex(), f"a {len(frames) - 1}-frame message: not a client request "
                                                      "or peer message")
@@ -282,14 +300,23 @@ class Node:
         else:
             log.debug("refused %s from %s", why, who)
 
+    def _is_client(self, user: str) -> bool:
+        return user in self._principals and user.startswith((keys.TRADER, keys.OPERATOR))
+
     def _client_request(self, identity: bytes, frame: bytes, user: str | None = None) -> None:
-        if user is not None and (user not in self._principals or not user.startswith((keys.TRADER, keys.OPERATOR))):
+        if user is not None and not self._is_client(user):
             self._refuse(user or identity.hex(), "a client request: the key is not a trader's or operator's")
             return
         # No except here: handle answers every refusal with an error reply itself, so what
-        # it raises is a bug, for run() to stop on.
+        # it raises is a bug, for run() to stop on.  Once a request changed the replica, replies
+        # wait for this iteration's commit (_carry_out): a cancel's event is durable before
+        # anyone hears of it.  Until then a reply goes at once, not behind the whole batch.
         reply = self.api.handle(identity, frame, user=user, now=now_ms())
-        if reply is not None:
+        if reply is None:
+            return
+        if self.api.changed:
+            self._answers.append((identity, reply))
+        else:
             self._to_client(identity, reply)
 
     def _peer_message(self, user: str | None, kind: bytes, tag: bytes, data: bytes) -> None:
@@ -375,7 +402,12 @@ class Node:
         no promise, off every waiting path.
         """
         outputs = self.replica.take_outputs()
+        self.api.changed = False  # what changed is in these outputs, committed below before any reply
         if not outputs:
+            if self._answers:
+                self._answer()
+            for identity, frame in self.api.flush(now_ms()):  # a book subscription's first snapshot
+                self._to_client(identity, frame)
             return
         plan = schedule(outputs)
         if plan.commit_first:
@@ -385,16 +417,32 @@ class Node:
                 if not self.peers.send(peer, mesh.CORE, frame):
                     log.debug("could not send to %s now; the core will retry", peer)
         for reply in plan.replies:
-            self._to_client(*self.api.finish(reply.token, reply.result))
+            answer = self.api.finish(reply.token, reply.result)
+            if answer is not None:
+                self._to_client(*answer)
+        if self._answers:
+            self._answer()
         for frame in messages.encode_frames(plan.gossip):
             self.pub.send(frame)
+        delivered = [notice.event for notice in plan.notices if type(notice) is Delivered]
+        for identity, frame in self.api.on_delivered(delivered):  # stream messages, in the order of events
+            self._to_client(identity, frame)
         for notice in plan.notices:
             if type(notice) is Delivered:
                 self._on_delivered(notice.event)
             elif type(notice) is PeerChanged:
                 log.info("peer %s is %s", notice.peer, "up" if notice.up else "down: its orders are unavailable")
+                self.api.streams.peers_changed()
+        for identity, frame in self.api.flush(now_ms()):
+            self._to_client(identity, frame)
         if plan.commit_last:
             self.store.commit(plan.commit_last, promise=False)  # not fsynced: see SqliteStore.commit
+
+    def _answer(self) -> None:
+        """Send the replies ``handle`` gave this iteration (after its commit: see _client_request)."""
+        answers, self._answers = self._answers, []
+        for identity, frame in answers:
+            self._to_client(identity, frame)
 
     def _log_health(self) -> None:
         """Say once that this node lost its history, and now and then that a replica disagrees.
@@ -417,25 +465,58 @@ class Node:
     def _to_client(self, identity: bytes, frame: bytes) -> None:
         """Send a reply or stream message; if the client does not read, drop it and say so later.
 
-        The first message that gets through after some were dropped is preceded by an
-        error ``dropped`` (id null) that says how many: the client knows it missed replies.
+        A client whose queue is full (CLIENT_SNDHWM messages it has not read) loses the
+        message, and its subscriptions end: each owes it an ``end`` (slow_reader).  The
+        first message that gets through after that is preceded by an error ``dropped``
+        (id null) that says how many were lost, then by those ends; the timer tries to
+        deliver what is owed too, so a client that only listens learns of it as soon
+        as it reads again.  A client that is gone (no route) loses its subscriptions.
         """
-        dropped = self._dropped.pop(identity, 0)
+        if identity in self._owed and not self._pay(identity):
+            self._dropped_one(identity)
+            return
         try:
-            if dropped:
-                self.router.send_multipart([identity, wire.pack({"v": api.VERSION, "id": None, "ok": False, "error": {
-                    "code": "dropped", "count": dropped,
-                    "message": f"{dropped} replies to this connection were dropped: it did not read them fast "
-                               f"enough ({CLIENT_SNDHWM} may wait)"}})], zmq.NOBLOCK)
-                dropped = 0
             self.router.send_multipart([identity, frame], zmq.NOBLOCK)
         except zmq.ZMQError as exc:  # gone (EHOSTUNREACH) or not reading (EAGAIN)
-            if exc.errno == zmq.EAGAIN and len(self._dropped) < MAX_SLOW_READERS:
-                self._dropped[identity] = dropped + 1
-            if self.api.watchers.pop(identity, None) is not None:
-                log.info("fill stream to %r ended: %s", identity[:40], exc.strerror)
-            else:
+            if exc.errno == zmq.EAGAIN:
+                self._dropped_one(identity)
                 log.debug("reply to %r dropped: %s", identity[:40], exc.strerror)
+            else:
+                self._owed.pop(identity, None)
+                self.api.forget(identity)
+                log.debug("reply to %r dropped: %s", identity[:40], exc.strerror)
+
+    def _dropped_one(self, identity: bytes) -> None:
+        """Count a message a slow reader lost, and end its subscriptions (ends owed to it)."""
+        owed = self._owed.get(identity)
+        if owed is None:
+            if len(self._owed) >= MAX_SLOW_READERS:  # too many to remember: it is not told
+                self.api.streams.end(identity, protocol.END_SLOW, "")
+                return
+            owed = self._owed[identity] = [0, []]
+        owed[0] += 1
+        owed[1] += [frame for _, frame in self.api.streams.end(identity, protocol.END_SLOW, (
+            f"this connection did not read fast enough ({CLIENT_SNDHWM} messages may wait); subscribe again"))]
+
+    def _pay(self, identity: bytes) -> bool:
+        """Send what is owed to ``identity`` (a ``dropped`` notice, then ends); whether all of it went."""
+        owed = self._owed[identity]
+        try:
+            if owed[0]:
+                self.router.send_multipart([identity, wire.pack(protocol.dropped_reply(owed[0], (
+                    f"{owed[0]} replies or stream messages to this connection were dropped: it did not read "
+                    f"them fast enough ({CLIENT_SNDHWM} may wait)")))], zmq.NOBLOCK)
+                owed[0] = 0
+            while owed[1]:
+                self.router.send_multipart([identity, owed[1][0]], zmq.NOBLOCK)
+                owed[1].pop(0)
+        except zmq.ZMQError as exc:
+            if exc.errno != zmq.EAGAIN:  # gone: nobody left to tell
+                del self._owed[identity]
+                self.api.forget(identity)
+            return False
+        del self._owed[identity]
+        return True
 
     def _on_delivered(self, event: Event) -> None:
         body = event.body
@@ -443,8 +524,6 @@ class Node:
             whose = "granted" if event.origin == self.id else f"granted by {event.origin}"
             log.info("fill %s:%d %s %s @ %s (maker %s, taker %s)", event.origin, event.seq, whose,
                      format_qty(body.qty), format_price(body.price), body.maker, body.taker)
-            for identity, frame in self.api.stream_fill(event):
-                self._to_client(identity, frame)
         elif event.origin != self.id:
             if log.isEnabledFor(logging.DEBUG):
                 log.debug("event %s:%d from %s: %s", event.origin, event.seq, event.origin, body)

@@ -290,7 +290,7 @@ def test_a_member_a_trader_and_strangers_fuzzing_a_keyed_node_change_nothing(net
     generated = time.monotonic() - began
 
     rng = random.Random(SEED)
-    mirror = Mirror(STARTING["b"], node_id="b")
+    mirror = Mirror(STARTING["b"], node_id="b", user="t:bob")  # b's orders are bob's: his cancel_all is harm
     bob = fuzz_socket(sockets, zmq.DEALER, b.endpoint, own=bob_key, server=b_key)
     log = LogTail(b.log_path)
     any_pool, bob_peer_pool = client_pool + peer_pool, peer_pool + replays

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 import zmq
 import zmq.auth
 
+from zmqex import protocol
 from zmqex.bench import rawpack
 from zmqex.bench.raw import percentile
 from zmqex.bench.stream import BUY, GTC, IOC, MID, PLACE, SELL, PlaceOp, make_stream, places, stream_stats
@@ -180,7 +181,7 @@ TAKE_TRADERS = ["maker", "taker", "watcher"]
 def take_latency(makers_at: str, takers_at: list[str], watch_at: list[str], takes: int,
                  budget_s: float, keys: Keys = _no_keys) -> dict[str, Any]:
     """Round trip of small IOC takes at ``takers_at`` filling a maker at ``makers_at``, one at a
-    time; and for each fill, last minus first arrival on the ``watch`` streams of every node.
+    time; and for each fill, last minus first arrival on the ``trades`` streams of every node.
     With ``keys``, the clients connect as the traders of :data:`TAKE_TRADERS`."""
     take_qty = 100_000  # 0.001 BTC
     price = MID
@@ -193,7 +194,8 @@ def take_latency(makers_at: str, takers_at: list[str], watch_at: list[str], take
         watchers = []
         for n, ep in enumerate(watch_at):
             sock = _dealer(ctx, ep, keys(ep, "watcher"))
-            _call(sock, rawpack.packb({"v": 1, "id": 7, "op": "watch"}), 7, deadline)
+            _call(sock, rawpack.packb({"v": 1, "id": 7, "op": "subscribe", "stream": protocol.STREAM_TRADES}), 7,
+                  deadline)
             watchers.append(sock)
         taker_socks = [_dealer(ctx, ep, keys(ep, "taker")) for ep in takers_at]
         for sock in taker_socks:  # until each taker's node knows the maker
@@ -227,8 +229,8 @@ def take_latency(makers_at: str, takers_at: list[str], watch_at: list[str], take
                         except zmq.Again:
                             break
                         now = time.perf_counter()
-                        if ready in watchers and msg.get("stream") == "fill":
-                            arrivals.setdefault(msg["fill"]["id"], {})[watchers.index(ready)] = now
+                        if ready in watchers and msg.get("stream") == protocol.STREAM_TRADES and protocol.TRADE in msg:
+                            arrivals.setdefault(msg[protocol.TRADE]["id"], {})[watchers.index(ready)] = now
                         elif ready is sock and msg.get("id") == request_id:
                             rtts.append((now - t0) * 1000)
                             if msg.get("ok") is not True or msg["result"]["status"] != "filled":
@@ -268,7 +270,7 @@ def bench_mesh(nodes: int, orders: int, *, store: str = "full", takes: int = 0, 
     """Start ``nodes`` node processes on loopback; measure, in this order:
 
     1. ``takes`` single IOC takes at node b against a maker at node a, with a
-       ``watch`` stream open on every node (take round trip, fill convergence);
+       ``trades`` subscription open on every node (take round trip, fill convergence);
     2. ``passive`` orders that never cross (bids 1000 ticks below the mid, asks
        1000 above): replication and persistence alone;
     3. ``orders`` of the mixed stream (passive, crossing GTC and IOC) over
