@@ -716,3 +716,20 @@ def test_any_frame_keeps_a_connection_alive_even_a_refused_one():
     assert host.replica.order_info("a:1")["status"] == "open"
     host.tick(500)
     assert host.replica.order_info("a:1")["reason"] == "disconnect"
+
+
+def test_amend_lowers_in_place_or_moves_to_a_new_order_under_the_same_client_order_id():
+    replica, api = make()
+    placed = call(api, op="place", side="sell", qty="1", price="50000.00", client_order_id="s1", trader="al",
+                  ack="accepted")
+    oid = placed["result"]["order_id"]
+    lower = call(api, op="amend", client_order_id="s1", qty="0.4", trader="al")["result"]
+    assert (lower["order_id"], lower["qty"], lower["open"]) == (oid, "0.40000000", "0.40000000")
+    moved = call(api, op="amend", order_id=oid, price="50100.00", trader="al")["result"]
+    assert moved["order_id"] != oid and moved["price"] == "50100.00" and moved["client_order_id"] == "s1"
+    assert call(api, op="order", order_id=oid, trader="al")["result"]["reason"] == "amended"
+    for bad, code in (({"qty": "0"}, "invalid_amount"), ({}, "invalid_request"), ({"qty": 1}, "invalid_amount")):
+        before = replica.ledger.state_hash()
+        reply = call(api, op="amend", client_order_id="s1", trader="al", **bad)
+        assert reply["error"]["code"] == code and replica.ledger.state_hash() == before
+    assert call(api, op="amend", client_order_id="s1", qty="0.1", trader="bob")["error"]["code"] == "unknown_order"

@@ -596,6 +596,7 @@ EXAMPLES = {
     "place": {"side": "sell", "qty": "1", "price": "60000", "client_order_id": "c1", "ack": "done",
               "tif": "gtd", "expire_at": 2**62},
     "cancel": {"client_order_id": "c1"},
+    "amend": {"order_id": "a:1", "qty": "0.75"},
     "cancel_all": {"side": "buy"},
     "order": {"order_id": "a:1"},
     "open_orders": {"since": 0, "limit": 10},

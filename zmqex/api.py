@@ -292,6 +292,13 @@ class ClientApi:
         self.changed = True
         return protocol.order_view(info)
 
+    def _amend(self, caller: Caller, request_id: Any, req: dict[str, Any]) -> protocol.OrderView:
+        oid = self._resolve(caller, req)
+        qty, price = protocol.amend_args(req)
+        after = self.replica.amend(oid, qty=qty, price=price, trader=caller.trader, operator=caller.operator)
+        self.changed = True
+        return protocol.order_view(self.replica.order_info(after))
+
     def _cancel_all(self, caller: Caller, request_id: Any, req: dict[str, Any]) -> dict[str, Any]:
         side = protocol.optional_side(req)
         cancelled = self.replica.cancel_all(caller.trader, side=side, operator=caller.operator)

@@ -46,7 +46,7 @@ import zmq
 import zmq.auth
 
 from zmqex import protocol
-from zmqex.core import wire
+from zmqex.core import money, wire
 from zmqex.core.money import Amount
 from zmqex.errors import DecodeError, InvalidRequest, StreamEnded, Timeout
 from zmqex.protocol import BookView, FillView, OrderView, Page
@@ -128,6 +128,16 @@ class Client(_Connection):
     def cancel(self, order_id: str | None = None, *, client_order_id: str | None = None) -> OrderView:
         """Cancel an order this trader placed at this node (by its id, or by its client order id)."""
         return protocol.parse_order(self._request("cancel", _order_ref(order_id, client_order_id)))
+
+    def amend(self, order_id: str | None = None, *, client_order_id: str | None = None, qty: Amount | None = None,
+              price: Amount | None = None) -> OrderView:
+        """Change an order's total quantity or price; the order after (a new price or more: a new order id)."""
+        args = _order_ref(order_id, client_order_id)
+        if qty is not None:
+            args["qty"] = money.format_qty(money.parse_qty(qty))
+        if price is not None:
+            args["price"] = money.format_price(money.parse_price(price))
+        return protocol.parse_order(self._request("amend", args))
 
     def cancel_all(self, side: str | None = None) -> list[str]:
         """Cancel every open order of this trader at this node (of one ``side``, if given); their ids."""

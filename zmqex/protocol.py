@@ -46,6 +46,7 @@ VERSION = 1
 ARGUMENTS: dict[str, tuple[str, ...]] = {
     "place": ("side", "qty", "price", "tif", "expire_at", "client_order_id", "ack", "stp", "protection_bps"),
     "cancel": ("order_id", "client_order_id"),
+    "amend": ("order_id", "client_order_id", "qty", "price"),
     "cancel_all": ("side",),
     "order": ("order_id", "client_order_id"),
     "open_orders": ("since", "limit"),
@@ -425,6 +426,14 @@ def client_order_id_field(value: Any) -> str:
     if type(value) is not str or _CLIENT_ORDER_ID.fullmatch(value) is None:
         raise InvalidRequest(f"client_order_id must be {CLIENT_ORDER_ID_RULE}")
     return value
+
+
+def amend_args(request: Mapping[str, Any]) -> tuple[int | None, int | None]:
+    """(new total quantity in satoshis, new price in cents) of an ``amend``: either may be absent, not both."""
+    qty, price = request.get("qty"), request.get("price")
+    if qty is None and price is None:
+        raise InvalidRequest("an amend needs qty, price or both")
+    return None if qty is None else wire_qty(qty), None if price is None else wire_price(price)
 
 
 def order_ref(request: Mapping[str, Any]) -> tuple[str, str]:
