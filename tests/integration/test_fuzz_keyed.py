@@ -180,7 +180,7 @@ def replay_frames(genuine: list[Event], start: dict) -> list[bytes]:
         out += [enc(messages.Take(f"d.{seq}", maker, taker, 10**8)), enc(messages.Take(f"d.{seq}", maker, taker, 1)),
                 enc(messages.Take(f"d.{seq + 1}", maker, taker, 10**9)),
                 enc(messages.TakeReply(f"b.{i}", maker, 1, "filled", taker))]
-    orders = [[ORDER_ITEM, to_wire(e), 0, None] for e in genuine if isinstance(e.body, NewOrder)]
+    orders = [[ORDER_ITEM, to_wire(e), 0, None, e.body.qty] for e in genuine if isinstance(e.body, NewOrder)]
     for items in (orders, orders[:1], orders[1:]):
         digest = rebuild(items).state_hash()  # a snapshot that hashes right, of signed events, nobody vouches for
         for vc in (VectorClock(start["vc"]), VectorClock({**start["vc"], "a": 10**6}), VectorClock({"d": 10**6})):
