@@ -26,12 +26,16 @@ class EventLog:
     __slots__ = ("_events", "_base", "_next_pos")
 
     def __init__(self, base: VectorClock = VectorClock()) -> None:
-        self._events: dict[str, list[tuple[int, Event]]] = {}
+        # Per origin, its events and, beside them, their positions in delivery order: two
+        # lists rather than one of (position, event) pairs, so a delivered event costs no
+        # tuple, a fifth of the objects a replica keeps per event for the garbage collector
+        # to walk (its full collections are a third of a compiled core's time).
+        self._events: dict[str, tuple[list[int], list[Event]]] = {}
         self._base = base
         self._next_pos = 0
 
     def __len__(self) -> int:
-        return sum(len(events) for events in self._events.values())
+        return sum(len(events) for _, events in self._events.values())
 
     @property
     def base(self) -> VectorClock:
@@ -40,16 +44,20 @@ class EventLog:
 
     def append(self, event: Event) -> None:
         """Record a delivered event; events of one origin come in seq order."""
-        self._events.setdefault(event.origin, []).append((self._next_pos, event))
+        held = self._events.get(event.origin)
+        if held is None:
+            held = self._events[event.origin] = ([], [])
+        held[0].append(self._next_pos)
+        held[1].append(event)
         self._next_pos += 1
 
     def get(self, origin: str, seq: int) -> Event | None:
         """The event ``origin:seq`` if it is held here. O(1)."""
-        events = self._events.get(origin)
+        held = self._events.get(origin)
         index = seq - self._base.get(origin) - 1
-        if events is None or not 0 <= index < len(events):
+        if held is None or not 0 <= index < len(held[1]):
             return None
-        return events[index][1]
+        return held[1][index]
 
     def can_serve(self, vc: VectorClock) -> bool:
         """Whether everything after ``vc`` is still here (else send a snapshot)."""
@@ -58,10 +66,10 @@ class EventLog:
     def missing(self, vc: VectorClock, limit: int) -> tuple[list[Event], bool]:
         """Up to ``limit`` events ``vc`` lacks, in delivery order; and whether there are more."""
         runs = []
-        for origin, events in self._events.items():
-            skip = vc.get(origin) - self._base.get(origin)
+        for origin, (positions, events) in self._events.items():
+            skip = max(vc.get(origin) - self._base.get(origin), 0)
             if skip < len(events):
-                runs.append(events[max(skip, 0):])
+                runs.append(zip(positions[skip:], events[skip:]))
         page: list[Event] = []
         for _, event in heapq.merge(*runs, key=lambda item: item[0]):
             if len(page) == limit:
@@ -80,8 +88,9 @@ class EventLog:
             held = base.get(origin, 0)
             if upto <= held:
                 continue
-            events = self._events.get(origin, [])
+            positions, events = self._events.get(origin, ([], []))
             cut = min(upto - held, len(events))
+            del positions[:cut]
             del events[:cut]
             gone += cut
             base[origin] = upto
@@ -95,20 +104,21 @@ class EventLog:
 
     def __iter__(self) -> Iterator[Event]:
         """Every event held, in delivery order."""
-        runs = list(self._events.values())
+        runs = [zip(positions, events) for positions, events in self._events.values()]
         for _, event in heapq.merge(*runs, key=lambda item: item[0]):
             yield event
 
     def _check(self, delivered: VectorClock) -> None:
         """Invariants: per origin, the log holds exactly the events after the base up to ``delivered``. O(n)."""
-        positions: list[int] = []
-        for origin, events in self._events.items():
+        all_positions: list[int] = []
+        for origin, (positions, events) in self._events.items():
             first = self._base.get(origin) + 1
-            assert [e.seq for _, e in events] == list(range(first, first + len(events))), f"{origin}: gap in log"
-            assert all(e.origin == origin for _, e in events)
-            positions.extend(pos for pos, _ in events)
+            assert [e.seq for e in events] == list(range(first, first + len(events))), f"{origin}: gap in log"
+            assert all(e.origin == origin for e in events)
+            assert len(positions) == len(events) and positions == sorted(positions), f"{origin}: positions"
+            all_positions.extend(positions)
         for origin in set(self._events) | set(delivered):
-            top = self._base.get(origin) + len(self._events.get(origin, ()))
+            top = self._base.get(origin) + len(self._events[origin][1] if origin in self._events else ())
             assert top == max(delivered.get(origin), self._base.get(origin)), (
                 f"{origin}: log reaches {top}, delivered {delivered.get(origin)}")
-        assert len(positions) == len(set(positions)) and all(p < self._next_pos for p in positions)
+        assert len(all_positions) == len(set(all_positions)) and all(p < self._next_pos for p in all_positions)
