@@ -31,6 +31,18 @@ class Network(sim.Network):
         finally:
             self.check()
 
+    def amend(self, *args: Any, **kwargs: Any) -> str:
+        try:
+            return super().amend(*args, **kwargs)
+        finally:
+            self.check()
+
+    def cancel_all(self, *args: Any, **kwargs: Any) -> list[str]:
+        try:
+            return super().cancel_all(*args, **kwargs)
+        finally:
+            self.check()
+
     def deliver(self, *args: Any, **kwargs: Any) -> bool:
         delivered = super().deliver(*args, **kwargs)
         self.check()

@@ -33,7 +33,7 @@ from hypothesis import strategies as st
 from zmqex import mesh
 from zmqex.core import events, messages, wire
 from zmqex.core.clock import VectorClock
-from zmqex.core.events import Cancel, CancelReason, Event, Fill, NewOrder, Side, Tif
+from zmqex.core.events import Cancel, CancelReason, Event, Fill, NewOrder, Reduce, Side, Tif
 from zmqex.core.money import MAX_PRICE, MAX_QTY
 
 pack = wire.pack
@@ -144,12 +144,14 @@ def clocks(draw, must: dict[str, int] | None = None) -> VectorClock:
 def new_orders(draw) -> NewOrder:
     tif = draw(st.sampled_from(Tif))
     price = None if tif is Tif.IOC and draw(st.booleans()) else draw(prices)
-    return NewOrder(draw(st.sampled_from(Side)), price, draw(qtys), tif)
+    expire_at = draw(st.integers(0, wire.MAX_INT)) if tif is Tif.GTD else None
+    return NewOrder(draw(st.sampled_from(Side)), price, draw(qtys), tif, expire_at)
 
 
 bodies = st.one_of(
     new_orders(),
     st.builds(Cancel, order_ids, st.sampled_from(CancelReason)),
+    st.builds(Reduce, order_ids, qtys),
     st.builds(Fill, order_ids, order_ids, prices, qtys, request_ids),
 )
 
@@ -203,9 +205,10 @@ BAD_ENDPOINTS = ["tcp://x", "ipc://", "ipc://@", "tcp://:::", "tcp://\u00e9:5", 
 members = st.builds(mesh.Member, node_ids, endpoints, endpoints)
 valid_hellos = st.builds(mesh.Hello, members, st.lists(members, max_size=4).map(tuple))
 
-OPS = ["place", "cancel", "order", "book", "status", "fills", "watch"]
+OPS = ["place", "cancel", "cancel_all", "order", "open_orders", "my_fills", "trades", "book", "status", "fills",
+       "subscribe", "unsubscribe", "watch", "cancel_on_disconnect", "heartbeat"]
 CODES = {"malformed", "unsupported_version", "unknown_op", "invalid_amount", "invalid_request",
-         "unknown_order", "not_owner", "order_closed", "rejected", "busy"}
+         "unknown_order", "not_owner", "order_closed", "rejected", "busy", "limit"}
 
 
 @st.composite
@@ -216,15 +219,37 @@ def valid_requests(draw) -> dict[str, Any]:
     if op == "place":
         req["side"] = draw(st.sampled_from(["buy", "sell"]))
         req["qty"] = draw(st.sampled_from(["1", "0.5", "0.00000001", "21000000"]) | qtys.map(str))
-        tif = draw(st.sampled_from(["gtc", "ioc", "post_only", None]))
+        tif = draw(st.sampled_from(["gtc", "ioc", "post_only", "gtd", None]))
         if tif:
             req["tif"] = tif
+        if tif == "gtd":
+            req["expire_at"] = draw(st.integers(1, 2**63 - 1))
         if tif != "ioc" or draw(st.booleans()):
             req["price"] = draw(st.sampled_from(["50000", "50000.00", "0.01", "10000000"]))
+        if draw(st.booleans()):
+            req["client_order_id"] = draw(st.sampled_from(["c1", "c2", "x" * 36]))
+        if draw(st.booleans()):
+            req["ack"] = draw(st.sampled_from(["done", "accepted"]))
     elif op in ("cancel", "order"):
-        req["order_id"] = draw(order_ids | st.sampled_from(["a:1", "b:1"]))
+        if draw(st.booleans()):
+            req["order_id"] = draw(order_ids | st.sampled_from(["a:1", "b:1"]))
+        else:
+            req["client_order_id"] = draw(st.sampled_from(["c1", "c2"]))
+    elif op == "cancel_all" and draw(st.booleans()):
+        req["side"] = draw(st.sampled_from(["buy", "sell"]))
+    elif op in ("open_orders", "my_fills", "trades"):
+        req["since"] = draw(st.integers(0, 3))
+        req["limit"] = draw(st.integers(1, 1000))
     elif op == "book" and draw(st.booleans()):
         req["depth"] = draw(st.integers(1, 1000))
+    elif op == "subscribe":
+        req["stream"] = draw(st.sampled_from(["trades", "orders", "book"]))
+        if req["stream"] == "book" and draw(st.booleans()):
+            req["depth"] = draw(st.integers(1, 100))
+    elif op == "unsubscribe":
+        req["subscription"] = draw(st.integers(0, 3))
+    elif op == "cancel_on_disconnect":
+        req["timeout_ms"] = draw(st.sampled_from([0, 500, 600_000]))
     return req
 
 
@@ -346,7 +371,8 @@ request_mutations = st.one_of(
     field_mutations(valid_requests()),
     byte_mutations(request_frames),
     st.builds(lambda req, key, frag: pack_with(req, (key,), frag), valid_requests(),
-              st.sampled_from(["v", "id", "op", "side", "qty", "price", "tif", "order_id", "depth"]),
+              st.sampled_from(["v", "id", "op", "side", "qty", "price", "tif", "order_id", "depth", "client_order_id",
+                               "expire_at", "ack", "since", "limit", "stream", "subscription", "timeout_ms"]),
               hostile_fragments),
 )
 client_frames = st.one_of(hostile_frames, request_mutations, request_frames)

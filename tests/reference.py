@@ -17,7 +17,12 @@ class NaiveMatcher:
     def _crosses(side: Side, limit: int | None, price: int) -> bool:
         return limit is None or (price <= limit if side is Side.BUY else price >= limit)
 
-    def place(self, oid: str, side: Side, qty: int, price: int | None, tif: Tif) -> bool:
+    def place(self, oid: str, side: Side, qty: int, price: int | None, tif: Tif, trader: str | None = None) -> bool:
+        """Match an order; False if it is refused (a post-only that would cross, a market order with nothing
+        to take from).  Orders of one ``trader`` never trade with each other: the incoming one stops there
+        and its remainder is cancelled (self-trade prevention, cancel newest)."""
+        if price is None and not any(o["side"] is not side for o in self.resting):
+            return False
         makers = [o for o in self.resting if o["side"] is not side and self._crosses(side, price, o["price"])]
         if tif is Tif.POST_ONLY and makers:
             return False
@@ -27,6 +32,9 @@ class NaiveMatcher:
         for maker in makers:
             if left == 0:
                 break
+            if trader is not None and maker["trader"] == trader:
+                left = 0  # self-trade prevention: the incoming order's remainder is cancelled
+                break
             traded = min(left, maker["open"])
             maker["open"] -= traded
             left -= traded
@@ -35,7 +43,7 @@ class NaiveMatcher:
             self.filled[oid] = self.filled.get(oid, 0) + traded
         self.resting = [o for o in self.resting if o["open"] > 0]
         if left and price is not None and tif is not Tif.IOC:
-            self.resting.append({"id": oid, "side": side, "price": price, "open": left})
+            self.resting.append({"id": oid, "side": side, "price": price, "open": left, "trader": trader})
         return True
 
     def cancel(self, oid: str) -> None:

@@ -23,20 +23,31 @@ from zmqex.client import Client
 ROOT = Path(__file__).resolve().parent.parent
 SEND_ORDER = ROOT / "examples" / "send_order.py"
 
-FILL = {"id": "b:9", "maker": "b:4", "taker": "a:17", "price": "50000.00", "qty": "0.50000000"}
-ORDER = {
+FILL = {"id": "b:9", "maker": "b:4", "taker": "a:17", "price": "50000.00", "qty": "0.50000000", "ts": 1718000000000,
+        "taker_side": "buy"}
+MY_FILL = {**FILL, "order_id": "a:17", "client_order_id": "", "side": "buy", "liquidity": "taker"}
+UPDATE = {
     "order_id": "a:17", "owner": "a", "side": "buy", "price": "50000.00", "qty": "1.50000000", "tif": "gtc",
     "status": "partial", "filled": "0.50000000", "open": "1.00000000", "pending": "0.00000000",
-    "available": True, "fills": [FILL],
+    "available": True, "ts": 1718000000000, "reason": None, "expire_at": None, "client_order_id": "",
 }
+ORDER = {**UPDATE, "fills": [FILL]}
+EMPTY_BOOK = {"bids": [], "asks": [], "unavailable": {"bids": [], "asks": []}}
 RESULTS: dict[str, Any] = {
     "place": ORDER,
-    "cancel": {**ORDER, "status": "cancelled", "open": "0.00000000"},
+    "cancel": {**ORDER, "status": "cancelled", "open": "0.00000000", "reason": "user"},
+    "cancel_all": {"cancelled": ["a:17", "a:18"]},
     "order": ORDER,
+    "open_orders": {"orders": [ORDER], "next": 17, "more": False},
+    "my_fills": {"fills": [MY_FILL], "next": 4, "more": True},
+    "trades": {"trades": [FILL], "next": 4, "more": False},
     "book": {"bids": [["50000.00", "1.00000000", 1]], "asks": [], "unavailable": {"bids": [], "asks": []}},
     "status": {"node": "a", "peers": {}, "vc": {"a": 3}, "hash": "ab12", "open_orders": 1, "orders": 2, "fills": 1},
     "fills": {"fills": [FILL]},
     "watch": {"watching": True},
+    "cancel_on_disconnect": {"timeout_ms": 5000},
+    "heartbeat": {"timeout_ms": 5000},
+    "unsubscribe": {"unsubscribed": 1},
 }
 
 Handler = Callable[[dict], list[dict]]
@@ -64,6 +75,7 @@ class FakeNode:
         self.endpoint = self.socket.getsockopt(zmq.LAST_ENDPOINT).decode()
         self.address = self.endpoint.removeprefix("tcp://")
         self.handlers: dict[str, Handler] = {op: (lambda req, r=r: [ok(req, r)]) for op, r in RESULTS.items()}
+        self.handlers["subscribe"] = lambda req: [ok(req, {"subscribed": req["stream"]})]
         self.requests: queue.Queue[tuple[bytes, dict]] = queue.Queue()
         self.outbox: queue.Queue[tuple[bytes, dict]] = queue.Queue()
         self._stop = threading.Event()
@@ -147,19 +159,35 @@ def test_market_and_tif(node, client):
     assert (post["side"], post["qty"], post["price"], post["tif"]) == ("sell", "3.00000000", "50001.00", "post_only")
 
 
-@pytest.mark.parametrize("call, op, args", [
-    (lambda c: c.cancel("a:17"), "cancel", {"order_id": "a:17"}),
-    (lambda c: c.order("b:4"), "order", {"order_id": "b:4"}),
-    (lambda c: c.book(), "book", {"depth": 10}),
-    (lambda c: c.book(depth=3), "book", {"depth": 3}),
-    (lambda c: c.status(), "status", {}),
-    (lambda c: c.fills(), "fills", {}),
+@pytest.mark.parametrize("call, op, args, result", [
+    (lambda c: c.cancel("a:17"), "cancel", {"order_id": "a:17"}, RESULTS["cancel"]),
+    (lambda c: c.cancel(client_order_id="x-1"), "cancel", {"client_order_id": "x-1"}, RESULTS["cancel"]),
+    (lambda c: c.cancel_all(), "cancel_all", {}, ["a:17", "a:18"]),
+    (lambda c: c.cancel_all("sell"), "cancel_all", {"side": "sell"}, ["a:17", "a:18"]),
+    (lambda c: c.order("b:4"), "order", {"order_id": "b:4"}, ORDER),
+    (lambda c: c.order(client_order_id="x-1"), "order", {"client_order_id": "x-1"}, ORDER),
+    (lambda c: c.open_orders(), "open_orders", {"since": 0, "limit": 100}, ([ORDER], 17, False)),
+    (lambda c: c.my_fills(3, 10), "my_fills", {"since": 3, "limit": 10}, ([MY_FILL], 4, True)),
+    (lambda c: c.trades(since=2), "trades", {"since": 2, "limit": 100}, ([FILL], 4, False)),
+    (lambda c: c.book(), "book", {"depth": 10}, RESULTS["book"]),
+    (lambda c: c.book(depth=3), "book", {"depth": 3}, RESULTS["book"]),
+    (lambda c: c.status(), "status", {}, RESULTS["status"]),
+    (lambda c: c.fills(), "fills", {}, [FILL]),
+    (lambda c: c.cancel_on_disconnect(5000), "cancel_on_disconnect", {"timeout_ms": 5000}, 5000),
+    (lambda c: c.heartbeat(), "heartbeat", {}, 5000),
 ])
-def test_request_shapes(node, client, call, op, args):
-    result = call(client)
+def test_request_shapes(node, client, call, op, args, result):
+    assert call(client) == result
     _, request = node.next_request()
     assert request == {"v": 1, "id": request["id"], "op": op, **args}
-    assert result == (RESULTS[op]["fills"] if op == "fills" else RESULTS[op])
+
+
+def test_place_with_a_client_order_id_an_expiry_and_an_early_ack(node, client):
+    client.place("sell", "1", "50000", "gtd", client_order_id="bot-1", expire_at=1_718_000_000_000, ack="accepted")
+    _, request = node.next_request()
+    assert {k: v for k, v in request.items() if k not in ("v", "id")} == {
+        "op": "place", "side": "sell", "qty": "1.00000000", "price": "50000.00", "tif": "gtd",
+        "client_order_id": "bot-1", "expire_at": 1_718_000_000_000, "ack": "accepted"}
 
 
 def test_each_request_gets_a_fresh_id(node, client):
@@ -185,12 +213,26 @@ def test_bad_amounts_rejected_locally(node, client, qty, price):
 
 @pytest.mark.parametrize("call", [
     lambda c: c.place("hold", "1", "50000"),
-    lambda c: c.place("buy", "1", "50000", tif="fok"),
+    lambda c: c.place("buy", "1", "50000", tif="day"),
     lambda c: c.place("buy", "1", tif="post_only"),
+    lambda c: c.place("buy", "1", "50000", tif="gtd"),
+    lambda c: c.place("buy", "1", "50000", client_order_id="not ok"),
+    lambda c: c.place("buy", "1", "50000", ack="later"),
     lambda c: c.cancel(17),
+    lambda c: c.cancel(),
+    lambda c: c.cancel("a:1", client_order_id="x"),
+    lambda c: c.cancel_all("both"),
     lambda c: c.order(""),
+    lambda c: c.order(client_order_id="x" * 37),
     lambda c: c.book(depth=0),
     lambda c: c.book(depth=True),
+    lambda c: c.trades(-1),
+    lambda c: c.my_fills(limit=1001),
+    lambda c: c.cancel_on_disconnect(100),
+    lambda c: c.subscribe("fills"),
+    lambda c: c.subscribe("book", depth=101),
+    lambda c: c.subscribe("book", depth=2),
+    lambda c: c.subscribe("orders", depth=5),
 ])
 def test_bad_requests_rejected_locally(node, client, call):
     with pytest.raises(errors.InvalidRequest):
@@ -229,9 +271,10 @@ def test_tcp_prefix_accepted(node):
     ("something_new", errors.ErrorReply),
 ])
 def test_error_replies_map_to_exceptions(node, client, code, cls):
-    node.handlers["cancel"] = lambda req: [fail(req["id"], req["order_id"], f"the node says {req['order_id']}")]
+    node.handlers["cancel"] = lambda req: [fail(req["id"], req["client_order_id"],
+                                                f"the node says {req['client_order_id']}")]
     with pytest.raises(cls) as info:
-        client.cancel(code)
+        client.cancel(client_order_id=code)
     assert isinstance(info.value, errors.ZmqexError)
     assert str(info.value) == f"the node says {code}"
     assert info.value.code == code
@@ -302,43 +345,99 @@ def test_out_of_order_replies_matched_by_id(node, client):
     assert client.status() == RESULTS["status"]  # the late book reply queued before it is dropped
 
 
-# --- watch ------------------------------------------------------------------------------
+# --- subscriptions ----------------------------------------------------------------------
 
 
-def test_watch_streams_fills_on_its_own_socket(node, client):
+def stream(req: dict, seq: int, **body: Any) -> dict:
+    return {"v": 1, "id": req["id"], "stream": req["stream"], "seq": seq, **body}
+
+
+def test_a_subscription_streams_on_its_own_socket_and_skips_heartbeats(node, client):
     other = {**FILL, "id": "c:2"}
-    node.handlers["watch"] = lambda req: [
-        ok(req, {"watching": True}),
-        {"v": 1, "id": req["id"], "stream": "fill", "fill": FILL},
-        {"v": 1, "id": req["id"] + 100, "stream": "fill", "fill": {**FILL, "id": "nope"}},
+    node.handlers["subscribe"] = lambda req: [
+        ok(req, {"subscribed": "trades"}),
+        stream(req, 1, trade=FILL),
+        stream(req, 1, heartbeat=True),
+        {**stream(req, 9, trade={**FILL, "id": "nope"}), "id": req["id"] + 100},  # another subscription's
     ]
     client.status()
     client_identity, _ = node.next_request()
-    with client.watch(timeout=0.3) as fills:
-        watch_identity, request = node.next_request()
-        assert request == {"v": 1, "id": request["id"], "op": "watch"}
-        assert watch_identity != client_identity
-        assert next(fills) == FILL
-        node.outbox.put((watch_identity, {"v": 1, "id": request["id"], "stream": "fill", "fill": other}))
+    with client.subscribe("trades", timeout=0.3) as trades:
+        sub_identity, request = node.next_request()
+        assert request == {"v": 1, "id": request["id"], "op": "subscribe", "stream": "trades"}
+        assert sub_identity != client_identity
+        assert next(trades) == FILL
+        node.outbox.put((sub_identity, stream(request, 2, trade=other)))
         started = time.monotonic()
-        assert list(fills) == [other]  # then stops after 0.3 s without a fill
+        assert list(trades) == [other]  # then stops after 0.3 s without an update
         assert 0.29 <= time.monotonic() - started < 1.0
-        assert fills._socket is None
+        assert trades._socket is None and trades.seq == 2
     assert client.status() == RESULTS["status"]  # the request socket saw none of the stream
 
 
-def test_watch_close_closes_its_socket(node, client):
-    fills = client.watch()
-    sock = fills._socket
-    fills.close()
-    assert sock.closed and fills._socket is None
-    assert list(fills) == []
+def test_watch_is_a_trades_subscription(node, client):
+    node.handlers["subscribe"] = lambda req: [ok(req, {"subscribed": "trades"}), stream(req, 1, trade=FILL)]
+    with client.watch(timeout=0.3) as fills:
+        assert next(fills) == FILL
 
 
-def test_watch_error_reply_raises(node, client):
-    node.handlers["watch"] = lambda req: [fail(req["id"], "busy", "too many watchers")]
-    with pytest.raises(errors.Busy, match="too many watchers"):
-        client.watch()
+def test_an_orders_subscription_yields_each_change(node, client):
+    node.handlers["subscribe"] = lambda req: [
+        ok(req, {"subscribed": "orders"}), stream(req, 1, event="placed", order=UPDATE),
+        stream(req, 2, event="fill", order=UPDATE, fill=MY_FILL)]
+    with client.subscribe("orders", timeout=0.3) as orders:
+        assert next(orders) == {"event": "placed", "order": UPDATE}
+        assert next(orders) == {"event": "fill", "order": UPDATE, "fill": MY_FILL}
+
+
+def test_a_book_subscription_keeps_the_book(node, client):
+    node.handlers["subscribe"] = lambda req: [
+        ok(req, {"subscribed": "book"}), stream(req, 1, snapshot={**EMPTY_BOOK, "bids": [["1.00", "1.00000000", 1]]}),
+        stream(req, 2, changes={**EMPTY_BOOK, "bids": [["1.00", "0.00000000", 0], ["2.00", "3.00000000", 2]],
+                                "asks": [["5.00", "1.00000000", 1]]})]
+    with client.subscribe("book", depth=5, timeout=0.3) as book:
+        _, request = node.next_request()
+        assert request["depth"] == 5
+        assert next(book)["bids"] == [["1.00", "1.00000000", 1]]
+        assert next(book) == {**EMPTY_BOOK, "bids": [["2.00", "3.00000000", 2]], "asks": [["5.00", "1.00000000", 1]]}
+
+
+@pytest.mark.parametrize("messages, code", [
+    (lambda req: [stream(req, 2, trade=FILL)], "gap"),
+    (lambda req: [stream(req, 1, trade=FILL), stream(req, 3, trade=FILL)], "gap"),
+    (lambda req: [stream(req, 4, heartbeat=True)], "gap"),
+    (lambda req: [stream(req, 1, trade=FILL), stream(req, 1, end={"code": "slow_reader", "message": "read faster"})],
+     "slow_reader"),
+])
+def test_a_subscription_that_breaks_raises_stream_ended(node, client, messages, code):
+    node.handlers["subscribe"] = lambda req: [ok(req, {"subscribed": "trades"}), *messages(req)]
+    with client.subscribe("trades", timeout=1) as trades:
+        with pytest.raises(errors.StreamEnded) as ended:
+            list(trades)
+        assert ended.value.code == code and trades._socket is None
+
+
+def test_a_silent_subscription_raises_stream_ended(node, client):
+    with client.subscribe("trades") as trades:
+        trades.silence = 0.3
+        started = time.monotonic()
+        with pytest.raises(errors.StreamEnded, match="not even a heartbeat") as ended:
+            trades.poll()
+        assert ended.value.code == "silent" and 0.29 <= time.monotonic() - started < 1.0
+
+
+def test_unsubscribe_ends_it_on_the_node_then_closes(node, client):
+    with client.subscribe("book") as book:
+        _, request = node.next_request()
+        book.unsubscribe()
+        assert node.next_request()[1]["subscription"] == request["id"] and book._socket is None
+        assert book.poll(0.1) is None
+
+
+def test_a_refused_subscription_raises(node, client):
+    node.handlers["subscribe"] = lambda req: [fail(req["id"], "limit", "too many subscriptions")]
+    with pytest.raises(errors.LimitReached, match="too many subscriptions"):
+        client.subscribe("trades")
 
 
 # --- examples/send_order.py -------------------------------------------------------------
@@ -363,7 +462,7 @@ def test_a_named_trader_goes_with_every_request(node):
     with Client(node.address, timeout=2.0, trader="alice") as alice:
         alice.place("buy", "1", "50000")
         alice.cancel("a:17")
-        alice.watch(timeout=0.01).close()
+        alice.subscribe("orders", timeout=0.01).close()
     assert [node.next_request()[1].get("trader") for _ in range(3)] == ["alice"] * 3
     with Client(node.address, timeout=2.0) as anonymous:
         anonymous.status()
@@ -413,3 +512,58 @@ def test_send_order_unreachable(dead_address):
     assert f"node {dead_address} did not answer 'place' within 0.5s" in done.stderr
     assert "Traceback" not in done.stderr
     assert time.monotonic() - started < 8
+
+
+def test_send_order_with_a_client_order_id_and_an_early_ack(node):
+    done = send_order("--node", node.address, "--trader", "alice", "sell", "1", "50000", "--client-order-id", "a-1",
+                      "--accepted")
+    assert done.returncode == 0, done.stderr
+    request = node.next_request()[1]
+    assert (request["client_order_id"], request["ack"], request["trader"]) == ("a-1", "accepted", "alice")
+    done = send_order("--node", node.address, "sell", "1", "50000", "--gtd", "1718000000000")
+    assert done.returncode == 0, done.stderr
+    request = node.next_request()[1]
+    assert (request["tif"], request["expire_at"]) == ("gtd", 1718000000000)
+
+
+@pytest.mark.parametrize("args, op, sent", [
+    (["cancel", "a:17"], "cancel", {"order_id": "a:17"}),
+    (["cancel", "--client-order-id", "a-1"], "cancel", {"client_order_id": "a-1"}),
+    (["cancel-all", "--side", "buy"], "cancel_all", {"side": "buy"}),
+    (["open-orders"], "open_orders", {"since": 0, "limit": 100}),
+    (["my-fills", "--since", "3", "--limit", "5"], "my_fills", {"since": 3, "limit": 5}),
+    (["trades", "--json"], "trades", {"since": 0, "limit": 100}),
+])
+def test_send_order_commands(node, args, op, sent):
+    done = send_order("--node", node.address, "--trader", "alice", *args)
+    assert done.returncode == 0, done.stderr
+    request = node.next_request()[1]
+    assert request == {"v": 1, "id": request["id"], "op": op, "trader": "alice", **sent}
+    assert done.stdout.strip()
+
+
+def test_send_order_pages_through_everything(node):
+    pages = iter([{"trades": [FILL], "next": 1, "more": True}, {"trades": [{**FILL, "id": "b:10"}], "next": 2,
+                                                                "more": False}])
+    node.handlers["trades"] = lambda req: [ok(req, next(pages))]
+    done = send_order("--node", node.address, "trades", "--all")
+    assert done.returncode == 0, done.stderr
+    assert "fill b:9" in done.stdout and "fill b:10" in done.stdout and "next: 2" in done.stdout
+    assert [node.next_request()[1]["since"] for _ in range(2)] == [0, 1]
+
+
+def test_send_order_watches_a_stream_keeping_cancel_on_disconnect_alive(node):
+    node.handlers["subscribe"] = lambda req: [ok(req, {"subscribed": "orders"}),
+                                              stream(req, 1, event="placed", order=UPDATE)]
+    done = send_order("--node", node.address, "--trader", "alice", "watch", "orders", "--cod", "5000", "--for", "1.5")
+    assert done.returncode == 0, done.stderr
+    assert "placed a:17 partial" in done.stdout
+    ops = node.sent_ops()
+    assert ops[:2] == ["subscribe", "cancel_on_disconnect"] and "heartbeat" in ops
+
+
+def test_send_order_bad_command_arguments(node):
+    done = send_order("--node", node.address, "cancel")
+    assert done.returncode == 2 and "order_id or a client_order_id" in done.stderr
+    done = send_order("--node", node.address, "watch", "fills")
+    assert done.returncode == 2 and "invalid choice" in done.stderr

@@ -20,7 +20,8 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, ru
 
 from zmqex.core.events import Side, Tif
 from zmqex.core.replica import Config
-from zmqex.errors import InvalidRequest, OrderClosed, Rejected
+from zmqex.core.traders import Stp
+from zmqex.errors import Busy, InvalidRequest, OrderClosed, Rejected
 from tests.checked import Network
 
 from tests.reference import NaiveMatcher
@@ -28,7 +29,7 @@ from tests.reference import NaiveMatcher
 NAMES = ["a", "b", "c", "d", "e"]
 
 sides = st.sampled_from(list(Side))
-tifs = st.sampled_from([Tif.GTC, Tif.GTC, Tif.GTC, Tif.IOC, Tif.POST_ONLY])
+tifs = st.sampled_from([Tif.GTC, Tif.GTC, Tif.GTC, Tif.IOC, Tif.POST_ONLY, Tif.GTD])
 prices = st.one_of(st.integers(9_998, 10_002), st.integers(9_998, 10_002), st.none())  # plenty of crossing
 qtys = st.integers(1, 30)
 picks = st.integers(0, 2**16)  # index into whatever is there to choose from
@@ -42,6 +43,7 @@ class ReplicasUnderFaults(RuleBasedStateMachine):
         # keyed: every event signed, every relayed event and snapshot item verified.
         config = Config(compact_after=1, compact_every_ms=0) if compact else Config()
         self.net = Network(NAMES[:n], config, keyed=NAMES if keyed else None)
+        self.client_orders: dict[tuple[str, str, str], str] = {}  # (node, trader, client order id) -> order
 
     @rule(settle_first=st.booleans())
     def join(self, settle_first: bool) -> None:
@@ -66,15 +68,46 @@ class ReplicasUnderFaults(RuleBasedStateMachine):
 
     # Orders come in bursts at several nodes before anything is delivered: that is
     # where takers race for one maker and concurrent orders cross.
-    @rule(burst=st.lists(st.tuples(picks, sides, qtys, prices, tifs), min_size=1, max_size=6))
+    @rule(burst=st.lists(st.tuples(picks, sides, qtys, prices, tifs, st.sampled_from(Stp), picks),
+                         min_size=1, max_size=6))
     def place(self, burst: list) -> None:
-        for node, side, qty, price, tif in burst:
+        for node, side, qty, price, tif, stp, pick in burst:
             name = self._node(node)
             self.net.restart(name)  # a trader whose node is down restarts it first
+            trader, client_order_id = f"t{qty % 3}", f"c{pick % 50}" if pick % 2 else ""  # three traders a node
+            expire_at = self.net.now + pick % 5_000 + 1 if tif is Tif.GTD else None
             try:
-                self.net.place(name, side, qty, price, tif, trader=f"t{qty % 3}")  # three traders a node
+                oid = self.net.place(name, side, qty, price, tif, trader=trader, client_order_id=client_order_id,
+                                     expire_at=expire_at, stp=stp, protection_bps=pick % 1_000)
             except (Rejected, InvalidRequest):
-                pass  # post-only that would cross, or post-only without a price
+                continue  # post-only that would cross or without a price, market into an empty book, id taken
+            if client_order_id:
+                self.client_orders[(name, trader, client_order_id)] = oid
+
+    @rule(node=picks, pick=picks, qty=st.one_of(st.none(), qtys), price=st.one_of(st.none(), prices))
+    def amend(self, node: int, pick: int, qty: int | None, price: int | None) -> None:
+        """A trader lowers an order (it keeps its place) or moves it (a new place), maybe while it trades."""
+        name = self._node(node)
+        if not self.net.nodes[name].up:
+            return
+        replica = self.net.replica(name)
+        own = [o for o in replica.ledger.orders.values() if o.owner == name and o.open > 0 and o.rests]
+        if own:
+            oid = own[pick % len(own)].id
+            try:
+                new = self.net.amend(name, oid, qty=qty, price=price, trader=replica.traders.of.get(oid, ""))
+            except (Busy, InvalidRequest, Rejected):
+                return  # taking right now, nothing would be left, or a post-only moved across the book
+            for key, named in self.client_orders.items():
+                if named == oid:
+                    self.client_orders[key] = new  # its client order id names the new order now
+
+    @rule(node=picks, pick=picks)
+    def cancel_all(self, node: int, pick: int) -> None:
+        name = self._node(node)
+        if self.net.nodes[name].up:
+            side = [None, Side.BUY, Side.SELL][pick % 3]
+            self.net.cancel_all(name, f"t{pick % 3}", side=side, operator=pick % 7 == 0)
 
     @rule(viewer=picks, pick=picks, takers=st.sets(picks, min_size=2, max_size=3), tif=tifs, regret=st.booleans())
     def race(self, viewer: int, pick: int, takers: set[int], tif: Tif, regret: bool) -> None:
@@ -94,7 +127,9 @@ class ReplicasUnderFaults(RuleBasedStateMachine):
             node = self._node(taker)
             self.net.restart(node)
             try:
-                placed.append((node, self.net.place(node, target.side.opposite, target.qty, target.price, tif)))
+                expire_at = self.net.now + 1_000 if tif is Tif.GTD else None
+                placed.append((node, self.net.place(node, target.side.opposite, target.qty, target.price, tif,
+                                                    expire_at=expire_at)))
             except Rejected:
                 pass
         if regret and placed:
@@ -181,6 +216,13 @@ class ReplicasUnderFaults(RuleBasedStateMachine):
             replica._check()
 
     @invariant()
+    def a_client_order_id_keeps_naming_its_order(self) -> None:
+        # Across crashes and restarts: a retried place finds the order it made.
+        for (node, trader, client_order_id), oid in self.client_orders.items():
+            if self.net.nodes[node].up:
+                assert self.net.replica(node).client_order(trader, client_order_id) == oid
+
+    @invariant()
     def replicas_at_the_same_clock_hold_the_same_state(self) -> None:
         # Checked by the replicas themselves, from the hashes in quiet heartbeats.
         for replica in self.net.live():
@@ -231,12 +273,13 @@ def test_drained_network_trades_like_a_naive_matcher(n: int, script: list) -> No
             net.cancel(victim.split(":")[0], victim)
             ref.cancel(victim)
         else:
+            gtd = tif is Tif.GTD  # one that never expires here: a GTC to the naive matcher
             try:
-                oid = net.place(name, side, qty, price, tif)
+                oid = net.place(name, side, qty, price, tif, expire_at=10**15 if gtd else None)
             except (Rejected, InvalidRequest):
                 oid = None
             if oid is not None or price is not None:  # a post-only needs a price: no test there
-                accepted = ref.place(oid or "rejected", side, qty, price, tif)
+                accepted = ref.place(oid or "rejected", side, qty, price, Tif.GTC if gtd else tif)
                 assert accepted == (oid is not None), f"post-only disagreement for {side} {qty}@{price}"
         net.drain()
     net.settle()

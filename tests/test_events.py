@@ -17,7 +17,7 @@ from zmqex.core.events import (
     parse_order_id, to_wire,
 )
 from zmqex.core.money import MAX_PRICE, MAX_QTY
-from zmqex.errors import DecodeError, InvalidAmount
+from zmqex.errors import DecodeError, InvalidAmount, InvalidRequest
 
 # --- strategies (the valid values are the fuzzing helpers' own: tests/hostile.py) ---
 
@@ -32,7 +32,7 @@ qtys = st.integers(1, MAX_QTY)
 def events(draw, body=bodies) -> Event:
     origin, seq = draw(node_ids), draw(counts)
     others = draw(st.dictionaries(node_ids, counts, max_size=6))
-    return Event(origin, seq, VectorClock({**others, origin: seq}), draw(body))
+    return Event(origin, seq, VectorClock({**others, origin: seq}), draw(body), ts=draw(st.integers(0, 2**53)))
 
 
 # Any value msgpack can pack, nested.
@@ -68,7 +68,7 @@ def test_round_trip(event):
 
 @given(events())
 def test_equal_events_encode_equally(event):
-    twin = Event(event.origin, event.seq, VectorClock(dict(reversed(list(event.vc.items())))), event.body)
+    twin = Event(event.origin, event.seq, VectorClock(dict(reversed(list(event.vc.items())))), event.body, ts=event.ts)
     assert twin == event
     assert encode(twin) == encode(event)
 
@@ -85,9 +85,21 @@ def test_different_events_encode_differently(a, b):
     assert (encode(a) == encode(b)) == (a == b)
 
 
+def test_a_gtd_order_and_only_it_carries_expire_at():
+    assert NewOrder(Side.BUY, 1, 1, Tif.GTD, 5).expire_at == 5
+    with pytest.raises(InvalidRequest):
+        NewOrder(Side.BUY, 1, 1, Tif.GTD)
+    with pytest.raises(InvalidRequest):
+        NewOrder(Side.BUY, 1, 1, Tif.GTC, 5)
+    raw = to_wire(Event("a", 1, VectorClock({"a": 1}), NewOrder(Side.BUY, 1, 1, Tif.GTD, 5)))
+    raw[-1] = None
+    with pytest.raises(DecodeError, match="needs expire_at"):
+        from_wire(raw)
+
+
 def test_market_order_must_be_ioc():
     assert NewOrder(Side.BUY, None, 1, Tif.IOC).price is None
-    for tif in (Tif.GTC, Tif.POST_ONLY):
+    for tif in (Tif.GTC, Tif.POST_ONLY, Tif.GTD):
         with pytest.raises(InvalidAmount):
             NewOrder(Side.BUY, None, 1, tif)
 
@@ -120,10 +132,12 @@ def test_parse_order_id_inverts_order_id(origin, seq):
 
 # --- strict decoding ----------------------------------------------------------
 
-ORDER = [1, "a", 2, {"a": 2, "b": 1}, "order", "buy", 5000, 10, "gtc"]
-CANCEL = [1, "a", 3, {"a": 3}, "cancel", "a:1", "user"]
-FILL = [1, "a", 3, {"a": 3, "b": 1}, "fill", "a:1", "b:1", 5000, 10, "req-1"]
-BASES = {"order": ORDER, "cancel": CANCEL, "fill": FILL}
+TS = 1_764_633_600_000
+ORDER = [2, "a", 2, {"a": 2, "b": 1}, TS, "order", "buy", 5000, 10, "gtc", None]
+CANCEL = [2, "a", 3, {"a": 3}, TS, "cancel", "a:1", "user"]
+FILL = [2, "a", 3, {"a": 3, "b": 1}, TS, "fill", "a:1", "b:1", 5000, 10, "req-1"]
+REDUCE = [2, "a", 3, {"a": 3}, TS, "reduce", "a:1", 5]
+BASES = {"order": ORDER, "cancel": CANCEL, "fill": FILL, "reduce": REDUCE}
 
 
 def edit(base: list, index: int, value) -> list:
@@ -138,19 +152,21 @@ def test_bases_are_valid():
 
 
 BAD_EVERY_KIND = [  # (index, value) wrong in any event
-    (0, 2), (0, 0), (0, "1"), (0, None),
+    (0, 1), (0, 3), (0, 0), (0, "2"), (0, None),
     (1, ""), (1, "a" * 33), (1, "a:b"), (1, "a b"), (1, 5), (1, None), (1, b"a"), (1, "\u00e9"),
     (2, 0), (2, -1), (2, True), (2, "3"), (2, 3.0), (2, 2**63), (2, 2**64 - 1), (2, None),
     (3, []), (3, {}), (3, None), (3, {"a": 9}), (3, {"b": 1}),
-    (4, "orders"), (4, ""), (4, None), (4, 1), (4, "ORDER"),
+    (4, -1), (4, None), (4, "1"), (4, 1.0), (4, True), (4, 2**63),
+    (5, "orders"), (5, ""), (5, None), (5, 1), (5, "ORDER"),
 ]
 BAD_BY_KIND = {
-    "order": [(5, "BUY"), (5, "hold"), (5, None), (5, True), (6, 0), (6, -1), (6, MAX_PRICE + 1), (6, "5000"),
-              (6, 5000.0), (6, True), (7, 0), (7, MAX_QTY + 1), (7, True), (7, None), (8, "GTC"), (8, "fok"),
-              (8, None)],
-    "cancel": [(5, "a"), (5, "a:0"), (5, "a:01"), (5, 1), (5, None), (6, "oops"), (6, None)],
-    "fill": [(5, "x"), (6, "b:0"), (7, 0), (7, None), (8, 0), (8, -5), (8, False), (9, ""), (9, "r" * 129),
-             (9, 5), (9, None)],
+    "order": [(6, "BUY"), (6, "hold"), (6, None), (6, True), (7, 0), (7, -1), (7, MAX_PRICE + 1), (7, "5000"),
+              (7, 5000.0), (7, True), (8, 0), (8, MAX_QTY + 1), (8, True), (8, None), (9, "GTC"), (9, "fok"),
+              (9, None), (9, "gtd"), (10, 5), (10, "5"), (10, True)],
+    "cancel": [(6, "a"), (6, "a:0"), (6, "a:01"), (6, 1), (6, None), (7, "oops"), (7, None)],
+    "reduce": [(6, "a"), (6, "a:0"), (6, None), (7, 0), (7, -1), (7, MAX_QTY + 1), (7, True), (7, "5"), (7, None)],
+    "fill": [(6, "x"), (7, "b:0"), (8, 0), (8, None), (9, 0), (9, -5), (9, False), (10, ""), (10, "r" * 129),
+             (10, 5), (10, None)],
 }
 CLOCK_ENTRIES = [{"b": 0}, {"b": -1}, {"b": True}, {"b": 1.0}, {"b c": 1}, {"b": 2**63}, {"": 1}, {"b": None}]
 
@@ -185,22 +201,22 @@ def test_max_nodes_clock_entries_is_still_fine():
     assert len(decode(msgpack.packb(edit(ORDER, 3, {**many, "a": 2}))).vc) == MAX_NODES
 
 
-@pytest.mark.parametrize("version", [True, 1.0])
-def test_version_must_be_the_int_1(version):
+@pytest.mark.parametrize("version", [True, 2.0])
+def test_version_must_be_exactly_the_int(version):
     rejects(msgpack.packb(edit(ORDER, 0, version)))
 
 
-@pytest.mark.parametrize("tif", ["gtc", "post_only"])
+@pytest.mark.parametrize("tif", ["gtc", "post_only", "gtd"])
 def test_market_order_that_is_not_ioc_is_a_decode_error(tif):
-    rejects(msgpack.packb(edit(edit(ORDER, 6, None), 8, tif)))
+    rejects(msgpack.packb(edit(edit(ORDER, 7, None), 9, tif)))
 
 
 def test_market_ioc_order_decodes():
-    assert decode(msgpack.packb(edit(edit(ORDER, 6, None), 8, "ioc"))).body.price is None
+    assert decode(msgpack.packb(edit(edit(ORDER, 7, None), 9, "ioc"))).body.price is None
 
 
 def test_oversized_frame_is_rejected_before_parsing():
-    data = msgpack.packb(edit(FILL, 9, "r" * wire.MAX_FRAME))
+    data = msgpack.packb(edit(FILL, 10, "r" * wire.MAX_FRAME))
     with pytest.raises(DecodeError, match="over the limit"):
         decode(data)
 

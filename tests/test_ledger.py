@@ -23,7 +23,7 @@ def _event(origin: str, body, seq: int | None = None) -> Event:
 
 
 def order(origin, seq, side, price, qty, tif=Tif.GTC) -> Event:
-    return _event(origin, NewOrder(side, price, qty, tif), seq)
+    return _event(origin, NewOrder(side, price, qty, tif, 1 if tif is Tif.GTD else None), seq)
 
 
 def cancel(origin, oid, reason=CancelReason.USER) -> Event:

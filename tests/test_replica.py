@@ -240,13 +240,27 @@ def test_a_held_take_is_answered_busy_after_retry_ms() -> None:
     assert [f[:4] for f in fills(net.replica("b"))] == [(x, y, 100, 5)]
 
 
+def test_a_take_answered_busy_is_answered_busy_again_even_when_the_maker_has_room() -> None:
+    net, x, y = maker_taking_itself()
+    net.links[("a", "c")].clear()  # a's take on z is lost: x stays reserved
+    net.tick(CFG.retry_ms)  # b's take is answered busy; a asks c for z again
+    deliver_all(net, "a", "c")
+    deliver_all(net, "c", "a")  # z is closed: x is free now
+    a = net.replica("a")
+    assert a.order_info(x)["open"] == 5 and a.order_info(x)["pending"] == 0
+    again = Take("b.1", x, net.replica("b").ledger.orders[y].event, 5)
+    inject(net, "b", "a", again)  # the same request again: the same answer, not a second judgement
+    assert replies_on(net, "a", "b") == [TakeReply("b.1", x, 0, "busy", None)] * 2
+    converged(net)
+
+
 # --- idempotency ----------------------------------------------------------------------------
 
 
 def test_duplicated_take_fills_once() -> None:
     net, ask = resting_sell()
     bid = net.place("b", BUY, 5, 100)
-    net.duplicate("b", "a", index=1)  # the link holds: gossip(order), take, take
+    net.duplicate("b", "a", index=0)  # the link holds: take, gossip(order), take
     assert [t.request for t in takes_on(net, "b", "a")] == ["b.1", "b.1"]
     net.drain()
     assert fills(net.replica("a")) == fills(net.replica("b")) == [(ask, bid, 100, 5, "b.1")]
@@ -305,7 +319,7 @@ def test_forged_take_for_maker_not_owned_by_receiver_is_invalid() -> None:
 def test_forged_take_with_another_nodes_request_id_is_invalid() -> None:
     net, ask = resting_sell(["a", "b", "c"], qty=10)
     bid = net.place("b", BUY, 5, 100)
-    net.deliver("b", "a")  # a knows b's order
+    net.deliver("b", "a", index=1)  # the gossip behind the take: a knows b's order
     a = net.replica("a")
     before = (a.ledger.state_hash(), a.clock)
     taker = net.replica("b").ledger.orders[bid].event
@@ -321,7 +335,7 @@ def test_forged_take_with_another_nodes_request_id_is_invalid() -> None:
 def test_take_asking_more_than_the_taker_order_is_answered() -> None:
     net, ask = resting_sell(qty=10)
     bid = net.place("b", BUY, 5, 100)
-    net.deliver("b", "a")
+    net.deliver("b", "a", index=1)  # the order's gossip, behind the take
     net.links[("b", "a")].clear()  # b's honest take, replaced by an oversized one
     taker = net.replica("b").ledger.orders[bid].event
     inject(net, "b", "a", Take("b.1", ask, taker, 8))
@@ -370,11 +384,19 @@ def test_market_order_takes_what_crosses_and_expires_the_rest() -> None:
     converged(net)
 
 
-def test_market_order_on_empty_book_expires_at_once() -> None:
+def test_market_order_on_empty_book_is_refused() -> None:
     net = Network(["a", "b"])
-    mkt = net.place("a", SELL, 8, None, token="m")
+    with pytest.raises(Rejected, match="no bids"):  # nothing to protect its price against (test_tif.py)
+        net.place("a", SELL, 8, None, token="m")
+    assert net.replica("a").ledger.orders == {} and "m" not in net.replies
+    converged(net)
+
+
+def test_ioc_on_empty_book_expires_at_once() -> None:
+    net = Network(["a", "b"])
+    ioc = net.place("a", SELL, 8, 100, IOC, token="m")
     assert net.replies["m"]["status"] == "expired"  # before any delivery
-    assert status(net, mkt) == ("expired", 0, 0)
+    assert status(net, ioc) == ("expired", 0, 0)
     assert len(net.replica("a").ledger.book) == 0
     converged(net)
 
@@ -444,7 +466,7 @@ def test_cancel_while_take_in_flight_settles_the_grant() -> None:
     bid = net.place("b", BUY, 10, 100, token="t")
     info = net.cancel("b", bid)  # the take for 5 is still on the link
     assert (info["status"], info["open"], info["pending"], info["filled"]) == ("cancelled", 0, 5, 0)
-    net.delay("b", "a", index=1)  # a hears the cancel before the take
+    net.delay("b", "a", index=0)  # a hears the cancel before the take
     assert [type(m) for m in on_link(net, "b", "a")] == [Gossip, Gossip, Take]
     net.drain()
     assert fills(net.replica("b")) == [(ask, bid, 100, 5, "b.1")]
@@ -541,12 +563,12 @@ def test_take_with_unseen_dependencies_is_parked_until_repaired() -> None:
     net.deliver("c", "b")
     bid = net.place("b", BUY, 5, 100)  # its clock names c:1
     assert net.replica("b").ledger.orders[bid].event.vc == VectorClock({"a": 1, "b": 1, "c": 1})
-    net.deliver("b", "a")  # gossip: held in the causal buffer
     net.deliver("b", "a")  # the take: parked; c:1 may still come by gossip
+    net.deliver("b", "a")  # the order's gossip: held in the causal buffer
     assert on_link(net, "a", "b") == []
     assert bid not in net.replica("a").ledger.orders and not net.replica("a").quiet
     net.tick(CFG.repair_after_ms)  # it did not: a asks b for what it lacks
-    assert [type(m) for m in on_link(net, "a", "b")][-1] is SyncRequest
+    assert SyncRequest in [type(m) for m in on_link(net, "a", "b")]
     net.drain()
     assert fills(net.replica("a")) == [(ask, bid, 100, 5, "b.1")]
     assert other in net.replica("a").ledger.orders

@@ -14,7 +14,7 @@ from zmqex.core import messages
 from zmqex.core.clock import VectorClock
 from zmqex.core.events import Side
 from zmqex.core.messages import Gossip, Heartbeat
-from zmqex.core.outputs import EventRecord, TakeSent
+from zmqex.core.outputs import EventRecord, Outcome, TakeSent
 from zmqex.sim import Network
 
 BUY, SELL = Side.BUY, Side.SELL
@@ -140,7 +140,38 @@ def test_store_records_take_before_the_take_leaves() -> None:
     net.drain()
     bid = net.place("b", BUY, 5, 100)
     assert TakeSent("b.1", bid, ask, 5) in net.nodes["b"].store
-    assert [type(m).__name__ for m in on_link(net, "b", "a")] == ["Gossip", "Take"]
+    # As a node sends them: what a peer waits on (the take) before the gossip (zmqex.core.schedule).
+    assert [type(m).__name__ for m in on_link(net, "b", "a")] == ["Take", "Gossip"]
+    check(net)
+
+
+def test_crash_before_send_keeps_a_promise_and_what_it_depends_on() -> None:
+    net = Network(["a", "b"])
+    ask = net.place("a", SELL, 5, 100)
+    net.drain()
+    bid = net.place("b", BUY, 5, 100)
+    before = len(net.nodes["a"].store)
+    assert net.deliver("b", "a", crash_before_send=True)  # the take: a grants, commits, dies
+    kept = net.nodes["a"].store[before:]
+    # b's order (not a promise by itself) is committed with the fill and the answer that need it.
+    assert [type(r) for r in kept] == [EventRecord, EventRecord, Outcome]
+    assert [r.event.order_id for r in kept if isinstance(r, EventRecord)][0] == bid
+    assert not net.nodes["a"].up and net.links[("a", "b")] == []  # nothing left a
+    net.settle()  # b retries; a answers from its outcome
+    assert net.replica("b").order_info(bid)["status"] == "filled"
+    assert net.replica("a").order_info(ask)["status"] == "filled"
+    check(net)
+
+
+def test_crash_before_send_loses_records_that_back_no_promise() -> None:
+    net = Network(["a", "b"])
+    oid = net.place("a", SELL, 1, 100)
+    assert net.deliver("a", "b", crash_before_send=True)  # a's event at b: committed after sending
+    assert net.nodes["b"].store == [] and not net.nodes["b"].up
+    net.restart("b")
+    assert oid not in net.replica("b").ledger.orders
+    net.settle()  # repair fetches it again
+    assert oid in net.replica("b").ledger.orders
     check(net)
 
 

@@ -5,12 +5,21 @@ of an order and a fill) is :mod:`zmqex.protocol`'s, described in
 docs/protocol.md; this module only serves it.  :class:`ClientApi` turns one
 request frame into a call on the replica and the replica's answer into a
 reply frame, with decimal strings at the edge and integer cents and satoshis
-inside.  It never raises on bad input: whatever a
-client sends, it gets back an error reply, and the replica is not touched.
+inside.  It never raises on bad input: whatever a client sends, it gets back
+an error reply, and the replica is not touched.  Subscriptions are
+:mod:`zmqex.streams`'s, the fill positions that page ``trades`` and
+``my_fills`` :mod:`zmqex.history`'s.
 
+A reply that tells of a change (a cancel's order, say) is sent by the node
+after the records of its iteration are committed: what a client is told
+survives a crash.  Once a request changed the replica (``changed``), every
+reply waits for that commit, since a query could show the change too; before
+that, replies go out at once, so a cheap query does not wait behind a batch
+of expensive ones.
 A ``place`` is answered later, when the replica's taker flow has finished:
 ``handle`` then returns None and the node calls ``finish`` with the replica's
-:class:`~zmqex.core.outputs.Reply`, whose token is ``(identity, request id, trader)``.
+:class:`~zmqex.core.outputs.Reply`, whose token is a :class:`Token`.  With
+``"ack": "accepted"`` it is answered at once instead, and ``finish`` says nothing.
 
 Traders.  Every request acts for one trader, who owns the orders it places
 (only they, or an operator, may cancel them).  The node says who is on a
@@ -23,12 +32,18 @@ field says (unauthenticated), or, without one, the connection itself
 reconnects).  Operators' orders are kept under ``"o:NAME"``, which no trader's
 name can equal.
 
+Cancel on disconnect.  A connection that asked for it (``cancel_on_disconnect``)
+and then sends nothing for its timeout has its trader's open orders at this node
+cancelled (reason ``disconnect``) by :meth:`ClientApi.tick`, the node's timer.
+
 Limits (:mod:`zmqex.limits`): per trader first, so one trader's flood is
 refused before it reaches what the node keeps for the others.  Costs per
 request: O(1) (a dict entry per trader with places in flight, per trader with
 a bucket not yet full; idle buckets are swept, amortised O(1)).  ``fills`` is
-O(limit), ``book`` O(depth).  ``now`` (integer ms, monotonic) comes from the
-node: the api reads no clock.
+O(limit), ``book`` O(depth), the paged queries O(limit) (``open_orders``
+O(the trader's open orders)); ``tick`` O(connections with cancel on disconnect
++ subscriptions).  ``now`` (integer ms, monotonic) comes from the node: the
+api reads no clock.
 """
 
 from __future__ import annotations
@@ -37,23 +52,34 @@ import itertools
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from zmqex import protocol
 from zmqex.core import wire
-from zmqex.core.events import Event, Fill, Side
+from zmqex.core.events import CancelReason, Event, parse_order_id
 from zmqex.core.queries import fill_info
 from zmqex.core.replica import Replica
-from zmqex.errors import Busy, DecodeError, LimitReached, NotOwner, RateLimited, ZmqexError
+from zmqex.errors import (Busy, DecodeError, LimitReached, LocalError, NotOwner, RateLimited, RemoteError,
+                          UnknownOrder)
+from zmqex.history import History
 from zmqex.limits import DEFAULT, Limits
 from zmqex.protocol import VERSION as VERSION  # re-exported: node.py reads api.VERSION
+from zmqex.streams import Frames, Streams, book_view
 
 log = logging.getLogger(__name__)
 
 _TOKEN = 1000  # what one request costs, in thousandths of a token: buckets count integers
 _SWEEP_MIN = 1024  # buckets kept before the first sweep of idle ones
+_ACCEPTED = protocol.ACKS[1]
 
-Token = tuple[bytes, Any, str]
+
+class Token(NamedTuple):
+    """What the replica hands back with a ``place``'s Reply: whom to answer, and whether it was answered."""
+
+    identity: bytes
+    request_id: Any
+    trader: str
+    answered: bool  # "ack": "accepted": the reply went out when the order was placed
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,15 +91,30 @@ class Caller:
     operator: bool = False
 
 
+@dataclass(slots=True)
+class Cod:
+    """A connection's cancel on disconnect: its trader's orders go if it is silent past ``deadline``."""
+
+    timeout_ms: int
+    deadline: int
+    trader: str
+
+
 class ClientApi:
     def __init__(self, replica: Replica, limits: Limits = DEFAULT) -> None:
         self.replica = replica
         self.limits = limits
+        self.now = 0  # the node's clock at the latest request or tick (monotonic ms)
+        # A request changed the replica since the node last committed: until it commits again, replies
+        # wait (node.py), so none tells of a change a crash could still undo.
+        self.changed = False
         self.pending = 0  # place requests awaiting their flow, all traders
         self._pending_of: dict[str, int] = {}  # trader -> its places awaiting their flow (no zeros)
         self._buckets: dict[str, list[int]] = {}  # trader -> [thousandths of a token, at ms]
         self._sweep_at = _SWEEP_MIN
-        self.watchers: dict[bytes, Any] = {}  # client identity -> its watch request id
+        self.streams = Streams(replica, limits)
+        self.history = History(replica)
+        self.cod: dict[bytes, Cod] = {}  # connection -> its cancel on disconnect
         # one handler per op of the protocol, named after it: no op is listed here
         self._ops: dict[str, Callable[[Caller, Any, dict[str, Any]], Mapping[str, Any] | None]] = {
             op: getattr(self, "_" + op) for op in protocol.OPS}
@@ -83,53 +124,79 @@ class ClientApi:
         """Answer one request frame; None when the answer comes later (``place``).
 
         ``user`` is the principal the node authenticated on this connection (None:
-        a node without keys); ``now`` the node's monotonic clock in ms, for the rate limit.
+        a node without keys); ``now`` the node's monotonic clock in ms, for the
+        rate limit and cancel on disconnect.
         """
         request_id = None
+        self.now = self.streams.now = now
+        self._touch(identity, now)  # whatever it sends, the connection is alive
         try:
             request = wire.unpack(frame, protocol.MAX_REQUEST)
             if type(request) is not dict:
                 raise DecodeError(f"a request must be a msgpack map, got {type(request).__name__}")
             request_id = protocol.request_id(request.get("id"))
-            caller = self._caller(identity, user, request.get("trader"))
+            caller = self._caller(identity, user, request)
             self._charge(caller.trader, now)
-            if request.get("v") != VERSION:
+            if not protocol.version(request.get("v")):
                 return error(request_id, protocol.UNSUPPORTED_VERSION, f"protocol version "
-                             f"{wire.brief(request.get('v'), 20)} is not supported; this node speaks {VERSION}")
+                             f"{wire.brief(request.get('v'), 20)} is not supported; this node speaks {VERSION} "
+                             "(the integer)")
             op = request.get("op")
-            handler = self._ops.get(op) if type(op) is str else None
-            if handler is None:
+            if type(op) is not str or op not in self._ops:
                 return error(request_id, protocol.UNKNOWN_OP,
                              f"unknown op {wire.brief(op, 30)}; one of {sorted(protocol.OPS)}")
-            result = handler(caller, request_id, request)
+            protocol.check_fields(request, op)
+            result = self._ops[op](caller, request_id, request)
             return None if result is None else wire.pack(protocol.ok_reply(request_id, result))
-        except ZmqexError as exc:
+        except (LocalError, RemoteError) as exc:  # an InvariantViolation is our bug: it is not answered away
             log.debug("request %r from %r refused: %s", request_id, identity, exc)
             return error(request_id, exc.code, str(exc))
 
-    def finish(self, token: Token, result: dict[str, Any]) -> tuple[bytes, bytes]:
-        """The reply to a ``place`` whose flow has ended: (identity, frame)."""
-        identity, request_id, trader = token
-        self.pending -= 1
-        left = self._pending_of[trader] - 1
-        if left:
-            self._pending_of[trader] = left
-        else:
-            del self._pending_of[trader]
-        return identity, wire.pack(protocol.ok_reply(request_id, protocol.order_view(result)))
+    def handle_parts(self, identity: bytes, parts: int, first: bytes, now: int = 0) -> bytes:
+        """Answer a request sent in ``parts`` frames (a request is one): ``malformed``, under the id
+        of the first frame when it is a map with a valid one, else null.  Nothing is charged."""
+        self._touch(identity, now)
+        request_id = None
+        try:
+            request = wire.unpack(first, protocol.MAX_REQUEST)
+            if type(request) is dict:
+                request_id = protocol.request_id(request.get("id"))
+        except DecodeError:
+            pass
+        return error(request_id, DecodeError.code, f"a request is one frame, not {parts}")
 
-    def stream_fill(self, event: Event) -> list[tuple[bytes, bytes]]:
-        """Frames for every watcher about a newly applied fill."""
-        if not self.watchers or not isinstance(event.body, Fill):
-            return []
-        fill = protocol.fill_view(fill_info(event))
-        return [(identity, wire.pack(protocol.fill_message(watch_id, fill)))
-                for identity, watch_id in self.watchers.items()]
+    def finish(self, token: Token, result: dict[str, Any]) -> tuple[bytes, bytes] | None:
+        """The reply to a ``place`` whose flow has ended: (identity, frame); None if it was answered at once."""
+        self.pending -= 1
+        left = self._pending_of[token.trader] - 1
+        if left:
+            self._pending_of[token.trader] = left
+        else:
+            del self._pending_of[token.trader]
+        if token.answered:
+            return None
+        return token.identity, wire.pack(protocol.ok_reply(token.request_id, protocol.order_view(result)))
+
+    def on_delivered(self, events: list[Event]) -> Frames:
+        """Stream messages about the events the replica applied in one iteration (their records committed)."""
+        return self.streams.on_delivered(events)
+
+    def flush(self, now: int) -> Frames:
+        """What the streams owe at the end of an iteration: the book's changes, new snapshots."""
+        return self.streams.flush(now)
+
+    def tick(self, now: int) -> Frames:
+        """The node's timer: cancel on disconnect for connections silent too long; stream heartbeats."""
+        self.now = now
+        for identity in [i for i, cod in self.cod.items() if now >= cod.deadline]:
+            self._disconnected(identity, self.cod.pop(identity))
+        return self.streams.tick(now)
 
     # --- who, and how often -------------------------------------------------------------
 
-    def _caller(self, identity: bytes, user: str | None, named: Any) -> Caller:
-        if named is not None:
+    def _caller(self, identity: bytes, user: str | None, request: dict[str, Any]) -> Caller:
+        named = request.get("trader")
+        if "trader" in request:
             protocol.trader_name(named)
         if user is None:  # no keys: names are claimed, not proven (loopback only)
             return Caller(identity, named if named is not None else "conn-" + identity.hex())
@@ -165,34 +232,113 @@ class ClientApi:
         self._buckets = {t: b for t, b in self._buckets.items() if b[0] + max(0, now - b[1]) * rate < full}
         self._sweep_at = max(_SWEEP_MIN, 2 * len(self._buckets))
 
+    def _touch(self, identity: bytes, now: int) -> None:
+        cod = self.cod.get(identity)
+        if cod is not None:
+            cod.deadline = now + cod.timeout_ms
+
+    def _disconnected(self, identity: bytes, cod: Cod) -> None:
+        """Cancel the open orders of a silent connection's trader (it asked for it)."""
+        try:
+            cancelled = self.replica.cancel_all(cod.trader, reason=CancelReason.DISCONNECT)
+        except LocalError as exc:  # the node may not cancel now (it lost its history, or awaits its peers)
+            log.warning("cancel on disconnect: the orders of %s were not cancelled: %s", _shown(cod.trader), exc)
+            return
+        log.info("cancel on disconnect: %s silent for %d ms; %d open orders of %s cancelled", identity[:40].hex(),
+                 cod.timeout_ms, len(cancelled), _shown(cod.trader))
+
     # --- ops --------------------------------------------------------------------------
 
-    def _place(self, caller: Caller, request_id: Any, req: dict[str, Any]) -> None:
-        limits, trader = self.limits, caller.trader
+    def _place(self, caller: Caller, request_id: Any, req: dict[str, Any]) -> protocol.OrderView | None:
+        limits, trader, replica = self.limits, caller.trader, self.replica
+        order = protocol.parse_place(req)
+        if order.client_order_id:  # a retry: the order it placed, whatever became of it, and nothing new
+            existing = replica.client_order(trader, order.client_order_id)
+            if existing is not None:
+                return protocol.order_view(replica.order_info(existing))
         mine = self._pending_of.get(trader, 0)
         if mine >= limits.pending_per_trader:
             raise Busy(f"{mine} orders of {_shown(trader)} are still matching; try again")
         if self.pending >= limits.pending_per_node:
             raise Busy(f"{self.pending} orders are still matching; try again")
-        if (n := self.replica.open_orders(trader)) >= limits.open_per_trader:
+        if (n := replica.open_orders(trader)) >= limits.open_per_trader:
             raise LimitReached(f"{_shown(trader)} has {n} open orders, the most this node allows; "
                                "cancel some first")
-        if (n := self.replica.open_orders()) >= limits.open_per_node:
+        if (n := replica.open_orders()) >= limits.open_per_node:
             raise LimitReached(f"this node holds {n} open orders of its traders, the most it allows; try later")
-        side, qty, price, tif = protocol.parse_place(req)
-        self.replica.place(side, qty, price, tif, token=(caller.identity, request_id, trader), trader=trader)
+        at_once = order.ack == _ACCEPTED
+        self.changed = True
+        oid = replica.place(order.side, order.qty, order.price, order.tif,
+                            token=Token(caller.identity, request_id, trader, at_once), trader=trader,
+                            client_order_id=order.client_order_id, expire_at=order.expire_at, stp=order.stp,
+                            protection_bps=order.protection_bps)
         self.pending += 1
         self._pending_of[trader] = mine + 1
-        return None
+        return protocol.order_view(replica.order_info(oid)) if at_once else None
+
+    def _resolve(self, caller: Caller, req: dict[str, Any]) -> str:
+        """The order a ``cancel`` or ``order`` names, by its id or by the trader's client order id."""
+        oid, coid = protocol.order_ref(req)
+        if oid:
+            return oid
+        found = self.replica.client_order(caller.trader, coid)
+        if found is None:
+            raise UnknownOrder(f"no order with client_order_id {coid} of {_shown(caller.trader)} at this node")
+        return found
 
     def _cancel(self, caller: Caller, request_id: Any, req: dict[str, Any]) -> protocol.OrderView:
-        oid = protocol.order_id_field(req.get("order_id"))
-        return protocol.order_view(self.replica.cancel(oid, trader=caller.trader, operator=caller.operator))
+        oid = self._resolve(caller, req)
+        info = self.replica.cancel(oid, trader=caller.trader, operator=caller.operator)
+        self.changed = True
+        return protocol.order_view(info)
+
+    def _amend(self, caller: Caller, request_id: Any, req: dict[str, Any]) -> protocol.OrderView:
+        oid = self._resolve(caller, req)
+        qty, price = protocol.amend_args(req)
+        after = self.replica.amend(oid, qty=qty, price=price, trader=caller.trader, operator=caller.operator)
+        self.changed = True
+        return protocol.order_view(self.replica.order_info(after))
+
+    def _cancel_all(self, caller: Caller, request_id: Any, req: dict[str, Any]) -> dict[str, Any]:
+        side = protocol.optional_side(req)
+        cancelled = self.replica.cancel_all(caller.trader, side=side, operator=caller.operator)
+        self.changed = self.changed or bool(cancelled)
+        return protocol.cancelled(cancelled)
 
     def _order(self, caller: Caller, request_id: Any, req: dict[str, Any]) -> protocol.OrderView:
-        oid = protocol.order_id_field(req.get("order_id"))
+        oid = self._resolve(caller, req)
         info = self.replica.order_info(oid)
-        return protocol.order_view(info, mine=self.replica.is_mine(oid, caller.trader, caller.operator))
+        mine = self.replica.is_mine(oid, caller.trader, caller.operator)
+        return protocol.order_view(info, mine=mine, private=mine)
+
+    def _open_orders(self, caller: Caller, request_id: Any, req: dict[str, Any]) -> dict[str, Any]:
+        """The caller's open orders at this node, oldest first; the cursor is an order's sequence number."""
+        since, limit = protocol.page_args(req, self.limits.page)
+        seqs = sorted(seq for seq in (parse_order_id(oid)[1] for oid in
+                                      self.replica.own_open_orders(None if caller.operator else caller.trader))
+                      if seq > since)
+        shown = seqs[:limit]
+        me = self.replica.id
+        orders = [protocol.order_view(self.replica.order_info(f"{me}:{seq}")) for seq in shown]
+        return protocol.page("open_orders", orders, shown[-1] if shown else since, len(seqs) > limit)
+
+    def _my_fills(self, caller: Caller, request_id: Any, req: dict[str, Any]) -> dict[str, Any]:
+        """Fills of the caller's orders at this node, by position (History); one item per own order filled."""
+        since, limit = protocol.page_args(req, self.limits.page)
+        self.history.sync()
+        shares, next_, more = self.history.shares(caller.trader, caller.operator, since, limit)
+        items = []
+        for share in shares:
+            fill = protocol.fill_view(fill_info(self.history.event(share.position), self.replica.ledger))
+            items.append(protocol.my_fill_view(fill, self.replica.order_info(share.order_id), share.liquidity))
+        return protocol.page("my_fills", items, next_, more)
+
+    def _trades(self, caller: Caller, request_id: Any, req: dict[str, Any]) -> dict[str, Any]:
+        since, limit = protocol.page_args(req, self.limits.page)
+        self.history.sync()
+        events, next_, more = self.history.trades(since, limit)
+        ledger = self.replica.ledger
+        return protocol.page("trades", [protocol.fill_view(fill_info(e, ledger)) for e in events], next_, more)
 
     def _book(self, caller: Caller, request_id: Any, req: dict[str, Any]) -> protocol.BookView:
         return book_view(self.replica, protocol.depth_field(req.get("depth", protocol.DEFAULT_DEPTH),
@@ -222,48 +368,45 @@ class ClientApi:
         fills, most = self.replica.ledger.fills, self.limits.fills_reply
         recent = list(itertools.islice(reversed(fills.values()), most))  # O(most), not O(all fills)
         recent.reverse()
-        return {"fills": [protocol.fill_view(fill_info(e)) for e in recent], "truncated": len(fills) > most}
+        ledger = self.replica.ledger
+        return {"fills": [protocol.fill_view(fill_info(e, ledger)) for e in recent], "truncated": len(fills) > most}
+
+    def _subscribe(self, caller: Caller, request_id: Any, req: dict[str, Any]) -> dict[str, Any]:
+        stream, depth = protocol.subscribe_args(req, self.limits.stream_depth)
+        self.streams.subscribe(caller.identity, request_id, stream, depth, caller.trader, caller.operator,
+                               self.now)
+        return protocol.subscribed(stream)
+
+    def _unsubscribe(self, caller: Caller, request_id: Any, req: dict[str, Any]) -> dict[str, Any]:
+        sub_id = protocol.subscription_field(req.get("subscription"))
+        self.streams.unsubscribe(caller.identity, sub_id)
+        return protocol.unsubscribed(sub_id)
 
     def _watch(self, caller: Caller, request_id: Any, req: dict[str, Any]) -> dict[str, Any]:
-        self.watchers[caller.identity] = request_id
-        return {"watching": True}
+        """Deprecated: a ``trades`` subscription under another name (docs/protocol.md)."""
+        self.streams.subscribe(caller.identity, request_id, protocol.STREAM_TRADES, 0, caller.trader,
+                               caller.operator, self.now)
+        return protocol.watching()
 
+    def _cancel_on_disconnect(self, caller: Caller, request_id: Any, req: dict[str, Any]) -> dict[str, Any]:
+        timeout = protocol.cod_timeout(req.get("timeout_ms"))
+        if not timeout:
+            self.cod.pop(caller.identity, None)
+        elif caller.identity in self.cod or len(self.cod) < self.limits.cod_per_node:
+            self.cod[caller.identity] = Cod(timeout, self.now + timeout, caller.trader)
+        else:
+            raise LimitReached(f"{len(self.cod)} connections have cancel on disconnect, the most this node allows")
+        return protocol.cod(timeout)
 
-# --- the book: integers inside, decimal strings outside ------------------------------------
+    def _heartbeat(self, caller: Caller, request_id: Any, req: dict[str, Any]) -> dict[str, Any]:
+        cod = self.cod.get(caller.identity)
+        return protocol.cod(0 if cod is None else cod.timeout_ms)
 
-
-def book_view(replica: Replica, depth: int) -> protocol.BookView:
-    """Aggregated levels, best first; orders of down owners listed apart."""
-    everyone_up = (all(peer.up for peer in replica.peers.values())
-                   and not replica.removed and not replica.equivocators)
-    bids, bids_down = _side_levels(replica, Side.BUY, depth, everyone_up)
-    asks, asks_down = _side_levels(replica, Side.SELL, depth, everyone_up)
-    return {"unavailable": {"bids": bids_down, "asks": asks_down}, "bids": bids, "asks": asks}
-
-
-def _side_levels(replica: Replica, side: Side, depth: int,
-                 everyone_up: bool) -> tuple[list[protocol.Level], list[protocol.Level]]:
-    """(levels of owners up, levels of owners down) of one side, ``depth`` of each at most."""
-    book = replica.ledger.book
-    if everyone_up:  # the common case costs O(depth)
-        return [protocol.level(p, q, n) for p, q, n in book.depth(side, depth)], []
-    up: dict[int, list[int]] = {}
-    down: dict[int, list[int]] = {}
-    for order in book.orders(side):
-        target = up if replica.is_up(order.order_id.partition(":")[0]) else down
-        if order.price not in target and len(target) >= depth:
-            if len(up) >= depth and len(down) >= depth:
-                break
-            continue
-        level = target.setdefault(order.price, [0, 0])
-        level[0] += order.qty
-        level[1] += 1
-    return _levels(up), _levels(down)
-
-
-def _levels(levels: dict[int, list[int]]) -> list[protocol.Level]:
-    # dicts keep insertion order, and orders came best price first
-    return [protocol.level(p, q, n) for p, (q, n) in levels.items()]
+    def forget(self, identity: bytes) -> None:
+        """A connection is gone (the node can no longer route to it): its subscriptions end unsaid.
+        Its cancel on disconnect stays armed: silence is what fires it."""
+        if self.streams.forget(identity):
+            log.info("streams to %r ended: the connection is gone", identity[:40])
 
 
 def error(request_id: Any, code: str, message: str) -> bytes:

@@ -15,6 +15,9 @@ from zmqex.node import Node
 from zmqex.store import MemoryStore, SqliteStore, default_data_dir
 
 
+EX_SOFTWARE = 70  # sysexits.h: the node stopped on an internal error (a supervisor restarts it)
+
+
 def node_main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="zmqex-node", description="Run one zmqex node.")
     parser.add_argument("--id", required=True, help="this node's id: 1-32 of A-Z a-z 0-9 _ . -")
@@ -65,6 +68,7 @@ def node_main(argv: list[str] | None = None) -> int:
     if args.keys is None and args.insecure and not _is_loopback(args.host):
         logging.getLogger("zmqex").warning(
             "running WITHOUT KEYS on %s: anyone who reaches this port can trade, read the book and join", args.host)
+    store: MemoryStore | SqliteStore
     try:
         if args.ephemeral:
             store = MemoryStore()
@@ -82,12 +86,15 @@ def node_main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGINT, lambda *_: node.stop())
     signal.signal(signal.SIGTERM, lambda *_: node.stop())
     signal.signal(signal.SIGHUP, lambda *_: node.request_reload())
-    if args.profile:
-        import cProfile
+    try:
+        if args.profile:
+            import cProfile
 
-        cProfile.runctx("node.run()", globals(), {"node": node}, args.profile)
-    else:
-        node.run()
+            cProfile.runctx("node.run()", globals(), {"node": node}, args.profile)
+        else:
+            node.run()
+    except Exception:  # node.run logged it with its traceback, and why it stopped
+        return EX_SOFTWARE
     return 0
 
 

@@ -2,12 +2,12 @@
 
     from zmqex.client import Client
 
-    with Client("127.0.0.1:7001", timeout=5.0) as node:
-        order = node.place("buy", "0.5", "50000.00")         # limit order, good till cancelled
+    with Client("127.0.0.1:7001", timeout=5.0, trader="alice") as node:
+        order = node.place("buy", "0.5", "50000.00", client_order_id="b-1")  # a retry places nothing new
         print(order["order_id"], order["status"], order["fills"])
         node.place("sell", "0.1")                             # market order
-        print(node.book(depth=5)["asks"])
-        with node.watch(timeout=30) as fills:                 # fills as they happen
+        print(node.book(depth=5)["asks"], node.open_orders().items)
+        with node.subscribe("trades", timeout=30) as fills:   # fills as they happen
             for fill in fills:
                 print(fill["qty"], "BTC @", fill["price"])
 
@@ -21,6 +21,10 @@ as decimal strings.  Every call waits at most ``timeout`` seconds, then raises
 :class:`~zmqex.errors.Timeout`; an error reply raises the matching
 :class:`~zmqex.errors.ZmqexError`.  A ``place`` that timed out after it was sent
 may still execute on the node.  A client is not thread-safe: one per thread.
+
+Streams (``subscribe``) come on a connection of their own each, as iterators
+(:class:`Subscription`); ``cancel_on_disconnect`` and ``heartbeat`` are about
+this client's own connection.
 
 ``trader=NAME`` sends ``"trader": NAME`` with every request: the orders it
 places belong to NAME, so another connection naming NAME may cancel them (on a
@@ -42,10 +46,10 @@ import zmq
 import zmq.auth
 
 from zmqex import protocol
-from zmqex.core import wire
+from zmqex.core import money, wire
 from zmqex.core.money import Amount
-from zmqex.errors import DecodeError, InvalidRequest, Timeout
-from zmqex.protocol import BookView, FillView, OrderView
+from zmqex.errors import DecodeError, InvalidRequest, StreamEnded, Timeout
+from zmqex.protocol import BookView, FillView, OrderView, Page
 
 log = logging.getLogger(__name__)
 
@@ -103,20 +107,58 @@ class Client(_Connection):
 
     # --- the ops of the protocol -------------------------------------------------------
 
-    def place(self, side: str, qty: Amount, price: Amount | None = None,
-              tif: str = protocol.DEFAULT_TIF) -> OrderView:
-        """Place an order (``price=None``: market); returns it with every fill it got."""
-        return protocol.parse_order(self._request("place", protocol.place_args(side, qty, price, tif)))
+    def place(self, side: str, qty: Amount, price: Amount | None = None, tif: str = protocol.DEFAULT_TIF, *,
+              client_order_id: str | None = None, expire_at: int | None = None, ack: str = protocol.DEFAULT_ACK,
+              stp: str = protocol.DEFAULT_STP, protection_bps: int | None = None) -> OrderView:
+        """Place an order (``price=None``: market); returns it with every fill it got.
 
-    def cancel(self, order_id: str) -> OrderView:
-        """Cancel an order this trader placed at this node; returns the order after the cancel."""
-        args = {"order_id": protocol.order_id_field(order_id, empty=False)}
-        return protocol.parse_order(self._request("cancel", args))
+        With a ``client_order_id`` a retry is safe: a node that already holds an
+        order of this trader under that id answers with it and places nothing
+        (after a Timeout, place again with the same id).  ``ack="accepted"``
+        returns the order as soon as it is placed, before its matching is done
+        (its end comes on an ``orders`` subscription).  ``expire_at`` (epoch ms)
+        is for a ``gtd`` order; ``stp`` says what happens if it meets a resting
+        order of this trader; ``protection_bps`` bounds how far from the best
+        price an ioc or market order may trade.
+        """
+        args = protocol.place_args(side, qty, price, tif, client_order_id=client_order_id, expire_at=expire_at,
+                                   ack=ack, stp=stp, protection_bps=protection_bps)
+        return protocol.parse_order(self._request("place", args))
 
-    def order(self, order_id: str) -> OrderView:
+    def cancel(self, order_id: str | None = None, *, client_order_id: str | None = None) -> OrderView:
+        """Cancel an order this trader placed at this node (by its id, or by its client order id)."""
+        return protocol.parse_order(self._request("cancel", _order_ref(order_id, client_order_id)))
+
+    def amend(self, order_id: str | None = None, *, client_order_id: str | None = None, qty: Amount | None = None,
+              price: Amount | None = None) -> OrderView:
+        """Change an order's total quantity or price; the order after (a new price or more: a new order id)."""
+        args = _order_ref(order_id, client_order_id)
+        if qty is not None:
+            args["qty"] = money.format_qty(money.parse_qty(qty))
+        if price is not None:
+            args["price"] = money.format_price(money.parse_price(price))
+        return protocol.parse_order(self._request("amend", args))
+
+    def cancel_all(self, side: str | None = None) -> list[str]:
+        """Cancel every open order of this trader at this node (of one ``side``, if given); their ids."""
+        args = {} if side is None else {"side": protocol.side(side).value}
+        return protocol.parse_cancelled(self._request("cancel_all", args))
+
+    def order(self, order_id: str | None = None, *, client_order_id: str | None = None) -> OrderView:
         """The order as this node's replica knows it; ``mine``: placed by this trader here."""
-        args = {"order_id": protocol.order_id_field(order_id, empty=False)}
-        return protocol.parse_order(self._request("order", args))
+        return protocol.parse_order(self._request("order", _order_ref(order_id, client_order_id)))
+
+    def open_orders(self, since: int = 0, limit: int = protocol.DEFAULT_PAGE) -> Page:
+        """A page of this trader's open orders at this node, oldest first; pass ``page.next`` as ``since``."""
+        return self._page("open_orders", since, limit)
+
+    def my_fills(self, since: int = 0, limit: int = protocol.DEFAULT_PAGE) -> Page:
+        """A page of the fills of this trader's orders at this node (MyFillView), in the order it learned them."""
+        return self._page("my_fills", since, limit)
+
+    def trades(self, since: int = 0, limit: int = protocol.DEFAULT_PAGE) -> Page:
+        """A page of every fill this node knows (FillView), in the order it learned them."""
+        return self._page("trades", since, limit)
 
     def book(self, depth: int = protocol.DEFAULT_DEPTH) -> BookView:
         """Aggregated levels, best first: ``{"bids", "asks", "unavailable"}``."""
@@ -130,9 +172,26 @@ class Client(_Connection):
         """The fills this node knows, in the order it learned them: the most recent 1,000 at most."""
         return protocol.parse_fills(self._request("fills"))
 
-    def watch(self, timeout: float | None = None) -> Watch:
-        """Fills as they happen, on a connection of their own; see :class:`Watch`."""
-        return Watch(self, timeout)
+    def cancel_on_disconnect(self, timeout_ms: int) -> int:
+        """Have this trader's open orders at this node cancelled if this connection is silent for
+        ``timeout_ms`` (0: never); keep it alive with any request, ``heartbeat`` if nothing else."""
+        return protocol.parse_cod(self._request("cancel_on_disconnect",
+                                                {"timeout_ms": protocol.cod_timeout(timeout_ms)}))
+
+    def heartbeat(self) -> int:
+        """Tell the node this connection is alive; returns its cancel on disconnect timeout (0: none)."""
+        return protocol.parse_cod(self._request("heartbeat"))
+
+    def subscribe(self, stream: str, depth: int | None = None, timeout: float | None = None) -> Subscription:
+        """A stream (``trades``, ``orders`` or ``book``) on a connection of its own; see :class:`Subscription`."""
+        return Subscription(self, stream, depth, timeout)
+
+    def watch(self, timeout: float | None = None) -> Subscription:
+        """Fills as they happen: a ``trades`` subscription (the op ``watch`` is deprecated)."""
+        return Subscription(self, protocol.STREAM_TRADES, None, timeout)
+
+    def _page(self, op: str, since: int, limit: int) -> Page:
+        return protocol.parse_page(op, self._request(op, protocol.page_request(since, limit)))
 
     # --- requests and replies ----------------------------------------------------------
 
@@ -198,37 +257,101 @@ class Client(_Connection):
         return Timeout(text)
 
 
-class Watch(_Connection):
-    """An iterator of fills as the node applies them, on a DEALER of its own.
+class Subscription(_Connection):
+    """One stream, on a DEALER of its own, as an iterator of what it carries.
 
-    Registered when created (so no later fill is missed, and errors raise here);
-    stops after ``timeout`` seconds without a fill; ``close()`` or ``with`` ends it.
+    ``trades`` yields fills (FillView); ``orders`` yields OrderEvents (what
+    happened to one of this trader's orders, and the order after it); ``book``
+    yields the book (BookView) after each snapshot or change, kept up to date
+    here (``self.book``).  Subscribed when created (errors raise here; nothing
+    after that is missed).  Heartbeats are consumed here.
+
+    Iteration stops after ``timeout`` seconds without an update (None: never);
+    ``poll(timeout)`` returns None instead.  Raises StreamEnded when the node
+    ends the stream (``slow_reader``, ``stopping``, ``revoked``), when a message
+    is missing (``gap``: its seq jumped), or when nothing at all, not even a
+    heartbeat, came for ``silence`` seconds (``silent``): subscribe again (and
+    catch up with ``my_fills``, ``open_orders`` or ``trades``, which page from a
+    cursor).  ``unsubscribe()`` ends it on the node; ``close()`` or ``with``
+    drops the connection.
     """
 
-    def __init__(self, client: Client, timeout: float | None = None) -> None:
-        self.timeout = None if timeout is None else _seconds(timeout, "watch timeout")
+    def __init__(self, client: Client, stream: str, depth: int | None = None, timeout: float | None = None,
+                 silence: float = 3 * protocol.HEARTBEAT_MS / 1000) -> None:
+        args = protocol.subscribe_request(stream, depth)
+        self.stream = stream
+        self.timeout = None if timeout is None else _seconds(timeout, "subscription timeout")
+        self.silence = _seconds(silence, "silence")
+        self.seq = 0
+        self.book: BookView | None = None
         self._client = client
         self._socket: Socket | None = client._connect()
         try:
-            self.id = client._call(self._socket, "watch", {})[0]
+            self.id, result = client._call(self._socket, "subscribe", args)
+            protocol.parse_subscribed(result, stream)
         except BaseException:
             self.close()
             raise
+        self._heard = time.monotonic()
 
-    def __iter__(self) -> Watch:
+    def __iter__(self) -> Subscription:
         return self
 
-    def __next__(self) -> FillView:
-        deadline = None if self.timeout is None else time.monotonic() + self.timeout
+    def __next__(self) -> Any:
+        update = self.poll(self.timeout)
+        if update is None:
+            self.close()
+            raise StopIteration
+        return update
+
+    def poll(self, timeout: float | None = None) -> Any:
+        """The next update within ``timeout`` seconds (None: however long it takes), or None."""
+        deadline = None if timeout is None else time.monotonic() + timeout
         while self._socket is not None:
-            message = self._client._recv(self._socket, deadline)
+            silent_at = self._heard + self.silence
+            wait_until = silent_at if deadline is None else min(deadline, silent_at)
+            message = self._client._recv(self._socket, wait_until)
+            now = time.monotonic()
             if message is None:
-                break
-            fill = protocol.stream_fill(message, self.id)
-            if fill is not None:
-                return fill
-        self.close()
-        raise StopIteration
+                if now >= silent_at:
+                    self.close()
+                    raise StreamEnded("silent", f"nothing from node {self._client.address} on the {self.stream} "
+                                                f"stream for {self.silence:g}s, not even a heartbeat")
+                if deadline is not None and now >= deadline:
+                    return None
+                continue
+            item = protocol.parse_stream(message, self.id)
+            if item is None:
+                continue
+            self._heard = now
+            if item.kind == protocol.END:
+                self.close()
+                raise StreamEnded(*item.value)
+            if item.seq != self.seq + (item.kind != protocol.HEARTBEAT):
+                self.close()
+                raise StreamEnded("gap", f"the {self.stream} stream went from seq {self.seq} to {item.seq}: "
+                                         "a message is missing")
+            self.seq = item.seq
+            if item.kind == protocol.HEARTBEAT:
+                continue
+            if item.kind == protocol.SNAPSHOT:
+                self.book = item.value
+                return self.book
+            if item.kind == protocol.CHANGES:
+                if self.book is None:
+                    raise DecodeError("book changes before the book's snapshot")
+                protocol.apply_changes(self.book, item.value)
+                return self.book
+            return item.value
+        return None
+
+    def unsubscribe(self) -> None:
+        """End the subscription on the node, then close its connection."""
+        if self._socket is not None:
+            try:
+                self._client._call(self._socket, "unsubscribe", {"subscription": self.id})
+            finally:
+                self.close()
 
 
 # --- helpers ------------------------------------------------------------------------------
@@ -254,6 +377,15 @@ def _send(socket: Socket, frame: bytes, deadline: float) -> bool:
             continue
         return True
     return False
+
+
+def _order_ref(order_id: str | None, client_order_id: str | None) -> dict[str, str]:
+    """The arguments naming an order: its id or this trader's client order id, one of them."""
+    if (order_id is None) == (client_order_id is None):
+        raise InvalidRequest("give an order_id or a client_order_id, one of them")
+    if order_id is not None:
+        return {"order_id": protocol.order_id_field(order_id)}
+    return {"client_order_id": protocol.client_order_id_field(client_order_id)}
 
 
 def _parse_node(node: str) -> tuple[str, str]:

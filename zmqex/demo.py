@@ -21,13 +21,14 @@ import threading
 import time
 from decimal import Decimal
 
-from zmqex.errors import ZmqexError
-from zmqex.local import LocalNetwork
+from zmqex.errors import LocalError, RemoteError
+from zmqex.local import LocalNetwork, NodeProcess
+from zmqex.protocol import OrderView
 
 MID = Decimal("50000.00")
 
 
-def trader(name: str, node, orders: int, seed: int, lock: threading.Lock, stop: threading.Event) -> None:
+def trader(name: str, node: NodeProcess, orders: int, seed: int, lock: threading.Lock, stop: threading.Event) -> None:
     rng = random.Random(seed)
     with node.client(timeout=10.0, as_=name) as client:  # with keys, the node knows the trader by its key
         for _ in range(orders):
@@ -45,7 +46,7 @@ def trader(name: str, node, orders: int, seed: int, lock: threading.Lock, stop: 
                     result = client.place(side, qty, price, tif="ioc")
                 else:
                     result = client.place(side, qty, price)
-            except ZmqexError as exc:
+            except (LocalError, RemoteError) as exc:  # refused, or the node did not answer
                 with lock:
                     print(f"  {name}@{node.id}: {side} {qty} refused: {exc}")
                 continue
@@ -53,7 +54,7 @@ def trader(name: str, node, orders: int, seed: int, lock: threading.Lock, stop: 
                 print(f"  {name}@{node.id}: {describe(side, qty, price if kind >= 0.1 else None, result)}")
 
 
-def describe(side: str, qty: Decimal, price: Decimal | None, result: dict) -> str:
+def describe(side: str, qty: Decimal, price: Decimal | None, result: OrderView) -> str:
     at = f"@ {price}" if price is not None else "@ market"
     text = f"{result['order_id']:>6} {side:4} {qty} {at:<12} -> {result['status']}"
     for fill in result["fills"]:

@@ -159,3 +159,18 @@ class KeyFileError(LocalError):
     """A key file or key directory is missing, malformed, or inconsistent."""
 
     code = "keys"
+
+
+class StreamEnded(RemoteError):
+    """A subscription ended without the client asking: the node ended it, or the client saw it break.
+
+    ``code`` says why: a node's end code (``slow_reader``, ``stopping``, ``revoked``),
+    or the client's own finding (``gap``: a message is missing; ``silent``: no message,
+    not even a heartbeat, for too long).  Subscribe again to carry on.
+    """
+
+    code = "stream_ended"
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code

@@ -49,7 +49,6 @@ GOSSIP_DOMAIN = "zmqex-gossip"
 MEMBER, TRADER, OPERATOR = "m:", "t:", "o:"
 
 
-
 @dataclass(frozen=True, slots=True)
 class PublicKey:
     """A party's public half: its CURVE key (Z85) and its Ed25519 verify key (raw 32 bytes)."""

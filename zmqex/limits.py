@@ -29,6 +29,17 @@ class Limits:
     fills_reply: int = 1_000
     #: Levels per side in one ``book`` reply.
     book_depth: int = 1_000
+    #: Items in one page of ``open_orders``, ``my_fills`` or ``trades`` (``limit`` above it: ``invalid_request``).
+    page: int = 1_000
+    #: Levels per side of a ``book`` subscription: the node recomputes that many after every change.
+    stream_depth: int = 100
+    #: Open subscriptions per connection, per trader, per node (``subscribe`` past it: ``limit``).  Every fill
+    #: costs a message per ``trades`` subscription, so the node-wide bound is what a fill may cost.
+    subs_per_connection: int = 16
+    subs_per_trader: int = 64
+    subs_per_node: int = 1_000
+    #: Connections with cancel on disconnect armed, per node (``limit``); the timer checks each every tick.
+    cod_per_node: int = 10_000
 
     def __post_init__(self) -> None:
         for name in self.__dataclass_fields__:

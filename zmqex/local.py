@@ -15,12 +15,13 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 from zmqex import keys
 from zmqex.client import Client
-from zmqex.errors import Timeout, ZmqexError
+from zmqex.errors import LocalError, RemoteError
 
 #: The operator key a keyed LocalNetwork's harness (status polls, tests) connects with.
 OPERATOR = "harness"
@@ -44,10 +45,15 @@ class NodeProcess:
         )
 
     @property
+    def ready_endpoint(self) -> str:
+        """The endpoint it announced for clients and peers (tcp://HOST:PORT); it must be ready."""
+        assert self.endpoint, f"{self.id} is not ready"
+        return self.endpoint
+
+    @property
     def address(self) -> str:
         """HOST:PORT for clients and --join."""
-        assert self.endpoint, f"{self.id} is not ready"
-        return self.endpoint.removeprefix("tcp://")
+        return self.ready_endpoint.removeprefix("tcp://")
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
@@ -109,8 +115,11 @@ class LocalNetwork:
 
     def __init__(self, workdir: str | Path | None = None, extra_args: list[str] | None = None,
                  keyed: list[str] | None = None, traders: Sequence[str] = ()) -> None:
-        self._tmp = None if workdir else tempfile.TemporaryDirectory(prefix="zmqex-")
-        self.workdir = Path(workdir or self._tmp.name)  # type: ignore[union-attr]
+        self._tmp: tempfile.TemporaryDirectory[str] | None = None
+        if not workdir:
+            self._tmp = tempfile.TemporaryDirectory(prefix="zmqex-")
+            workdir = self._tmp.name
+        self.workdir = Path(workdir)
         self.extra_args = extra_args or []
         self.nodes: dict[str, NodeProcess] = {}
         self.keys_dir: Path | None = None
@@ -169,13 +178,13 @@ class LocalNetwork:
 
         wait_for(meshed, timeout, "the mesh to form")
 
-    def wait_converged(self, timeout: float = 30.0) -> dict[str, dict]:
+    def wait_converged(self, timeout: float = 30.0) -> dict[str, dict[str, Any]]:
         """Until the running nodes are quiet and identical; returns their statuses.
 
         Quiet: every peer up, no matching work in flight, no crossed book (else more
         events are on their way).  Identical: the same clock and state hash.
         """
-        result: dict[str, dict] = {}
+        result: dict[str, dict[str, Any]] = {}
 
         def converged() -> bool:
             result.clear()
@@ -207,15 +216,15 @@ class LocalNetwork:
         self.stop()
 
 
-def _status(node: NodeProcess) -> dict | None:
+def _status(node: NodeProcess) -> dict[str, Any] | None:
     try:
         with node.client(timeout=2.0) as client:
             return client.status()
-    except (Timeout, ZmqexError):
+    except (LocalError, RemoteError):  # not answering (Timeout), or answering with an error
         return None
 
 
-def wait_for(condition, timeout: float, what: str, interval: float = 0.05) -> None:
+def wait_for(condition: Callable[[], object], timeout: float, what: str, interval: float = 0.05) -> None:
     """Poll ``condition`` until it is true; raise TimeoutError naming ``what`` after ``timeout`` s."""
     deadline = time.monotonic() + timeout
     while True:

@@ -10,12 +10,13 @@ Each iteration:
 
 1. wait until a socket is readable or the next timer tick is due;
 2. read what is ready (a bounded batch per socket) and feed it to the core;
-3. run the timers if due (the core's tick, hellos, :func:`zmqex.heap.freeze_survivors`);
-4. carry out the core's outputs (:meth:`Node._carry_out`): commit the
-   records that back promises, as one transaction; send to peers, in as few
-   frames as possible; reply to clients; publish the gossip in one frame;
-   then log, and commit the records that back no promise.  Nothing leaves the
-   node before the records that back it are committed.
+3. run the timers if due (the core's tick, health logs, hellos, :func:`zmqex.heap.freeze_survivors`);
+4. carry out the core's outputs (:meth:`Node._carry_out`, in the order of
+   :mod:`zmqex.core.schedule`): commit the records that back promises, as one
+   transaction; send to peers, in as few frames as possible; reply to clients;
+   publish the gossip in one frame; then log, and commit the records that back
+   no promise.  Nothing leaves the node before the records that back it are
+   committed.
 
 Who sent a message is never what the message says.  With keys (``--keys``,
 :mod:`zmqex.auth`) it is the key its connection authenticated with, read from
@@ -37,17 +38,19 @@ import os
 import secrets
 import time
 from collections.abc import Iterable
+from typing import Any
 
 import zmq
 
-from zmqex import api, auth, heap, keys, mesh
+from zmqex import api, auth, heap, keys, mesh, protocol
 from zmqex.auth import Authenticator
 from zmqex.core import messages, wire
 from zmqex.core.events import Cancel, Event, Fill, NewOrder
 from zmqex.core.money import format_price, format_qty
-from zmqex.core.outputs import Delivered, PeerChanged, Persist, Publish, Record, Reply, Send
+from zmqex.core.outputs import Delivered, PeerChanged
 from zmqex.core.replica import Config, Replica
-from zmqex.errors import ZmqexError
+from zmqex.core.schedule import schedule
+from zmqex.errors import KeyFileError, LocalError, RemoteError
 from zmqex.keys import Keyring
 from zmqex.peers import Peers
 from zmqex.store import MemoryStore, SqliteStore
@@ -63,6 +66,12 @@ HELLO_EVERY_MS = 2000
 LINGER_MS = 200
 CLIENT_SNDHWM = 256
 MAX_SLOW_READERS = 10_000  # clients whose dropped replies we count, to tell them
+PEER_KINDS = (mesh.CORE, mesh.MEMBERS)
+
+#: What input from a peer or a client may raise: logged and dropped, and the node carries on
+#: (nothing was changed: zmqex.errors, and docs/design.md, "Errors").  Anything else is a
+#: bug, and stops the node (run).
+REFUSED = (RemoteError, LocalError)
 
 
 def now_ms() -> int:
@@ -80,8 +89,11 @@ class Node:
         self._principals = set() if keyring is None else set(keyring.principals.values())
         self.store: Store = store or MemoryStore()
         members = self.store.members()
+        now = now_ms()
+        # Timers run on the monotonic clock; event timestamps and expiry times on the wall clock.
+        epoch = time.time_ns() // 1_000_000 - now
         self.replica = Replica.restore(node_id, self.store.records(), peers=[m[0] for m in members],
-                                       now=now_ms(), config=config,
+                                       now=now, config=config, epoch=epoch,
                                        signer=keyring.own.signer() if keyring else None,
                                        verifier=keyring.verify if keyring else None,
                                        members=set(keyring.members) if keyring else None)
@@ -100,7 +112,9 @@ class Node:
         # process claiming our id by it (mesh.Incarnations).
         self.incarnation = secrets.token_hex(8)
         self._refused_logged: set[str] = set()  # principals whose refused messages were logged once
-        self._dropped: dict[bytes, int] = {}  # client -> replies dropped since it last got one
+        # client -> [messages dropped since it last got one, the end messages owed to it] (see _to_client)
+        self._owed: dict[bytes, list[Any]] = {}
+        self._answers: list[tuple[bytes, bytes]] = []  # replies of this iteration, sent after its commit
         self.auth = None if keyring is None else Authenticator(self.ctx, keyring)
 
         self.router = self.ctx.socket(zmq.ROUTER)
@@ -117,7 +131,7 @@ class Node:
         if keyring is not None:
             auth.serve(self.router, keyring.own, keys.ROUTER_DOMAIN)
         self.router.bind(f"tcp://{host}:{port}")
-        self.endpoint = self.router.getsockopt(zmq.LAST_ENDPOINT).decode()
+        self.endpoint = self.router.getsockopt_string(zmq.LAST_ENDPOINT)
 
         self.pub = self.ctx.socket(zmq.PUB)
         self.pub.setsockopt(zmq.LINGER, LINGER_MS)
@@ -125,7 +139,7 @@ class Node:
         if keyring is not None:
             auth.serve(self.pub, keyring.own, keys.GOSSIP_DOMAIN)
         self.pub.bind(f"tcp://{host}:0")
-        self.pub_endpoint = self.pub.getsockopt(zmq.LAST_ENDPOINT).decode()
+        self.pub_endpoint = self.pub.getsockopt_string(zmq.LAST_ENDPOINT)
         self.me = mesh.Member(self.id, self.endpoint, self.pub_endpoint)
 
         self.poller = zmq.Poller()
@@ -166,6 +180,11 @@ class Node:
                 now = now_ms()
                 if now >= next_tick:
                     self.replica.tick(now)
+                    for identity, frame in self.api.tick(now):  # cancel on disconnect, stream heartbeats
+                        self._to_client(identity, frame)
+                    for identity in list(self._owed):
+                        self._pay(identity)
+                    self._log_health()
                     if now >= self._next_hello:
                         self.peers.say_hello()
                         self._next_hello = now + HELLO_EVERY_MS
@@ -176,6 +195,20 @@ class Node:
                         next_freeze = now + GC_FREEZE_EVERY_MS
                     next_tick = now + TICK_MS
                 self._carry_out()
+        except Exception:
+            # A bug: an InvariantViolation from a _check(), or an exception that no input is
+            # meant to raise (what a peer or client sends raises RemoteError or LocalError,
+            # dropped where it is read); or the store failing under us.  The node stops
+            # rather than carry on: whatever raised may have left the replica half-changed
+            # (an event in the book but not in the clock, outputs queued for a change that
+            # did not finish), and carrying on would commit that and tell peers of it, so
+            # the bug would spread to every replica.  Stopping breaks no promise: this
+            # iteration's outputs are not carried out, so nothing uncommitted has left the
+            # node, and a restart rebuilds the replica from the store, where every promise
+            # was committed before anyone heard of it.  Peers retry and repair meanwhile.
+            log.exception("node %s stops: an unexpected error (a bug, or its store failed); its store holds "
+                          "every promise it made, and a restart restores from it", self.id)
+            raise
         finally:
             self.close()
 
@@ -196,7 +229,7 @@ class Node:
             return
         try:
             keyring = Keyring.load(self.keys_dir, self.id)
-        except ZmqexError as exc:
+        except KeyFileError as exc:
             log.error("keys not reloaded, the old ones stay in force: %s", exc)
             return
         removed = set(self.keyring.members) - set(keyring.members)
@@ -205,6 +238,10 @@ class Node:
         self.auth.reload(keyring)
         self.peers.set_keyring(keyring)
         self.replica.set_keys(keyring.verify, keyring.members)
+        for identity, frame in self.api.streams.end_where(
+                lambda sub: (sub.trader if sub.operator else keys.TRADER + sub.trader) not in self._principals,
+                protocol.END_REVOKED, "this connection's key was removed from the node's keys"):
+            self._to_client(identity, frame)
         for member in sorted(removed):
             self.peers.remove(member)
             self.api.endpoints.pop(member, None)
@@ -213,6 +250,11 @@ class Node:
                  len(keyring.traders), len(keyring.operators))
 
     def close(self) -> None:
+        for identity, frame in self.api.streams.end_all(protocol.END_STOPPING, "the node is stopping"):
+            try:  # best effort: the socket's linger gives them a moment to leave
+                self.router.send_multipart([identity, frame], zmq.NOBLOCK)
+            except zmq.ZMQError:
+                pass
         if self.auth is not None:
             self.auth.stop()
         self.peers.close()
@@ -226,21 +268,26 @@ class Node:
 
     def _read_router(self) -> None:
         keyed = self.keyring is not None
+        frames: list[bytes]
+        user: str | None = None
         for _ in range(BATCH):
             try:
-                frames = self.router.recv_multipart(zmq.NOBLOCK, copy=not keyed)
+                if keyed:  # who sent it is the key its connection authenticated with, nothing else
+                    parts = self.router.recv_multipart(zmq.NOBLOCK, copy=False)
+                    got = parts[-1].get("User-Id")
+                    user = got if isinstance(got, str) else ""  # always text under ZAP; "" is nobody
+                    frames = [part.bytes for part in parts]
+                else:
+                    frames = self.router.recv_multipart(zmq.NOBLOCK)
             except zmq.Again:
                 return
-            if keyed:  # who sent it is the key its connection authenticated with, nothing else
-                user = frames[-1].get("User-Id")  # type: ignore[union-attr]
-                frames = [f.bytes for f in frames]  # type: ignore[union-attr]
-            else:
-                user = None
             identity = frames[0]
             if len(frames) == 2:
                 self._client_request(identity, frames[1], user)
-            elif len(frames) == 4:
+            elif len(frames) == 4 and frames[1] in PEER_KINDS:  # a peer's, or one claiming to be (refused there)
                 self._peer_message(user, frames[1], frames[2], frames[3])
+            elif user is None or self._is_client(user):  # a client's request in several frames: answered
+                self._to_client(identity, self.api.handle_parts(identity, len(frames) - 1, frames[1], now_ms()))
             else:
                 self._refuse(user or identity.hex(), f"a {len(frames) - 1}-frame message: not a client request "
                                                      "or peer message")
@@ -253,22 +300,29 @@ class Node:
         else:
             log.debug("refused %s from %s", why, who)
 
+    def _is_client(self, user: str) -> bool:
+        return user in self._principals and user.startswith((keys.TRADER, keys.OPERATOR))
+
     def _client_request(self, identity: bytes, frame: bytes, user: str | None = None) -> None:
-        if user is not None and (user not in self._principals or not user.startswith((keys.TRADER, keys.OPERATOR))):
+        if user is not None and not self._is_client(user):
             self._refuse(user or identity.hex(), "a client request: the key is not a trader's or operator's")
             return
-        try:
-            reply = self.api.handle(identity, frame, user=user, now=now_ms())
-        except ZmqexError as exc:  # an invariant the core refused: log it, keep serving
-            log.error("request from %r failed: %s", identity[:40], exc)
-            reply = api.error(None, exc.code, str(exc))
-        if reply is not None:
+        # No except here: handle answers every refusal with an error reply itself, so what
+        # it raises is a bug, for run() to stop on.  Once a request changed the replica, replies
+        # wait for this iteration's commit (_carry_out): a cancel's event is durable before
+        # anyone hears of it.  Until then a reply goes at once, not behind the whole batch.
+        reply = self.api.handle(identity, frame, user=user, now=now_ms())
+        if reply is None:
+            return
+        if self.api.changed:
+            self._answers.append((identity, reply))
+        else:
             self._to_client(identity, reply)
 
     def _peer_message(self, user: str | None, kind: bytes, tag: bytes, data: bytes) -> None:
         try:
             sender, incarnation = mesh.parse_tag(tag)
-        except ZmqexError as exc:
+        except RemoteError as exc:
             self._refuse(user or "a connection", f"a peer message: {exc}")
             return
         if user is not None and (user != keys.MEMBER + sender or user not in self._principals):
@@ -288,10 +342,10 @@ class Node:
                 self._on_hello(sender, mesh.decode_hello(data))
             else:
                 self._refuse(sender, f"a peer message of unknown kind {kind[:10]!r}")
-        except ZmqexError as exc:
+        except REFUSED as exc:
             log.warning("rejected a message from %s: %s", sender, exc)
 
-    def _read_sub(self, sock: zmq.Socket) -> None:
+    def _read_sub(self, sock: zmq.Socket[Any]) -> None:
         sender = self.peers.sender_of(sock)
         for _ in range(BATCH):
             try:
@@ -302,7 +356,7 @@ class Node:
                 continue
             try:
                 batch = messages.decode_batch(data)
-            except ZmqexError as exc:
+            except RemoteError as exc:
                 log.warning("rejected gossip from %s: %s", sender, exc)
                 continue
             if self._drop_gossip:
@@ -315,7 +369,7 @@ class Node:
         for msg in batch:
             try:
                 self.replica.receive(sender, msg, now)
-            except ZmqexError as exc:
+            except REFUSED as exc:
                 log.warning("rejected %s from %s: %s", what, sender, exc)
 
     def _keep_gossip(self) -> bool:
@@ -339,13 +393,62 @@ class Node:
     # --- output -------------------------------------------------------------------------
 
     def _carry_out(self) -> None:
-        """Carry out the core's outputs, in the order that keeps promises and latency low.
+        """Carry out the core's outputs in the order of :mod:`zmqex.core.schedule`.
 
-        Records that back a promise are committed before anything leaves the node.
-        Then what someone is waiting on goes first (requests and answers to peers,
-        replies to clients), one frame per peer; then the gossip, one frame; then
-        the logs and fill streams; and last the commit of records that back no
-        promise, off every waiting path.
+        Records that back a promise are committed before anything leaves the node,
+        as one transaction (group commit); then what someone waits on (messages
+        to peers, one frame per peer; replies to clients); then the gossip, one
+        frame; then logs and fill streams; last the commit of records that back
+        no promise, off every waiting path.
+        """
+        outputs = self.replica.take_outputs()
+        self.api.changed = False  # what changed is in these outputs, committed below before any reply
+        if not outputs:
+            if self._answers:
+                self._answer()
+            for identity, frame in self.api.flush(now_ms()):  # a book subscription's first snapshot
+                self._to_client(identity, frame)
+            return
+        plan = schedule(outputs)
+        if plan.commit_first:
+            self.store.commit(plan.commit_first)
+        for peer, msgs in plan.to_peers.items():
+            for frame in messages.encode_frames(msgs):
+                if not self.peers.send(peer, mesh.CORE, frame):
+                    log.debug("could not send to %s now; the core will retry", peer)
+        for reply in plan.replies:
+            answer = self.api.finish(reply.token, reply.result)
+            if answer is not None:
+                self._to_client(*answer)
+        if self._answers:
+            self._answer()
+        for frame in messages.encode_frames(plan.gossip):
+            self.pub.send(frame)
+        delivered = [notice.event for notice in plan.notices if type(notice) is Delivered]
+        for identity, frame in self.api.on_delivered(delivered):  # stream messages, in the order of events
+            self._to_client(identity, frame)
+        for notice in plan.notices:
+            if type(notice) is Delivered:
+                self._on_delivered(notice.event)
+            elif type(notice) is PeerChanged:
+                log.info("peer %s is %s", notice.peer, "up" if notice.up else "down: its orders are unavailable")
+                self.api.streams.peers_changed()
+        for identity, frame in self.api.flush(now_ms()):
+            self._to_client(identity, frame)
+        if plan.commit_last:
+            self.store.commit(plan.commit_last, promise=False)  # not fsynced: see SqliteStore.commit
+
+    def _answer(self) -> None:
+        """Send the replies ``handle`` gave this iteration (after its commit: see _client_request)."""
+        answers, self._answers = self._answers, []
+        for identity, frame in answers:
+            self._to_client(identity, frame)
+
+    def _log_health(self) -> None:
+        """Say once that this node lost its history, and now and then that a replica disagrees.
+
+        On the timer, not every iteration: reading an absent counter alone costs as much
+        as sorting an iteration's outputs, and these logs can wait a tick.
         """
         if self.replica.amnesia and not self._amnesia_logged:
             self._amnesia_logged = True
@@ -358,68 +461,62 @@ class Node:
             self._next_mismatch_log = now_ms() + 10_000
             log.error("a peer at the same clock as this node holds a different state (%d times so far): "
                       "a replica is wrong; compare the peers' status and logs", mismatches)
-        outputs = self.replica.take_outputs()
-        if not outputs:
-            return
-        records: list[Record] = []
-        promised = False
-        to_peers: dict[str, list[messages.Message]] = {}
-        gossip: list[messages.Message] = []
-        later: list[Delivered | PeerChanged] = []
-        for out in outputs:
-            kind = type(out)
-            if kind is Persist:
-                records.append(out.record)
-                promised = promised or out.promise
-            elif kind is Publish:
-                gossip.append(out.message)
-            elif kind is Send:
-                to_peers.setdefault(out.to, []).append(out.message)
-            elif kind is Reply:
-                pass  # after the commit, below
-            else:
-                later.append(out)
-        if promised:
-            self.store.commit(records)  # one transaction for the whole iteration: group commit
-        for peer, msgs in to_peers.items():
-            for frame in messages.encode_frames(msgs):
-                if not self.peers.send(peer, mesh.CORE, frame):
-                    log.debug("could not send to %s now; the core will retry", peer)
-        for out in outputs:
-            if type(out) is Reply:
-                self._to_client(*self.api.finish(out.token, out.result))
-        for frame in messages.encode_frames(gossip):
-            self.pub.send(frame)
-        for out in later:
-            if type(out) is Delivered:
-                self._on_delivered(out.event)
-            elif type(out) is PeerChanged:
-                log.info("peer %s is %s", out.peer, "up" if out.up else "down: its orders are unavailable")
-        if records and not promised:
-            self.store.commit(records, promise=False)  # off the replies' path, and not fsynced
 
     def _to_client(self, identity: bytes, frame: bytes) -> None:
         """Send a reply or stream message; if the client does not read, drop it and say so later.
 
-        The first message that gets through after some were dropped is preceded by an
-        error ``dropped`` (id null) that says how many: the client knows it missed replies.
+        A client whose queue is full (CLIENT_SNDHWM messages it has not read) loses the
+        message, and its subscriptions end: each owes it an ``end`` (slow_reader).  The
+        first message that gets through after that is preceded by an error ``dropped``
+        (id null) that says how many were lost, then by those ends; the timer tries to
+        deliver what is owed too, so a client that only listens learns of it as soon
+        as it reads again.  A client that is gone (no route) loses its subscriptions.
         """
-        dropped = self._dropped.pop(identity, 0)
+        if identity in self._owed and not self._pay(identity):
+            self._dropped_one(identity)
+            return
         try:
-            if dropped:
-                self.router.send_multipart([identity, wire.pack({"v": api.VERSION, "id": None, "ok": False, "error": {
-                    "code": "dropped", "count": dropped,
-                    "message": f"{dropped} replies to this connection were dropped: it did not read them fast "
-                               f"enough ({CLIENT_SNDHWM} may wait)"}})], zmq.NOBLOCK)
-                dropped = 0
             self.router.send_multipart([identity, frame], zmq.NOBLOCK)
         except zmq.ZMQError as exc:  # gone (EHOSTUNREACH) or not reading (EAGAIN)
-            if exc.errno == zmq.EAGAIN and len(self._dropped) < MAX_SLOW_READERS:
-                self._dropped[identity] = dropped + 1
-            if self.api.watchers.pop(identity, None) is not None:
-                log.info("fill stream to %r ended: %s", identity[:40], exc.strerror)
-            else:
+            if exc.errno == zmq.EAGAIN:
+                self._dropped_one(identity)
                 log.debug("reply to %r dropped: %s", identity[:40], exc.strerror)
+            else:
+                self._owed.pop(identity, None)
+                self.api.forget(identity)
+                log.debug("reply to %r dropped: %s", identity[:40], exc.strerror)
+
+    def _dropped_one(self, identity: bytes) -> None:
+        """Count a message a slow reader lost, and end its subscriptions (ends owed to it)."""
+        owed = self._owed.get(identity)
+        if owed is None:
+            if len(self._owed) >= MAX_SLOW_READERS:  # too many to remember: it is not told
+                self.api.streams.end(identity, protocol.END_SLOW, "")
+                return
+            owed = self._owed[identity] = [0, []]
+        owed[0] += 1
+        owed[1] += [frame for _, frame in self.api.streams.end(identity, protocol.END_SLOW, (
+            f"this connection did not read fast enough ({CLIENT_SNDHWM} messages may wait); subscribe again"))]
+
+    def _pay(self, identity: bytes) -> bool:
+        """Send what is owed to ``identity`` (a ``dropped`` notice, then ends); whether all of it went."""
+        owed = self._owed[identity]
+        try:
+            if owed[0]:
+                self.router.send_multipart([identity, wire.pack(protocol.dropped_reply(owed[0], (
+                    f"{owed[0]} replies or stream messages to this connection were dropped: it did not read "
+                    f"them fast enough ({CLIENT_SNDHWM} may wait)")))], zmq.NOBLOCK)
+                owed[0] = 0
+            while owed[1]:
+                self.router.send_multipart([identity, owed[1][0]], zmq.NOBLOCK)
+                owed[1].pop(0)
+        except zmq.ZMQError as exc:
+            if exc.errno != zmq.EAGAIN:  # gone: nobody left to tell
+                del self._owed[identity]
+                self.api.forget(identity)
+            return False
+        del self._owed[identity]
+        return True
 
     def _on_delivered(self, event: Event) -> None:
         body = event.body
@@ -427,8 +524,6 @@ class Node:
             whose = "granted" if event.origin == self.id else f"granted by {event.origin}"
             log.info("fill %s:%d %s %s @ %s (maker %s, taker %s)", event.origin, event.seq, whose,
                      format_qty(body.qty), format_price(body.price), body.maker, body.taker)
-            for identity, frame in self.api.stream_fill(event):
-                self._to_client(identity, frame)
         elif event.origin != self.id:
             if log.isEnabledFor(logging.DEBUG):
                 log.debug("event %s:%d from %s: %s", event.origin, event.seq, event.origin, body)

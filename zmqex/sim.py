@@ -23,8 +23,9 @@ from typing import Any
 from zmqex import keys
 from zmqex.core import messages
 from zmqex.core.events import Side, Tif
-from zmqex.core.outputs import Output, Persist, Publish, Record, Reply, Send
+from zmqex.core.outputs import Output, Record
 from zmqex.core.replica import Config, Replica
+from zmqex.core.schedule import schedule
 
 
 @dataclass
@@ -80,10 +81,13 @@ class Network:
     # --- client commands ----------------------------------------------------------------
 
     def place(self, node: str, side: Side | str, qty: int, price: int | None, tif: Tif | str = Tif.GTC,
-              token: Any = None, trader: str = "") -> str:
+              token: Any = None, trader: str = "", **options: Any) -> str:
+        """``Replica.place`` at ``node``; ``options`` are its keyword arguments (client_order_id, stp, ...)."""
         replica = self.replica(node)
-        oid = replica.place(Side(side), qty, price, Tif(tif), token=token, trader=trader)
-        self._carry_out(node, replica.take_outputs())
+        try:
+            oid = replica.place(Side(side), qty, price, Tif(tif), token=token, trader=trader, **options)
+        finally:
+            self._carry_out(node, replica.take_outputs())
         self.acknowledged.add(oid)  # persisted before the client could have heard of it
         return oid
 
@@ -91,6 +95,20 @@ class Network:
         replica = self.replica(node)
         try:
             return replica.cancel(oid, trader=trader, operator=operator)
+        finally:
+            self._carry_out(node, replica.take_outputs())
+
+    def amend(self, node: str, oid: str, **options: Any) -> str:
+        replica = self.replica(node)
+        try:
+            return replica.amend(oid, **options)
+        finally:
+            self._carry_out(node, replica.take_outputs())
+
+    def cancel_all(self, node: str, trader: str, **options: Any) -> list[str]:
+        replica = self.replica(node)
+        try:
+            return replica.cancel_all(trader, **options)
         finally:
             self._carry_out(node, replica.take_outputs())
 
@@ -113,10 +131,9 @@ class Network:
         replica.receive(src, messages.decode(data), self.now)
         outputs = replica.take_outputs()
         if crash_before_send:
-            # A batch holding a promise is committed before anything is sent; one without
-            # may be committed after the sends, so the crash loses it.
-            persists = [o for o in outputs if isinstance(o, Persist)]
-            self._carry_out(dst, persists if any(p.promise for p in persists) else [])
+            # What a node has done when it dies just before its first send: the first step
+            # of the schedule (the records, if one is a promise), and nothing else.
+            self.nodes[dst].store.extend(schedule(outputs).commit_first)
             self.crash(dst)
         else:
             self._carry_out(dst, outputs)
@@ -222,20 +239,26 @@ class Network:
     # --- outputs ---------------------------------------------------------------------------
 
     def _carry_out(self, node: str, outputs: list[Output]) -> None:
+        """Carry out ``outputs`` in the order a node does (:mod:`zmqex.core.schedule`).
+
+        Messages to one peer and the gossip share that peer's link queue here (a node
+        sends them on two sockets); the schedule puts the direct ones first, as a node
+        sends them.  Notices (delivered events, peers up or down) have no effect here.
+        """
+        plan = schedule(outputs)
         store = self.nodes[node].store
-        for out in outputs:  # persist first: nothing leaves a node before it is durable
-            if isinstance(out, Persist):
-                store.append(out.record)
-        for out in outputs:
-            if isinstance(out, Send):
-                self._enqueue(node, out.to, messages.encode(out.message))
-            elif isinstance(out, Publish):
-                data = messages.encode(out.message)
-                for peer in self.ids:
-                    if peer != node:
-                        self._enqueue(node, peer, data)
-            elif isinstance(out, Reply):
-                self.replies[out.token] = out.result
+        store.extend(plan.commit_first)
+        for peer, msgs in plan.to_peers.items():
+            for msg in msgs:
+                self._enqueue(node, peer, messages.encode(msg))
+        for reply in plan.replies:
+            self.replies[reply.token] = reply.result
+        for msg in plan.gossip:
+            data = messages.encode(msg)
+            for peer in self.ids:
+                if peer != node:
+                    self._enqueue(node, peer, data)
+        store.extend(plan.commit_last)
 
     def _enqueue(self, src: str, dst: str, data: bytes) -> None:
         if frozenset((src, dst)) in self.cut:

@@ -34,20 +34,19 @@ import sqlite3
 import threading
 from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import Any
 
-import msgpack
-
-from zmqex.core import events, messages
+from zmqex.core import events, messages, wire
 from zmqex.core.clock import VectorClock
 from zmqex.core.events import clock_from_wire, clock_to_wire
 from zmqex.core.outputs import (
     Checkpoint, EventRecord, Evidence, OrderTrader, Outcome, Record, TakeSent, TakeSettled,
 )
-from zmqex.errors import StoreError, ZmqexError
+from zmqex.errors import DecodeError, StoreError
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: events with timestamps (wire version 2), client order ids and self-trade modes
 FILENAME = "zmqex.db"
 
 _SCHEMA = """
@@ -61,8 +60,8 @@ CREATE TABLE IF NOT EXISTS takes (      -- takes we sent: our reservations
     qty INTEGER NOT NULL, granted INTEGER);
 CREATE TABLE IF NOT EXISTS outcomes (   -- answers we gave, by (sender, request)
     sender TEXT NOT NULL, request TEXT NOT NULL, data BLOB NOT NULL, PRIMARY KEY (sender, request));
-CREATE TABLE IF NOT EXISTS traders (   -- who placed each own order; a store without it gets it on open
-    order_id TEXT PRIMARY KEY, trader TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS traders (   -- who placed each own order, under which client order id
+    order_id TEXT PRIMARY KEY, trader TEXT NOT NULL, client_order_id TEXT NOT NULL, stp TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS evidence (  -- two events one origin signed with one id: it is never trusted again
     origin TEXT NOT NULL, seq INTEGER NOT NULL, ours BLOB NOT NULL, theirs BLOB NOT NULL,
     PRIMARY KEY (origin, seq));
@@ -72,14 +71,13 @@ CREATE TABLE IF NOT EXISTS checkpoint ( -- the latest snapshot: events at or bel
 """
 
 
-
 def default_data_dir(node_id: str) -> Path:
     base = os.environ.get("XDG_DATA_HOME") or os.path.join(os.path.expanduser("~"), ".local", "share")
     return Path(base) / "zmqex" / node_id
 
 
 class SqliteStore:
-    def __init__(self, directory: str | os.PathLike, node_id: str, *, synchronous: str = "FULL",
+    def __init__(self, directory: str | os.PathLike[str], node_id: str, *, synchronous: str = "FULL",
                  checkpoint_every_s: float = 0.2) -> None:
         self.path = Path(directory) / FILENAME
         if synchronous not in ("FULL", "NORMAL"):
@@ -93,9 +91,12 @@ class SqliteStore:
             self._fsync = synchronous == "FULL"  # whether commits fsync now (see commit)
             self.db.execute("PRAGMA wal_autocheckpoint=0")  # the checkpointer thread does it (see above)
             version = self._meta("schema_version")
-            if version is not None and int(version) > SCHEMA_VERSION:
+            if version is not None and int(version) != SCHEMA_VERSION:
+                # No migration: the events in it are in another wire version, which this zmqex
+                # cannot decode nor its peers accept.
                 raise StoreError(f"store {self.path} has schema version {version}; this zmqex reads "
-                                 f"up to {SCHEMA_VERSION}: upgrade zmqex")
+                                 f"version {SCHEMA_VERSION} only: "
+                                 f"{'upgrade zmqex' if int(version) > SCHEMA_VERSION else 'start from an empty data directory'}")
             owner = self._meta("node_id")
             if owner is not None and owner != node_id:
                 raise StoreError(f"store {self.path} belongs to node {owner!r}, not {node_id!r}")
@@ -149,7 +150,7 @@ class SqliteStore:
             elif isinstance(record, Outcome):
                 outcomes.append((record.sender, record.reply.request, messages.encode(record.reply)))
             elif isinstance(record, OrderTrader):
-                traders.append((record.order, record.trader))
+                traders.append((record.order, record.trader, record.client_order_id, record.stp))
             elif isinstance(record, Evidence):
                 evidence.append((record.ours.origin, record.ours.seq, events.encode(record.ours),
                                  events.encode(record.theirs)))
@@ -162,12 +163,12 @@ class SqliteStore:
             db.executemany("INSERT INTO takes VALUES (?, ?, ?, ?, ?, NULL)", sent)
             db.executemany("UPDATE takes SET granted = ? WHERE request = ?", settled)
             db.executemany("INSERT OR REPLACE INTO outcomes VALUES (?, ?, ?)", outcomes)
-            db.executemany("INSERT OR REPLACE INTO traders VALUES (?, ?)", traders)
+            db.executemany("INSERT OR REPLACE INTO traders VALUES (?, ?, ?, ?)", traders)
             db.executemany("INSERT OR IGNORE INTO evidence VALUES (?, ?, ?, ?)", evidence)
             if checkpoint is not None:
                 db.execute("INSERT OR REPLACE INTO checkpoint VALUES (1, ?, ?, ?)", (
-                    _pack_clock(checkpoint.vc), _pack_clock(checkpoint.base), msgpack.packb(list(checkpoint.items))))
-                db.executemany("DELETE FROM events WHERE origin = ? AND seq <= ?", checkpoint.base.items())
+                    _pack_clock(checkpoint.vc), _pack_clock(checkpoint.base), wire.pack(list(checkpoint.items))))
+                db.executemany("DELETE FROM events WHERE origin = ? AND seq <= ?", dict(checkpoint.base).items())
             db.execute("COMMIT")
         except BaseException:
             db.execute("ROLLBACK")
@@ -177,7 +178,7 @@ class SqliteStore:
         """Everything needed to restore: events in delivery order, then takes, outcomes, traders, evidence."""
         try:
             for vc, base, items in self.db.execute("SELECT vc, base, items FROM checkpoint"):
-                yield Checkpoint(_unpack_clock(vc), _unpack_clock(base), tuple(msgpack.unpackb(items)))
+                yield Checkpoint(_unpack_clock(vc), _unpack_clock(base), tuple(_unpack(items)))
             for (data,) in self.db.execute("SELECT data FROM events ORDER BY pos"):
                 yield EventRecord(events.decode(data))
             for request, taker, maker, qty, granted in self.db.execute(
@@ -187,11 +188,12 @@ class SqliteStore:
                     yield TakeSettled(request, granted)
             for sender, data in self.db.execute("SELECT sender, data FROM outcomes"):
                 yield Outcome(sender, _unpack_reply(data))
-            for order, trader in self.db.execute("SELECT order_id, trader FROM traders"):
-                yield OrderTrader(order, trader)
+            for order, trader, client_order_id, stp in self.db.execute(
+                    "SELECT order_id, trader, client_order_id, stp FROM traders"):
+                yield OrderTrader(order, trader, client_order_id, stp)
             for ours, theirs in self.db.execute("SELECT ours, theirs FROM evidence"):
                 yield Evidence(events.decode(ours), events.decode(theirs))
-        except (sqlite3.Error, ZmqexError, ValueError) as exc:
+        except (sqlite3.Error, DecodeError, StoreError, ValueError) as exc:
             raise StoreError(f"store {self.path} is unreadable: {exc}") from None
 
     def members(self) -> list[tuple[str, str, str]]:
@@ -272,11 +274,16 @@ def _superseded(record: Record, checkpoint: Checkpoint) -> bool:
 
 
 def _pack_clock(vc: VectorClock) -> bytes:
-    return msgpack.packb(clock_to_wire(vc))
+    return wire.pack(clock_to_wire(vc))
 
 
 def _unpack_clock(data: bytes) -> VectorClock:
-    return clock_from_wire(msgpack.unpackb(data))
+    return clock_from_wire(_unpack(data))
+
+
+def _unpack(data: bytes) -> Any:
+    """What ``wire.pack`` stored; of any size (our own file, not a peer's frame)."""
+    return wire.unpack(data, max_size=len(data))
 
 
 def _unpack_reply(data: bytes) -> messages.TakeReply:

@@ -126,4 +126,5 @@ def test_a_node_restarted_without_its_store_refuses_to_trade(net):
         raise AssertionError("a restarted without its store placed an order: event ids reused")
 
     wait_for(refused, 15, "a to notice, from b's heartbeat, that it lost its history")
-    assert "restart it with its data directory" in net.nodes["a"].log()
+    # Logged on the node's next timer tick, which may come after the refusal.
+    wait_for(lambda: "restart it with its data directory" in net.nodes["a"].log(), 5, "a to log why it refuses")

@@ -180,7 +180,7 @@ def replay_frames(genuine: list[Event], start: dict) -> list[bytes]:
         out += [enc(messages.Take(f"d.{seq}", maker, taker, 10**8)), enc(messages.Take(f"d.{seq}", maker, taker, 1)),
                 enc(messages.Take(f"d.{seq + 1}", maker, taker, 10**9)),
                 enc(messages.TakeReply(f"b.{i}", maker, 1, "filled", taker))]
-    orders = [[ORDER_ITEM, to_wire(e), 0, None] for e in genuine if isinstance(e.body, NewOrder)]
+    orders = [[ORDER_ITEM, to_wire(e), 0, None, e.body.qty] for e in genuine if isinstance(e.body, NewOrder)]
     for items in (orders, orders[:1], orders[1:]):
         digest = rebuild(items).state_hash()  # a snapshot that hashes right, of signed events, nobody vouches for
         for vc in (VectorClock(start["vc"]), VectorClock({**start["vc"], "a": 10**6}), VectorClock({"d": 10**6})):
@@ -217,7 +217,7 @@ def known_killers() -> list[tuple[str, list[bytes]]]:
     return [
         ("bob", [hostile.raw_map([(wire.pack("v"), hostile.deep(hostile.DEEP)), (wire.pack("id"), wire.pack(1))])]),
         ("d", [mesh.MEMBERS, D_TAG, deep_hello]),
-        ("d", [mesh.MEMBERS, D_TAG, wire.pack([1, ["d", "tcp://x", "tcp://127.0.0.1:1"], []])]),
+        ("d", [mesh.MEMBERS, D_TAG, wire.pack([wire.VERSION, ["d", "tcp://x", "tcp://127.0.0.1:1"], []])]),
         ("d", [mesh.CORE, D_TAG, hostile.raw_array([wire.pack(1), wire.pack("batch"), hostile.deep(hostile.DEEP)])]),
     ]
 
@@ -290,7 +290,7 @@ def test_a_member_a_trader_and_strangers_fuzzing_a_keyed_node_change_nothing(net
     generated = time.monotonic() - began
 
     rng = random.Random(SEED)
-    mirror = Mirror(STARTING["b"], node_id="b")
+    mirror = Mirror(STARTING["b"], node_id="b", user="t:bob")  # b's orders are bob's: his cancel_all is harm
     bob = fuzz_socket(sockets, zmq.DEALER, b.endpoint, own=bob_key, server=b_key)
     log = LogTail(b.log_path)
     any_pool, bob_peer_pool = client_pool + peer_pool, peer_pool + replays
@@ -373,7 +373,7 @@ def test_a_member_a_trader_and_strangers_fuzzing_a_keyed_node_change_nothing(net
         marker += 1
         bob.send(wire.pack({"v": 1, "id": marker, "op": "status"}))
         d.send_multipart([mesh.MEMBERS, D_TAG, D_HELLO])
-        d.send_multipart([mesh.CORE, D_TAG, wire.pack([1, f"fuzzmark{marker}"])])
+        d.send_multipart([mesh.CORE, D_TAG, wire.pack([wire.VERSION, f"fuzzmark{marker}"])])
         batch_deadline = min(deadline, time.monotonic() + DRAIN_WITHIN)
         replies += drained(b, bob, marker, batch_deadline)
         log.wait(f"'fuzzmark{marker}'".encode(), b, batch_deadline)
@@ -392,8 +392,12 @@ def test_a_member_a_trader_and_strangers_fuzzing_a_keyed_node_change_nothing(net
     assert "refused a peer message claiming to be" in text  # d's key under a's tag, bob's key under any
     assert "rejected a message from d" in text
     counters = status(b)["counters"]
-    for name in ("bad_signatures", "events_refused", "snapshot_pages_unasked", "duplicate_ids"):
+    for name in ("bad_signatures", "events_refused", "duplicate_ids"):
         assert counters.get(name, 0) > 0, (name, counters)
+    # d's snapshots were refused as unasked, or (when d's absurd heartbeats had just made b ask
+    # d for a sync) refused as bad, or dropped unvouched: which one depends on timing.
+    assert sum(counters.get(name, 0) for name in (
+        "snapshot_pages_unasked", "snapshot_pages_refused", "snapshots_dropped")) > 0, counters
 
     # The mesh still works: alice at a takes bob's order at b.
     with a.client(as_="alice") as alice:

@@ -58,7 +58,7 @@ def known_killers() -> list[tuple[bytes | None, list[bytes]]]:
     return [
         (None, [hostile.raw_map([(wire.pack("v"), hostile.deep(hostile.DEEP)), (wire.pack("id"), wire.pack(1))])]),
         (b"mallory/1", [mesh.MEMBERS, b"mallory/1", hostile.raw_array([wire.pack(1), hostile.deep(hostile.DEEP), wire.pack([])])]),
-        (b"mallory/1", [mesh.MEMBERS, b"mallory/1", wire.pack([1, ["mallory", me.router, me.pub], [["mallory", me.router, me.pub]]])]),
+        (b"mallory/1", [mesh.MEMBERS, b"mallory/1", wire.pack([wire.VERSION, ["mallory", me.router, me.pub], [["mallory", me.router, me.pub]]])]),
     ]
 
 
@@ -97,16 +97,20 @@ def rss(pid: int) -> int:
 class Mirror:
     """A replica in this process holding what the node holds: does a client frame change state?"""
 
-    def __init__(self, orders, node_id: str = "a") -> None:
+    def __init__(self, orders, node_id: str = "a", user: str | None = None) -> None:
+        """``user``: the principal the fuzzing connection authenticates as (``t:NAME``), who placed
+        ``orders`` too (their cancel_all cancels them); None: a node without keys, orders of nobody."""
         self.orders = orders
         self.node_id = node_id
+        self.user = user
         self.now = 0  # advanced a second per frame: the mirror's rate limit never refuses what the node would take
         self._fresh()
 
     def _fresh(self) -> None:
         self.replica = Replica(self.node_id)
         for side, qty, price in self.orders:
-            self.replica.place(Side(side), money.parse_qty(qty), money.parse_price(price), Tif.GTC)
+            self.replica.place(Side(side), money.parse_qty(qty), money.parse_price(price), Tif.GTC,
+                               trader=self.user.partition(":")[2] if self.user else "")
         self.api = api.ClientApi(self.replica)
         self.state = self._state()
 
@@ -116,7 +120,7 @@ class Mirror:
     def harmless(self, frame: bytes) -> bool:
         try:
             self.now += 1000
-            reply = self.api.handle(b"\x00fuzz", frame, now=self.now)
+            reply = self.api.handle(b"\x00fuzz", frame, user=self.user, now=self.now)
         except Exception:  # a bug in the API (test_fuzz_wire finds those): the node must survive it
             self._fresh()
             return True

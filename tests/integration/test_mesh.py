@@ -21,8 +21,9 @@ def test_three_nodes_converge(net):
     wait_for(lambda: _known(b, maker), 10, "b to learn of the maker order")
     taker = b.place("buy", "1", "50001")
     assert taker["status"] == "filled"
-    assert taker["fills"] == [{"id": taker["fills"][0]["id"], "maker": maker["order_id"],
-                               "taker": taker["order_id"], "price": "50000.00", "qty": "1.00000000"}]
+    fill = taker["fills"][0]
+    assert taker["fills"] == [{"id": fill["id"], "maker": maker["order_id"], "taker": taker["order_id"],
+                               "price": "50000.00", "qty": "1.00000000", "ts": fill["ts"], "taker_side": "buy"}]
     statuses = net.wait_converged()
     assert {s["fills"] for s in statuses.values()} == {1}
     for client in (a, b, c):

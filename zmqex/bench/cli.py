@@ -15,7 +15,8 @@ import os
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from collections.abc import Callable
+from typing import Any, ParamSpec
 
 from zmqex.bench.compiled import compare_core, core_build, default_compiled_dir
 from zmqex.bench.core import bench_core, bench_depth, profile_core
@@ -24,6 +25,8 @@ from zmqex.bench.raw import _worker_env, bench_raw_commit, bench_raw_pubsub, ben
 from zmqex.bench.report import _fmt, _targets, machine, table
 from zmqex.bench.sign import bench_sign
 from zmqex.bench.wire import bench_wire
+
+P = ParamSpec("P")
 
 QUICK_LIMIT_S = 54  # --quick aims to be done by then (the mesh sections share what is left)
 
@@ -77,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
                          "quick": quick, "machine": machine(), "sizes": sizes,
                          "core_build": core_build()}  # this process's core: pure or compiled (mypyc)
 
-    def section(name: str, fn, *a, **kw) -> dict[str, Any]:
+    def section(name: str, fn: Callable[P, dict[str, Any]], *a: P.args, **kw: P.kwargs) -> dict[str, Any]:
         t0 = time.perf_counter()
         log(f"{name} ...")
         out = fn(*a, **kw)

@@ -20,6 +20,7 @@ import math
 import pstats
 import random
 import time
+from collections.abc import Sequence
 from typing import Any
 
 from zmqex import heap
@@ -47,7 +48,7 @@ class _Pace:
         return now > self.deadline
 
 
-def run_core(ops: list[Op], replica: Replica | None = None, ids: list | None = None,
+def run_core(ops: Sequence[Op], replica: Replica | None = None, ids: list[str] | None = None,
              deadline: float = math.inf) -> tuple[float, int, list[tuple[Any, Any, int, int]]]:
     """Feed ``ops`` to a replica, draining outputs after each call, as the node does.
 
@@ -66,7 +67,7 @@ def run_core(ops: list[Op], replica: Replica | None = None, ids: list | None = N
     start = clock()
     for i, op in enumerate(ops):
         if op[0] == CANCEL:
-            ids.append(None)
+            ids.append("")  # a cancel makes no order, and no cancel names a cancel
             try:
                 cancel(ids[op[1]])
             except OrderClosed:
@@ -86,7 +87,7 @@ def run_core(ops: list[Op], replica: Replica | None = None, ids: list | None = N
     return clock() - start, done, fills
 
 
-def run_plain(ops: list[Op], book: PlainBook | None = None, base: int = 0,
+def run_plain(ops: Sequence[Op], book: PlainBook | None = None, base: int = 0,
               deadline: float = math.inf) -> tuple[float, int, list[tuple[Any, Any, int, int]]]:
     """The same stream on a :class:`PlainBook`; order ids are op indexes (offset by ``base``)."""
     book = book if book is not None else PlainBook()
@@ -164,7 +165,7 @@ def _depth_ops(rng: random.Random, count: int, first: int, pool: list[int]) -> l
 
 
 def _resting_ops(rng: random.Random, n: int) -> list[Op]:
-    ops = []
+    ops: list[Op] = []
     for _ in range(n):
         side = BUY if rng.random() < 0.5 else SELL
         ticks = rng.randint(1, SPREAD)
@@ -181,7 +182,8 @@ def bench_depth(depths: list[int], ops_per_depth: int, seed: int = 2, budget_s: 
         rng = random.Random(seed + depth)
         resting = _resting_ops(rng, depth)
         timed = _depth_ops(rng, ops_per_depth, depth, list(range(depth)))
-        replica, ids = Replica("a"), []
+        replica = Replica("a")
+        ids: list[str] = []
         run_core(resting, replica, ids)  # not timed
         _settle_heap()  # the build's garbage-collection debt is not the timed ops' cost
         seconds, done, _ = run_core(timed, replica, ids, deadline=deadline)

@@ -19,16 +19,20 @@ import time
 from collections import Counter, deque
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import msgpack
 import zmq
 import zmq.auth
 
+from zmqex import protocol
+from zmqex.bench import rawpack
 from zmqex.bench.raw import percentile
-from zmqex.bench.stream import BUY, GTC, IOC, MID, PLACE, SELL, Op, make_stream, stream_stats
+from zmqex.bench.stream import BUY, GTC, IOC, MID, PLACE, SELL, PlaceOp, make_stream, places, stream_stats
 from zmqex.core import money
 from zmqex.core.events import Side, Tif
+
+if TYPE_CHECKING:  # imported when used: the node processes' harness is not needed to import the benchmark
+    from zmqex.local import LocalNetwork
 
 
 #: How the nodes keep their state: the store options each mode passes to zmqex-node.
@@ -49,7 +53,7 @@ def _no_keys(endpoint: str, trader: str) -> None:
     return None
 
 
-def _network(store: str, keyed: list[str] | None = None, traders: Sequence[str] = ()):
+def _network(store: str, keyed: list[str] | None = None, traders: Sequence[str] = ()) -> LocalNetwork:
     from zmqex.local import LocalNetwork
 
     return LocalNetwork(extra_args=STORES[store][1], keyed=keyed, traders=list(traders))
@@ -81,11 +85,11 @@ def _place_frame(request_id: int, side: Side, qty: int, price: int | None, tif: 
                            "qty": money.format_qty(qty), "tif": tif.value}
     if price is not None:
         req["price"] = money.format_price(price)
-    return msgpack.packb(req)
+    return rawpack.packb(req)
 
 
-def _dealer(ctx: zmq.Context, endpoint: str, curve: Curve | None = None) -> zmq.Socket:
-    sock = ctx.socket(zmq.DEALER)
+def _dealer(ctx: zmq.Context[Any], endpoint: str, curve: Curve | None = None) -> zmq.Socket[Any]:
+    sock: zmq.Socket[Any] = ctx.socket(zmq.DEALER)
     sock.setsockopt(zmq.LINGER, 0)
     sock.setsockopt(zmq.SNDHWM, 0)
     sock.setsockopt(zmq.RCVHWM, 0)
@@ -97,21 +101,22 @@ def _dealer(ctx: zmq.Context, endpoint: str, curve: Curve | None = None) -> zmq.
     return sock
 
 
-def _call(sock: zmq.Socket, frame: bytes, request_id: int, deadline: float) -> dict[str, Any]:
+def _call(sock: zmq.Socket[Any], frame: bytes, request_id: int, deadline: float) -> dict[str, Any]:
     """Send one request and wait for its reply (stream messages are skipped)."""
     sock.send(frame)
     while True:
         left = deadline - time.monotonic()
         if left <= 0 or not sock.poll(max(1, int(left * 1000))):
             raise TimeoutError(f"no reply to request {request_id}")
-        reply = msgpack.unpackb(sock.recv())
+        reply = rawpack.unpackb(sock.recv())
         if reply.get("id") == request_id and "stream" not in reply:
             if reply.get("ok") is not True:
                 raise RuntimeError(f"request {request_id} failed: {reply.get('error')}")
-            return reply["result"]
+            result: dict[str, Any] = reply["result"]  # an ok reply's result is a map (docs/protocol.md)
+            return result
 
 
-def pipelined_places(endpoints: list[str], ops: list[Op], clients_per_node: int, window: int,
+def pipelined_places(endpoints: list[str], ops: Sequence[PlaceOp], clients_per_node: int, window: int,
                      budget_s: float, keys: Keys = _no_keys, phase: str = "load") -> dict[str, Any]:
     """Send every op as a ``place`` over pipelined DEALERs spread over the nodes; count ok replies.
 
@@ -130,7 +135,8 @@ def pipelined_places(endpoints: list[str], ops: list[Op], clients_per_node: int,
             poller.register(sock, zmq.POLLIN)
         outstanding = {sock: 0 for sock in socks}
         by_sock = dict(zip(socks, queues))
-        ok, errors = 0, Counter()
+        ok = 0
+        errors: Counter[str] = Counter()
         start = time.perf_counter()
         deadline = start + budget_s
         last = start
@@ -147,7 +153,7 @@ def pipelined_places(endpoints: list[str], ops: list[Op], clients_per_node: int,
                         data = sock.recv(zmq.NOBLOCK)
                     except zmq.Again:
                         break
-                    reply = msgpack.unpackb(data)
+                    reply = rawpack.unpackb(data)
                     if reply.get("ok") is True:
                         ok += 1
                     else:
@@ -175,7 +181,7 @@ TAKE_TRADERS = ["maker", "taker", "watcher"]
 def take_latency(makers_at: str, takers_at: list[str], watch_at: list[str], takes: int,
                  budget_s: float, keys: Keys = _no_keys) -> dict[str, Any]:
     """Round trip of small IOC takes at ``takers_at`` filling a maker at ``makers_at``, one at a
-    time; and for each fill, last minus first arrival on the ``watch`` streams of every node.
+    time; and for each fill, last minus first arrival on the ``trades`` streams of every node.
     With ``keys``, the clients connect as the traders of :data:`TAKE_TRADERS`."""
     take_qty = 100_000  # 0.001 BTC
     price = MID
@@ -188,15 +194,16 @@ def take_latency(makers_at: str, takers_at: list[str], watch_at: list[str], take
         watchers = []
         for n, ep in enumerate(watch_at):
             sock = _dealer(ctx, ep, keys(ep, "watcher"))
-            _call(sock, msgpack.packb({"v": 1, "id": 7, "op": "watch"}), 7, deadline)
+            _call(sock, rawpack.packb({"v": 1, "id": 7, "op": "subscribe", "stream": protocol.STREAM_TRADES}), 7,
+                  deadline)
             watchers.append(sock)
         taker_socks = [_dealer(ctx, ep, keys(ep, "taker")) for ep in takers_at]
         for sock in taker_socks:  # until each taker's node knows the maker
             while True:
-                sock.send(msgpack.packb({"v": 1, "id": 2, "op": "order", "order_id": maker_id}))
+                sock.send(rawpack.packb({"v": 1, "id": 2, "op": "order", "order_id": maker_id}))
                 if not sock.poll(max(1, int((deadline - time.monotonic()) * 1000))):
                     raise TimeoutError("a node did not learn of the maker order")
-                if msgpack.unpackb(sock.recv()).get("ok") is True:
+                if rawpack.unpackb(sock.recv()).get("ok") is True:
                     break
                 time.sleep(0.01)
         poller = zmq.Poller()
@@ -218,12 +225,12 @@ def take_latency(makers_at: str, takers_at: list[str], watch_at: list[str], take
                 for ready, _ in poller.poll(50):
                     while True:
                         try:
-                            msg = msgpack.unpackb(ready.recv(zmq.NOBLOCK))
+                            msg = rawpack.unpackb(ready.recv(zmq.NOBLOCK))
                         except zmq.Again:
                             break
                         now = time.perf_counter()
-                        if ready in watchers and msg.get("stream") == "fill":
-                            arrivals.setdefault(msg["fill"]["id"], {})[watchers.index(ready)] = now
+                        if ready in watchers and msg.get("stream") == protocol.STREAM_TRADES and protocol.TRADE in msg:
+                            arrivals.setdefault(msg[protocol.TRADE]["id"], {})[watchers.index(ready)] = now
                         elif ready is sock and msg.get("id") == request_id:
                             rtts.append((now - t0) * 1000)
                             if msg.get("ok") is not True or msg["result"]["status"] != "filled":
@@ -252,7 +259,7 @@ def take_latency(makers_at: str, takers_at: list[str], watch_at: list[str], take
     return out
 
 
-def _shift(ops: list[Op], ticks: int) -> list[Op]:
+def _shift(ops: Sequence[PlaceOp], ticks: int) -> list[PlaceOp]:
     """The same places, bids ``ticks`` lower and asks ``ticks`` higher (a band of their own)."""
     return [(PLACE, op[1], op[2], op[3] - ticks if op[1] is BUY else op[3] + ticks, op[4]) for op in ops]
 
@@ -263,7 +270,7 @@ def bench_mesh(nodes: int, orders: int, *, store: str = "full", takes: int = 0, 
     """Start ``nodes`` node processes on loopback; measure, in this order:
 
     1. ``takes`` single IOC takes at node b against a maker at node a, with a
-       ``watch`` stream open on every node (take round trip, fill convergence);
+       ``trades`` subscription open on every node (take round trip, fill convergence);
     2. ``passive`` orders that never cross (bids 1000 ticks below the mid, asks
        1000 above): replication and persistence alone;
     3. ``orders`` of the mixed stream (passive, crossing GTC and IOC) over
@@ -284,7 +291,7 @@ def bench_mesh(nodes: int, orders: int, *, store: str = "full", takes: int = 0, 
     with _network(store, ids if keyed else None, traders if keyed else []) as net:
         net.start_mesh(ids, timeout=20)
         result["startup_s"] = time.monotonic() - started
-        endpoints = [net.nodes[i].endpoint for i in ids]
+        endpoints = [net.nodes[i].ready_endpoint for i in ids]
         keys = _no_keys if net.keys_dir is None else trader_keys(net.keys_dir, dict(zip(endpoints, ids)))
         if takes:
             # Round trips with nothing else going on; then again with a watch stream on every node,
@@ -297,9 +304,10 @@ def bench_mesh(nodes: int, orders: int, *, store: str = "full", takes: int = 0, 
             result.update({k.replace("take_", "take_watched_"): v for k, v in watched.items()
                            if k.startswith("take_")})
         if passive:
-            ops = _shift(make_stream(passive, seed + 1, cancel_frac=0.0, cross_frac=0.0), 1000)
-            result["passive"] = pipelined_places(endpoints, ops, clients_per_node, window, budget_s, keys, "passive")
-        ops = make_stream(orders, seed, cancel_frac=0.0)
+            passive_ops = _shift(places(make_stream(passive, seed + 1, cancel_frac=0.0, cross_frac=0.0)), 1000)
+            result["passive"] = pipelined_places(endpoints, passive_ops, clients_per_node, window, budget_s, keys,
+                                                 "passive")
+        ops = places(make_stream(orders, seed, cancel_frac=0.0))
         result["mixed"] = pipelined_places(endpoints, ops, clients_per_node, window, budget_s, keys, "mixed")
         result["mixed"]["stream"] = stream_stats(ops)
         t0 = time.monotonic()
@@ -342,13 +350,13 @@ def bench_keyed(nodes: int, orders: int, *, store: str = "full", passive: int = 
         for name, net in nets.items():
             net.start_mesh(ids, timeout=20)
             out[name] = {"nodes": nodes, "store": STORES[store][0], "keyed": name == "keyed", "rounds": []}
-        endpoints = {name: [net.nodes[i].endpoint for i in ids] for name, net in nets.items()}
-        keys = {"unkeyed": _no_keys,
-                "keyed": trader_keys(keyed_net.keys_dir, dict(zip(endpoints["keyed"], ids)))}  # type: ignore[arg-type]
+        endpoints = {name: [net.nodes[i].ready_endpoint for i in ids] for name, net in nets.items()}
+        assert keyed_net.keys_dir is not None  # made with keys: it wrote them
+        keys = {"unkeyed": _no_keys, "keyed": trader_keys(keyed_net.keys_dir, dict(zip(endpoints["keyed"], ids)))}
         for r in range(rounds):
-            streams = {"passive": _shift(make_stream(passive, seed + 1 + 2 * r, cancel_frac=0.0, cross_frac=0.0),
-                                         1000) if passive else [],
-                       "mixed": make_stream(orders, seed + 2 * r, cancel_frac=0.0)}
+            streams = {"passive": _shift(places(make_stream(passive, seed + 1 + 2 * r, cancel_frac=0.0,
+                                                            cross_frac=0.0)), 1000) if passive else [],
+                       "mixed": places(make_stream(orders, seed + 2 * r, cancel_frac=0.0))}
             done: dict[str, dict[str, Any]] = {name: {} for name in nets}
             for phase, ops in streams.items():
                 for name in (("unkeyed", "keyed") if r % 2 == 0 else ("keyed", "unkeyed")):

@@ -12,7 +12,7 @@ import operator
 from collections import deque
 from typing import Any
 
-from sortedcontainers import SortedDict
+from sortedcontainers import SortedDict  # untyped (pyproject.toml's mypy overrides): used as Any
 
 from zmqex.core.events import Side, Tif
 
@@ -32,7 +32,7 @@ class PlainBook:
     def __init__(self) -> None:
         self.bids: SortedDict = SortedDict(operator.neg)
         self.asks: SortedDict = SortedDict()
-        self.index: dict[Any, list] = {}
+        self.index: dict[Any, list[Any]] = {}  # an order: [open qty, id, side, price]
         self.fills: list[tuple[Any, Any, int, int]] = []  # (maker, taker, price, qty)
 
     def best(self, side: Side) -> int | None:

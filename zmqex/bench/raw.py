@@ -26,9 +26,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-import msgpack
 import zmq
 
+from zmqex.bench import rawpack
 from zmqex.bench.stream import MID
 
 ROOT = Path(__file__).resolve().parent.parent.parent  # the directory holding the zmqex package
@@ -39,14 +39,14 @@ def _worker_env() -> dict[str, str]:
     return {**os.environ, "PYTHONPATH": str(ROOT) + (os.pathsep + path if path else ""), "PYTHONUNBUFFERED": "1"}
 
 
-def _spawn(*args: str) -> subprocess.Popen:
+def _spawn(*args: str) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
         [sys.executable, "-c", "import sys; from zmqex.bench import worker; sys.exit(worker(sys.argv[1:]))", *args],
         stdout=subprocess.PIPE, stdin=subprocess.DEVNULL, env=_worker_env(),
     )
 
 
-def _read_json_line(proc: subprocess.Popen, deadline: float) -> dict[str, Any]:
+def _read_json_line(proc: subprocess.Popen[bytes], deadline: float) -> dict[str, Any]:
     """The next line a helper prints, as JSON; raises at the deadline or if it exits."""
     assert proc.stdout is not None
     with selectors.DefaultSelector() as sel:
@@ -59,10 +59,11 @@ def _read_json_line(proc: subprocess.Popen, deadline: float) -> dict[str, Any]:
                 line = proc.stdout.readline()
                 if not line:
                     raise RuntimeError(f"a benchmark helper process exited with {proc.wait(5)}")
-                return json.loads(line)
+                said: dict[str, Any] = json.loads(line)  # a helper prints objects only (_say)
+                return said
 
 
-def _end(proc: subprocess.Popen) -> None:
+def _end(proc: subprocess.Popen[bytes]) -> None:
     if proc.poll() is None:
         proc.kill()
     proc.wait(5)
@@ -92,10 +93,10 @@ def worker(argv: list[str]) -> int:
             sock.setsockopt(zmq.RCVHWM, 0)
             sock.setsockopt(zmq.SUBSCRIBE, b"")
             sock.bind("tcp://127.0.0.1:0")
-            _say({"endpoint": sock.getsockopt(zmq.LAST_ENDPOINT).decode()})
+            _say({"endpoint": sock.getsockopt_string(zmq.LAST_ENDPOINT)})
             deadline = time.monotonic() + seconds
             received, first, last = 0, None, None
-            unpackb = msgpack.unpackb
+            unpackb = rawpack.unpackb
             while received < count:
                 if not sock.poll(max(0, int((deadline - time.monotonic()) * 1000))):
                     break
@@ -119,7 +120,7 @@ def worker(argv: list[str]) -> int:
                 _say({"error": "no subscription within 10 s"})
                 return 1
             sock.recv()
-            packb, send = msgpack.packb, sock.send
+            packb, send = rawpack.packb, sock.send
             start = time.monotonic()
             for seq in range(1, count + 1):
                 send(packb(_event_like(seq)))
@@ -129,7 +130,7 @@ def worker(argv: list[str]) -> int:
             sock = ctx.socket(zmq.ROUTER)
             sock.setsockopt(zmq.LINGER, 0)
             sock.bind("tcp://127.0.0.1:0")
-            _say({"endpoint": sock.getsockopt(zmq.LAST_ENDPOINT).decode()})
+            _say({"endpoint": sock.getsockopt_string(zmq.LAST_ENDPOINT)})
             deadline = time.monotonic() + seconds
             while time.monotonic() < deadline:
                 if sock.poll(100):
@@ -166,7 +167,7 @@ def bench_raw_pubsub(count: int, budget_s: float = 20.0) -> dict[str, Any]:
         "raw_pubsub_msgs_per_s": received / seconds if received else 0.0,
         "raw_pubsub_received": received,
         "raw_pubsub_sent": count,
-        "raw_pubsub_bytes": len(msgpack.packb(_event_like(123_456))),
+        "raw_pubsub_bytes": len(rawpack.packb(_event_like(123_456))),
     }
 
 
@@ -186,7 +187,7 @@ def bench_raw_rtt(count: int, budget_s: float = 20.0) -> dict[str, Any]:
         sock = ctx.socket(zmq.DEALER)
         sock.setsockopt(zmq.LINGER, 0)
         sock.connect(endpoint)
-        frame = msgpack.packb({"v": 1, "id": 0, "op": "place", "side": "buy", "qty": "0.00100000",
+        frame = rawpack.packb({"v": 1, "id": 0, "op": "place", "side": "buy", "qty": "0.00100000",
                                "price": "50000.00", "tif": "ioc"})
         samples: list[float] = []
         for i in range(count + 50):
@@ -194,7 +195,7 @@ def bench_raw_rtt(count: int, budget_s: float = 20.0) -> dict[str, Any]:
             sock.send(frame)
             if not sock.poll(max(1, int((deadline - time.monotonic()) * 1000))):
                 raise TimeoutError("echo helper did not answer")
-            msgpack.unpackb(sock.recv())
+            rawpack.unpackb(sock.recv())
             if i >= 50:  # warm-up
                 samples.append((time.perf_counter() - t0) * 1000)
         sock.send(b"stop")
@@ -215,7 +216,7 @@ def bench_raw_commit(count: int, budget_s: float = 10.0) -> dict[str, Any]:
             db.execute("PRAGMA journal_mode=WAL")
             db.execute("PRAGMA synchronous=FULL")
             db.execute("CREATE TABLE t (k INTEGER PRIMARY KEY, v BLOB)")
-            row = msgpack.packb(_event_like(1))
+            row = rawpack.packb(_event_like(1))
             for i in range(count + 10):
                 t0 = time.perf_counter()
                 db.execute("BEGIN")

@@ -10,8 +10,9 @@ import os
 import platform
 from typing import Any
 
-import msgpack
 import zmq
+
+from zmqex.bench import rawpack
 
 
 def machine() -> dict[str, Any]:
@@ -21,7 +22,7 @@ def machine() -> dict[str, Any]:
         "implementation": platform.python_implementation(),
         "pyzmq": zmq.__version__,
         "libzmq": zmq.zmq_version(),
-        "msgpack": ".".join(map(str, msgpack.version)),
+        "msgpack": ".".join(map(str, rawpack.version)),
         "platform": platform.platform(),
     }
 

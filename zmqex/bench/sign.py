@@ -20,8 +20,9 @@ from __future__ import annotations
 import math
 import tempfile
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import replace
-from typing import Any
+from typing import Any, TypeVar
 
 from zmqex import keys
 from zmqex.bench.core import _settle_heap, run_core
@@ -40,7 +41,10 @@ def order_events(n: int, seed: int = 3) -> list[events.Event]:
     return out[:n]
 
 
-def _best(fn, items: list, rounds: int) -> float:
+T = TypeVar("T")
+
+
+def _best(fn: Callable[[T], object], items: Sequence[T], rounds: int) -> float:
     """Seconds per item of ``fn(item)``, the best of ``rounds`` passes."""
     best = math.inf
     for _ in range(rounds):

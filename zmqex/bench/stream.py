@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import random
 from collections import Counter
+from collections.abc import Sequence
+from typing import Final, Literal
 
 from zmqex.bench.plain import PlainBook
 from zmqex.core.events import Side, Tif
@@ -19,10 +21,15 @@ MAX_LOT = 100_000  # quantities 1..MAX_LOT satoshis
 
 BUY, SELL = Side.BUY, Side.SELL
 GTC, IOC = Tif.GTC, Tif.IOC
-PLACE, CANCEL = "p", "c"
+PLACE: Final = "p"
+CANCEL: Final = "c"
 
-#: An operation: (PLACE, side, qty, price, tif) or (CANCEL, index of the place it cancels).
-Op = tuple
+#: A place: (PLACE, side, qty, price, tif).
+PlaceOp = tuple[Literal["p"], Side, int, int, Tif]
+#: A cancel: (CANCEL, index of the place it cancels).
+CancelOp = tuple[Literal["c"], int]
+#: An operation; ``op[0] == CANCEL`` tells them apart (and narrows the type).
+Op = PlaceOp | CancelOp
 
 
 def make_stream(n: int, seed: int = 1, cancel_frac: float = 0.10, cross_frac: float = 0.30) -> list[Op]:
@@ -75,7 +82,7 @@ def make_stream(n: int, seed: int = 1, cancel_frac: float = 0.10, cross_frac: fl
                 if best_opposite is not None and price <= best_opposite:
                     price = best_opposite + 1
             tif = GTC
-        op = (PLACE, side, qty, price, tif)
+        op: PlaceOp = (PLACE, side, qty, price, tif)
         ops.append(op)
         book.place(i, side, qty, price, tif)
         if tif is GTC and i in book.index:
@@ -83,6 +90,14 @@ def make_stream(n: int, seed: int = 1, cancel_frac: float = 0.10, cross_frac: fl
     return ops
 
 
-def stream_stats(ops: list[Op]) -> dict[str, int]:
+def places(ops: Sequence[Op]) -> list[PlaceOp]:
+    """``ops``, which must all be places (a stream made with ``cancel_frac=0``)."""
+    out = [op for op in ops if op[0] == PLACE]
+    if len(out) != len(ops):
+        raise ValueError("expected places only: make the stream with cancel_frac=0")
+    return out
+
+
+def stream_stats(ops: Sequence[Op]) -> dict[str, int]:
     counts = Counter("cancel" if op[0] == CANCEL else ("ioc" if op[4] is IOC else "gtc") for op in ops)
     return {"ops": len(ops), "gtc": counts["gtc"], "ioc": counts["ioc"], "cancels": counts["cancel"]}

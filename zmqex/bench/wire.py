@@ -11,12 +11,11 @@ import random
 import time
 from typing import Any
 
-import msgpack
-
+from zmqex.bench import rawpack
 from zmqex.bench.stream import BUY, GTC, IOC, MAX_LOT, MID, SELL, SPREAD
 from zmqex.core import events
 from zmqex.core.clock import VectorClock
-from zmqex.core.events import Cancel, CancelReason, Event, Fill, NewOrder
+from zmqex.core.events import Cancel, CancelReason, Event, Fill, NewOrder, Reduce
 
 
 def sample_events(n: int, seed: int = 3) -> list[Event]:
@@ -56,6 +55,8 @@ def plain_dict(event: Event) -> dict[str, Any]:
         d.update(kind="order", side=body.side.value, price=body.price, qty=body.qty, tif=body.tif.value)
     elif isinstance(body, Cancel):
         d.update(kind="cancel", order_id=body.order_id, reason=body.reason.value)
+    elif isinstance(body, Reduce):
+        d.update(kind="reduce", order_id=body.order_id, qty=body.qty)
     else:
         d.update(kind="fill", maker=body.maker, taker=body.taker, price=body.price, qty=body.qty,
                  request=body.request)
@@ -70,7 +71,7 @@ def bench_wire(n: int, seed: int = 3) -> dict[str, Any]:
     for e in evs:
         decode(encode(e))
     wire_s = time.perf_counter() - start
-    packb, unpackb = msgpack.packb, msgpack.unpackb
+    packb, unpackb = rawpack.packb, rawpack.unpackb
     start = time.perf_counter()
     for d in dicts:
         unpackb(packb(d))

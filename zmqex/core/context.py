@@ -35,6 +35,9 @@ class Context(Protocol):
     amnesia: str | None
     counters: Counter[str]
 
+    def wall(self) -> int:
+        """The wall clock, epoch ms: for timestamps and expiry times, never for ordering."""
+
     def emit(self, body: Body) -> Event:
         """Create, sign, deliver and publish an event of ours; returns it (delivered when this returns)."""
 

@@ -31,8 +31,9 @@ from typing import Any, Final, Union
 from zmqex.core import wire
 from zmqex.core.clock import VectorClock
 from zmqex.core.money import MAX_PRICE, MAX_QTY
-from zmqex.core.tif import MARKET, Tif
-from zmqex.errors import DecodeError, InvalidAmount
+from zmqex.core.tif import EXPIRY, MARKET
+from zmqex.core.tif import Tif as Tif  # part of the event vocabulary: NewOrder.tif
+from zmqex.errors import DecodeError, InvalidAmount, InvalidRequest
 
 #: Most nodes a clock may name; more is a malformed (or hostile) event.
 MAX_NODES = 256
@@ -48,9 +49,13 @@ class Side(str, enum.Enum):
 
 
 class CancelReason(str, enum.Enum):
-    USER = "user"
-    EXPIRED = "expired"  # remainder of an IOC or market order
+    USER = "user"  # its trader (or an operator) cancelled it
+    EXPIRED = "expired"  # the remainder of an order that does not rest, or a GTD at its expire_at
     WOULD_CROSS = "would_cross"  # a post-only order found a concurrent crossing order
+    SELF_TRADE = "self_trade"  # it met an order of the same trader (self-trade prevention)
+    DISCONNECT = "disconnect"  # its trader asked for cancel on disconnect, then fell silent
+    PRICE_PROTECTION = "price_protection"  # what is left lies beyond its price band
+    AMENDED = "amended"  # replaced by a new order (a new price, or more quantity) by its trader
 
 
 # Values: events, and the messages and outputs that carry them, never change once made.
@@ -68,14 +73,18 @@ class NewOrder:
     price: int | None  # cents; None for a market order (see zmqex.core.tif)
     qty: int  # satoshis
     tif: Tif
+    expire_at: int | None  # epoch ms, for a tif with an expiry (zmqex.core.tif); else None
 
-    def __init__(self, side: Side, price: int | None, qty: int, tif: Tif) -> None:
+    def __init__(self, side: Side, price: int | None, qty: int, tif: Tif, expire_at: int | None = None) -> None:
         if price is None and tif is not MARKET:
             raise InvalidAmount(f"a market order (no price) must be {MARKET.value}")
+        if (expire_at is not None) != EXPIRY[tif]:
+            raise InvalidRequest(f"a {tif.value} order {'needs' if EXPIRY[tif] else 'takes no'} expire_at")
         self.side = side
         self.price = price
         self.qty = qty
         self.tif = tif
+        self.expire_at = expire_at
 
 
 @dataclass(slots=True, init=False, unsafe_hash=True)  # a value: see above
@@ -86,6 +95,23 @@ class Cancel:
     def __init__(self, order_id: str, reason: CancelReason = CancelReason.USER) -> None:
         self.order_id = order_id
         self.reason = reason
+
+
+@dataclass(slots=True, init=False, unsafe_hash=True)  # a value: see above
+class Reduce:
+    """Its owner lowers an order's quantity to ``qty``; the order keeps its place in the book.
+
+    The owner sends one only while ``qty`` exceeds what is filled and reserved
+    there, so on every replica, whichever fills arrive before or after it,
+    ``filled <= qty`` holds.
+    """
+
+    order_id: str
+    qty: int  # the order's new total quantity, satoshis
+
+    def __init__(self, order_id: str, qty: int) -> None:
+        self.order_id = order_id
+        self.qty = qty
 
 
 @dataclass(slots=True, init=False, unsafe_hash=True)  # a value: see above
@@ -104,7 +130,7 @@ class Fill:
         self.request = request
 
 
-Body = Union[NewOrder, Cancel, Fill]
+Body = Union[NewOrder, Cancel, Reduce, Fill]
 
 
 @dataclass(slots=True, init=False, unsafe_hash=True)  # a value: see above
@@ -114,13 +140,15 @@ class Event:
     vc: VectorClock
     body: Body
     sig: bytes  # the origin's signature of signed_bytes(self); b"" on a mesh without keys
+    ts: int  # epoch ms on its origin's clock when it made the event: for people to read, never for ordering
 
-    def __init__(self, origin: str, seq: int, vc: VectorClock, body: Body, sig: bytes = b"") -> None:
+    def __init__(self, origin: str, seq: int, vc: VectorClock, body: Body, sig: bytes = b"", ts: int = 0) -> None:
         self.origin = origin
         self.seq = seq
         self.vc = vc
         self.body = body
         self.sig = sig
+        self.ts = ts
 
     @property
     def id(self) -> tuple[str, int]:
@@ -165,23 +193,25 @@ def owner_of(order: str) -> str:
 
 # --- canonical encoding ---------------------------------------------------------
 
-_ORDER, _CANCEL, _FILL = "order", "cancel", "fill"
+_ORDER, _CANCEL, _REDUCE, _FILL = "order", "cancel", "reduce", "fill"
 
 
 #: Fields after the kind, per kind; a signed event has one more (the signature).
-_FIELDS: Final = {_ORDER: 4, _CANCEL: 2, _FILL: 5}  # Final: see core/tif.py
+_FIELDS: Final = {_ORDER: 5, _CANCEL: 2, _REDUCE: 2, _FILL: 5}  # Final: see core/tif.py
 SIGNATURE_BYTES = 64
 
 
 def to_wire(event: Event, *, signed: bool = True) -> list[Any]:
     """The event as a msgpack-ready list (used inside larger messages); ``signed=False`` leaves out the signature."""
-    head = [wire.VERSION, event.origin, event.seq, dict(event.vc.items_sorted())]
+    head = [wire.VERSION, event.origin, event.seq, dict(event.vc.items_sorted()), event.ts]
     body = event.body
     # _value_: the same str as .value, without a Python-level property call (see queries.order_info).
     if isinstance(body, NewOrder):
-        out = head + [_ORDER, body.side._value_, body.price, body.qty, body.tif._value_]
+        out = head + [_ORDER, body.side._value_, body.price, body.qty, body.tif._value_, body.expire_at]
     elif isinstance(body, Cancel):
         out = head + [_CANCEL, body.order_id, body.reason._value_]
+    elif isinstance(body, Reduce):
+        out = head + [_REDUCE, body.order_id, body.qty]
     else:
         out = head + [_FILL, body.maker, body.taker, body.price, body.qty, body.request]
     if signed and event.sig:
@@ -197,13 +227,14 @@ def signed_bytes(event: Event) -> bytes:
 def from_wire(raw: Any) -> Event:
     """Inverse of :func:`to_wire`; strict."""
     raw = wire.need_list(raw, "event")
-    if len(raw) < 5:
+    if len(raw) < 6:
         raise DecodeError("event is too short")
-    version, origin, seq, vc_raw, kind, *fields = raw
+    version, origin, seq, vc_raw, ts, kind, *fields = raw
     if type(version) is not int or version != wire.VERSION:
         raise DecodeError(f"event version {wire.brief(version, 20)} is not supported (this node speaks {wire.VERSION})")
     wire.need_node_id(origin, "event origin")
     wire.need_int(seq, "event seq", 1)
+    wire.need_int(ts, "event timestamp", 0)
     vc = clock_from_wire(vc_raw)
     if vc.get(origin) != seq:
         raise DecodeError(f"event clock must have {origin}={seq}, has {vc.get(origin)}")
@@ -213,21 +244,30 @@ def from_wire(raw: Any) -> Event:
         if type(sig) is not bytes or len(sig) != SIGNATURE_BYTES:
             raise DecodeError(f"event signature must be {SIGNATURE_BYTES} bytes")
     if kind == _ORDER:
-        wire.need_list(fields, "order fields", 4)
-        side, price, qty, tif = fields
-        if price is None and tif != MARKET.value:
+        wire.need_list(fields, "order fields", 5)
+        side, price, qty, tif_raw, expire_at = fields
+        if price is None and tif_raw != MARKET.value:
             raise DecodeError(f"a market order (no price) must be {MARKET.value}")
+        tif: Tif = _enum(Tif, tif_raw, "tif")
+        if (expire_at is not None) != EXPIRY[tif]:
+            raise DecodeError(f"a {tif.value} order {'needs' if EXPIRY[tif] else 'takes no'} expire_at")
         body: Body = NewOrder(
             _enum(Side, side, "side"),
             None if price is None else wire.need_int(price, "price", 1, MAX_PRICE),
             wire.need_int(qty, "quantity", 1, MAX_QTY),
-            _enum(Tif, tif, "tif"),
+            tif,
+            None if expire_at is None else wire.need_int(expire_at, "expire_at", 0),
         )
     elif kind == _CANCEL:
         wire.need_list(fields, "cancel fields", 2)
         target, reason = fields
         parse_order_id(target)
         body = Cancel(target, _enum(CancelReason, reason, "cancel reason"))
+    elif kind == _REDUCE:
+        wire.need_list(fields, "reduce fields", 2)
+        target, qty = fields
+        parse_order_id(target)
+        body = Reduce(target, wire.need_int(qty, "quantity", 1, MAX_QTY))
     elif kind == _FILL:
         wire.need_list(fields, "fill fields", 5)
         maker, taker, price, qty, request = fields
@@ -242,7 +282,7 @@ def from_wire(raw: Any) -> Event:
         )
     else:
         raise DecodeError(f"unknown event kind {wire.brief(kind, 20)}")
-    return Event(origin, seq, vc, body, sig)
+    return Event(origin, seq, vc, body, sig, ts)
 
 
 def encode(event: Event) -> bytes:

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 
 from zmqex.core.book import Book, Key
-from zmqex.core.events import Cancel, CancelReason, Event, Fill, NewOrder, Side, fill_of, from_wire, to_wire
+from zmqex.core.events import Cancel, CancelReason, Event, Fill, NewOrder, Reduce, Side, fill_of, from_wire, to_wire
 from zmqex.core.tif import RESTS, Tif
 from zmqex.core.wire import brief, need_int, need_str
 from zmqex.errors import DecodeError, BadEvent
@@ -118,6 +118,8 @@ class Ledger:
             self._apply_order(event, body)
         elif isinstance(body, Cancel):
             self._apply_cancel(event, body)
+        elif isinstance(body, Reduce):
+            self._apply_reduce(event, body)
         else:
             self._apply_fill(event, body)
 
@@ -139,6 +141,19 @@ class Ledger:
             return  # a second close of the same order changes nothing
         state.cancelled = body.reason
         self.book.remove(state.id)
+        self._stale.add(state.id)
+
+    def _apply_reduce(self, event: Event, body: Reduce) -> None:
+        state = self._order(body.order_id, "reduce")
+        if state.owner != event.origin:
+            raise BadEvent(f"{event.origin} may not reduce {state.id}, owned by {state.owner}")
+        if not state.filled <= body.qty < state.qty:
+            raise BadEvent(f"reduce {event.origin}:{event.seq}: {state.id} cannot go from {state.qty} "
+                           f"to {body.qty} with {state.filled} filled")
+        before = state.open
+        state.qty = body.qty
+        if state.id in self.book and before > state.open:
+            self.book.reduce(state.id, before - state.open)
         self._stale.add(state.id)
 
     def _apply_fill(self, event: Event, body: Fill) -> None:
@@ -238,7 +253,8 @@ def _digest(data: bytes) -> int:
 # --- snapshots ----------------------------------------------------------------------------
 #
 # A snapshot is the ledger as plain msgpack-ready items, in an order that rebuilds it:
-# ``[0, order event, filled, cancel reason or None]`` for every order, then
+# ``[0, order event, filled, cancel reason or None, qty]`` for every order (qty: lowered by
+# any Reduce since the order event), then
 # ``[1, fill event]`` for every fill, in the order this ledger learned them.  A ledger
 # rebuilt from its snapshot has the same state hash, book and fills.
 
@@ -247,7 +263,7 @@ ORDER_ITEM, FILL_ITEM = 0, 1
 
 def export(ledger: Ledger) -> list[list[Any]]:
     items: list[list[Any]] = [
-        [ORDER_ITEM, to_wire(s.event), s.filled, None if s.cancelled is None else s.cancelled.value]
+        [ORDER_ITEM, to_wire(s.event), s.filled, None if s.cancelled is None else s.cancelled.value, s.qty]
         for s in ledger.orders.values()
     ]
     items.extend([FILL_ITEM, to_wire(e)] for e in ledger.fills.values())
@@ -259,12 +275,13 @@ def rebuild(items: list[Any]) -> Ledger:
     ledger = Ledger()
     for item in items:
         kind = item[0] if type(item) is list and item else None
-        if kind == ORDER_ITEM and len(item) == 4:
+        if kind == ORDER_ITEM and len(item) == 5:
             event = from_wire(item[1])
             if not isinstance(event.body, NewOrder):
                 raise DecodeError("snapshot order item does not hold an order event")
             ledger._apply_order(event, event.body)
             state = ledger.orders[event.order_id]
+            state.qty = need_int(item[4], "snapshot qty", 1, state.qty)
             state.filled = need_int(item[2], "snapshot filled", 0, state.qty)
             try:
                 state.cancelled = None if item[3] is None else CancelReason(need_str(item[3], "cancel reason", 32))
@@ -315,7 +332,8 @@ def merge(ours: Ledger, items: list[Any]) -> Ledger:
     for oid, state in orders.items():
         other = theirs.orders.get(oid)
         cancelled = state.cancelled or (other.cancelled if other is not None else None)
+        qty = state.qty if other is None else min(state.qty, other.qty)  # a reduce on either side stands
         united.append([ORDER_ITEM, to_wire(state.event), filled.get(oid, 0),
-                       None if cancelled is None else cancelled.value])
+                       None if cancelled is None else cancelled.value, qty])
     united.extend([FILL_ITEM, to_wire(event)] for event in fills.values())
     return rebuild(united)

@@ -75,7 +75,7 @@ class MakerDesk:
         self._held: dict[str, dict[tuple[str, str], tuple[Take, int]]] = {}  # own order -> takes, since
 
     @property
-    def busy(self) -> int:
+    def unfinished(self) -> int:
         """Takes not answered yet: parked or held."""
         return len(self._parked) + len(self._held)
 
@@ -189,8 +189,8 @@ class MakerDesk:
         if ctx.amnesia:
             self._answer(sender, take, 0, INVALID)
             return
-        if (maker is None or not crosses(taker, maker) or (taker.rests and taker.key <= maker.key)
-                or take.qty > taker.qty - taker.filled):
+        if (maker is None or maker.price is None or not crosses(taker, maker)
+                or (taker.rests and taker.key <= maker.key) or take.qty > taker.qty - taker.filled):
             self._answer(sender, take, 0, INVALID)
             return
         available = maker.open - self._reservations.reserved(maker.id)
@@ -201,7 +201,6 @@ class MakerDesk:
             ctx.counters["takes_held"] += 1
         else:
             granted = min(take.qty, available)
-            assert maker.price is not None  # it crosses, so it rests, so it has a price
             fill = ctx.emit(Fill(maker.id, taker.id, maker.price, granted, take.request))
             self._answer(sender, take, granted, GRANTED, fill)
 

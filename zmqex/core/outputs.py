@@ -2,13 +2,14 @@
 
 The replica never performs I/O.  Each input call appends outputs, and the host
 (the ZeroMQ node, or the simulator) drains them with ``Replica.take_outputs()``
-and carries them out *in this order of kinds*: first every :class:`Persist`
-(committed together, one group commit), then sends, publishes and replies.
-That ordering is what makes a promise durable before anyone hears of it (a
-batch without any promise may be committed after the sends: see Persist).
+and carries them out in the order :func:`zmqex.core.schedule.schedule` gives:
+the records first if any of them backs a promise, then what others wait on,
+and the records that back no promise last.  That ordering is what makes a
+promise durable before anyone hears of it.
 
-Records are the durable state.  Replaying a node's records, in the order they
-were persisted, rebuilds everything it ever promised (``Replica.restore``).
+Records are the durable state.  Folding a node's records
+(:mod:`zmqex.core.restore`) rebuilds everything it ever promised
+(``Replica.restore``).
 """
 
 from __future__ import annotations
@@ -80,16 +81,23 @@ class Outcome:
 class OrderTrader:
     """Own order ``order`` was placed by ``trader`` (a name local to this node, never replicated).
 
-    Persisted as a promise in the batch of the order's event, so an order is
-    never known outside the node before whose it is is durable.
+    With the trader's own id for it (``client_order_id``, "" if none) and its
+    self-trade prevention mode (``stp``, a :class:`~zmqex.core.traders.Stp`
+    value).  Persisted as a promise in the batch of the order's event, so an
+    order is never known outside the node before whose it is is durable, and
+    a place retried with the same client order id finds it after a restart.
     """
 
     order: str
     trader: str
+    client_order_id: str
+    stp: str
 
-    def __init__(self, order: str, trader: str) -> None:
+    def __init__(self, order: str, trader: str, client_order_id: str = "", stp: str = "cancel_newest") -> None:
         self.order = order
         self.trader = trader
+        self.client_order_id = client_order_id
+        self.stp = stp
 
 
 @dataclass(frozen=True, slots=True)

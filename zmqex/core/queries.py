@@ -13,17 +13,23 @@ from __future__ import annotations
 
 from typing import Any
 
-from zmqex.core.events import Event, fill_of
+from zmqex.core.events import Event, NewOrder, fill_of
 from zmqex.core.ledger import Ledger
 from zmqex.errors import UnknownOrder
 
 
-def order_info(ledger: Ledger, oid: str, pending: int, available: bool) -> dict[str, Any]:
-    """The order ``oid`` as a replica with ``ledger`` sees it; raises UnknownOrder if it has not delivered it."""
+def order_info(ledger: Ledger, oid: str, pending: int, available: bool, client_order_id: str = "") -> dict[str, Any]:
+    """The order ``oid`` as a replica with ``ledger`` sees it; raises UnknownOrder if it has not delivered it.
+
+    ``client_order_id`` is node-local: only the owner knows it ("" elsewhere).
+    ``ts`` is the owner's wall clock when it placed the order (display only),
+    ``reason`` why it was cancelled, if it was.
+    """
     state = ledger.orders.get(oid)
     if state is None:
         raise UnknownOrder(f"order {oid} is not known here")
     fills = ledger.fills_of.get(oid, ())
+    body = state.event.body
     return {
         "order_id": oid,
         "owner": state.owner,
@@ -38,13 +44,22 @@ def order_info(ledger: Ledger, oid: str, pending: int, available: bool) -> dict[
         "open": state.open,
         "pending": pending,
         "available": available,
-        "fills": [fill_info(e) for e in fills],
+        "ts": state.event.ts,
+        "reason": None if state.cancelled is None else state.cancelled.value,
+        "expire_at": body.expire_at if isinstance(body, NewOrder) else None,
+        "client_order_id": client_order_id,
+        "fills": [fill_info(e, ledger) for e in fills],
     }
 
 
-def fill_info(event: Event) -> dict[str, Any]:
-    """A fill event as a client sees it; its id is ``origin:seq``, the event's identity."""
+def fill_info(event: Event, ledger: Ledger) -> dict[str, Any]:
+    """A fill event as a client sees it; its id is ``origin:seq``, the event's identity.
+
+    ``taker_side`` is the side of the order that took (the maker's other side);
+    ``ts`` the maker's owner's wall clock when it granted the fill.
+    """
     fill = fill_of(event)
+    maker = ledger.orders[fill.maker]
     return {
         "id": f"{event.origin}:{event.seq}",
         "maker": fill.maker,
@@ -52,4 +67,6 @@ def fill_info(event: Event) -> dict[str, Any]:
         "price": fill.price,
         "qty": fill.qty,
         "request": fill.request,
+        "taker_side": maker.side.opposite.value,
+        "ts": event.ts,
     }

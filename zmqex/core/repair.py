@@ -282,7 +282,7 @@ class Replication:
 
     def _check_items(self, items: tuple[Any, ...]) -> None:
         for item in items:
-            if type(item) is not list or len(item) not in (2, 4) or item[0] not in (ORDER_ITEM, FILL_ITEM):
+            if type(item) is not list or len(item) not in (2, 5) or item[0] not in (ORDER_ITEM, FILL_ITEM):
                 raise DecodeError("malformed snapshot item")
             event = from_wire(item[1])
             if not self._verify(event):

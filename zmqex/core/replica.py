@@ -36,15 +36,15 @@ the ones across desks; the tests call it after every step.
 from __future__ import annotations
 
 from collections import Counter, deque
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from typing import Any
 
 from zmqex.core import money, queries
 from zmqex.core.causal import CausalBuffer
 from zmqex.core.clock import VectorClock
 from zmqex.core.config import Config
-from zmqex.core.events import Body, Cancel, CancelReason, Event, Fill, NewOrder, Side, owner_of, parse_order_id, signed_bytes
-from zmqex.core.ledger import Ledger, merge, rebuild
+from zmqex.core.events import Body, Cancel, CancelReason, Event, Fill, NewOrder, Reduce, Side, owner_of, parse_order_id
+from zmqex.core.ledger import Ledger, OrderState, merge, rebuild
 from zmqex.core.maker import MakerDesk
 from zmqex.core.messages import Gossip, Heartbeat, Message, SnapshotPage, SyncReply, SyncRequest, Take, TakeReply
 from zmqex.core.queries import fill_info
@@ -55,16 +55,16 @@ from zmqex.core.repair import Replication
 from zmqex.core.restore import Durable, fold
 from zmqex.core.takes import Reservation
 from zmqex.core.taker import TakerDesk
-from zmqex.core.tif import RESTS, RULES, TAKES, Tif
-from zmqex.core.traders import Traders
+from zmqex.core.tif import EXPIRY, RESTS, RULES, TAKES, Tif
+from zmqex.core.traders import Stp, Traders
+from zmqex.core.trust import Copy, Signer, Trust, Verifier
 from zmqex.core.wire import is_node_id
-from zmqex.errors import Busy, Forged, InvalidRequest, NotOwner, OrderClosed, Rejected, UnknownOrder
+from zmqex.errors import Busy, Forged, InvalidRequest, InvariantViolation, NotOwner, OrderClosed, Rejected, UnknownOrder
+
+#: An order that does not rest trades within this many basis points of the best opposite price at arrival.
+PROTECTION_BPS = 500
 
 __all__ = ["Config", "Replica", "Signer", "Verifier", "fill_info"]  # what hosts import from here
-
-#: Signs our events' signed bytes (deterministic: Ed25519); and checks ``(origin, data, signature)``.
-Signer = Callable[[bytes], bytes]
-Verifier = Callable[[str, bytes, bytes], bool]
 
 
 class Peer:
@@ -82,37 +82,32 @@ class Replica:
 
     def __init__(self, node_id: str, *, peers: Iterable[str] = (), now: int = 0, config: Config = Config(),
                  signer: Signer | None = None, verifier: Verifier | None = None,
-                 members: Iterable[str] | None = None) -> None:
+                 members: Iterable[str] | None = None, epoch: int = 0) -> None:
         if not is_node_id(node_id):
             raise InvalidRequest(f"node id {node_id!r} must be 1-32 characters of A-Z a-z 0-9 _ . -")
         self.id = node_id
         self.config = config
         self.now = now
+        self.epoch = epoch  # the wall clock (epoch ms) when now was 0: wall() = epoch + now
         self.ledger = Ledger()
         self.clock = VectorClock()  # everything delivered here
         self.peers: dict[str, Peer] = {}
-        # Keys (see set_keys): how we sign our events, how we check others', who may originate events.
-        self._signer = signer
-        self._verifier = verifier
-        # None: a mesh without keys, where anyone may join.
-        self.members: frozenset[str] | None = None if members is None else frozenset(members) | {node_id}
-        self.removed: set[str] = set()  # members taken off the allow-list: untradeable, not waited for
-        self.equivocators: dict[str, tuple[Event, Event]] = {}  # origin -> two events it signed with one id
+        self.counters: Counter[str] = Counter()  # health figures for operators and the benchmark
+        self.trust = Trust(node_id, self.counters, signer, verifier, members)
         self.amnesia: str | None = None  # why this node must not create events (it lost its own history)
         # Set by a host that starts a node with an empty store among peers: until one of
         # them has told us (by heartbeat) how much of our own history it knows, creating
         # an event could reuse an id that our lost past already used.
         self.awaiting_peers = False
-        self.counters: Counter[str] = Counter()  # health figures for operators and the benchmark
         self._buffer = CausalBuffer()
         self._out: list[Output] = []
         self._local: deque[tuple[str, Message]] = deque()  # messages to ourselves
         self._next_heartbeat = now
         self._heartbeat_clock: VectorClock | None = None  # our clock at the last heartbeat
         self.traders = Traders()  # who placed each own order (node-local: never in an event)
-        self.taker = TakerDesk(self)
+        self.taker = TakerDesk(self, self.traders)
         self.maker = MakerDesk(self, self.taker.reservations)
-        self.replication = Replication(self, self._verified)
+        self.replication = Replication(self, self.trust.verified)
         for peer in peers:
             self.add_peer(peer)
 
@@ -123,8 +118,7 @@ class Replica:
         return out
 
     def add_peer(self, peer: str) -> None:
-        if (peer != self.id and peer not in self.peers and is_node_id(peer)
-                and (self.members is None or peer in self.members)):
+        if peer != self.id and peer not in self.peers and is_node_id(peer) and self.trust.admits(peer):
             self.peers[peer] = Peer(self.now)
             self.replication.add_peer(peer)
 
@@ -134,23 +128,30 @@ class Replica:
         A member no longer listed is removed: its orders become untradeable here, it
         is no longer a peer, and compaction stops waiting for it.
         """
-        self._verifier = verifier
-        if members is None:
-            self.members = None
-            return
-        self.members = frozenset(members) | {self.id}
-        known = set(self.peers) | set(self.clock) | self.removed
-        self.removed = {node for node in known if node not in self.members}
-        for gone in [p for p in self.peers if p in self.removed]:
+        self.trust.set_keys(verifier, members, set(self.peers) | set(self.clock))
+        for gone in [p for p in self.peers if not self.trust.admits(p)]:
             del self.peers[gone]
             self.replication.drop_peer(gone)
             self._out.append(PeerChanged(gone, False))
         self.taker.sweep()  # orders of members back on the list may trade again
 
     @property
+    def members(self) -> frozenset[str] | None:
+        """Who may originate events; None: a mesh without keys (:mod:`zmqex.core.trust`)."""
+        return self.trust.members
+
+    @property
+    def removed(self) -> set[str]:
+        return self.trust.removed
+
+    @property
+    def equivocators(self) -> dict[str, tuple[Event, Event]]:
+        return self.trust.equivocators
+
+    @property
     def in_flight(self) -> int:
         """Work not finished: takes and first passes, takes parked or held, held events and requests."""
-        return self.taker.busy + self.maker.busy + len(self._buffer) + len(self._local)
+        return self.taker.unfinished + self.maker.unfinished + len(self._buffer) + len(self._local)
 
     @property
     def quiet(self) -> bool:
@@ -170,7 +171,7 @@ class Replica:
         """Whether ``node``'s orders can be traded now: it is up, not removed, and never equivocated."""
         if node == self.id:
             return True
-        if node in self.removed or node in self.equivocators:
+        if not self.trust.trusted(node):
             return False
         peer = self.peers.get(node)
         return peer is None or peer.up
@@ -182,25 +183,31 @@ class Replica:
     @classmethod
     def restore(cls, node_id: str, records: Iterable[Record], *, peers: Iterable[str] = (), now: int = 0,
                 config: Config = Config(), signer: Signer | None = None, verifier: Verifier | None = None,
-                members: Iterable[str] | None = None) -> Replica:
+                members: Iterable[str] | None = None, epoch: int = 0) -> Replica:
         """Rebuild a node from its durable records (:mod:`zmqex.core.restore`); nothing is left to carry out."""
         replica = cls(node_id, peers=peers, now=now, config=config, signer=signer, verifier=verifier,
-                      members=members)
+                      members=members, epoch=epoch)
         replica._load(fold(records))
         return replica
 
     # --- client commands --------------------------------------------------------------
 
     def place(self, side: Side | str, qty: object, price: object, tif: Tif | str = Tif.GTC, *, token: Any = None,
-              trader: str = "") -> str:
+              trader: str = "", client_order_id: str = "", expire_at: int | None = None,
+              stp: Stp = Stp.CANCEL_NEWEST, protection_bps: int | None = None) -> str:
         """Place an order owned by this node; returns its id at once.
 
         The order is durable when the host has carried out the outputs.  When
         its first taker pass is over, a :class:`Reply` with ``token`` carries the
         result.  ``trader`` (node-local, not replicated) is who placed it: only
-        they, or an operator, may cancel it; it is persisted with the order
-        (:class:`OrderTrader`).  Raises InvalidAmount / InvalidRequest /
-        Rejected, changing nothing.
+        they, or an operator, may cancel it.  ``client_order_id`` is the trader's
+        own name for it: a second place under it is refused (look it up first
+        with :meth:`client_order`).  ``stp`` says what happens if it meets an
+        order of the same trader (:class:`~zmqex.core.traders.Stp`).  An order
+        that does not rest (IOC, market) is kept within ``protection_bps``
+        (default :data:`PROTECTION_BPS`) of the best opposite price at arrival: a
+        market order without one is refused.  Raises InvalidAmount /
+        InvalidRequest / Rejected, changing nothing.
 
         ``qty`` is an int of satoshis and ``price`` an int of cents or None (market),
         both checked here, so typed ``object``: compiled with mypyc, ``int`` parameters
@@ -210,6 +217,8 @@ class Replica:
         tif = tif if type(tif) is Tif else Tif(tif)
         self._check_memory()
         qty = money.check_qty(qty)
+        if client_order_id and self.traders.client_order(trader, client_order_id) is not None:
+            raise InvalidRequest(f"client order id {client_order_id!r} is taken: it names an order already")
         if price is None:
             market = RULES[tif].market
             if market is None:
@@ -217,49 +226,158 @@ class Replica:
             tif = market
         else:
             price = money.check_price(price)
-            if not TAKES[tif]:
-                best = self.ledger.book.best(side.opposite)
-                if best is not None and (best <= price if side is Side.BUY else best >= price):
-                    raise Rejected(
-                        f"{tif.value} {side.value} at {money.format_price(price)} would cross "
-                        f"the best {'ask' if side is Side.BUY else 'bid'} at {money.format_price(best)}"
-                    )
-        event = self.emit(NewOrder(side, price, qty, tif))
+        if EXPIRY[tif] and (expire_at is None or expire_at <= self.wall()):
+            raise InvalidRequest(f"a {tif.value} order needs an expire_at in the future")
+        if not TAKES[tif]:
+            self._refuse_if_crossing(side, price, tif)
+        protected = False
+        if not RESTS[tif]:
+            price, protected = self._protect(side, price, protection_bps)
+        event = self.emit(NewOrder(side, price, qty, tif, expire_at if EXPIRY[tif] else None))
         oid = event.order_id
-        if trader:
-            self._out.append(Persist(OrderTrader(oid, trader)))  # a promise: committed with the event
-        self.traders.placed(oid, trader, self.ledger)
-        self.taker.placed(oid, token)
+        if trader or client_order_id or stp is not Stp.CANCEL_NEWEST:
+            # A promise: committed with the event.
+            self._out.append(Persist(OrderTrader(oid, trader, client_order_id, stp.value)))
+        self.traders.placed(oid, trader, self.ledger, client_order_id, stp)
+        self.taker.placed(oid, token, protected=protected)
         self._pump()
         return oid
 
-    def cancel(self, oid: str, *, trader: str = "", operator: bool = False) -> dict[str, Any]:
+    def _refuse_if_crossing(self, side: Side, price: int | None, tif: Tif) -> None:
+        best = self.ledger.book.best(side.opposite)
+        if price is not None and best is not None and (best <= price if side is Side.BUY else best >= price):
+            raise Rejected(
+                f"{tif.value} {side.value} at {money.format_price(price)} would cross "
+                f"the best {'ask' if side is Side.BUY else 'bid'} at {money.format_price(best)}"
+            )
+
+    def _protect(self, side: Side, price: int | None, bps: int | None) -> tuple[int | None, bool]:
+        """The price an order that does not rest may trade at: within its band of the best opposite price.
+
+        Returns the price to place it at and whether the band set it.  The band is
+        a limit: a market order becomes an IOC at its edge, a limit beyond it is
+        brought in to it; what is left when the pass ends says ``price_protection``
+        if the book had more beyond the edge.
+        """
+        bps = PROTECTION_BPS if bps is None else bps
+        if type(bps) is not int or not 0 <= bps <= 10_000:
+            raise InvalidRequest(f"protection_bps must be an integer from 0 to 10000, got {bps!r:.20}")
+        best = self.ledger.book.best(side.opposite)
+        if best is None:
+            if price is None:
+                raise Rejected(f"no {'asks' if side is Side.BUY else 'bids'} to take from: a market order "
+                               "needs a best price to protect it; send a limit order")
+            return price, False
+        if side is Side.BUY:
+            edge = min(money.MAX_PRICE, best * (10_000 + bps) // 10_000)
+            return (edge, True) if price is None or price > edge else (price, False)
+        edge = max(1, -(-best * (10_000 - bps) // 10_000))
+        return (edge, True) if price is None or price < edge else (price, False)
+
+    def client_order(self, trader: str, client_order_id: str) -> str | None:
+        """The own order ``trader`` placed under ``client_order_id``, if any (durable across restarts)."""
+        return self.traders.client_order(trader, client_order_id)
+
+    def own_open_orders(self, trader: str | None = None) -> list[str]:
+        """Own orders still open, placed by ``trader`` (None: by anyone), oldest first."""
+        return self.traders.open_ids(self.ledger, trader)
+
+    def cancel_all(self, trader: str, *, side: Side | None = None, operator: bool = False,
+                   reason: CancelReason = CancelReason.USER) -> list[str]:
+        """Cancel ``trader``'s open orders here (an operator: every open order of this node), of one side or both."""
+        self._check_memory()
+        done = []
+        for oid in self.traders.open_ids(self.ledger, None if operator else trader):
+            if side is None or self.ledger.orders[oid].side is side:
+                self.emit(Cancel(oid, reason))
+                self.taker.cancelled(oid)
+                done.append(oid)
+        self._pump()
+        return done
+
+    def wall(self) -> int:
+        """The wall clock, epoch ms (``epoch + now``): event timestamps and expiry times."""
+        return self.epoch + self.now
+
+    def cancel(self, oid: str, *, trader: str = "", operator: bool = False,
+               reason: CancelReason = CancelReason.USER) -> dict[str, Any]:
         """Cancel the open part of an own order now; what is in flight settles later.
 
         Only the trader who placed it may, or an ``operator``; an order placed
         without a trader's name may be cancelled by any trader of this node.
         """
+        self._own_open(oid, trader, operator)
+        self.emit(Cancel(oid, reason))
+        self.taker.cancelled(oid)
+        self._pump()
+        return self.order_info(oid)
+
+    def amend(self, oid: str, *, qty: int | None = None, price: int | None = None, trader: str = "",
+              operator: bool = False) -> str:
+        """Change an own resting order's quantity (its new total) or price; returns the order's id after.
+
+        Lowering the quantity keeps the order's id and its place in the book (a
+        :class:`Reduce` event).  A new price, or more quantity, takes a new place:
+        the order is cancelled (``amended``) and a new one placed for what was
+        left, under the same trader, client order id and self-trade mode, in one
+        step, so at its owner there is no moment when both, or neither, can
+        trade.  That needs the order to have no take in flight (else Busy: try
+        again); a lower quantity must leave some open beyond what is filled and
+        reserved (else cancel it).  Raises like ``cancel`` and ``place``.
+        """
+        state = self._own_open(oid, trader, operator)
+        body = state.event.body
+        if not isinstance(body, NewOrder) or not state.rests:
+            raise InvalidRequest(f"order {oid} does not rest: there is nothing to amend")
+        new_qty = state.qty if qty is None else money.check_qty(qty)
+        new_price = state.price if price is None else money.check_price(price)
+        reserved = self.taker.reservations.reserved(oid)
+        if new_price == state.price and new_qty <= state.qty:
+            if new_qty < state.qty:
+                if new_qty <= state.filled + reserved:
+                    raise InvalidRequest(f"order {oid} has {money.format_qty(state.filled + reserved)} filled or "
+                                         "being filled: amend it to more than that, or cancel it")
+                self.emit(Reduce(oid, new_qty))
+                self._pump()
+            return oid
+        if reserved:
+            raise Busy(f"order {oid} is taking right now; amend it again in a moment")
+        if new_qty <= state.filled:
+            raise InvalidRequest(f"order {oid} has {money.format_qty(state.filled)} filled: amend it to more")
+        assert new_price is not None  # it rests, so it has a price
+        if not TAKES[state.tif]:
+            self._refuse_if_crossing(state.side, new_price, state.tif)
+        self.emit(Cancel(oid, CancelReason.AMENDED))
+        self.taker.cancelled(oid)
+        named, client_order_id, stp = self.traders.of.get(oid, ""), self.traders.client_order_id(oid), self.traders.stp(oid)
+        new = self.emit(NewOrder(state.side, new_price, new_qty - state.filled, state.tif, body.expire_at)).order_id
+        self._out.append(Persist(OrderTrader(new, named, client_order_id, stp.value)))
+        self.traders.placed(new, named, self.ledger, client_order_id, stp)
+        self.taker.placed(new, None)
+        self._pump()
+        return new
+
+    def _own_open(self, oid: str, trader: str, operator: bool) -> OrderState:
+        """Own order ``oid``, still open, which ``trader`` (or an operator) may change; raises otherwise."""
         parse_order_id(oid)
         self._check_memory()
         state = self.ledger.orders.get(oid)
         if state is None:
             raise UnknownOrder(f"order {oid} is not known here")
         if state.owner != self.id:
-            raise NotOwner(f"order {oid} belongs to {state.owner}; cancel it there")
+            raise NotOwner(f"order {oid} belongs to {state.owner}; change it there")
         if not self.traders.may_cancel(oid, trader, operator):
             raise NotOwner(f"order {oid} belongs to another trader")  # never say whom: names stay private
         if state.open == 0:
             raise OrderClosed(f"order {oid} is already {state.status}")
-        self.emit(Cancel(oid, CancelReason.USER))
-        self.taker.cancelled(oid)
-        self._pump()
-        return self.order_info(oid)
+        return state
 
     def order_info(self, oid: str) -> dict[str, Any]:
         """The order as a client sees it (:func:`zmqex.core.queries.order_info`)."""
         state = self.ledger.orders.get(oid)
         available = state is not None and self.is_up(state.owner)
-        return queries.order_info(self.ledger, oid, self.taker.reservations.reserved(oid), available)
+        return queries.order_info(self.ledger, oid, self.taker.reservations.reserved(oid), available,
+                                  self.traders.client_order_id(oid))
 
     def is_mine(self, oid: str, trader: str, operator: bool = False) -> bool:
         """Whether ``oid`` is an own order placed by ``trader`` (an operator: any own order)."""
@@ -381,9 +499,7 @@ class Replica:
 
     def emit(self, body: Body) -> Event:
         seq = self.clock.get(self.id) + 1
-        event = Event(self.id, seq, self.clock.with_entry(self.id, seq), body)
-        if self._signer is not None:
-            event = Event(self.id, seq, event.vc, body, self._signer(signed_bytes(event)))
+        event = self.trust.sign(Event(self.id, seq, self.clock.with_entry(self.id, seq), body, ts=self.wall()))
         self._deliver(event, event.vc)  # its clock is ours after it
         self._out.append(Publish(Gossip(event)))
         return event
@@ -405,13 +521,13 @@ class Replica:
             else:
                 self._check_same(event, sender)
             return
-        if self.members is not None and origin not in self.members:
+        if not self.trust.admits(origin):
             self.counters["events_refused"] += 1
             raise Forged(f"event {origin}:{event.seq}: {origin} is not a member")
         if event.seq <= self.clock.get(origin):
             self._check_same(event, sender)
             return
-        if self._verifier is not None and sender != origin and not self._verified(event):
+        if sender != origin and self.trust.keyed and not self.trust.verified(event):
             raise Forged(f"event {origin}:{event.seq} relayed by {sender} does not carry {origin}'s signature")
         if not self._buffer and self._buffer.ready(event, self.clock):
             self._deliver(event)  # the common case: in causal order, nothing waiting
@@ -437,13 +553,7 @@ class Replica:
         while (ready := self._buffer.pop_ready(self.clock)) is not None:
             self._deliver(ready)
 
-    # --- trust ------------------------------------------------------------------------------
-
-    def _verified(self, event: Event) -> bool:
-        ok = self._verifier is None or self._verifier(event.origin, signed_bytes(event), event.sig)
-        if not ok:
-            self.counters["bad_signatures"] += 1
-        return ok
+    # --- trust (zmqex.core.trust) -------------------------------------------------------------
 
     def _own_event_from_peer(self, event: Event, sender: str) -> None:
         """A peer holds an event of ours that we do not: we lost our history (restarted without our store).
@@ -452,40 +562,26 @@ class Replica:
         or a forged event, changes nothing.  New events would reuse ids and we no
         longer know what we promised, so this node must not place, cancel, grant or take.
         """
-        if self._verifier is not None and not self._verified(event):
+        if self.trust.keyed and not self.trust.verified(event):
             raise Forged(f"{sender} sent an event {event.origin}:{event.seq} in our name that we never signed")
         if not self.amnesia:
             self.amnesia = (f"node {self.id} has lost its own history ({sender} holds its event {event.seq}, "
                             f"it has {self.clock.get(self.id)}): restart it with its data directory")
 
     def _check_same(self, event: Event, sender: str) -> None:
-        """A second copy of an event we have must be the same event: ids are never reused.
-
-        A different one, signed by its origin, is proof that the origin reused an id:
-        it restarted without its store, or two processes run with its key.  If that
-        is us, we stop creating events.  If it is a peer (with keys), we keep both
-        events as evidence and trade with none of its orders again; without keys we
-        send it our copy, so that it finds out the same way.
-        """
+        """A second copy of an event we have must be the same event: ids are never reused (see Trust)."""
         ours = self.replication.log.get(event.origin, event.seq)
         if ours is None or ours == event:
             return
-        if self._verifier is not None and not self._verified(event):
-            raise Forged(f"a copy of event {event.origin}:{event.seq} from {sender} is not signed by {event.origin}")
-        self.counters["reused_event_ids"] += 1
-        if event.origin == self.id:
+        verdict = self.trust.second_copy(ours, event, sender)  # raises Forged for an unsigned copy
+        if verdict is Copy.WE_LOST_HISTORY:
             if not self.amnesia:
                 self.amnesia = (f"node {self.id} has lost its own history (a peer holds a different "
                                 f"event {event.origin}:{event.seq}): restart it with its data directory")
-        elif self._verifier is not None:
-            if not self._verified(ours):
-                return  # our copy came unverified from its origin and is not signed: no proof against it
-            if event.origin not in self.equivocators:
-                self.counters["equivocations"] += 1
-                self.equivocators[event.origin] = (ours, event)
-                self._out.append(Persist(Evidence(ours, event), promise=False))
-                self._out.append(PeerChanged(event.origin, False))
-        else:
+        elif verdict is Copy.EQUIVOCATION:
+            self._out.append(Persist(Evidence(ours, event), promise=False))
+            self._out.append(PeerChanged(event.origin, False))
+        elif verdict is Copy.SEND_BACK:
             self.send(event.origin, SyncReply((ours,), False))  # a relay of its own event: proof it lost it
 
     # --- delivery: the one place an event reaches the ledger ------------------------------------
@@ -533,8 +629,7 @@ class Replica:
             elif event.seq > log.base.get(event.origin):
                 log.append(event)  # already in the checkpoint's state, still servable to peers
         self.traders.restore(durable.traders)
-        for origin, evidence in durable.evidence.items():
-            self.equivocators[origin] = (evidence.ours, evidence.theirs)
+        self.trust.restore((e.ours, e.theirs) for e in durable.evidence.values())
         takes = [(Reservation(t.request, t.order, t.maker, t.qty, self.now), durable.settled.get(t.request))
                  for t in durable.takes.values()]
         unfinished = [s.id for s in self.ledger.orders.values()
@@ -557,14 +652,24 @@ class Replica:
     def _check(self) -> None:
         """Assert every invariant of this replica, its desks' and those across them. O(state).
 
-        Call it between input calls (the tests call it after every step).
+        Call it between input calls (the tests call it after every step).  Raises
+        InvariantViolation, naming the replica and the broken invariant.
         """
+        try:
+            self._check_all()
+        except InvariantViolation:
+            raise
+        except AssertionError as exc:
+            raise InvariantViolation(f"replica {self.id}: {exc}") from exc
+
+    def _check_all(self) -> None:
         self.ledger._check()
         self._buffer._check(self.clock)
         self.replication._check()
         self.taker._check()
         self.maker._check()
         self.traders._check(self.ledger, self.id)
+        self.trust._check()
         assert not self._local, "messages to ourselves left unhandled"
         assert self.id not in self.peers and set(self.peers) == set(self.replication.peers), "peer lists differ"
         assert not (set(self.peers) & self.removed), "a removed member is still a peer"

@@ -50,7 +50,7 @@ class Durable:
     takes: dict[str, TakeSent] = field(default_factory=dict)  # by request id
     settled: dict[str, int] = field(default_factory=dict)  # request id -> granted
     answers: list[Outcome] = field(default_factory=list)
-    traders: dict[str, str] = field(default_factory=dict)  # own order -> the trader who placed it
+    traders: list[OrderTrader] = field(default_factory=list)  # who placed each own order
     evidence: dict[str, Evidence] = field(default_factory=dict)  # origin -> its first proof
 
 
@@ -69,7 +69,7 @@ def fold(records: Iterable[Record]) -> Durable:
         elif isinstance(record, Outcome):
             durable.answers.append(record)
         elif isinstance(record, OrderTrader):
-            durable.traders[record.order] = record.trader
+            durable.traders.append(record)
         elif isinstance(record, Evidence):
             durable.evidence.setdefault(record.ours.origin, record)
     return durable

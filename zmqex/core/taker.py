@@ -45,16 +45,18 @@ request (nothing can race it inside one replica).
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Iterable
 from typing import Any, Final
 
 from zmqex.core.context import Context
-from zmqex.core.events import Cancel, CancelReason, Event, Fill, owner_of
+from zmqex.core.events import Cancel, CancelReason, Event, Fill, NewOrder, Side, owner_of
 from zmqex.core.ledger import OrderState
 from zmqex.core.messages import Take, TakeReply
 from zmqex.core.outputs import TakeSent, TakeSettled
 from zmqex.core.takes import Reservation, Reservations
 from zmqex.core.tif import RULES, TAKES
+from zmqex.core.traders import Stp, Traders
 
 # Reasons in a TakeReply (the maker desk gives them).
 GRANTED, CLOSED, BUSY, INVALID = "filled", "closed", "busy", "invalid"
@@ -66,11 +68,12 @@ _ANSWERED: Final = {reason: f"takes_answered_{reason}" for reason in (GRANTED, C
 class Working:
     """What the taker desk remembers of one own order beyond the ledger and the reservations."""
 
-    __slots__ = ("first_pass", "token", "refused", "busy")
+    __slots__ = ("first_pass", "token", "protected", "refused", "busy")
 
     def __init__(self) -> None:
         self.first_pass = False  # its first taker pass has not finished
         self.token: Any = None  # the client waiting for that pass to finish, if one is
+        self.protected = False  # its price is the edge of its price band, not the trader's
         self.refused: set[str] = set()  # makers whose owners answered invalid (until the pass ends)
         self.busy: set[str] = set()  # makers skipped until the next tick
 
@@ -82,9 +85,11 @@ class Working:
 class TakerDesk:
     """Drive this node's crossing orders: start takes, believe answers, finish first passes."""
 
-    def __init__(self, ctx: Context) -> None:
+    def __init__(self, ctx: Context, traders: Traders) -> None:
         self._ctx = ctx
+        self._traders = traders  # read only: who placed our orders, for self-trade prevention
         self.reservations = Reservations()
+        self._expiries: list[tuple[int, str]] = []  # heap of (expire_at, own order with an expiry)
         self._requests = 0  # take requests numbered so far: ids are "NODE.N"
         self._working: dict[str, Working] = {}
         self._todo: set[str] = set()
@@ -93,7 +98,7 @@ class TakerDesk:
         self._waiting_on: dict[str, set[str]] = {}  # own maker order, all reserved -> own orders to step after
 
     @property
-    def busy(self) -> int:
+    def unfinished(self) -> int:
         """Work not finished: takes in flight, first passes, orders to step or put off."""
         return len(self.reservations) + len(self._todo) + sum(not w.idle for w in self._working.values())
 
@@ -104,11 +109,19 @@ class TakerDesk:
 
     # --- what the replica tells the desk ------------------------------------------------
 
-    def placed(self, oid: str, token: Any) -> None:
+    def placed(self, oid: str, token: Any, *, protected: bool = False) -> None:
         work = self._work(oid)
         work.first_pass = True
         work.token = token
+        work.protected = protected
         self._todo.add(oid)
+        self._expire_later(oid)
+
+    def _expire_later(self, oid: str) -> None:
+        order = self._ctx.ledger.orders[oid]
+        expire_at = order.event.body.expire_at if isinstance(order.event.body, NewOrder) else None
+        if expire_at is not None:
+            heapq.heappush(self._expiries, (expire_at, oid))
 
     def cancelled(self, oid: str) -> None:
         self._todo.add(oid)  # its first pass may be over now
@@ -185,8 +198,14 @@ class TakerDesk:
             self._todo.update(r.order_id for r in book.crossed_orders() if owner_of(r.order_id) == me)
 
     def tick(self) -> None:
-        """Retry unanswered takes; busy makers may have room now."""
+        """Expire what is due; retry unanswered takes; busy makers may have room now."""
         ctx = self._ctx
+        wall = ctx.wall()
+        while self._expiries and self._expiries[0][0] <= wall:
+            _, oid = heapq.heappop(self._expiries)
+            if ctx.ledger.orders[oid].open > 0 and not ctx.amnesia:
+                ctx.emit(Cancel(oid, CancelReason.EXPIRED))
+                self._todo.add(oid)
         for take in self.reservations:
             if take.granted is None and ctx.now - take.sent_at >= ctx.config.retry_ms:
                 take.sent_at = ctx.now
@@ -226,7 +245,10 @@ class TakerDesk:
             else:
                 take.sent_at = ctx.now - ctx.config.retry_ms
         for oid in unfinished:
-            self.placed(oid, None)
+            self.placed(oid, None)  # an order cut off in its first pass does not rest: it has no expiry
+        for state in ctx.ledger.orders.values():
+            if state.owner == ctx.id and state.open > 0 and RULES[state.tif].rests:
+                self._expire_later(state.id)
 
     def reconcile(self) -> None:
         """The ledger changed under the reservations (restart, snapshot): count fills now in it."""
@@ -251,6 +273,10 @@ class TakerDesk:
                 ctx.emit(Cancel(order.id, CancelReason.WOULD_CROSS))
                 break
             if maker.owner == ctx.id:
+                if self._traders.same_trader(order.id, maker.id):
+                    if self._prevent_self_trade(order, maker):
+                        break
+                    continue
                 self._fill_locally(order, maker)
             else:
                 self._start_take(order, maker)
@@ -290,6 +316,17 @@ class TakerDesk:
             return maker
         return None
 
+    def _prevent_self_trade(self, order: OrderState, maker: OrderState) -> bool:
+        """Two orders of one trader would trade: cancel one or both as ``order`` says; True if it is closed."""
+        mode = self._traders.stp(order.id)
+        if mode is not Stp.CANCEL_NEWEST:
+            self._ctx.emit(Cancel(maker.id, CancelReason.SELF_TRADE))
+            self._todo.add(maker.id)  # its own first pass may be over now
+        if mode is not Stp.CANCEL_OLDEST:
+            self._ctx.emit(Cancel(order.id, CancelReason.SELF_TRADE))
+            return True
+        return False
+
     def _fill_locally(self, order: OrderState, maker: OrderState) -> None:
         """Both orders are ours: grant at once, no request, nothing to reserve or retry."""
         ctx = self._ctx
@@ -323,9 +360,18 @@ class TakerDesk:
         if work.idle:
             del self._working[order.id]
         if RULES[order.tif].expires and order.open > 0:
-            self._ctx.emit(Cancel(order.id, CancelReason.EXPIRED))
+            self._ctx.emit(Cancel(order.id, self._why_left(order, work)))
         if token is not None:
             self._ctx.reply(token, order.id)
+
+    def _why_left(self, order: OrderState, work: Working) -> CancelReason:
+        """Why an order that does not rest ends with some left: its band, if there was more beyond it."""
+        if work.protected:
+            best = self._ctx.ledger.book.best(order.side.opposite)
+            if best is not None and order.price is not None and (
+                    best > order.price if order.side is Side.BUY else best < order.price):
+                return CancelReason.PRICE_PROTECTION
+        return CancelReason.EXPIRED
 
     def _work(self, oid: str) -> Working:
         work = self._working.get(oid)
@@ -354,5 +400,9 @@ class TakerDesk:
                     f"{oid}: filled {state.filled} + reserved {reserved} > qty {state.qty}")
         for maker, waiters in self._waiting_on.items():
             assert owner_of(maker) == ctx.id and all(owner_of(w) == ctx.id for w in waiters)
+        due = {oid for _, oid in self._expiries}
+        for state in orders.values():
+            if state.owner == ctx.id and state.open > 0 and isinstance(state.event.body, NewOrder):
+                assert state.event.body.expire_at is None or state.id in due, f"{state.id} will never expire"
         # Work may wait on the list after a restore (the first input call steps it), never a peer's order.
         assert all(owner_of(oid) == ctx.id for oid in self._todo), "a peer's order on the work list"

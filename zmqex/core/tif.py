@@ -14,6 +14,8 @@ Every rule that depends on an order's time in force is a field of its
 * ``market``: what an order without a price of this kind becomes, or None if
   it needs a price.  A market order never rests, so it is always an IOC on the
   wire; a GTC without a price is one too.
+* ``expiry``: the order carries ``expire_at`` (epoch ms), and its owner
+  cancels what is left of it then (``expired``).  Every other kind carries none.
 
 Adding a time in force means a member of :class:`Tif`, a row here, the desk
 that acts on a new field (if any), and a line in the client protocol.
@@ -32,6 +34,7 @@ class Tif(str, enum.Enum):
     GTC = "gtc"  # good till cancelled
     IOC = "ioc"  # immediate or cancel
     POST_ONLY = "post_only"  # rests only: never takes
+    GTD = "gtd"  # good till a date: expire_at
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,6 +42,7 @@ class Rule:
     rests: bool
     takes: bool
     market: Tif | None
+    expiry: bool = False
 
     @property
     def expires(self) -> bool:
@@ -54,6 +58,7 @@ RULES: Final[dict[Tif, Rule]] = {
     Tif.GTC: Rule(rests=True, takes=True, market=Tif.IOC),
     Tif.IOC: Rule(rests=False, takes=True, market=Tif.IOC),
     Tif.POST_ONLY: Rule(rests=True, takes=False, market=None),
+    Tif.GTD: Rule(rests=True, takes=True, market=None, expiry=True),
 }
 
 #: Every order without a price is one of these: it never rests.
@@ -63,3 +68,4 @@ MARKET: Final = Tif.IOC
 #: of a bool beats a dataclass attribute after it.
 RESTS: Final[dict[Tif, bool]] = {tif: rule.rests for tif, rule in RULES.items()}
 TAKES: Final[dict[Tif, bool]] = {tif: rule.takes for tif, rule in RULES.items()}
+EXPIRY: Final[dict[Tif, bool]] = {tif: rule.expiry for tif, rule in RULES.items()}
