@@ -45,7 +45,7 @@ def order_info(ledger: Ledger, oid: str, pending: int, available: bool, client_o
         "pending": pending,
         "available": available,
         "ts": state.event.ts,
-        "reason": None if state.cancelled is None else state.cancelled.value,
+        "reason": None if state.cancelled is None else state.cancelled._value_,
         "expire_at": body.expire_at if isinstance(body, NewOrder) else None,
         "client_order_id": client_order_id,
         "fills": [fill_info(e, ledger) for e in fills],
@@ -67,6 +67,6 @@ def fill_info(event: Event, ledger: Ledger) -> dict[str, Any]:
         "price": fill.price,
         "qty": fill.qty,
         "request": fill.request,
-        "taker_side": maker.side.opposite.value,
+        "taker_side": maker.side.opposite._value_,  # _value_: see order_info
         "ts": event.ts,
     }
