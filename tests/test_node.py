@@ -62,28 +62,6 @@ def test_incarnations_remember_a_bounded_number_of_ids(monkeypatch):
     assert not seen.heard("a", "2", mesh.RESTART_AFTER_MS + 1)  # a second a while a is heard
 
 
-class ReplicaWith:
-    """A node's replica with some of its methods replaced, for the node to call instead.
-
-    The tests put this in front of the replica (``node.replica``) rather than monkeypatch
-    the replica itself: compiled with mypyc (CI's second step, see .ci/run), a Replica's
-    attributes are read-only.  Everything else reads and writes through to the replica.
-    """
-
-    def __init__(self, replica: Any, **methods: Any) -> None:
-        self.__dict__.update(methods, _replica=replica)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.__dict__["_replica"], name)
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        setattr(self.__dict__["_replica"], name, value)
-
-
-def replace_replica_methods(monkeypatch: pytest.MonkeyPatch, node: Node, **methods: Any) -> None:
-    monkeypatch.setattr(node, "replica", ReplicaWith(node.replica, **methods))
-
-
 # --- carrying out the core's outputs ------------------------------------------------------------
 
 
@@ -104,6 +82,18 @@ class Recorder:
         return True
 
 
+class Stand:
+    """The node's replica with some methods replaced: the node's attribute is swapped, never the
+    replica's own (a core compiled with mypyc has classes whose methods cannot be patched)."""
+
+    def __init__(self, replica: object, **methods: object) -> None:
+        self._replica = replica
+        self.__dict__.update(methods)
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._replica, name)
+
+
 def carry_out(node: Node, monkeypatch: pytest.MonkeyPatch, outputs: list[Output]) -> list[tuple[object, ...]]:
     rec = Recorder()
     monkeypatch.setattr(node, "store", rec)
@@ -112,7 +102,7 @@ def carry_out(node: Node, monkeypatch: pytest.MonkeyPatch, outputs: list[Output]
     monkeypatch.setattr(node.api, "finish", lambda token, result: (token, result["order_id"].encode()))
     monkeypatch.setattr(node, "_to_client", lambda identity, frame: rec.steps.append(("reply", frame)))
     monkeypatch.setattr(node, "_on_delivered", lambda event: rec.steps.append(("delivered", event.order_id)))
-    replace_replica_methods(monkeypatch, node, take_outputs=lambda: outputs)
+    monkeypatch.setattr(node, "replica", Stand(node.replica, take_outputs=lambda: outputs))
     node._carry_out()
     return rec.steps
 
@@ -155,7 +145,7 @@ def test_hostile_input_is_dropped_and_the_rest_of_its_frame_read(node, monkeypat
         if len(seen) == 1:
             raise BadEvent("an over-fill")
 
-    replace_replica_methods(monkeypatch, node, receive=receive)
+    monkeypatch.setattr(node, "replica", Stand(node.replica, receive=receive))
     node._receive("b", [hb(1), hb(2)], "message")
     assert seen == [hb(1), hb(2)] and "rejected message from b: an over-fill" in caplog.text
 
@@ -164,7 +154,7 @@ def test_a_bug_in_the_core_is_not_taken_for_hostile_input(node, monkeypatch):
     def receive(sender: str, msg: object, now: int) -> None:
         raise InvariantViolation("the book and the orders disagree")
 
-    replace_replica_methods(monkeypatch, node, receive=receive)
+    monkeypatch.setattr(node, "replica", Stand(node.replica, receive=receive))
     with pytest.raises(InvariantViolation):
         node._receive("b", [hb(1)], "message")
 
@@ -184,7 +174,7 @@ def test_the_node_stops_on_a_bug_and_logs_it_with_its_traceback(monkeypatch, cap
     def tick(now: int) -> None:
         raise InvariantViolation("the clock went backwards")
 
-    replace_replica_methods(monkeypatch, n, tick=tick)
+    monkeypatch.setattr(n, "replica", Stand(n.replica, tick=tick))
     try:
         with caplog.at_level(logging.INFO, logger="zmqex.node"), pytest.raises(InvariantViolation):
             n.run()  # the first iteration ticks

@@ -57,6 +57,8 @@ def trader(name: str, node: NodeProcess, orders: int, seed: int, lock: threading
 def describe(side: str, qty: Decimal, price: Decimal | None, result: OrderView) -> str:
     at = f"@ {price}" if price is not None else "@ market"
     text = f"{result['order_id']:>6} {side:4} {qty} {at:<12} -> {result['status']}"
+    if result["status"] == "cancelled" and result.get("reason") not in (None, "user"):
+        text += f" ({result.get('reason')})"  # self_trade, expired, price_protection, ...
     for fill in result["fills"]:
         text += f"; filled {Decimal(fill['qty'])} @ {fill['price']} from {fill['maker']}"
     if result["status"] in ("open", "partial"):
