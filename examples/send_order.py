@@ -8,6 +8,8 @@
     python examples/send_order.py --trader alice sell 1 50100 --client-order-id a-1   # safe to send again
     python examples/send_order.py --trader alice cancel --client-order-id a-1
     python examples/send_order.py --trader alice cancel a:7
+    python examples/send_order.py --trader alice amend --client-order-id a-1 --qty 0.5   # keeps its place
+    python examples/send_order.py --trader alice amend a:7 --price 50050                # a new place
     python examples/send_order.py --trader alice cancel-all --side buy
     python examples/send_order.py --trader alice open-orders
     python examples/send_order.py --trader alice my-fills --since 40
@@ -40,7 +42,7 @@ from zmqex.errors import InvalidAmount, InvalidRequest, StreamEnded, Timeout, Zm
 from zmqex.protocol import FillView, MyFillView, OrderView
 
 PROG = "send_order"
-COMMANDS = ("cancel", "cancel-all", "open-orders", "my-fills", "trades", "watch")
+COMMANDS = ("cancel", "amend", "cancel-all", "open-orders", "my-fills", "trades", "watch")
 
 
 def keyed(args: argparse.Namespace) -> tuple[Path | None, Path | None]:
@@ -93,9 +95,12 @@ def place_parser() -> argparse.ArgumentParser:
 def command_parser(command: str) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog=f"{PROG} {command}", parents=[common()])
     parser.add_argument("command", choices=[command])
-    if command == "cancel":
+    if command in ("cancel", "amend"):
         parser.add_argument("order_id", nargs="?", help="the order's id, like a:17")
         parser.add_argument("--client-order-id", metavar="ID", help="or your id for it")
+    if command == "amend":
+        parser.add_argument("--qty", help="the new total quantity in BTC (lower: the order keeps its place)")
+        parser.add_argument("--price", help="the new price in USD (a new place in the book, a new order id)")
     elif command == "cancel-all":
         parser.add_argument("--side", choices=protocol.SIDES, help="only this side (default both)")
     elif command == "watch":
@@ -165,6 +170,9 @@ def run(client: Client, command: str, args: argparse.Namespace) -> None:
     """cancel, cancel-all and the paged queries: print what the node answered."""
     if command == "cancel":
         order = client.cancel(args.order_id, client_order_id=args.client_order_id)
+        print(json.dumps(order, indent=2) if args.json else describe(order))
+    elif command == "amend":
+        order = client.amend(args.order_id, client_order_id=args.client_order_id, qty=args.qty, price=args.price)
         print(json.dumps(order, indent=2) if args.json else describe(order))
     elif command == "cancel-all":
         cancelled = client.cancel_all(args.side)

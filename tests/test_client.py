@@ -37,6 +37,7 @@ RESULTS: dict[str, Any] = {
     "place": ORDER,
     "cancel": {**ORDER, "status": "cancelled", "open": "0.00000000", "reason": "user"},
     "cancel_all": {"cancelled": ["a:17", "a:18"]},
+    "amend": ORDER,
     "order": ORDER,
     "open_orders": {"orders": [ORDER], "next": 17, "more": False},
     "my_fills": {"fills": [MY_FILL], "next": 4, "more": True},
@@ -162,6 +163,9 @@ def test_market_and_tif(node, client):
 @pytest.mark.parametrize("call, op, args, result", [
     (lambda c: c.cancel("a:17"), "cancel", {"order_id": "a:17"}, RESULTS["cancel"]),
     (lambda c: c.cancel(client_order_id="x-1"), "cancel", {"client_order_id": "x-1"}, RESULTS["cancel"]),
+    (lambda c: c.amend("a:17", qty="0.5"), "amend", {"order_id": "a:17", "qty": "0.50000000"}, ORDER),
+    (lambda c: c.amend(client_order_id="x-1", price="50050"), "amend", {"client_order_id": "x-1", "price": "50050.00"},
+     ORDER),
     (lambda c: c.cancel_all(), "cancel_all", {}, ["a:17", "a:18"]),
     (lambda c: c.cancel_all("sell"), "cancel_all", {"side": "sell"}, ["a:17", "a:18"]),
     (lambda c: c.order("b:4"), "order", {"order_id": "b:4"}, ORDER),
@@ -529,6 +533,8 @@ def test_send_order_with_a_client_order_id_and_an_early_ack(node):
 @pytest.mark.parametrize("args, op, sent", [
     (["cancel", "a:17"], "cancel", {"order_id": "a:17"}),
     (["cancel", "--client-order-id", "a-1"], "cancel", {"client_order_id": "a-1"}),
+    (["amend", "a:17", "--qty", "0.5"], "amend", {"order_id": "a:17", "qty": "0.50000000"}),
+    (["amend", "--client-order-id", "a-1", "--price", "50050"], "amend", {"client_order_id": "a-1", "price": "50050.00"}),
     (["cancel-all", "--side", "buy"], "cancel_all", {"side": "buy"}),
     (["open-orders"], "open_orders", {"since": 0, "limit": 100}),
     (["my-fills", "--since", "3", "--limit", "5"], "my_fills", {"since": 3, "limit": 5}),
