@@ -28,7 +28,7 @@ import json
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 try:
     import zmqex  # noqa: F401
@@ -242,7 +242,10 @@ def line(item: Any) -> str:
 
 
 def fill_line(fill: FillView | MyFillView) -> str:
-    mine = f" {fill['liquidity']} {fill['side']} {fill['order_id']}" if "liquidity" in fill else ""
+    mine = ""
+    if "liquidity" in fill:  # a fill of the trader's own order (my_fills): a TypedDict union does not narrow on "in"
+        own = cast(MyFillView, fill)
+        mine = f" {own['liquidity']} {own['side']} {own['order_id']}"
     return f"fill {fill['id']}: {btc(fill['qty'])} BTC @ {fill['price']}, taker {fill['taker_side']}{mine}"
 
 
