@@ -28,6 +28,10 @@ class NaiveMatcher:
             return False
         # best price first, then arrival (the list is in arrival order and sort is stable)
         makers.sort(key=lambda o: o["price"] if side is Side.BUY else -o["price"])
+        if tif is Tif.FOK:  # all of it, from the makers before any of its own trader's, or nothing
+            mine = next((i for i, o in enumerate(makers) if trader is not None and o["trader"] == trader), None)
+            if sum(o["open"] for o in makers[:mine]) < qty:
+                return True  # killed
         left = qty
         for maker in makers:
             if left == 0:
@@ -42,7 +46,7 @@ class NaiveMatcher:
             self.filled[maker["id"]] = self.filled.get(maker["id"], 0) + traded
             self.filled[oid] = self.filled.get(oid, 0) + traded
         self.resting = [o for o in self.resting if o["open"] > 0]
-        if left and price is not None and tif is not Tif.IOC:
+        if left and price is not None and tif not in (Tif.IOC, Tif.FOK):
             self.resting.append({"id": oid, "side": side, "price": price, "open": left, "trader": trader})
         return True
 

@@ -5,7 +5,9 @@ node and every fault the simulator knows: delivering out of order, dropping,
 duplicating and delaying messages, partitions, crashes and restarts, and time
 passing.  After every step no replica may hold an over-filled order or a
 broken book.  At the end the network heals and goes quiet, and then every
-replica must be identical, uncrossed, and hold every acknowledged order.
+replica must be identical, uncrossed, and hold every acknowledged order; no
+hold may be left, and every fill-or-kill order must be filled whole or have
+nothing filled.
 
 The differential test pins the matching semantics: with the network drained
 between orders, the distributed book must trade exactly like a naive
@@ -29,7 +31,7 @@ from tests.reference import NaiveMatcher
 NAMES = ["a", "b", "c", "d", "e"]
 
 sides = st.sampled_from(list(Side))
-tifs = st.sampled_from([Tif.GTC, Tif.GTC, Tif.GTC, Tif.IOC, Tif.POST_ONLY, Tif.GTD])
+tifs = st.sampled_from([Tif.GTC, Tif.GTC, Tif.GTC, Tif.IOC, Tif.POST_ONLY, Tif.GTD, Tif.FOK])
 prices = st.one_of(st.integers(9_998, 10_002), st.integers(9_998, 10_002), st.none())  # plenty of crossing
 qtys = st.integers(1, 30)
 picks = st.integers(0, 2**16)  # index into whatever is there to choose from
@@ -135,7 +137,7 @@ class ReplicasUnderFaults(RuleBasedStateMachine):
         if regret and placed:
             node, oid = placed[0]
             replica = self.net.replica(node)
-            if replica.ledger.orders[oid].open > 0:
+            if replica.ledger.orders[oid].open > 0 and not replica.coordinator.deciding(oid):
                 self.net.cancel(node, oid, trader=replica.traders.of.get(oid, ""))
 
     @rule(node=picks, pick=picks)
@@ -154,6 +156,8 @@ class ReplicasUnderFaults(RuleBasedStateMachine):
                 self.net.cancel(name, oid, trader=replica.traders.of.get(oid, ""), operator=pick % 3 == 0)
             except OrderClosed:
                 raise AssertionError("an own open order could not be cancelled") from None
+            except Busy:
+                assert replica.coordinator.deciding(oid), "only a fill-or-kill being decided may not be cancelled"
 
     # --- the network ------------------------------------------------------------------
 
@@ -244,7 +248,12 @@ class ReplicasUnderFaults(RuleBasedStateMachine):
         note(f"hashes: {hashes}")
         assert len(set(hashes.values())) == 1, f"replicas diverged: {hashes}"
         first = replicas[0].ledger
+        for order in first.orders.values():  # fill or kill: all of it, or none of it
+            if order.tif is Tif.FOK:
+                assert order.filled in (0, order.qty), f"{order.id} filled {order.filled} of {order.qty}"
+                assert order.filled or order.cancelled is not None, f"{order.id} is still open"
         for replica in replicas:
+            assert not replica.taker.reservations.held_totals(), f"{replica.id} still holds {replica.holds.holds()}"
             assert not replica.ledger.book.crossed(), f"{replica.id}: crossed book at quiescence"
             assert net.acknowledged <= set(replica.ledger.orders), f"{replica.id} lost acknowledged orders"
             assert set(replica.ledger.fills) == set(first.fills)

@@ -133,10 +133,10 @@ def test_parse_order_id_inverts_order_id(origin, seq):
 # --- strict decoding ----------------------------------------------------------
 
 TS = 1_764_633_600_000
-ORDER = [2, "a", 2, {"a": 2, "b": 1}, TS, "order", "buy", 5000, 10, "gtc", None]
-CANCEL = [2, "a", 3, {"a": 3}, TS, "cancel", "a:1", "user"]
-FILL = [2, "a", 3, {"a": 3, "b": 1}, TS, "fill", "a:1", "b:1", 5000, 10, "req-1"]
-REDUCE = [2, "a", 3, {"a": 3}, TS, "reduce", "a:1", 5]
+ORDER = [3, "a", 2, {"a": 2, "b": 1}, TS, "order", "buy", 5000, 10, "gtc", None]
+CANCEL = [3, "a", 3, {"a": 3}, TS, "cancel", "a:1", "user"]
+FILL = [3, "a", 3, {"a": 3, "b": 1}, TS, "fill", "a:1", "b:1", 5000, 10, "req-1"]
+REDUCE = [3, "a", 3, {"a": 3}, TS, "reduce", "a:1", 5]
 BASES = {"order": ORDER, "cancel": CANCEL, "fill": FILL, "reduce": REDUCE}
 
 
@@ -152,7 +152,7 @@ def test_bases_are_valid():
 
 
 BAD_EVERY_KIND = [  # (index, value) wrong in any event
-    (0, 1), (0, 3), (0, 0), (0, "2"), (0, None),
+    (0, 2), (0, 4), (0, 0), (0, "3"), (0, None),
     (1, ""), (1, "a" * 33), (1, "a:b"), (1, "a b"), (1, 5), (1, None), (1, b"a"), (1, "\u00e9"),
     (2, 0), (2, -1), (2, True), (2, "3"), (2, 3.0), (2, 2**63), (2, 2**64 - 1), (2, None),
     (3, []), (3, {}), (3, None), (3, {"a": 9}), (3, {"b": 1}),
@@ -161,7 +161,7 @@ BAD_EVERY_KIND = [  # (index, value) wrong in any event
 ]
 BAD_BY_KIND = {
     "order": [(6, "BUY"), (6, "hold"), (6, None), (6, True), (7, 0), (7, -1), (7, MAX_PRICE + 1), (7, "5000"),
-              (7, 5000.0), (7, True), (8, 0), (8, MAX_QTY + 1), (8, True), (8, None), (9, "GTC"), (9, "fok"),
+              (7, 5000.0), (7, True), (8, 0), (8, MAX_QTY + 1), (8, True), (8, None), (9, "GTC"), (9, "aon"),
               (9, None), (9, "gtd"), (10, 5), (10, "5"), (10, True)],
     "cancel": [(6, "a"), (6, "a:0"), (6, "a:01"), (6, 1), (6, None), (7, "oops"), (7, None)],
     "reduce": [(6, "a"), (6, "a:0"), (6, None), (7, 0), (7, -1), (7, MAX_QTY + 1), (7, True), (7, "5"), (7, None)],

@@ -12,8 +12,8 @@ from hypothesis import strategies as st
 from zmqex.core.clock import VectorClock
 from zmqex.core.events import Event, Fill, NewOrder, Side, Tif, to_wire
 from zmqex.core.messages import (
-    MAX_BATCH, MAX_PAGE, Gossip, Heartbeat, SnapshotPage, SyncReply, SyncRequest, Take, TakeReply, decode,
-    decode_batch, encode, encode_batch, encode_frames,
+    MAX_BATCH, MAX_PAGE, Confirm, ConfirmReply, Gossip, Heartbeat, Hold, HoldReply, Inquire, SnapshotPage, SyncReply,
+    SyncRequest, Take, TakeReply, decode, decode_batch, encode, encode_batch, encode_frames,
 )
 from zmqex.core.money import MAX_QTY
 from zmqex.errors import DecodeError
@@ -31,11 +31,16 @@ messages = st.one_of(
     st.builds(Take, requests, order_ids, events(new_orders()), st.integers(1, MAX_QTY)),
     st.builds(TakeReply, requests, order_ids, st.integers(0, MAX_QTY), st.text(min_size=1, max_size=32),
               st.none() | events()),
+    st.builds(Hold, requests, order_ids, events(new_orders()), st.integers(1, MAX_QTY)),
+    st.builds(HoldReply, requests, order_ids, st.integers(0, MAX_QTY), st.text(min_size=1, max_size=32)),
+    st.builds(Confirm, requests, order_ids, order_ids, st.integers(0, MAX_QTY)),
+    st.builds(ConfirmReply, requests, order_ids, st.integers(0, MAX_QTY), st.none() | events()),
+    st.builds(Inquire, requests, order_ids, order_ids),
     st.builds(SyncRequest, clocks, st.integers(1, MAX_PAGE)),
     st.builds(SyncReply, st.lists(events(), max_size=5).map(tuple), st.booleans()),
 )
 
-V = 2  # the peer protocol's version (zmqex.core.wire.VERSION)
+V = 3  # the peer protocol's version (zmqex.core.wire.VERSION)
 ORDER = Event("a", 1, VectorClock({"a": 1}), NewOrder(Side.BUY, 5000, 10, Tif.GTC))
 FILL = Event("b", 2, VectorClock({"a": 1, "b": 2}), Fill("b:1", "a:1", 5000, 10, "a.1"))
 
@@ -70,6 +75,11 @@ def test_round_trip(msg):
     Take("a.1", "b:1", ORDER, 10),
     TakeReply("a.1", "b:1", 10, "filled", FILL),
     TakeReply("a.1", "b:1", 0, "closed", None),
+    Hold("a:1:0", "b:1", ORDER, 10),
+    HoldReply("a:1:0", "b:1", 10, "held"),
+    Confirm("a:1:0", "b:1", "a:1", 0),
+    ConfirmReply("a:1:0", "b:1", 10, FILL),
+    Inquire("a:1:0", "b:1", "a:1"),
     SyncRequest(VectorClock({"a": 1}), 100),
     SyncRequest(VectorClock(), MAX_PAGE),
     SyncReply((ORDER, FILL), True),
@@ -151,6 +161,11 @@ GOOD = {
     "hb": [V, "hb", "a", {"a": 3}, "abc"],
     "take": [V, "take", "a.1", "b:1", to_wire(ORDER), 10],
     "granted": [V, "granted", "a.1", "b:1", 10, "filled", to_wire(FILL)],
+    "hold": [V, "hold", "a:1:0", "b:1", to_wire(ORDER), 10],
+    "held": [V, "held", "a:1:0", "b:1", 10, "held"],
+    "confirm": [V, "confirm", "a:1:0", "b:1", "a:1", 10],
+    "confirmed": [V, "confirmed", "a:1:0", "b:1", 10, to_wire(FILL)],
+    "inquire": [V, "inquire", "a:1:0", "b:1", "a:1"],
     "sync": [V, "sync", {"a": 1}, 100],
     "events": [V, "events", [to_wire(ORDER)], False],
 }
@@ -161,6 +176,11 @@ BAD_FIELDS = {
              (5, MAX_QTY + 1), (5, True)],
     "granted": [(2, ""), (3, "b:01"), (4, -1), (4, MAX_QTY + 1), (4, True), (4, None), (5, ""), (5, "r" * 33),
                 (6, []), (6, "fill")],
+    "hold": [(2, ""), (2, 1), (3, "b"), (4, None), (5, 0), (5, MAX_QTY + 1), (5, True)],
+    "held": [(2, None), (3, "b:0"), (4, -1), (4, True), (5, ""), (5, "r" * 33)],
+    "confirm": [(2, ""), (3, "b"), (4, "a"), (4, None), (5, -1), (5, MAX_QTY + 1), (5, 1.0)],
+    "confirmed": [(2, 1), (3, None), (4, -1), (4, None), (5, []), (5, "fill")],
+    "inquire": [(2, ""), (3, "b:01"), (4, 7)],
     "sync": [(2, None), (2, {"a": -1}), (3, 0), (3, MAX_PAGE + 1), (3, True), (3, None)],
     "events": [(2, None), (2, {}), (2, [None]), (2, [to_wire(ORDER)[:-1]]), (3, 1), (3, 0), (3, None),
                (3, "true")],
@@ -180,7 +200,7 @@ def test_good_frames_decode():
 
 def malformed_cases():
     for kind, raw in GOOD.items():
-        for index, value in BAD_FIELDS[kind] + [(0, 1), (0, 3), (0, 0), (0, "2"), (0, None)]:
+        for index, value in BAD_FIELDS[kind] + [(0, 2), (0, 4), (0, 0), (0, "3"), (0, None)]:
             yield pytest.param(msgpack.packb(edit(raw, index, value)), id=f"{kind}[{index}]={value!r:.16}")
         yield pytest.param(msgpack.packb(raw + [None]), id=f"{kind}-extra-field")
         yield pytest.param(msgpack.packb(raw[:-1]), id=f"{kind}-missing-field")

@@ -17,9 +17,11 @@ def test_the_table_is_whole_and_consistent() -> None:
     assert set(RULES) == set(Tif)
     assert not RULES[MARKET].rests, "a market order never rests"
     for tif, rule in RULES.items():
-        assert rule.market in (None, MARKET), tif
-        assert rule.expires == (not rule.rests)
+        assert rule.market is None or not RULES[rule.market].rests, tif
+        assert rule.market in (None, MARKET) or rule.market is tif, "a market order keeps its all-or-nothing"
+        assert rule.expires == (not rule.rests and not rule.atomic)
         assert not (rule.expiry and not rule.rests), "only a resting order can wait for a date"
+        assert not (rule.atomic and rule.rests), "an all-or-nothing order trades at once or not at all"
 
 
 # --- good till date -----------------------------------------------------------------------

@@ -40,13 +40,14 @@ from zmqex.core import events, messages, wire
 from zmqex.core.clock import VectorClock
 from zmqex.core.events import clock_from_wire, clock_to_wire
 from zmqex.core.outputs import (
-    Checkpoint, EventRecord, Evidence, OrderTrader, Outcome, Record, TakeSent, TakeSettled,
+    Checkpoint, Decision, EventRecord, Evidence, HoldSettled, HoldTaken, OrderTrader, Outcome, Record, TakeSent,
+    TakeSettled,
 )
 from zmqex.errors import DecodeError, StoreError
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 2  # 2: events with timestamps (wire version 2), client order ids and self-trade modes
+SCHEMA_VERSION = 3  # 3: fill-or-kill (holds and decisions; wire version 3); 2: timestamps, client order ids
 FILENAME = "zmqex.db"
 
 _SCHEMA = """
@@ -65,6 +66,11 @@ CREATE TABLE IF NOT EXISTS traders (   -- who placed each own order, under which
 CREATE TABLE IF NOT EXISTS evidence (  -- two events one origin signed with one id: it is never trusted again
     origin TEXT NOT NULL, seq INTEGER NOT NULL, ours BLOB NOT NULL, theirs BLOB NOT NULL,
     PRIMARY KEY (origin, seq));
+CREATE TABLE IF NOT EXISTS holds (     -- parts of our orders held for coordinators, then how each was settled
+    sender TEXT NOT NULL, request TEXT NOT NULL, held BLOB NOT NULL, settled BLOB,
+    PRIMARY KEY (sender, request));
+CREATE TABLE IF NOT EXISTS decisions ( -- what we decided for our own all-or-nothing orders
+    order_id TEXT PRIMARY KEY, data BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS members (id TEXT PRIMARY KEY, router TEXT NOT NULL, pub TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS checkpoint ( -- the latest snapshot: events at or below its base are gone
     id INTEGER PRIMARY KEY CHECK (id = 1), vc BLOB NOT NULL, base BLOB NOT NULL, items BLOB NOT NULL);
@@ -137,6 +143,7 @@ class SqliteStore:
             self.db.execute("PRAGMA synchronous=FULL" if promise else "PRAGMA synchronous=NORMAL")
             self._fsync = promise
         new_events, sent, settled, outcomes, traders, evidence = [], [], [], [], [], []
+        holds, settled_holds, decisions = [], [], []
         checkpoint: Checkpoint | None = None
         for record in records:
             if isinstance(record, EventRecord):
@@ -154,6 +161,13 @@ class SqliteStore:
             elif isinstance(record, Evidence):
                 evidence.append((record.ours.origin, record.ours.seq, events.encode(record.ours),
                                  events.encode(record.theirs)))
+            elif isinstance(record, HoldTaken):
+                holds.append((record.sender, record.request,
+                              wire.pack([record.maker, record.taker, record.qty])))
+            elif isinstance(record, HoldSettled):
+                settled_holds.append((messages.encode(record.reply), record.sender, record.reply.request))
+            elif isinstance(record, Decision):
+                decisions.append((record.order, wire.pack([record.commit, [list(p) for p in record.parts]])))
             elif isinstance(record, Checkpoint):
                 checkpoint = record  # a later one in the batch supersedes an earlier one
         db = self.db
@@ -165,6 +179,9 @@ class SqliteStore:
             db.executemany("INSERT OR REPLACE INTO outcomes VALUES (?, ?, ?)", outcomes)
             db.executemany("INSERT OR REPLACE INTO traders VALUES (?, ?, ?, ?)", traders)
             db.executemany("INSERT OR IGNORE INTO evidence VALUES (?, ?, ?, ?)", evidence)
+            db.executemany("INSERT OR IGNORE INTO holds VALUES (?, ?, ?, NULL)", holds)
+            db.executemany("UPDATE holds SET settled = ? WHERE sender = ? AND request = ?", settled_holds)
+            db.executemany("INSERT OR IGNORE INTO decisions VALUES (?, ?)", decisions)
             if checkpoint is not None:
                 db.execute("INSERT OR REPLACE INTO checkpoint VALUES (1, ?, ?, ?)", (
                     _pack_clock(checkpoint.vc), _pack_clock(checkpoint.base), wire.pack(list(checkpoint.items))))
@@ -193,6 +210,15 @@ class SqliteStore:
                 yield OrderTrader(order, trader, client_order_id, stp)
             for ours, theirs in self.db.execute("SELECT ours, theirs FROM evidence"):
                 yield Evidence(events.decode(ours), events.decode(theirs))
+            for sender, request, held, settled_reply in self.db.execute(
+                    "SELECT sender, request, held, settled FROM holds"):
+                maker, taker, qty = _unpack(held)
+                yield HoldTaken(sender, request, maker, taker, qty)
+                if settled_reply is not None:
+                    yield HoldSettled(sender, _unpack_confirm(settled_reply))
+            for order, data in self.db.execute("SELECT order_id, data FROM decisions"):
+                commit, parts = _unpack(data)
+                yield Decision(order, commit, tuple((r, m, q) for r, m, q in parts))
         except (sqlite3.Error, DecodeError, StoreError, ValueError) as exc:
             raise StoreError(f"store {self.path} is unreadable: {exc}") from None
 
@@ -290,4 +316,11 @@ def _unpack_reply(data: bytes) -> messages.TakeReply:
     reply = messages.decode(data)
     if not isinstance(reply, messages.TakeReply):
         raise StoreError("an outcome row does not hold a take reply")
+    return reply
+
+
+def _unpack_confirm(data: bytes) -> messages.ConfirmReply:
+    reply = messages.decode(data)
+    if not isinstance(reply, messages.ConfirmReply):
+        raise StoreError("a settled hold row does not hold a confirm reply")
     return reply

@@ -19,4 +19,6 @@ class Config:
     snapshot_every_ms: int = 10_000  # at most one snapshot served to a peer per this long
     max_snapshot_pages: int = 2_000  # a bigger snapshot is refused (1M items at the default page)
     snapshot_wait_ms: int = 10_000  # a snapshot nobody vouches for is dropped after this long
+    hold_wait_ms: int = 2_000  # a fill-or-kill's owner waits this long for holds, then kills it
+    inquire_after_ms: int = 5_000  # a hold this old makes its holder ask the coordinator's decision
     park_ms: int = 10_000  # a take waits this long for its taker order, then its taker must ask again

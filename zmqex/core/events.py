@@ -56,6 +56,7 @@ class CancelReason(str, enum.Enum):
     DISCONNECT = "disconnect"  # its trader asked for cancel on disconnect, then fell silent
     PRICE_PROTECTION = "price_protection"  # what is left lies beyond its price band
     AMENDED = "amended"  # replaced by a new order (a new price, or more quantity) by its trader
+    KILLED = "killed"  # a fill-or-kill order that could not fill whole: nothing of it traded
 
 
 # Values: events, and the messages and outputs that carry them, never change once made.

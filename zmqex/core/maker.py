@@ -8,7 +8,7 @@ something was granted.
 
 State, all of it the desk's own: the answers given (``_answers``), takes
 waiting for their taker order (``_parked``), and takes waiting for an order
-of ours that is all reserved by our own taker desk (``_held``).  It reads the
+of ours that is all reserved (``_queued``).  It reads the
 taker desk's reservations, never writes them.
 
 Invariants (``_check``):
@@ -25,7 +25,7 @@ Invariants (``_check``):
   ``Config.park_ms`` and :data:`MAX_PARKED` per peer (a dropped one was never
   answered: its taker asks again), and the rest is fetched by repair.
 * A take against an order whose open quantity is all reserved (its owner is
-  taking with it right now) is held, unanswered, until that reservation
+  taking with it right now) is queued, unanswered, until that reservation
   settles (``release``) or ``Config.retry_ms`` passes (then: busy).  Holding
   beats a busy answer: the taker would only ask again a tick later.  It cannot
   deadlock: an order only waits on a take by an order with a later priority
@@ -72,12 +72,12 @@ class MakerDesk:
         self._answers: dict[tuple[str, str], TakeReply] = {}  # (sender, request) -> the answer it got
         self._parked: dict[str, list[Parked]] = {}  # taker order id -> takes awaiting it
         self._parked_by: Counter[str] = Counter()  # sender -> its takes in _parked
-        self._held: dict[str, dict[tuple[str, str], tuple[Take, int]]] = {}  # own order -> takes, since
+        self._queued: dict[str, dict[tuple[str, str], tuple[Take, int]]] = {}  # own order -> takes, since
 
     @property
     def unfinished(self) -> int:
-        """Takes not answered yet: parked or held."""
-        return len(self._parked) + len(self._held)
+        """Takes not answered yet: parked or queued."""
+        return len(self._parked) + len(self._queued)
 
     @property
     def answers(self) -> dict[tuple[str, str], TakeReply]:
@@ -118,12 +118,12 @@ class MakerDesk:
             self._grant(parked.sender, parked.take)
 
     def release(self, oid: str) -> None:
-        """The reservation of own order ``oid`` changed: judge the takes held on it."""
-        for (sender, _), (take, _) in self._held.pop(oid, {}).items():
+        """The reservation of own order ``oid`` changed: judge the takes queued on it."""
+        for (sender, _), (take, _) in self._queued.pop(oid, {}).items():
             self._grant(sender, take)
 
     def tick(self) -> None:
-        self._expire_held()
+        self._expire_queued()
         self._expire_parked()
 
     # --- restart --------------------------------------------------------------------------
@@ -197,25 +197,25 @@ class MakerDesk:
         if maker.open == 0:
             self._answer(sender, take, 0, CLOSED)
         elif available <= 0:
-            self._held.setdefault(maker.id, {})[(sender, take.request)] = (take, ctx.now)
+            self._queued.setdefault(maker.id, {})[(sender, take.request)] = (take, ctx.now)
             ctx.counters["takes_held"] += 1
         else:
             granted = min(take.qty, available)
             fill = ctx.emit(Fill(maker.id, taker.id, maker.price, granted, take.request))
             self._answer(sender, take, granted, GRANTED, fill)
 
-    def _expire_held(self) -> None:
-        """Takes held past ``retry_ms`` get a busy answer, so their takers move on."""
+    def _expire_queued(self) -> None:
+        """Takes queued past ``retry_ms`` get a busy answer, so their takers move on."""
         ctx = self._ctx
-        for oid in list(self._held):
-            held = self._held[oid]
+        for oid in list(self._queued):
+            held = self._queued[oid]
             for key, (take, since) in list(held.items()):
                 if ctx.now - since >= ctx.config.retry_ms:
                     del held[key]
                     ctx.counters["held_expired"] += 1
                     self._answer(key[0], take, 0, BUSY)
             if not held:
-                del self._held[oid]
+                del self._queued[oid]
 
     def _answer(self, sender: str, take: Take, granted: int, reason: str, fill: Event | None = None) -> None:
         """Send the answer; a grant or a busy answer is stored first (persisted before it is sent).
@@ -248,10 +248,10 @@ class MakerDesk:
                 counts[p.sender] += 1
         assert +counts == +self._parked_by, "parked counts per sender drifted"
         assert all(n <= MAX_PARKED for n in counts.values())
-        for oid, held in self._held.items():
+        for oid, held in self._queued.items():
             order = orders.get(oid)
-            assert held and order is not None and order.owner == ctx.id, f"takes held on {oid}"
-            assert order.open <= self._reservations.reserved(oid), f"takes held on {oid}, which has room"
+            assert held and order is not None and order.owner == ctx.id, f"takes queued on {oid}"
+            assert order.open <= self._reservations.reserved(oid), f"takes queued on {oid}, which has room"
         for (sender, request), reply in self._answers.items():
             assert reply.request == request and reply.reason in (GRANTED, BUSY)
             fill = reply.fill

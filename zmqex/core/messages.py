@@ -8,6 +8,9 @@ replica checks what a message claims against that.
 * :class:`Heartbeat`   - "I am alive, this is my clock and state hash".
 * :class:`Take`        - a taker's owner asks a maker's owner for a fill.
 * :class:`TakeReply`   - the maker's owner answers, with the fill event if any.
+* :class:`Hold`, :class:`HoldReply`, :class:`Confirm`, :class:`ConfirmReply`,
+  :class:`Inquire` - the hold/confirm exchange of an all-or-nothing trade
+  (:mod:`zmqex.core.coordinator` and :mod:`zmqex.core.holds`).
 * :class:`SyncRequest` - "send me the events my clock lacks" (repair).
 * :class:`SyncReply`   - one page of those events, in the server's delivery order.
 * :class:`SnapshotPage` - the state itself, in pages, when the events are gone (compacted).
@@ -87,6 +90,51 @@ class TakeReply:
 
 
 @dataclass(frozen=True, slots=True)
+class Hold:
+    """A coordinator asks a maker's owner to hold ``qty`` of its order for an all-or-nothing ``taker``."""
+
+    request: str  # "TAKER:K": the taker's order id and the maker's place in the coordinator's plan
+    maker: str  # order id, owned by the receiver
+    taker: Event  # the all-or-nothing order's NewOrder event
+    qty: int
+
+
+@dataclass(frozen=True, slots=True)
+class HoldReply:
+    request: str
+    maker: str
+    held: int  # 0: nothing held (see reason)
+    reason: str  # "held" if held > 0, else closed / busy / invalid
+
+
+@dataclass(frozen=True, slots=True)
+class Confirm:
+    """The coordinator's decision on one hold: fill ``qty`` of it and release the rest (0: release all)."""
+
+    request: str
+    maker: str
+    taker: str  # order id
+    qty: int
+
+
+@dataclass(frozen=True, slots=True)
+class ConfirmReply:
+    request: str
+    maker: str
+    filled: int
+    fill: Event | None  # the fill event when filled > 0
+
+
+@dataclass(frozen=True, slots=True)
+class Inquire:
+    """A holder whose hold has waited long asks the coordinator for its decision (answered by a Confirm)."""
+
+    request: str
+    maker: str
+    taker: str  # order id
+
+
+@dataclass(frozen=True, slots=True)
 class SyncRequest:
     vc: VectorClock  # what the asker has delivered
     limit: int  # most events per page
@@ -112,7 +160,8 @@ class SnapshotPage:
     state_hash: str  # of the whole snapshot: the same on every page
 
 
-Message = Union[Gossip, Heartbeat, Take, TakeReply, SyncRequest, SyncReply, SnapshotPage]
+Message = Union[Gossip, Heartbeat, Take, TakeReply, Hold, HoldReply, Confirm, ConfirmReply, Inquire,
+                SyncRequest, SyncReply, SnapshotPage]
 
 
 def encode(msg: Message) -> bytes:
@@ -130,6 +179,16 @@ def _to_wire(msg: Message) -> list[Any]:
     if isinstance(msg, TakeReply):
         fill = None if msg.fill is None else to_wire(msg.fill)
         return [v, "granted", msg.request, msg.maker, msg.granted, msg.reason, fill]
+    if isinstance(msg, Hold):
+        return [v, "hold", msg.request, msg.maker, to_wire(msg.taker), msg.qty]
+    if isinstance(msg, HoldReply):
+        return [v, "held", msg.request, msg.maker, msg.held, msg.reason]
+    if isinstance(msg, Confirm):
+        return [v, "confirm", msg.request, msg.maker, msg.taker, msg.qty]
+    if isinstance(msg, ConfirmReply):
+        return [v, "confirmed", msg.request, msg.maker, msg.filled, None if msg.fill is None else to_wire(msg.fill)]
+    if isinstance(msg, Inquire):
+        return [v, "inquire", msg.request, msg.maker, msg.taker]
     if isinstance(msg, SyncRequest):
         return [v, "sync", clock_to_wire(msg.vc), msg.limit]
     if isinstance(msg, SnapshotPage):
@@ -211,6 +270,8 @@ def _from_wire(raw: Any) -> Message:
             wire.need_str(f[0], "request id"), f[1], wire.need_int(f[2], "granted", 0, MAX_QTY),
             wire.need_str(f[3], "reason", 32), fill,
         )
+    if type(kind) is str and kind in _HOLDS:
+        return _hold_from_wire(kind, f)
     if kind == "sync":
         wire.need_list(f, "sync request", 2)
         return SyncRequest(clock_from_wire(f[0]), wire.need_int(f[1], "page limit", 1, MAX_PAGE))
@@ -231,3 +292,25 @@ def _from_wire(raw: Any) -> Message:
         return SnapshotPage(clock_from_wire(f[0]), wire.need_int(f[1], "page index", 0, total - 1), total, tuple(items),
                             wire.need_str(f[4], "snapshot state hash", 64))
     raise DecodeError(f"unknown message kind {wire.brief(kind, 20)}")
+
+
+_HOLDS = frozenset(("hold", "held", "confirm", "confirmed", "inquire"))
+
+
+def _hold_from_wire(kind: str, f: list[Any]) -> Message:
+    """The messages of the hold/confirm exchange (see :mod:`zmqex.core.holds`)."""
+    wire.need_list(f, kind, 3 if kind == "inquire" else 4)
+    request = wire.need_str(f[0], "request id")
+    maker = f[1]
+    parse_order_id(maker, "maker")
+    if kind == "hold":
+        return Hold(request, maker, from_wire(f[2]), wire.need_int(f[3], "quantity", 1, MAX_QTY))
+    if kind == "held":
+        return HoldReply(request, maker, wire.need_int(f[2], "held", 0, MAX_QTY), wire.need_str(f[3], "reason", 32))
+    if kind == "confirmed":
+        fill = None if f[3] is None else from_wire(f[3])
+        return ConfirmReply(request, maker, wire.need_int(f[2], "filled", 0, MAX_QTY), fill)
+    parse_order_id(f[2], "taker")
+    if kind == "confirm":
+        return Confirm(request, maker, f[2], wire.need_int(f[3], "quantity", 0, MAX_QTY))
+    return Inquire(request, maker, f[2])

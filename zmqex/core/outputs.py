@@ -19,7 +19,7 @@ from typing import Any, Union
 
 from zmqex.core.clock import VectorClock
 from zmqex.core.events import Event
-from zmqex.core.messages import Message, TakeReply
+from zmqex.core.messages import ConfirmReply, Message, TakeReply
 
 # The records and outputs made on the hot path are values with a written __init__
 # rather than frozen dataclasses, for speed when compiled (see zmqex.core.events).
@@ -123,7 +123,46 @@ class Evidence:
     theirs: Event
 
 
-Record = Union[EventRecord, TakeSent, TakeSettled, Outcome, OrderTrader, Checkpoint, Evidence]
+@dataclass(frozen=True, slots=True)
+class HoldTaken:
+    """This node holds ``qty`` of its order ``maker`` for ``sender``'s all-or-nothing order ``taker``.
+
+    A promise: until the coordinator's decision settles it, that quantity is
+    nobody else's, across restarts.
+    """
+
+    sender: str
+    request: str
+    maker: str
+    taker: str
+    qty: int
+
+
+@dataclass(frozen=True, slots=True)
+class HoldSettled:
+    """The hold ``sender`` asked for under ``reply.request`` is settled so (filled, or released)."""
+
+    sender: str
+    reply: ConfirmReply
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """This node, coordinating all-or-nothing order ``order``, decided: commit ``parts``, or abort.
+
+    ``parts`` are ``(request, maker, qty)``, one per hold asked for; their
+    quantities sum to the order's whole quantity on a commit and are all 0 on
+    an abort.  Durable before anything about it leaves the node, and never
+    changed: a holder that asks later is told the same.
+    """
+
+    order: str
+    commit: bool
+    parts: tuple[tuple[str, str, int], ...]
+
+
+Record = Union[EventRecord, TakeSent, TakeSettled, Outcome, OrderTrader, Checkpoint, Evidence,
+               HoldTaken, HoldSettled, Decision]
 
 # --- outputs ----------------------------------------------------------------------
 

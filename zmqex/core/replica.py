@@ -18,6 +18,10 @@ that owns its state:
 * **Replication** (:mod:`zmqex.core.repair`) keeps the event log, asks peers
   for what it lacks, serves what they lack, and compacts.
 
+All-or-nothing trades (fill or kill) go by hold and confirm between two more
+desks: the **coordinator** (:mod:`zmqex.core.coordinator`), the taker's owner,
+and the **hold desk** (:mod:`zmqex.core.holds`), each maker's owner.
+
 The replica wires them (they call it through :class:`~zmqex.core.context.Context`),
 and it alone delivers events: every event, ours or a peer's, reaches the
 ledger through :meth:`_deliver`, which then tells each desk what it needs to
@@ -46,7 +50,12 @@ from zmqex.core.config import Config
 from zmqex.core.events import Body, Cancel, CancelReason, Event, Fill, NewOrder, Reduce, Side, owner_of, parse_order_id
 from zmqex.core.ledger import Ledger, OrderState, merge, rebuild
 from zmqex.core.maker import MakerDesk
-from zmqex.core.messages import Gossip, Heartbeat, Message, SnapshotPage, SyncReply, SyncRequest, Take, TakeReply
+from zmqex.core.coordinator import Coordinator
+from zmqex.core.holds import HoldDesk
+from zmqex.core.messages import (
+    Confirm, ConfirmReply, Gossip, Heartbeat, Hold, HoldReply, Inquire, Message, SnapshotPage, SyncReply, SyncRequest,
+    Take, TakeReply,
+)
 from zmqex.core.queries import fill_info
 from zmqex.core.outputs import (
     Delivered, EventRecord, Evidence, OrderTrader, Output, PeerChanged, Persist, Publish, Record, Reply, Send,
@@ -55,7 +64,7 @@ from zmqex.core.repair import Replication
 from zmqex.core.restore import Durable, fold
 from zmqex.core.takes import Reservation
 from zmqex.core.taker import TakerDesk
-from zmqex.core.tif import EXPIRY, RESTS, RULES, TAKES, Tif
+from zmqex.core.tif import ATOMIC, EXPIRY, RESTS, RULES, TAKES, Tif
 from zmqex.core.traders import Stp, Traders
 from zmqex.core.trust import Copy, Signer, Trust, Verifier
 from zmqex.core.wire import is_node_id
@@ -107,6 +116,8 @@ class Replica:
         self.traders = Traders()  # who placed each own order (node-local: never in an event)
         self.taker = TakerDesk(self, self.traders)
         self.maker = MakerDesk(self, self.taker.reservations)
+        self.holds = HoldDesk(self, self.taker.reservations)
+        self.coordinator = Coordinator(self, self.traders, self.taker.reservations)
         self.replication = Replication(self, self.trust.verified)
         for peer in peers:
             self.add_peer(peer)
@@ -150,8 +161,9 @@ class Replica:
 
     @property
     def in_flight(self) -> int:
-        """Work not finished: takes and first passes, takes parked or held, held events and requests."""
-        return self.taker.unfinished + self.maker.unfinished + len(self._buffer) + len(self._local)
+        """Work not finished: takes and first passes, takes parked or queued, held events and requests."""
+        return (self.taker.unfinished + self.maker.unfinished + self.holds.unfinished + self.coordinator.unfinished
+                + len(self._buffer) + len(self._local))
 
     @property
     def quiet(self) -> bool:
@@ -239,7 +251,10 @@ class Replica:
             # A promise: committed with the event.
             self._out.append(Persist(OrderTrader(oid, trader, client_order_id, stp.value)))
         self.traders.placed(oid, trader, self.ledger, client_order_id, stp)
-        self.taker.placed(oid, token, protected=protected)
+        if ATOMIC[tif]:
+            self.coordinator.placed(oid, token)
+        else:
+            self.taker.placed(oid, token, protected=protected)
         self._pump()
         return oid
 
@@ -288,9 +303,8 @@ class Replica:
         self._check_memory()
         done = []
         for oid in self.traders.open_ids(self.ledger, None if operator else trader):
-            if side is None or self.ledger.orders[oid].side is side:
+            if (side is None or self.ledger.orders[oid].side is side) and not self.coordinator.deciding(oid):
                 self.emit(Cancel(oid, reason))
-                self.taker.cancelled(oid)
                 done.append(oid)
         self._pump()
         return done
@@ -307,8 +321,9 @@ class Replica:
         without a trader's name may be cancelled by any trader of this node.
         """
         self._own_open(oid, trader, operator)
+        if self.coordinator.deciding(oid):
+            raise Busy(f"fill-or-kill order {oid} is being decided: it fills whole or is killed in a moment")
         self.emit(Cancel(oid, reason))
-        self.taker.cancelled(oid)
         self._pump()
         return self.order_info(oid)
 
@@ -348,7 +363,6 @@ class Replica:
         if not TAKES[state.tif]:
             self._refuse_if_crossing(state.side, new_price, state.tif)
         self.emit(Cancel(oid, CancelReason.AMENDED))
-        self.taker.cancelled(oid)
         named, client_order_id, stp = self.traders.of.get(oid, ""), self.traders.client_order_id(oid), self.traders.stp(oid)
         new = self.emit(NewOrder(state.side, new_price, new_qty - state.filled, state.tif, body.expire_at)).order_id
         self._out.append(Persist(OrderTrader(new, named, client_order_id, stp.value)))
@@ -431,6 +445,8 @@ class Replica:
         self.replication.tick()
         self.taker.tick()
         self.maker.tick()
+        self.holds.tick()
+        self.coordinator.tick()
         self._pump()
 
     def _seen(self, sender: str) -> None:
@@ -459,6 +475,18 @@ class Replica:
             settled = self.taker.on_reply(sender, msg)
             if settled is not None:
                 self._reservation_changed(settled)
+        elif isinstance(msg, Hold):
+            self.holds.on_hold(sender, msg)
+        elif isinstance(msg, HoldReply):
+            self.coordinator.on_hold_reply(sender, msg)
+        elif isinstance(msg, Confirm):
+            released = self.holds.on_confirm(sender, msg)
+            if released is not None:
+                self._reservation_changed(released)
+        elif isinstance(msg, ConfirmReply):
+            self.coordinator.on_confirm_reply(sender, msg)
+        elif isinstance(msg, Inquire):
+            self.coordinator.on_inquire(sender, msg)
         elif isinstance(msg, SyncRequest):
             self.replication.on_sync_request(sender, msg)
         elif isinstance(msg, SyncReply):
@@ -471,12 +499,13 @@ class Replica:
         while True:
             while self._local:
                 self._handle(*self._local.popleft())
+            self.coordinator.drive()
             self.taker.drive()
             if not self._local:
                 return
 
     def _reservation_changed(self, oid: str) -> None:
-        """Own order ``oid``'s reservation went down: held takes on it are judged, waiting orders stepped."""
+        """Own order ``oid``'s reservation went down: takes queued on it are judged, waiting orders stepped."""
         self.maker.release(oid)
         self.taker.reservation_changed(oid)
 
@@ -604,12 +633,14 @@ class Replica:
             settled = self.taker.on_fill(body)
             if settled is not None:
                 self._reservation_changed(settled)
+            self.coordinator.on_fill(body)
         elif isinstance(body, NewOrder):
             self.maker.order_delivered(event.order_id)
             if not mine and RESTS[body.tif]:
                 self.taker.peer_order_rests(self.ledger.orders[event.order_id])
-        elif mine:  # a cancel: only the owner closes an order
+        elif mine:  # a cancel (only the owner closes an order), or a reduce
             self.traders.maybe_closed(body.order_id, self.ledger)
+            self.taker.cancelled(body.order_id)  # its first pass may be over now
 
     # --- restart and snapshots ----------------------------------------------------------------
 
@@ -632,10 +663,11 @@ class Replica:
         self.trust.restore((e.ours, e.theirs) for e in durable.evidence.values())
         takes = [(Reservation(t.request, t.order, t.maker, t.qty, self.now), durable.settled.get(t.request))
                  for t in durable.takes.values()]
-        unfinished = [s.id for s in self.ledger.orders.values()
-                      if s.owner == self.id and s.open > 0 and RULES[s.tif].expires]
-        self.taker.restore(takes, unfinished)
+        own_open = [s for s in self.ledger.orders.values() if s.owner == self.id and s.open > 0]
+        self.taker.restore(takes, [s.id for s in own_open if RULES[s.tif].expires])
         self.maker.restore((o.sender, o.reply) for o in durable.answers)
+        self.holds.restore(durable.holds.values(), ((h.sender, h.reply) for h in durable.settled_holds))
+        self.coordinator.restore(durable.decisions.values(), [s.id for s in own_open if ATOMIC[s.tif]])
         for peer in self.clock:
             self.add_peer(peer)
         self._reconcile()
@@ -645,6 +677,7 @@ class Replica:
         """Reconcile the desks with a ledger that just changed under them: restart, snapshot install."""
         self.taker.reconcile()
         self.maker.reconcile()
+        self.coordinator.reconcile()
         self.traders.recount(self.ledger, self.id)
 
     # --- invariants ----------------------------------------------------------------------------
@@ -668,6 +701,8 @@ class Replica:
         self.replication._check()
         self.taker._check()
         self.maker._check()
+        self.holds._check()
+        self.coordinator._check()
         self.traders._check(self.ledger, self.id)
         self.trust._check()
         assert not self._local, "messages to ourselves left unhandled"

@@ -22,6 +22,12 @@ counts: each one's clock and base are at least the previous one's.
   open had its first pass cut off by the crash: it runs again.
 * **Maker promises.**  Every :class:`Outcome` is kept again, so a retried
   take gets the answer it was given before.
+* **Holds.**  Every :class:`HoldTaken` without a :class:`HoldSettled` for
+  it is held again, until its coordinator decides; every :class:`HoldSettled`
+  is kept, so a retried confirm gets the same answer.
+* **Decisions.**  Every :class:`Decision` is kept, so a holder that asks is
+  told the same; its confirms not yet answered go out again.  An own
+  fill-or-kill order still open without one is aborted (presumed abort).
 * **Evidence.**  Every :class:`Evidence` marks its origin as a member that
   signed two events with one id: its orders stay untradeable.
 * **Traders.**  Every :class:`OrderTrader` says again who placed an own
@@ -37,7 +43,8 @@ from dataclasses import dataclass, field
 
 from zmqex.core.events import Event
 from zmqex.core.outputs import (
-    Checkpoint, EventRecord, Evidence, OrderTrader, Outcome, Record, TakeSent, TakeSettled,
+    Checkpoint, Decision, EventRecord, Evidence, HoldSettled, HoldTaken, OrderTrader, Outcome, Record, TakeSent,
+    TakeSettled,
 )
 
 
@@ -52,6 +59,9 @@ class Durable:
     answers: list[Outcome] = field(default_factory=list)
     traders: list[OrderTrader] = field(default_factory=list)  # who placed each own order
     evidence: dict[str, Evidence] = field(default_factory=dict)  # origin -> its first proof
+    holds: dict[tuple[str, str], HoldTaken] = field(default_factory=dict)  # by (sender, request)
+    settled_holds: list[HoldSettled] = field(default_factory=list)
+    decisions: dict[str, Decision] = field(default_factory=dict)  # by order
 
 
 def fold(records: Iterable[Record]) -> Durable:
@@ -72,4 +82,10 @@ def fold(records: Iterable[Record]) -> Durable:
             durable.traders.append(record)
         elif isinstance(record, Evidence):
             durable.evidence.setdefault(record.ours.origin, record)
+        elif isinstance(record, HoldTaken):
+            durable.holds[(record.sender, record.request)] = record
+        elif isinstance(record, HoldSettled):
+            durable.settled_holds.append(record)
+        elif isinstance(record, Decision):
+            durable.decisions[record.order] = record
     return durable

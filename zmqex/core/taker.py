@@ -55,7 +55,7 @@ from zmqex.core.ledger import OrderState
 from zmqex.core.messages import Take, TakeReply
 from zmqex.core.outputs import TakeSent, TakeSettled
 from zmqex.core.takes import Reservation, Reservations
-from zmqex.core.tif import RULES, TAKES
+from zmqex.core.tif import ATOMIC, RULES, TAKES
 from zmqex.core.traders import Stp, Traders
 
 # Reasons in a TakeReply (the maker desk gives them).
@@ -263,6 +263,8 @@ class TakerDesk:
 
     def _step(self, order: OrderState) -> None:
         """Take for ``order`` until it has a take in flight or nothing left to take."""
+        if ATOMIC[order.tif]:
+            return  # the coordinator's (zmqex.core.coordinator), never taken for by plain takes
         ctx = self._ctx
         reservations = self.reservations
         while reservations.in_flight(order.id) is None:

@@ -16,8 +16,14 @@ maker for no more than ``open(M) - asked(M)``, so a node's concurrent orders
 do not all ask the same best maker for the same quantity, of which only one
 can get it (under load that was 95% of all takes answered ``closed``).
 
-Invariants (``_check``): the totals are the sums over the reservations and
-hold no zeros; an order has at most one unanswered reservation, and
+A maker's owner reserves its own orders' quantity too, while it *holds* part
+of one for an all-or-nothing trade (:mod:`zmqex.core.holds`): ``hold`` and
+``unhold`` count that in ``reserved``, so ``filled + reserved <= qty`` covers
+both kinds of promise and neither desk can promise what the other did.  The
+hold desk keeps the holds themselves; this object keeps their totals.
+
+Invariants (``_check``): the totals are the sums over the reservations (and
+the held totals) and hold no zeros; an order has at most one unanswered reservation, and
 ``in_flight`` names exactly the unanswered ones; a reservation is dropped as
 soon as it is answered and its fill applied.
 
@@ -56,13 +62,14 @@ class Reservation:
 class Reservations:
     """Outstanding takes by request id, and their totals per order and per maker."""
 
-    __slots__ = ("_takes", "_unanswered", "_reserved", "_asked")
+    __slots__ = ("_takes", "_unanswered", "_reserved", "_asked", "_held")
 
     def __init__(self) -> None:
         self._takes: dict[str, Reservation] = {}
         self._unanswered: dict[str, Reservation] = {}  # our order -> its take in flight (one at a time)
         self._reserved: dict[str, int] = {}  # our order -> sum of its takes' reserved
         self._asked: dict[str, int] = {}  # their order -> sum of reserved of our takes on it
+        self._held: dict[str, int] = {}  # our order -> quantity the hold desk holds of it (also in _reserved)
 
     def __len__(self) -> int:
         return len(self._takes)
@@ -78,6 +85,23 @@ class Reservations:
 
     def asked(self, maker: str) -> int:
         return self._asked.get(maker, 0)
+
+    def held(self, order: str) -> int:
+        """What of our ``order`` is held for all-or-nothing trades (part of ``reserved``)."""
+        return self._held.get(order, 0)
+
+    def held_totals(self) -> dict[str, int]:
+        """Held quantity per own order: a copy, for the hold desk's check."""
+        return dict(self._held)
+
+    def hold(self, order: str, qty: int) -> None:
+        """Hold ``qty`` more of our ``order`` (a maker) for an all-or-nothing trade."""
+        _bump(self._held, order, qty)
+        _bump(self._reserved, order, qty)
+
+    def unhold(self, order: str, qty: int) -> None:
+        """Let go of ``qty`` held of our ``order``: it was filled or released."""
+        self.hold(order, -qty)
 
     def in_flight(self, order: str) -> Reservation | None:
         """The unanswered take of our ``order``, if it has one."""
@@ -111,16 +135,13 @@ class Reservations:
             del self._takes[take.request]
 
     def _add(self, take: Reservation, delta: int) -> None:
-        for totals, key in ((self._reserved, take.order), (self._asked, take.maker)):
-            total = totals.get(key, 0) + delta
-            if total:
-                totals[key] = total
-            else:
-                totals.pop(key, None)
+        _bump(self._reserved, take.order, delta)
+        _bump(self._asked, take.maker, delta)
 
     def _check(self) -> None:
-        reserved: dict[str, int] = {}
+        reserved: dict[str, int] = dict(self._held)
         asked: dict[str, int] = {}
+        assert all(v > 0 for v in self._held.values()), "a held total is not positive"
         for request, take in self._takes.items():
             assert take.request == request
             assert 0 <= take.applied and 0 <= take.reserved, f"{take} filled more than it holds"
@@ -132,3 +153,12 @@ class Reservations:
         assert {k: v for k, v in asked.items() if v} == self._asked, "asked totals drifted"
         unanswered = {t.order: t for t in self._takes.values() if t.granted is None}
         assert unanswered == self._unanswered, "takes in flight drifted"
+
+
+def _bump(totals: dict[str, int], key: str, delta: int) -> None:
+    """Add ``delta`` to ``totals[key]``, keeping no zeros."""
+    total = totals.get(key, 0) + delta
+    if total:
+        totals[key] = total
+    else:
+        totals.pop(key, None)

@@ -16,6 +16,10 @@ Every rule that depends on an order's time in force is a field of its
   wire; a GTC without a price is one too.
 * ``expiry``: the order carries ``expire_at`` (epoch ms), and its owner
   cancels what is left of it then (``expired``).  Every other kind carries none.
+* ``atomic``: the order trades its whole quantity or nothing (fill or kill).
+  It never takes by plain takes: its owner coordinates holds at every maker
+  it needs and then confirms all or releases all (:mod:`zmqex.core.coordinator`);
+  if it cannot, the owner cancels it (``killed``).
 
 Adding a time in force means a member of :class:`Tif`, a row here, the desk
 that acts on a new field (if any), and a line in the client protocol.
@@ -35,6 +39,7 @@ class Tif(str, enum.Enum):
     IOC = "ioc"  # immediate or cancel
     POST_ONLY = "post_only"  # rests only: never takes
     GTD = "gtd"  # good till a date: expire_at
+    FOK = "fok"  # fill or kill: the whole quantity at once, from any number of makers, or nothing
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,11 +48,13 @@ class Rule:
     takes: bool
     market: Tif | None
     expiry: bool = False
+    atomic: bool = False
 
     @property
     def expires(self) -> bool:
-        """What is left open after the first taker pass is cancelled (``expired``)."""
-        return not self.rests
+        """What is left open after the first taker pass is cancelled (``expired``); an atomic
+        order has no such pass: its coordinator ends it."""
+        return not self.rests and not self.atomic
 
 
 # Final (here and for the hot path's other module constants): compiled with mypyc, a
@@ -59,9 +66,11 @@ RULES: Final[dict[Tif, Rule]] = {
     Tif.IOC: Rule(rests=False, takes=True, market=Tif.IOC),
     Tif.POST_ONLY: Rule(rests=True, takes=False, market=None),
     Tif.GTD: Rule(rests=True, takes=True, market=None, expiry=True),
+    Tif.FOK: Rule(rests=False, takes=True, market=Tif.FOK, atomic=True),
 }
 
-#: Every order without a price is one of these: it never rests.
+#: An order without a price is one of these on the wire: it never rests.  (A market
+#: order is given the edge of its price band when placed, so it rarely goes without.)
 MARKET: Final = Tif.IOC
 
 #: Per time in force, whether it rests: read on the hot path, where a dict look-up
@@ -69,3 +78,4 @@ MARKET: Final = Tif.IOC
 RESTS: Final[dict[Tif, bool]] = {tif: rule.rests for tif, rule in RULES.items()}
 TAKES: Final[dict[Tif, bool]] = {tif: rule.takes for tif, rule in RULES.items()}
 EXPIRY: Final[dict[Tif, bool]] = {tif: rule.expiry for tif, rule in RULES.items()}
+ATOMIC: Final[dict[Tif, bool]] = {tif: rule.atomic for tif, rule in RULES.items()}
