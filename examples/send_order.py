@@ -5,6 +5,7 @@
     python examples/send_order.py sell 0.1               # market order
     python examples/send_order.py --node 127.0.0.1:7002 buy 1 49999.99 --post-only
     python examples/send_order.py buy 0.5 50000 --ioc --json
+    python examples/send_order.py buy 2 50010 --fok
     python examples/send_order.py --trader alice sell 1 50100 --client-order-id a-1   # safe to send again
     python examples/send_order.py --trader alice cancel --client-order-id a-1
     python examples/send_order.py --trader alice cancel a:7
@@ -78,6 +79,8 @@ def place_parser() -> argparse.ArgumentParser:
     tif.add_argument("--ioc", dest="tif", action="store_const", const=Tif.IOC.value, help="immediate or cancel")
     tif.add_argument("--post-only", dest="tif", action="store_const", const=Tif.POST_ONLY.value,
                      help="rest only; refused if it would trade")
+    tif.add_argument("--fok", dest="tif", action="store_const", const=Tif.FOK.value,
+                     help="fill or kill: all of it at once (from any number of makers) or nothing")
     tif.add_argument("--gtd", dest="expire_at", type=int, metavar="EPOCH_MS",
                      help="good till date: expires at EPOCH_MS (milliseconds since 1970)")
     parser.add_argument("--client-order-id", metavar="ID", help=f"your id for the order ({protocol.CLIENT_ORDER_ID_RULE}): "
@@ -85,7 +88,7 @@ def place_parser() -> argparse.ArgumentParser:
     parser.add_argument("--stp", choices=protocol.STPS, default=protocol.DEFAULT_STP,
                         help="if it meets a resting order of the same trader (default %(default)s)")
     parser.add_argument("--protection-bps", type=int, metavar="BPS",
-                        help="an ioc or market order trades within BPS basis points of the best price "
+                        help="an ioc, fok or market order trades within BPS basis points of the best price "
                              f"(default {protocol.DEFAULT_PROTECTION_BPS})")
     parser.add_argument("--accepted", action="store_true",
                         help="answer as soon as the order is placed, before its matching is done")

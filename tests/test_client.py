@@ -491,6 +491,13 @@ def test_send_order_json(node):
     assert "price" not in request and request["tif"] == "ioc"
 
 
+def test_send_order_fok(node):
+    done = send_order("--node", node.address, "buy", "2", "50010", "--fok", "--json")
+    assert done.returncode == 0, done.stderr
+    _, request = node.next_request()
+    assert (request["tif"], request["qty"], request["price"]) == ("fok", "2.00000000", "50010.00")
+
+
 @pytest.mark.parametrize("qty, message", [
     ("1.000000001", "whole number of satoshis"), ("-1", "quantity '-1'"), ("abc", "not a plain decimal"),
 ])
