@@ -6,12 +6,15 @@
  */
 
 import assert from "node:assert/strict";
+import { execFile } from "node:child_process";
+import { join } from "node:path";
 import { after, before, test, type TestContext } from "node:test";
+import { promisify } from "node:util";
 
 import {
   Client, InvalidAmount, InvalidRequest, NotOwner, OrderClosed, Rejected, Timeout, UnknownOrder, ZmqexError,
 } from "../src/index.js";
-import { Mesh, waitFor } from "./mesh.js";
+import { Mesh, REPO, waitFor } from "./mesh.js";
 
 let mesh: Mesh;
 
@@ -216,4 +219,19 @@ test("calls overlap on one connection, each answered with its own reply", async 
   const [book, orders] = await Promise.all([alice.book(10), alice.openOrders()]);
   assert.equal(orders.items.length, 5);
   assert.ok(book.bids.some((level) => level[0] === "1.05"));
+});
+
+test("the README's trader loop (examples/trader.ts) runs to its end", async () => {
+  const example = join(REPO, "clients", "node", "dist", "examples", "trader.js");
+  const { stdout } = await promisify(execFile)(process.execPath, [example, mesh.node("a").address],
+    { timeout: 60_000 });
+  const changes = stdout.trim().split("\n").slice(0, -1).map((line) => line.split(" "));
+  assert.deepEqual(changes.map(([event, , coid, status, price, reason]) => [event, coid, status, price, reason]), [
+    ["placed", "grid-0", "open", "49990.00", ""], ["placed", "grid-1", "open", "49980.00", ""],
+    ["placed", "grid-2", "open", "49970.00", ""],
+    ["cancel", "-", "cancelled", "49970.00", "amended"], // the client order id has moved to the new order
+    ["placed", "grid-2", "open", "49975.00", ""],
+  ]);
+  assert.match(stdout, /cancelled \[ 'a:\d+', 'a:\d+', 'a:\d+' \]/);
+  await mesh.waitConverged();
 });
