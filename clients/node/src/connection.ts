@@ -139,7 +139,7 @@ export class Connection {
       for await (const frames of this.socket) {
         await this.dispatch(frames);
       }
-    } catch (err) {
+    } catch {
       if (!this.closed) { // a socket that fails while open: nothing more will come on it
         this.close();
       }
