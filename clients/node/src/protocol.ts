@@ -35,7 +35,7 @@ export const COMMON = ["v", "id", "op", "trader"] as const;
 
 export const SIDES = ["buy", "sell"] as const;
 export type Side = (typeof SIDES)[number];
-export const TIFS = ["gtc", "ioc", "post_only", "gtd"] as const;
+export const TIFS = ["gtc", "ioc", "post_only", "gtd", "fok"] as const;
 export type Tif = (typeof TIFS)[number];
 export const DEFAULT_TIF: Tif = "gtc";
 /** The one TIF that needs `expire_at`, and takes it. */
@@ -53,7 +53,7 @@ export const MAX_PROTECTION_BPS = 10_000;
 export const STATUSES = ["open", "partial", "filled", "cancelled", "expired"] as const;
 export type OrderStatus = (typeof STATUSES)[number];
 export const REASONS = [
-  "user", "expired", "would_cross", "self_trade", "disconnect", "price_protection", "amended",
+  "user", "expired", "would_cross", "self_trade", "disconnect", "price_protection", "amended", "killed",
 ] as const;
 export type Reason = (typeof REASONS)[number];
 /** When a `place` is answered: once its matching is done (the default), or at once. */

@@ -18,7 +18,7 @@ export type Args = Record<string, unknown>;
 
 /** The optional arguments of a `place`, by their names on the wire. */
 export interface PlaceOptions {
-  /** "gtc" (the default), "ioc", "post_only" or "gtd". */
+  /** "gtc" (the default), "ioc", "post_only", "gtd" or "fok" (fill or kill: all at once or nothing). */
   tif?: Tif;
   /** The trader's own id for the order: a retry with it places nothing new. */
   client_order_id?: string;
