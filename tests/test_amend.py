@@ -39,12 +39,14 @@ def test_a_new_price_replaces_the_order_under_the_same_client_order_id() -> None
     net.settle()
     a = net.replica("a")
     assert a.client_order("alice", "s1") == new and a.order_info(new)["client_order_id"] == "s1"
+    assert a.order_info(old)["client_order_id"] == "s1", "the replaced order still shows it: its cancel is traceable"
     for replica in net.live():
         assert replica.order_info(old)["reason"] == "amended"
         assert (replica.order_info(new)["filled"], replica.order_info(new)["open"]) == (3, 7)
     net.crash("a")
     net.restart("a")
     assert net.replica("a").client_order("alice", "s1") == new
+    assert net.replica("a").order_info(old)["client_order_id"] == "s1"
 
 
 def test_more_quantity_takes_a_new_place_for_what_is_left() -> None:

@@ -73,11 +73,11 @@ class Traders:
             if named is not None and named != oid:
                 # An amend moved the id to a new order: the later order has it, in whatever
                 # order the records come back (own order ids grow with our event counter).
+                # The old one still shows it, so its trader can tell what its cancel was.
                 if parse_order_id(named)[1] > parse_order_id(oid)[1]:
-                    named, oid = oid, named
-                self._client_of.pop(named, None)
+                    oid = named
             self._client[key] = oid
-            self._client_of[oid] = record.client_order_id
+            self._client_of[record.order] = record.client_order_id
             oid = record.order
         stp = Stp(record.stp) if record.stp else Stp.CANCEL_NEWEST
         if stp is not Stp.CANCEL_NEWEST:
@@ -158,4 +158,6 @@ class Traders:
         assert counts == self._open_of, "open counts per trader drifted"
         for (trader, cid), oid in self._client.items():
             assert self._client_of.get(oid) == cid and self.of.get(oid, "") == trader, f"{cid} names {oid} wrongly"
-        assert len(self._client_of) == len(self._client)
+        for oid, cid in self._client_of.items():  # an order an amend replaced keeps showing its id
+            named = self._client.get((self.of.get(oid, ""), cid))
+            assert named is not None and parse_order_id(named)[1] >= parse_order_id(oid)[1], f"{oid} lost {cid}"
