@@ -105,3 +105,14 @@ def test_sign_figures() -> None:
     text = bench.table(r)
     assert "Ed25519 sign" in text and "Ed25519 verify" in text and "core own passive order, signed" in text
     assert "keyed mesh >= 0.5x unkeyed" in text  # a target, not measured here
+
+
+def test_order_kinds_are_measured_beside_a_plain_limit_order():
+    from zmqex.bench.kinds import bench_kinds
+
+    r = bench_kinds(3, makers=2)
+    assert r["kinds_rounds"] == 3 and r["kinds_makers"] == 2
+    for key in ("fok_vs_limit", "amend_lower_vs_limit", "amend_price_vs_limit"):
+        assert r[key] > 0
+    with pytest.raises(ValueError):
+        bench_kinds(1, makers=4)

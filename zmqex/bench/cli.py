@@ -21,6 +21,7 @@ from typing import Any, ParamSpec
 from zmqex.bench.compiled import compare_core, core_build, default_compiled_dir
 from zmqex.bench.core import bench_core, bench_depth, profile_core
 from zmqex.bench.mesh import bench_keyed, bench_mesh
+from zmqex.bench.kinds import bench_kinds
 from zmqex.bench.raw import _worker_env, bench_raw_commit, bench_raw_pubsub, bench_raw_rtt
 from zmqex.bench.report import _fmt, _targets, machine, table
 from zmqex.bench.sign import bench_sign
@@ -58,6 +59,7 @@ def main(argv: list[str] | None = None) -> int:
         "core_ops": 10_000 if quick else 100_000,
         "depths": [1_000, 10_000, 100_000] if quick else [1_000, 10_000, 100_000, 1_000_000],
         "depth_ops": 5_000 if quick else 20_000,
+        "kinds_rounds": 200 if quick else 1_000,
         "wire": 10_000 if quick else 100_000,
         "sign": 2_000 if quick else 20_000,
         "sign_orders": 3_000 if quick else 20_000,
@@ -107,7 +109,8 @@ def main(argv: list[str] | None = None) -> int:
         out = {f"mesh_orders_per_s{suffix}": m["mixed"]["orders_per_s"]}
         if "passive" in m:
             out[f"mesh_passive_orders_per_s{suffix}"] = m["passive"]["orders_per_s"]
-        for key in ("take_p50_ms", "take_p99_ms", "converge_p50_ms", "converge_p99_ms"):
+        for key in ("take_p50_ms", "take_p99_ms", "fok_take_p50_ms", "fok_take_p99_ms", "converge_p50_ms",
+                    "converge_p99_ms"):
             if key in m:
                 out[key + suffix] = m[key]
         out[f"converged{suffix}"] = m["converged"]
@@ -139,6 +142,7 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         section(f"core vs plain book ({r['core_build']} core)", bench_core, sizes["core_ops"])
+        section("order kinds: limit, fok, amend (simulated network)", bench_kinds, sizes["kinds_rounds"])
         if args.compare_compiled:
             compiled_dir = Path(args.compiled_dir) if args.compiled_dir else default_compiled_dir()
             section("core, pure vs compiled, a process each", compare_core, sizes["core_ops"], compiled_dir, log=log)

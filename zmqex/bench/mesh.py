@@ -179,10 +179,10 @@ TAKE_TRADERS = ["maker", "taker", "watcher"]
 
 
 def take_latency(makers_at: str, takers_at: list[str], watch_at: list[str], takes: int,
-                 budget_s: float, keys: Keys = _no_keys) -> dict[str, Any]:
-    """Round trip of small IOC takes at ``takers_at`` filling a maker at ``makers_at``, one at a
-    time; and for each fill, last minus first arrival on the ``trades`` streams of every node.
-    With ``keys``, the clients connect as the traders of :data:`TAKE_TRADERS`."""
+                 budget_s: float, keys: Keys = _no_keys, tif: Tif = IOC) -> dict[str, Any]:
+    """Round trip of small IOC takes (or ``tif``: FOK) at ``takers_at`` filling a maker at
+    ``makers_at``, one at a time; and for each fill, last minus first arrival on the ``trades``
+    streams of every node.  With ``keys``, the clients connect as the traders of :data:`TAKE_TRADERS`."""
     take_qty = 100_000  # 0.001 BTC
     price = MID
     ctx = zmq.Context()
@@ -219,7 +219,7 @@ def take_latency(makers_at: str, takers_at: list[str], watch_at: list[str], take
             request_id = 100 + i
             arrivals: dict[str, dict[int, float]] = {}  # fill id -> watcher -> time
             t0 = time.perf_counter()
-            sock.send(_place_frame(request_id, BUY, take_qty, price, IOC))
+            sock.send(_place_frame(request_id, BUY, take_qty, price, tif))
             fill_ids: list[str] | None = None
             while time.monotonic() < deadline:
                 for ready, _ in poller.poll(50):
@@ -270,7 +270,8 @@ def bench_mesh(nodes: int, orders: int, *, store: str = "full", takes: int = 0, 
     """Start ``nodes`` node processes on loopback; measure, in this order:
 
     1. ``takes`` single IOC takes at node b against a maker at node a, with a
-       ``trades`` subscription open on every node (take round trip, fill convergence);
+       ``trades`` subscription open on every node (take round trip, fill convergence),
+       and as many FOK ones (hold and confirm);
     2. ``passive`` orders that never cross (bids 1000 ticks below the mid, asks
        1000 above): replication and persistence alone;
     3. ``orders`` of the mixed stream (passive, crossing GTC and IOC) over
@@ -303,6 +304,10 @@ def bench_mesh(nodes: int, orders: int, *, store: str = "full", takes: int = 0, 
             result.update({k: v for k, v in watched.items() if k.startswith("converge_")})
             result.update({k.replace("take_", "take_watched_"): v for k, v in watched.items()
                            if k.startswith("take_")})
+            # The same as fill or kill: a hold and a confirm (and the coordinator's decision) per take.
+            fok = take_latency(endpoints[0], endpoints[1:2], [], takes, budget_s=min(30.0, budget_s / 2), keys=keys,
+                               tif=Tif.FOK)
+            result.update({"fok_" + k: v for k, v in fok.items() if k.startswith("take_")})
         if passive:
             passive_ops = _shift(places(make_stream(passive, seed + 1, cancel_frac=0.0, cross_frac=0.0)), 1000)
             result["passive"] = pipelined_places(endpoints, passive_ops, clients_per_node, window, budget_s, keys,

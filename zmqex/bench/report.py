@@ -80,6 +80,12 @@ def table(r: dict[str, Any]) -> str:
         "core_orders_per_s_pure", r.get("compiled_vs_pure"))
     if "core_plain_fills_match" in r:
         rows.append(("  same fills as plain book", _fmt(r["core_plain_fills_match"]), "", ""))
+    makers = r.get("kinds_makers")
+    row(f"limit order filled by {makers} makers on {makers} nodes (sim)", "limit_us_per_order", "us")
+    row("  the same as fill or kill (hold, confirm)", "fok_us_per_order", "us", "limit", "limit_us_per_order",
+        r.get("fok_vs_limit"))
+    row("  amend, lower quantity", "amend_lower_us", "us", "limit", "limit_us_per_order", r.get("amend_lower_vs_limit"))
+    row("  amend, new price", "amend_price_us", "us", "limit", "limit_us_per_order", r.get("amend_price_vs_limit"))
     core_depth = r.get("core_us_per_op_by_depth", {})
     plain_depth = r.get("plain_us_per_op_by_depth", {})
     base = core_depth.get("1000")
@@ -119,6 +125,9 @@ def table(r: dict[str, Any]) -> str:
     row("take p50 (fill on other node)", "take_p50_ms", "ms", "raw rtt p50", "raw_rtt_p50_ms",
         ratio("take_p50_ms", "raw_rtt_p50_ms"))
     row("take p99", "take_p99_ms", "ms", "raw rtt p99", "raw_rtt_p99_ms", ratio("take_p99_ms", "raw_rtt_p99_ms"))
+    row("fok take p50 (hold, confirm)", "fok_take_p50_ms", "ms", "take p50", "take_p50_ms",
+        ratio("fok_take_p50_ms", "take_p50_ms"))
+    row("fok take p99", "fok_take_p99_ms", "ms", "take p99", "take_p99_ms", ratio("fok_take_p99_ms", "take_p99_ms"))
     row("take p99 (sqlite, --sync normal)", "take_p99_ms_sync_normal", "ms", "raw rtt p99", "raw_rtt_p99_ms",
         ratio("take_p99_ms_sync_normal", "raw_rtt_p99_ms"))
     row("take p99 (sqlite, keyed)", "take_p99_ms_keyed", "ms", "raw rtt p99", "raw_rtt_p99_ms",
