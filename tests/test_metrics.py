@@ -72,6 +72,8 @@ def test_peer_health_reads_the_latest_heartbeat(node):
     assert (seen.lag, seen.ahead, seen.hash) == (0, 2, "f00d")
     status = node.api._status(None, 1, {})  # type: ignore[arg-type]
     assert status["peers"]["b"] == {"up": True, "endpoint": None, "lag": 0, "ahead": 2, "hash": "f00d"}
+    replica.receive("b", Heartbeat("b", VectorClock({"a": 1, "b": 3}), ""), replica.now)  # busy: no hash
+    assert health.peers(replica)["b"].hash is None  # f00d was its state at another clock
 
 
 # --- request counts ---------------------------------------------------------------------------

@@ -13,10 +13,12 @@ grows means the peer is not receiving (gossip lost and repair not keeping up),
 or is down.  **Ahead** is the other way round: events its heartbeat showed
 that we lack (what repair will fetch).
 
-**Hash** is the state hash the peer sent with its latest quiet heartbeat (one
-sent when it had delivered nothing since the heartbeat before), or None if it
-never did.  A peer whose clock equals ours must hold the same state: equal
-hashes (``counters["state_mismatches"]`` counts heartbeats where they were not).
+**Hash** is the state hash the peer's latest heartbeat carried, at that
+heartbeat's clock; None when it carried none (a peer sends its hash only when
+it delivered nothing since its previous heartbeat: while busy, it does not).
+So when the peer's lag and ahead are both 0, its clock was ours, and its hash
+must be ours too (``counters["state_mismatches"]`` counts heartbeats where it
+was not).
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ class PeerHealth:
     up: bool
     lag: int  # events we delivered that its latest heartbeat did not show
     ahead: int  # events its latest heartbeat showed that we lack
-    hash: str | None  # the state hash of its latest quiet heartbeat
+    hash: str | None  # the state hash its latest heartbeat carried, if it carried one
     silent_ms: int  # since we last heard from it
 
 
@@ -54,7 +56,7 @@ def peers(replica: Replica) -> dict[str, PeerHealth]:
             up=peer.up,
             lag=clock_lag(ours, theirs) if theirs is not None else sum(ours.values()),
             ahead=clock_lag(theirs, ours) if theirs is not None else 0,
-            hash=announced[1] if announced else None,
+            hash=announced[1] if announced and announced[0] == theirs else None,
             silent_ms=max(0, replica.now - peer.last_seen),
         )
     return result
