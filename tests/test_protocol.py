@@ -643,7 +643,16 @@ def test_the_doc_status_fields_are_what_a_node_sends():
     status = op_rows()["status"][2]
     listed = re.findall(r'"(\w+)"', status.split("`;")[0])
     reply = Node().ask(op="status")
-    assert set(listed) - {"up", "endpoint"} == set(reply["result"])
+    peer = {"up", "endpoint", "lag", "ahead", "hash"}  # the fields of each peer
+    assert set(listed) - (peer - {"hash"}) == set(reply["result"])
+    assert re.search(r'"peers": \{ID: \{([^}]*)\}', status).group(1) == ", ".join(f'"{f}"' for f in peer_fields())
+
+
+def peer_fields() -> list[str]:
+    """The fields of a peer in a status reply, as a node with a peer sends them."""
+    node = Node()
+    node.replica.add_peer("b")
+    return list(node.ask(op="status")["result"]["peers"]["b"])
 
 
 def test_the_doc_order_and_fill_examples():

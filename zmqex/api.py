@@ -50,11 +50,12 @@ from __future__ import annotations
 
 import itertools
 import logging
+from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
-from zmqex import protocol
+from zmqex import health, protocol
 from zmqex.core import wire
 from zmqex.core.events import CancelReason, Event, parse_order_id
 from zmqex.core.queries import fill_info
@@ -71,6 +72,8 @@ log = logging.getLogger(__name__)
 _TOKEN = 1000  # what one request costs, in thousandths of a token: buckets count integers
 _SWEEP_MIN = 1024  # buckets kept before the first sweep of idle ones
 _ACCEPTED = protocol.ACKS[1]
+OK = "ok"  # the code under which ``requests`` counts a request answered without an error
+NO_OP = "none"  # the op under which it counts a request that named no op of the protocol
 
 
 class Token(NamedTuple):
@@ -119,6 +122,9 @@ class ClientApi:
         self._ops: dict[str, Callable[[Caller, Any, dict[str, Any]], Mapping[str, Any] | None]] = {
             op: getattr(self, "_" + op) for op in protocol.OPS}
         self.endpoints: dict[str, str] = {}  # peer -> endpoint, filled in by the node for status
+        # (op, "ok" or the error code) -> requests answered so: for the metrics (zmqex.probe).  An op
+        # that is not one of the protocol's counts as NO_OP, so a client cannot make up labels.
+        self.requests: Counter[tuple[str, str]] = Counter()
 
     def handle(self, identity: bytes, frame: bytes, user: str | None = None, now: int = 0) -> bytes | None:
         """Answer one request frame; None when the answer comes later (``place``).
@@ -127,22 +133,26 @@ class ClientApi:
         a node without keys); ``now`` the node's monotonic clock in ms, for the
         rate limit and cancel on disconnect.
         """
-        request_id = None
+        request_id: Any = None
+        op: Any = None
+        code = OK
         self.now = self.streams.now = now
         self._touch(identity, now)  # whatever it sends, the connection is alive
         try:
             request = wire.unpack(frame, protocol.MAX_REQUEST)
             if type(request) is not dict:
                 raise DecodeError(f"a request must be a msgpack map, got {type(request).__name__}")
+            op = request.get("op")  # read first, so a refusal is counted under it too
             request_id = protocol.request_id(request.get("id"))
             caller = self._caller(identity, user, request)
             self._charge(caller.trader, now)
             if not protocol.version(request.get("v")):
+                code = protocol.UNSUPPORTED_VERSION
                 return error(request_id, protocol.UNSUPPORTED_VERSION, f"protocol version "
                              f"{wire.brief(request.get('v'), 20)} is not supported; this node speaks {VERSION} "
                              "(the integer)")
-            op = request.get("op")
             if type(op) is not str or op not in self._ops:
+                code = protocol.UNKNOWN_OP
                 return error(request_id, protocol.UNKNOWN_OP,
                              f"unknown op {wire.brief(op, 30)}; one of {sorted(protocol.OPS)}")
             protocol.check_fields(request, op)
@@ -150,12 +160,16 @@ class ClientApi:
             return None if result is None else wire.pack(protocol.ok_reply(request_id, result))
         except (LocalError, RemoteError) as exc:  # an InvariantViolation is our bug: it is not answered away
             log.debug("request %r from %r refused: %s", request_id, identity, exc)
+            code = exc.code
             return error(request_id, exc.code, str(exc))
+        finally:
+            self.requests[op if type(op) is str and op in self._ops else NO_OP, code] += 1
 
     def handle_parts(self, identity: bytes, parts: int, first: bytes, now: int = 0) -> bytes:
         """Answer a request sent in ``parts`` frames (a request is one): ``malformed``, under the id
         of the first frame when it is a map with a valid one, else null.  Nothing is charged."""
         self._touch(identity, now)
+        self.requests[NO_OP, DecodeError.code] += 1
         request_id = None
         try:
             request = wire.unpack(first, protocol.MAX_REQUEST)
@@ -350,7 +364,8 @@ class ClientApi:
         return {
             "node": r.id,
             "ready": not (r.awaiting_peers or r.amnesia),
-            "peers": {p: {"up": info.up, "endpoint": self.endpoints.get(p)} for p, info in sorted(r.peers.items())},
+            "peers": {p: {"up": h.up, "endpoint": self.endpoints.get(p), "lag": h.lag, "ahead": h.ahead,
+                          "hash": h.hash} for p, h in health.peers(r).items()},
             "vc": dict(r.clock.items_sorted()),
             "hash": r.ledger.state_hash(),
             "open_orders": len(r.ledger.book),

@@ -42,6 +42,9 @@ def node_main(argv: list[str] | None = None) -> int:
                         help="checkpoint once N events are known to every member (default %(default)s)")
     parser.add_argument("--drop-gossip", type=int, default=0, metavar="N",
                         help="testing: drop every Nth gossip message received, to exercise repair")
+    parser.add_argument("--metrics", metavar="HOST:PORT", type=_host_port,
+                        help="serve Prometheus metrics over HTTP at http://HOST:PORT/metrics (PORT 0: any free "
+                             "port, logged); no authentication: bind where only the monitoring reaches")
     parser.add_argument("--profile", metavar="FILE", help="run under cProfile and write its stats to FILE at exit")
     parser.add_argument("-v", "--verbose", action="store_true", help="log every event and message problem")
     args = parser.parse_args(argv)
@@ -83,6 +86,18 @@ def node_main(argv: list[str] | None = None) -> int:
     except Exception as exc:  # e.g. the port is taken: say so, no traceback
         print(f"zmqex-node: cannot start {args.id}: {exc}", file=sys.stderr)
         return 1
+    exporter = None
+    if args.metrics:
+        from zmqex import metrics  # here: a node without --metrics does not load prometheus_client
+        from zmqex.probe import Probe
+
+        node.probe = Probe(node)
+        try:
+            exporter = metrics.Exporter(node.probe, *args.metrics)
+        except OSError as exc:
+            node.close()
+            print(f"zmqex-node: cannot serve metrics at {args.metrics[0]}:{args.metrics[1]}: {exc}", file=sys.stderr)
+            return 1
     signal.signal(signal.SIGINT, lambda *_: node.stop())
     signal.signal(signal.SIGTERM, lambda *_: node.stop())
     signal.signal(signal.SIGHUP, lambda *_: node.request_reload())
@@ -95,7 +110,19 @@ def node_main(argv: list[str] | None = None) -> int:
             node.run()
     except Exception:  # node.run logged it with its traceback, and why it stopped
         return EX_SOFTWARE
+    finally:
+        if exporter is not None:
+            exporter.close()
     return 0
+
+
+def _host_port(text: str) -> tuple[str, int]:
+    """``HOST:PORT`` (``[V6]:PORT`` for an IPv6 address) -> (host, port), for argparse."""
+    host, _, port = text.rpartition(":")
+    host = host.removeprefix("[").removesuffix("]")
+    if not host or not port.isascii() or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise argparse.ArgumentTypeError(f"{text!r} is not HOST:PORT (PORT 0..65535)")
+    return host, int(port)
 
 
 def _is_loopback(host: str) -> bool:

@@ -294,6 +294,12 @@ class Subscription(_Connection):
             raise
         self._heard = time.monotonic()
 
+    @property
+    def socket(self) -> Socket | None:
+        """The stream's socket (None once closed), for a ``zmq.Poller`` that waits on several streams
+        at once; read what it brings with ``poll``, never from the socket."""
+        return self._socket
+
     def __iter__(self) -> Subscription:
         return self
 

@@ -10,6 +10,10 @@ every trader are written under the network's working directory
 (:func:`zmqex.keys.make_network`), each node runs with ``--keys`` (CURVE on
 every connection, events signed by their origin), and each trader connects
 with its own key, so the node knows it by that key.
+
+With ``--top`` the traders take their time (``--pace``) and ``zmqex-top``
+shows node a while they trade (its book, the trades, trader t0's open orders,
+the peers); ``q`` leaves it for the summary.
 """
 
 from __future__ import annotations
@@ -20,19 +24,30 @@ import sys
 import threading
 import time
 from decimal import Decimal
+from pathlib import Path
+from typing import TextIO
 
+from zmqex.client import Client
 from zmqex.errors import LocalError, RemoteError
 from zmqex.local import LocalNetwork, NodeProcess
 from zmqex.protocol import OrderView
+from zmqex.top import app as top
+from zmqex.top.view import View
 
 MID = Decimal("50000.00")
 
 
-def trader(name: str, node: NodeProcess, orders: int, seed: int, lock: threading.Lock, stop: threading.Event) -> None:
+def connect(node: NodeProcess, name: str, timeout: float) -> Client:
+    """A client acting for trader ``name``: with keys, the node knows it by its key; without, by its name."""
+    return node.client(timeout=timeout, as_=name) if node.keys_dir else Client(node.address, timeout, trader=name)
+
+
+def trader(name: str, node: NodeProcess, orders: int, seed: int, lock: threading.Lock, stop: threading.Event,
+           pace: float = 0.0, out: TextIO | None = None) -> None:
     rng = random.Random(seed)
-    with node.client(timeout=10.0, as_=name) as client:  # with keys, the node knows the trader by its key
+    with connect(node, name, 10.0) as client:
         for _ in range(orders):
-            if stop.is_set():
+            if stop.wait(pace) if pace else stop.is_set():
                 return
             side = rng.choice(["buy", "sell"])
             qty = Decimal(rng.randint(1, 50)) / 100
@@ -48,10 +63,11 @@ def trader(name: str, node: NodeProcess, orders: int, seed: int, lock: threading
                     result = client.place(side, qty, price)
             except (LocalError, RemoteError) as exc:  # refused, or the node did not answer
                 with lock:
-                    print(f"  {name}@{node.id}: {side} {qty} refused: {exc}")
+                    print(f"  {name}@{node.id}: {side} {qty} refused: {exc}", file=out or sys.stdout, flush=True)
                 continue
             with lock:
-                print(f"  {name}@{node.id}: {describe(side, qty, price if kind >= 0.1 else None, result)}")
+                print(f"  {name}@{node.id}: {describe(side, qty, price if kind >= 0.1 else None, result)}",
+                      file=out or sys.stdout, flush=True)
 
 
 def describe(side: str, qty: Decimal, price: Decimal | None, result: OrderView) -> str:
@@ -74,7 +90,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--keys", action="store_true",
                         help="run keyed: a key per node and per trader, CURVE on every connection, signed events")
+    parser.add_argument("--top", action="store_true",
+                        help="watch it in zmqex-top (node a, as trader t0) while the traders trade; q goes on "
+                             "to the summary")
+    parser.add_argument("--pace", type=float, help="seconds each trader waits before each order "
+                        "(default 0; 0.3 with --top, so there is something to watch)")
     args = parser.parse_args(argv)
+    pace = args.pace if args.pace is not None else (0.3 if args.top else 0.0)
     ids = [chr(ord("a") + i) for i in range(args.nodes)]
     names = [f"t{i}" for i in range(args.traders)]
     stop = threading.Event()
@@ -91,20 +113,31 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{args.traders} traders send {args.orders} orders each, to different nodes at once:")
             lock = threading.Lock()
             nodes = list(net.nodes.values())
+            out = open(net.workdir / "traders.log", "w") if args.top else None  # the screen is zmqex-top's
             threads = [
                 threading.Thread(target=trader, args=(name, nodes[i % len(nodes)], args.orders,
-                                                      args.seed * 1000 + i, lock, stop))
+                                                      args.seed * 1000 + i, lock, stop, pace, out))
                 for i, name in enumerate(names)
             ]
             started = time.monotonic()
+            quit_early = False
             for t in threads:
                 t.start()
+            if args.top:
+                with connect(nodes[0], names[0], 3.0) as client:
+                    top.run(client, View(client.address, names[0]))
+                quit_early = any(t.is_alive() for t in threads)
+                stop.set()  # q before the traders were done: they stop too
             for t in threads:
                 while t.is_alive():
                     t.join(0.2)
             elapsed = time.monotonic() - started
+            if out is not None:  # what they would have printed, now that the screen is the demo's again
+                out.close()
+                print(Path(out.name).read_text(), end="")
             statuses = net.wait_converged()
-            print(f"\nall orders done in {elapsed:.1f}s; every replica converged:")
+            done = "the traders stopped (q)" if args.top and quit_early else "all orders done"
+            print(f"\n{done} after {elapsed:.1f}s; every replica converged:")
             for node in nodes:
                 s = statuses[node.id]
                 print(f"  {node.id}: hash {s['hash']}  orders {s['orders']}  fills {s['fills']}  resting {s['open_orders']}")

@@ -37,7 +37,7 @@ import logging
 import os
 import secrets
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import zmq
@@ -47,12 +47,13 @@ from zmqex.auth import Authenticator
 from zmqex.core import messages, wire
 from zmqex.core.events import Cancel, Event, Fill, NewOrder
 from zmqex.core.money import format_price, format_qty
-from zmqex.core.outputs import Delivered, PeerChanged
+from zmqex.core.outputs import Delivered, PeerChanged, Record
 from zmqex.core.replica import Config, Replica
 from zmqex.core.schedule import schedule
 from zmqex.errors import KeyFileError, LocalError, RemoteError
 from zmqex.keys import Keyring
 from zmqex.peers import Peers
+from zmqex.probe import Probe
 from zmqex.store import MemoryStore, SqliteStore
 
 Store = SqliteStore | MemoryStore
@@ -116,6 +117,7 @@ class Node:
         self._owed: dict[bytes, list[Any]] = {}
         self._answers: list[tuple[bytes, bytes]] = []  # replies of this iteration, sent after its commit
         self.auth = None if keyring is None else Authenticator(self.ctx, keyring)
+        self.probe: Probe | None = None  # set before run() to record metrics (zmqex.probe; --metrics)
 
         self.router = self.ctx.socket(zmq.ROUTER)
         self.router.setsockopt(zmq.ROUTER_MANDATORY, 1)  # a vanished client raises, not silence
@@ -166,12 +168,14 @@ class Node:
         gc.collect()  # what restore left behind, once
         gc.freeze()
         next_tick = next_freeze = now_ms()
+        probe = self.probe
         try:
             while not self._stopping:
                 if self._reload_requested:
                     self._reload_keys()
                 timeout = max(0, next_tick - now_ms())
                 ready = dict(self.poller.poll(timeout))
+                busy_from = time.perf_counter_ns() if probe is not None else 0
                 for sock in ready:
                     if sock is self.router:
                         self._read_router()
@@ -195,6 +199,8 @@ class Node:
                         next_freeze = now + GC_FREEZE_EVERY_MS
                     next_tick = now + TICK_MS
                 self._carry_out()
+                if probe is not None:
+                    probe.iteration(self, busy_from)
         except Exception:
             # A bug: an InvariantViolation from a _check(), or an exception that no input is
             # meant to raise (what a peer or client sends raises RemoteError or LocalError,
@@ -411,7 +417,7 @@ class Node:
             return
         plan = schedule(outputs)
         if plan.commit_first:
-            self.store.commit(plan.commit_first)
+            self._commit(plan.commit_first, True)
         for peer, msgs in plan.to_peers.items():
             for frame in messages.encode_frames(msgs):
                 if not self.peers.send(peer, mesh.CORE, frame):
@@ -436,7 +442,15 @@ class Node:
         for identity, frame in self.api.flush(now_ms()):
             self._to_client(identity, frame)
         if plan.commit_last:
-            self.store.commit(plan.commit_last, promise=False)  # not fsynced: see SqliteStore.commit
+            self._commit(plan.commit_last, False)  # not fsynced: see SqliteStore.commit
+
+    def _commit(self, records: Sequence[Record], promise: bool) -> None:
+        if self.probe is None:
+            self.store.commit(records, promise=promise)
+        else:
+            started = time.perf_counter_ns()
+            self.store.commit(records, promise=promise)
+            self.probe.committed(records, promise, started)
 
     def _answer(self) -> None:
         """Send the replies ``handle`` gave this iteration (after its commit: see _client_request)."""
