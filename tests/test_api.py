@@ -15,6 +15,7 @@ from zmqex.core.outputs import Delivered, PeerChanged, Reply
 from zmqex.core.queries import fill_info
 from zmqex.core.replica import Replica
 from zmqex.limits import Limits
+from zmqex.store import MemoryStore
 from zmqex.protocol import fill_view
 
 ME = b"\x00client"
@@ -693,6 +694,34 @@ def test_a_silent_connection_with_cancel_on_disconnect_loses_its_traders_orders(
     host.tick(100)
     assert [host.replica.order_info(o)["reason"] for o in ("a:1", "a:2", "a:3")] == ["disconnect", "disconnect", None]
     assert not host.api.cod  # fired once, then forgotten
+
+
+def test_cancel_on_disconnect_is_kept_per_trader_and_outlives_a_restart():
+    kept = MemoryStore()
+    host = Host()
+    host.api = ClientApi(host.replica, kept=kept)
+    host.result(b"\x00bot", op="cancel_on_disconnect", timeout_ms=1000, trader="alice")
+    host.result(b"\x00bot2", op="cancel_on_disconnect", timeout_ms=3000, trader="alice")
+    host.result(b"\x00carl", op="cancel_on_disconnect", timeout_ms=2000, trader="carl")
+    assert kept.cod_armed() == [("alice", 3000), ("carl", 2000)]  # the longest of a trader's connections
+    host.ask(b"\x00bot", op="place", side="sell", qty="1", price="50000", trader="alice")
+    host.ask(b"\x00carl", op="place", side="sell", qty="1", price="50001", trader="carl")
+    host.carry_out()
+    host.result(b"\x00carl", op="cancel_on_disconnect", timeout_ms=0, trader="carl")
+    host.result(b"\x00carl", op="cancel_on_disconnect", timeout_ms=2000, trader="carl")
+
+    # The node restarts (its replica as the store left it): the connections are gone.
+    host.api = ClientApi(host.replica, kept=kept)
+    host.tick(100)  # the restored timeouts start at the first tick
+    host.tick(1_950)
+    host.result(b"\x00new", op="heartbeat", trader="carl")  # carl is back, on a new connection
+    assert kept.cod_armed() == [("alice", 3000)], "carl did not arm it again: no longer kept"
+    host.tick(1_000)
+    assert host.replica.order_info("a:1")["status"] == "open"
+    host.tick(100)  # alice: 3000 ms after the first tick, and not a word
+    assert host.replica.order_info("a:1")["reason"] == "disconnect"
+    assert host.replica.order_info("a:2")["status"] == "open"
+    assert kept.cod_armed() == []
 
 
 def test_cancel_on_disconnect_turned_off_and_bounded():

@@ -35,6 +35,9 @@ name can equal.
 Cancel on disconnect.  A connection that asked for it (``cancel_on_disconnect``)
 and then sends nothing for its timeout has its trader's open orders at this node
 cancelled (reason ``disconnect``) by :meth:`ClientApi.tick`, the node's timer.
+It is kept (:class:`CodKeeper`, the node's store) per trader, so it outlives a
+restart of the node: a trader armed then has, after the restart, its timeout to
+send any request, on any connection; if it does not, its orders go just the same.
 
 Limits (:mod:`zmqex.limits`): per trader first, so one trader's flood is
 refused before it reaches what the node keeps for the others.  Costs per
@@ -53,7 +56,7 @@ import logging
 from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Protocol
 
 from zmqex import health, protocol
 from zmqex.core import wire
@@ -103,8 +106,18 @@ class Cod:
     trader: str
 
 
+class CodKeeper(Protocol):
+    """Where the traders with cancel on disconnect armed are kept across restarts (the node's store)."""
+
+    def cod_armed(self) -> list[tuple[str, int]]: ...
+
+    def arm_cod(self, trader: str, timeout_ms: int) -> None: ...
+
+    def disarm_cod(self, trader: str) -> None: ...
+
+
 class ClientApi:
-    def __init__(self, replica: Replica, limits: Limits = DEFAULT) -> None:
+    def __init__(self, replica: Replica, limits: Limits = DEFAULT, kept: CodKeeper | None = None) -> None:
         self.replica = replica
         self.limits = limits
         self.now = 0  # the node's clock at the latest request or tick (monotonic ms)
@@ -118,6 +131,10 @@ class ClientApi:
         self.streams = Streams(replica, limits)
         self.history = History(replica)
         self.cod: dict[bytes, Cod] = {}  # connection -> its cancel on disconnect
+        self._kept = kept
+        # Traders armed before a restart -> their timeout; made Cods (deadline from the first tick)
+        # until the trader sends anything.
+        self._restored: dict[str, Cod | int] = dict(kept.cod_armed()) if kept is not None else {}
         # one handler per op of the protocol, named after it: no op is listed here
         self._ops: dict[str, Callable[[Caller, Any, dict[str, Any]], Mapping[str, Any] | None]] = {
             op: getattr(self, "_" + op) for op in protocol.OPS}
@@ -145,6 +162,8 @@ class ClientApi:
             op = request.get("op")  # read first, so a refusal is counted under it too
             request_id = protocol.request_id(request.get("id"))
             caller = self._caller(identity, user, request)
+            if self._restored and self._restored.pop(caller.trader, None) is not None:
+                self._keep(caller.trader)  # back after a restart: only its connections' arming counts now
             self._charge(caller.trader, now)
             if not protocol.version(request.get("v")):
                 code = protocol.UNSUPPORTED_VERSION
@@ -204,6 +223,12 @@ class ClientApi:
         self.now = now
         for identity in [i for i, cod in self.cod.items() if now >= cod.deadline]:
             self._disconnected(identity, self.cod.pop(identity))
+        for trader, restored in list(self._restored.items()):
+            if isinstance(restored, int):  # the first tick after a restart: its timeout starts now
+                self._restored[trader] = Cod(restored, now + restored, trader)
+            elif now >= restored.deadline:
+                del self._restored[trader]
+                self._disconnected(b"(before the restart)", restored)
         return self.streams.tick(now)
 
     # --- who, and how often -------------------------------------------------------------
@@ -251,8 +276,19 @@ class ClientApi:
         if cod is not None:
             cod.deadline = now + cod.timeout_ms
 
+    def _keep(self, trader: str) -> None:
+        """Keep ``trader``'s cancel on disconnect as its connections now have it: the longest timeout, or none."""
+        if self._kept is None:
+            return
+        timeouts = [c.timeout_ms for c in self.cod.values() if c.trader == trader]
+        if timeouts:
+            self._kept.arm_cod(trader, max(timeouts))
+        else:
+            self._kept.disarm_cod(trader)
+
     def _disconnected(self, identity: bytes, cod: Cod) -> None:
         """Cancel the open orders of a silent connection's trader (it asked for it)."""
+        self._keep(cod.trader)
         try:
             cancelled = self.replica.cancel_all(cod.trader, reason=CancelReason.DISCONNECT)
         except LocalError as exc:  # the node may not cancel now (it lost its history, or awaits its peers)
@@ -411,6 +447,7 @@ class ClientApi:
             self.cod[caller.identity] = Cod(timeout, self.now + timeout, caller.trader)
         else:
             raise LimitReached(f"{len(self.cod)} connections have cancel on disconnect, the most this node allows")
+        self._keep(caller.trader)
         return protocol.cod(timeout)
 
     def _heartbeat(self, caller: Caller, request_id: Any, req: dict[str, Any]) -> dict[str, Any]:

@@ -101,7 +101,7 @@ class Node:
         self.id = node_id
         self.config = config
         self.ctx = zmq.Context()
-        self.api = api.ClientApi(self.replica)
+        self.api = api.ClientApi(self.replica, kept=self.store)
         self._drop_gossip = drop_gossip  # fault injection for tests: lose every Nth gossip message
         self._gossip_seen = 0
         self._amnesia_logged = False

@@ -71,6 +71,8 @@ CREATE TABLE IF NOT EXISTS holds (     -- parts of our orders held for coordinat
     PRIMARY KEY (sender, request));
 CREATE TABLE IF NOT EXISTS decisions ( -- what we decided for our own all-or-nothing orders
     order_id TEXT PRIMARY KEY, data BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS cod (       -- traders with cancel on disconnect armed, to keep it over a restart
+    trader TEXT PRIMARY KEY, timeout_ms INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS members (id TEXT PRIMARY KEY, router TEXT NOT NULL, pub TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS checkpoint ( -- the latest snapshot: events at or below its base are gone
     id INTEGER PRIMARY KEY CHECK (id = 1), vc BLOB NOT NULL, base BLOB NOT NULL, items BLOB NOT NULL);
@@ -228,6 +230,16 @@ class SqliteStore:
     def save_member(self, node_id: str, router: str, pub: str) -> None:
         self.db.execute("INSERT OR REPLACE INTO members VALUES (?, ?, ?)", (node_id, router, pub))
 
+    def cod_armed(self) -> list[tuple[str, int]]:
+        """(trader, timeout ms) of every cancel on disconnect armed when the node last ran."""
+        return list(self.db.execute("SELECT trader, timeout_ms FROM cod ORDER BY trader"))
+
+    def arm_cod(self, trader: str, timeout_ms: int) -> None:
+        self.db.execute("INSERT OR REPLACE INTO cod VALUES (?, ?)", (trader, timeout_ms))
+
+    def disarm_cod(self, trader: str) -> None:
+        self.db.execute("DELETE FROM cod WHERE trader = ?", (trader,))
+
     def close(self) -> None:
         if self.checkpointer is not None:
             self.checkpointer.stop()
@@ -273,6 +285,7 @@ class MemoryStore:
     def __init__(self) -> None:
         self._records: list[Record] = []
         self._members: dict[str, tuple[str, str, str]] = {}
+        self._cod: dict[str, int] = {}
 
     def commit(self, records: Iterable[Record], *, promise: bool = True) -> None:
         for record in records:
@@ -288,6 +301,15 @@ class MemoryStore:
 
     def save_member(self, node_id: str, router: str, pub: str) -> None:
         self._members[node_id] = (node_id, router, pub)
+
+    def cod_armed(self) -> list[tuple[str, int]]:
+        return sorted(self._cod.items())
+
+    def arm_cod(self, trader: str, timeout_ms: int) -> None:
+        self._cod[trader] = timeout_ms
+
+    def disarm_cod(self, trader: str) -> None:
+        self._cod.pop(trader, None)
 
     def close(self) -> None:
         pass

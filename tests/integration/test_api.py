@@ -170,3 +170,20 @@ def test_cancel_on_disconnect_cancels_a_silent_bots_orders(net):
         wait_for(lambda: human.order(kept)["reason"] == "disconnect", 5, "the silent bot's order to be cancelled")
         assert human.order(theirs)["status"] == "open"
     assert "cancel on disconnect" in node.log()
+
+
+def test_cancel_on_disconnect_outlives_a_kill_9_of_the_node(net):
+    node = net.start("a")
+    with Client(node.address, trader="bot") as bot, Client(node.address, trader="back") as back:
+        assert bot.cancel_on_disconnect(5000) == 5000  # long enough for "back" to return on a loaded machine
+        assert back.cancel_on_disconnect(5000) == 5000
+        silent = bot.place("sell", "1", "50000")["order_id"]
+        returning = back.place("sell", "1", "50001")["order_id"]
+    node.kill()  # within the timeout: the bots never went silent before the crash
+    node = net.restart("a")
+    with Client(node.address, trader="back") as back:  # one comes back (without arming it again)
+        back.heartbeat()
+        with Client(node.address, trader="human") as human:
+            wait_for(lambda: human.order(silent)["reason"] == "disconnect", 30,
+                     "the order of the bot that never came back to be cancelled")
+            assert human.order(returning)["status"] == "open"
