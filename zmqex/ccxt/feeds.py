@@ -49,8 +49,9 @@ class Feed:
         self._client: Client | None = None
         self._subscription: Subscription | None = None
         self._waiters: list[asyncio.Future[None]] = []
-        self._executor = ThreadPoolExecutor(1, thread_name_prefix=f"zmqex-ccxt-{stream}")
-        self._task = asyncio.get_running_loop().create_task(self._pump(), name=f"zmqex-ccxt-{stream}")
+        executor = ThreadPoolExecutor(1, thread_name_prefix=f"zmqex-ccxt-{stream}")
+        self._executor: ThreadPoolExecutor | None = executor  # None once closed
+        self._task = asyncio.get_running_loop().create_task(self._pump(executor), name=f"zmqex-ccxt-{stream}")
 
     async def next(self) -> None:
         """Return once an update came that no call has returned for (applied by then): at once if one
@@ -67,19 +68,22 @@ class Feed:
 
     async def close(self) -> None:
         """Stop reading, close the connection (on its thread, after the poll under way), wake the watchers."""
+        if self._executor is None:
+            return
+        executor, self._executor = self._executor, None
         self._task.cancel()
         await asyncio.gather(self._task, return_exceptions=True)
-        await asyncio.get_running_loop().run_in_executor(self._executor, self._close_connection)
-        self._executor.shutdown(wait=False)
+        await asyncio.get_running_loop().run_in_executor(executor, self._close_connection)
+        executor.shutdown(wait=False)
         if self.error is None:
             self.error = ExchangeClosedByUser(f"zmqex: the {self.stream} feed was closed")
         self._wake(self.error)
 
-    async def _pump(self) -> None:
+    async def _pump(self, executor: ThreadPoolExecutor) -> None:
         loop = asyncio.get_running_loop()
         try:
             while True:
-                update = await loop.run_in_executor(self._executor, self._poll)
+                update = await loop.run_in_executor(executor, self._poll)
                 if update is not None:
                     self._on_update(update)
                     self._unread = not self._wake(None)

@@ -44,7 +44,7 @@ from ccxt.base.errors import BadRequest
 
 from zmqex import protocol
 from zmqex.ccxt.feeds import Feed
-from zmqex.ccxt.requests import Request, Requests, _params
+from zmqex.ccxt.requests import Request, Requests, check_params
 from zmqex.ccxt.structures import SYMBOL
 from zmqex.protocol import BookView, FillView, OrderEvent
 
@@ -146,7 +146,7 @@ class zmqex(Requests, Exchange):  # type: ignore[misc]  # mypy: ccxt's Exchange 
         """The book after the next change (the first call: after the node's snapshot)."""
         await self.load_markets()
         self._market(symbol)
-        _params(params, ())
+        check_params(params, ())
         want = protocol.MAX_STREAM_DEPTH if limit is None else limit
         depth = next((d for d in protocol.STREAM_DEPTHS if d >= want), None)
         if depth is None:
@@ -159,7 +159,7 @@ class zmqex(Requests, Exchange):  # type: ignore[misc]  # mypy: ccxt's Exchange 
         """Every trade (fill) the node learned since the last call, once the next one comes."""
         await self.load_markets()
         self._market(symbol)
-        _params(params, ())
+        check_params(params, ())
         await (await self._feed("trades", None, self._on_trade)).next()
         trades = self.trades[SYMBOL]
         if self.newUpdates:
@@ -172,7 +172,7 @@ class zmqex(Requests, Exchange):  # type: ignore[misc]  # mypy: ccxt's Exchange 
         once the next change comes; each as it stands after its latest change."""
         await self.load_markets()
         self._market(symbol)
-        _params(params, ())
+        check_params(params, ())
         await (await self._feed("orders", None, self._on_order_event)).next()
         if self.newUpdates:
             limit = self.orders.getLimit(SYMBOL, limit)

@@ -87,13 +87,13 @@ class Requests(Structures):
     # --- the requests ---------------------------------------------------------------------
 
     def _fetch_markets_request(self, params: Mapping[str, Any] | None) -> Request:
-        _params(params, ())
+        check_params(params, ())
         return Request("status", lambda node: node.status(), lambda status: [self._market_structure(status)])
 
     def _create_order_request(self, symbol: str, type: str, side: str, amount: Any, price: Any,
                               params: Mapping[str, Any] | None) -> Request:
         self._market(symbol)
-        options = _params(params, ORDER_PARAMS)
+        options = check_params(params, ORDER_PARAMS)
         if type not in ("limit", "market"):
             raise InvalidOrder(f"zmqex: type {type!r} is not 'limit' or 'market'")
         if side not in protocol.SIDES:
@@ -124,14 +124,14 @@ class Requests(Structures):
 
     def _cancel_order_request(self, id: str | None, symbol: str | None, params: Mapping[str, Any] | None) -> Request:
         self._market(symbol)
-        ref = _order_ref(id, _params(params, ("clientOrderId",)), "cancelOrder")
+        ref = _order_ref(id, check_params(params, ("clientOrderId",)), "cancelOrder")
         return Request("cancel", lambda node: node.cancel(**ref), self._order)
 
     def _edit_order_request(self, id: str | None, symbol: str, type: str, side: str, amount: Any, price: Any,
                             params: Mapping[str, Any] | None) -> Request:
         """An amend: a new qty and/or price for the order (its type and side stay what they are)."""
         self._market(symbol)
-        ref: dict[str, Any] = _order_ref(id, _params(params, ("clientOrderId",)), "editOrder")
+        ref: dict[str, Any] = _order_ref(id, check_params(params, ("clientOrderId",)), "editOrder")
         if type != "limit":
             raise InvalidOrder("zmqex: only a resting (limit) order can be edited")
         if amount is None and price is None:
@@ -144,18 +144,18 @@ class Requests(Structures):
 
     def _fetch_order_request(self, id: str | None, symbol: str | None, params: Mapping[str, Any] | None) -> Request:
         self._market(symbol)
-        ref = _order_ref(id, _params(params, ("clientOrderId",)), "fetchOrder")
+        ref = _order_ref(id, check_params(params, ("clientOrderId",)), "fetchOrder")
         return Request("order", lambda node: node.order(**ref), self._order)
 
     def _cancel_all_orders_request(self, symbol: str | None, params: Mapping[str, Any] | None) -> Request:
         self._market(symbol)
-        side = _params(params, ("side",)).get("side")
+        side = check_params(params, ("side",)).get("side")
         return Request("cancel_all", lambda node: node.cancel_all(side), self._cancelled)
 
     def _fetch_open_orders_request(self, symbol: str | None, since: int | None, limit: int | None,
                                    params: Mapping[str, Any] | None) -> Request:
         market = self._market(symbol)
-        _params(params, ())
+        check_params(params, ())
         return Request("open_orders", lambda node: all_pages(node.open_orders),
                        lambda orders: self.parse_orders(orders, market, since, limit))
 
@@ -163,7 +163,7 @@ class Requests(Structures):
                                  params: Mapping[str, Any] | None) -> Request:
         """Every page of the trader's fills at this node (O(its fills)), then ccxt's since/limit."""
         market = self._market(symbol)
-        _params(params, ())
+        check_params(params, ())
         return Request("my_fills", lambda node: all_pages(node.my_fills),
                        lambda fills: self.parse_trades(fills, market, since, limit))
 
@@ -172,7 +172,7 @@ class Requests(Structures):
         """The last ``limit`` fills the node knows (default 100) from their position; with ``since``
         (a time, which fills are not ordered by) every page, then ccxt's filter."""
         market = self._market(symbol)
-        _params(params, ())
+        check_params(params, ())
 
         def send(node: Client) -> list[Any]:
             if since is not None:
@@ -187,12 +187,12 @@ class Requests(Structures):
 
     def _fetch_order_book_request(self, symbol: str, limit: int | None, params: Mapping[str, Any] | None) -> Request:
         market = self._market(symbol)
-        _params(params, ())
+        check_params(params, ())
         depth = protocol.MAX_DEPTH if limit is None else limit
         return Request("book", lambda node: node.book(depth), lambda book: self._order_book(book, market["symbol"]))
 
     def _fetch_balance_request(self, params: Mapping[str, Any] | None) -> Request:
-        _params(params, ())
+        check_params(params, ())
         return Request("open_orders", lambda node: all_pages(node.open_orders), self._balance)
 
     # --- sending ------------------------------------------------------------------------------
@@ -255,7 +255,8 @@ def _exact(value: Any, what: str, parse: Callable[[Amount], int], form: Callable
         raise InvalidOrder(f"zmqex {what}: {exc}") from exc
 
 
-def _params(params: Mapping[str, Any] | None, allowed: tuple[str, ...]) -> Mapping[str, Any]:
+def check_params(params: Mapping[str, Any] | None, allowed: tuple[str, ...]) -> Mapping[str, Any]:
+    """``params``, if it holds only keys of ``allowed``; else BadRequest naming the others."""
     params = params or {}
     unknown = sorted(set(params) - set(allowed))
     if unknown:
