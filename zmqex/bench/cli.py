@@ -59,7 +59,7 @@ def main(argv: list[str] | None = None) -> int:
         "core_ops": 10_000 if quick else 100_000,
         "depths": [1_000, 10_000, 100_000] if quick else [1_000, 10_000, 100_000, 1_000_000],
         "depth_ops": 5_000 if quick else 20_000,
-        "kinds_rounds": 200 if quick else 1_000,
+        "kinds_rounds": 500 if quick else 1_000,
         "wire": 10_000 if quick else 100_000,
         "sign": 2_000 if quick else 20_000,
         "sign_orders": 3_000 if quick else 20_000,
