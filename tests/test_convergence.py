@@ -137,7 +137,7 @@ class ReplicasUnderFaults(RuleBasedStateMachine):
         if regret and placed:
             node, oid = placed[0]
             replica = self.net.replica(node)
-            if replica.ledger.orders[oid].open > 0 and not replica.coordinator.deciding(oid):
+            if replica.ledger.orders[oid].open > 0 and not replica.coordinator.working(oid):
                 self.net.cancel(node, oid, trader=replica.traders.of.get(oid, ""))
 
     @rule(node=picks, pick=picks)
@@ -157,7 +157,7 @@ class ReplicasUnderFaults(RuleBasedStateMachine):
             except OrderClosed:
                 raise AssertionError("an own open order could not be cancelled") from None
             except Busy:
-                assert replica.coordinator.deciding(oid), "only a fill-or-kill being decided may not be cancelled"
+                assert replica.coordinator.working(oid), "only a fill-or-kill in its coordinator's hands may not be cancelled"
 
     # --- the network ------------------------------------------------------------------
 

@@ -103,10 +103,11 @@ class Coordinator:
         """All-or-nothing orders not finished: deciding, or settling their holds."""
         return len(self._live) + len(self._to_abort)
 
-    def deciding(self, oid: str) -> bool:
-        """Whether own order ``oid`` is an all-or-nothing order still without a decision."""
-        atomic = self._live.get(oid)
-        return atomic is not None and atomic.decision is None
+    def working(self, oid: str) -> bool:
+        """Whether own order ``oid`` is an all-or-nothing order in our hands: being decided, or
+        committed with its fills still to come.  Nobody may cancel it then: a cancel could not
+        stop the fills, only make the order's end say something else than what happened."""
+        return oid in self._live
 
     def decision(self, oid: str) -> Decision | None:
         return self._decisions.get(oid)

@@ -47,11 +47,11 @@ from zmqex.core import money, queries
 from zmqex.core.causal import CausalBuffer
 from zmqex.core.clock import VectorClock
 from zmqex.core.config import Config
+from zmqex.core.coordinator import Coordinator
 from zmqex.core.events import Body, Cancel, CancelReason, Event, Fill, NewOrder, Reduce, Side, owner_of, parse_order_id
 from zmqex.core.ledger import Ledger, OrderState, merge, rebuild
-from zmqex.core.maker import MakerDesk
-from zmqex.core.coordinator import Coordinator
 from zmqex.core.holds import HoldDesk
+from zmqex.core.maker import MakerDesk
 from zmqex.core.messages import (
     Confirm, ConfirmReply, Gossip, Heartbeat, Hold, HoldReply, Inquire, Message, SnapshotPage, SyncReply, SyncRequest,
     Take, TakeReply,
@@ -303,7 +303,7 @@ class Replica:
         self._check_memory()
         done = []
         for oid in self.traders.open_ids(self.ledger, None if operator else trader):
-            if (side is None or self.ledger.orders[oid].side is side) and not self.coordinator.deciding(oid):
+            if (side is None or self.ledger.orders[oid].side is side) and not self.coordinator.working(oid):
                 self.emit(Cancel(oid, reason))
                 done.append(oid)
         self._pump()
@@ -321,8 +321,8 @@ class Replica:
         without a trader's name may be cancelled by any trader of this node.
         """
         self._own_open(oid, trader, operator)
-        if self.coordinator.deciding(oid):
-            raise Busy(f"fill-or-kill order {oid} is being decided: it fills whole or is killed in a moment")
+        if self.coordinator.working(oid):
+            raise Busy(f"fill-or-kill order {oid} is trading: it ends filled whole, or killed, in a moment")
         self.emit(Cancel(oid, reason))
         self._pump()
         return self.order_info(oid)
