@@ -7,9 +7,10 @@ import signal
 import pytest
 
 from zmqex import keys
-from zmqex.cli import EX_SOFTWARE, node_main
+from zmqex.cli import EX_SOFTWARE, EX_USAGE, node_main
 from zmqex.errors import InvariantViolation
 from zmqex.node import Node
+from zmqex.store import SqliteStore
 
 
 def refused(argv: list[str], capsys) -> str:
@@ -32,7 +33,8 @@ def test_with_keys_a_join_must_name_the_peer(tmp_path, capsys):
 
 
 def test_a_missing_key_directory_is_a_one_line_error(tmp_path, capsys):
-    assert node_main(["--id", "a", "--port", "0", "--keys", str(tmp_path / "nowhere"), "--ephemeral"]) == 1
+    assert node_main(["--id", "a", "--port", "0", "--keys", str(tmp_path / "nowhere"), "--ephemeral",
+                      "--new-mesh"]) == 1
     assert "cannot read key file" in capsys.readouterr().err
 
 
@@ -44,7 +46,28 @@ def test_a_node_that_stops_on_a_bug_exits_with_ex_software(monkeypatch):
     monkeypatch.setattr(Node, "run", run)
     handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
     try:
-        assert node_main(["--id", "a", "--port", "0", "--ephemeral"]) == EX_SOFTWARE == 70
+        assert node_main(["--id", "a", "--port", "0", "--ephemeral", "--new-mesh"]) == EX_SOFTWARE == 70
     finally:
         for sig, handler in handlers.items():  # node_main installed its own
             signal.signal(sig, handler)
+
+
+# --- a brand-new mesh is explicit -------------------------------------------------------------
+
+
+def test_an_empty_store_with_nothing_to_join_is_refused_in_one_line(tmp_path, capsys):
+    for store in (["--ephemeral"], ["--data-dir", str(tmp_path / "a")]):
+        assert node_main(["--id", "a", "--port", "0", *store]) == EX_USAGE == 2
+        [line] = capsys.readouterr().err.splitlines()
+        assert "node a has an empty store and nothing to join" in line and "--new-mesh" in line
+    assert not SqliteStore(tmp_path / "a", "a").has_history()  # refused: nothing marked
+
+
+def test_new_mesh_is_for_a_first_start_only(tmp_path, capsys):
+    store = SqliteStore(tmp_path, "a")
+    store.mark_in_mesh("founded")  # what a first start with --new-mesh leaves behind
+    store.close()
+    assert node_main(["--id", "a", "--port", "0", "--data-dir", str(tmp_path), "--new-mesh"]) == EX_USAGE
+    [line] = capsys.readouterr().err.splitlines()
+    assert "already belongs to a mesh" in line and "drop it" in line
+    assert refused(["--id", "a", "--port", "0", "--ephemeral", "--new-mesh", "--join", "127.0.0.1:1"], capsys)

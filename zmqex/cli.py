@@ -1,4 +1,16 @@
-"""Command lines: ``zmqex-node``."""
+"""Command lines: ``zmqex-node``.
+
+A node starts in one of three ways: from its own store (it ran before); joining
+a mesh (``--join``), with an empty store; or founding a new mesh
+(``--new-mesh``), with an empty store.  An empty store and neither flag is
+refused (exit 2): it is a brand-new node nobody told what to do, or a node
+that lost its store, and one that lost its store must not found a mesh again,
+since it would hand out the order ids it handed out before.  So ``--new-mesh``
+is for a founder's very first start only, and a store that belongs to a mesh
+refuses it too (drop the flag after the first start; as etcd's
+``--initial-cluster-state new``).  An ``--ephemeral`` node has an empty store
+at every start, so it needs one of the two flags every time.
+"""
 
 from __future__ import annotations
 
@@ -15,6 +27,7 @@ from zmqex.node import Node
 from zmqex.store import MemoryStore, SqliteStore, default_data_dir
 
 
+EX_USAGE = 2  # as argparse: the command line does not say what to do
 EX_SOFTWARE = 70  # sysexits.h: the node stopped on an internal error (a supervisor restarts it)
 
 
@@ -25,6 +38,10 @@ def node_main(argv: list[str] | None = None) -> int:
     parser.add_argument("--host", default="127.0.0.1", help="address to bind and announce (default 127.0.0.1)")
     parser.add_argument("--join", action="append", default=[], metavar="[ID@]HOST:PORT",
                         help="a peer to join; repeat for several (with --keys: ID@HOST:PORT, ID its node id)")
+    parser.add_argument("--new-mesh", action="store_true",
+                        help="found a new mesh: only for a founder's first start, with an empty store (without "
+                             "it, an empty store needs --join: a node that lost its store must not found a mesh "
+                             "again, it would reuse its order ids)")
     parser.add_argument("--keys", metavar="DIR",
                         help="key directory: DIR/ID.key_secret and DIR/members|traders|operators/*.key "
                              "(see zmqex-keygen); CURVE on every socket; reloaded on SIGHUP")
@@ -68,6 +85,8 @@ def node_main(argv: list[str] | None = None) -> int:
     )
     if args.ephemeral and args.data_dir:
         parser.error("--ephemeral keeps nothing on disk; it cannot go with --data-dir")
+    if args.new_mesh and args.join:
+        parser.error("--new-mesh founds a mesh of its own; it cannot go with --join")
     if args.keys is None and args.insecure and not _is_loopback(args.host):
         logging.getLogger("zmqex").warning(
             "running WITHOUT KEYS on %s: anyone who reaches this port can trade, read the book and join", args.host)
@@ -77,6 +96,11 @@ def node_main(argv: list[str] | None = None) -> int:
             store = MemoryStore()
         else:
             store = SqliteStore(args.data_dir or default_data_dir(args.id), args.id, synchronous=args.sync.upper())
+        refusal = _how_to_start(args, store)
+        if refusal is not None:
+            store.close()
+            print(f"zmqex-node: {refusal}", file=sys.stderr)
+            return EX_USAGE
         node = Node(args.id, host=args.host, port=args.port, join=args.join, store=store,
                     config=Config(compact_after=args.compact_after), keys_dir=args.keys,
                     drop_gossip=args.drop_gossip)
@@ -114,6 +138,21 @@ def node_main(argv: list[str] | None = None) -> int:
         if exporter is not None:
             exporter.close()
     return 0
+
+
+def _how_to_start(args: argparse.Namespace, store: MemoryStore | SqliteStore) -> str | None:
+    """Why the node must not start as the command line says (see the module docstring), or None;
+    a store that joins or founds a mesh now is marked as belonging to one, for good."""
+    if store.has_history():
+        if args.new_mesh:
+            return (f"node {args.id}'s store already belongs to a mesh: --new-mesh is only for a founder's "
+                    "first start; drop it")
+        return None
+    if not args.join and not args.new_mesh:
+        return (f"node {args.id} has an empty store and nothing to join: give --join HOST:PORT to join a mesh "
+                "(also to rejoin after losing its store), or --new-mesh to found a new one")
+    store.mark_in_mesh("founded" if args.new_mesh else "joined")
+    return None
 
 
 def _host_port(text: str) -> tuple[str, int]:

@@ -128,11 +128,14 @@ class LocalNetwork:
 
     def start(self, node_id: str, join: list[str] | None = None, args: list[str] | None = None,
               wait: bool = True) -> NodeProcess:
-        """Start a node; by default it joins the first running node."""
+        """Start a node; by default it joins the first running node, and with none running
+        (or ``join=[]``) it founds the mesh (``--new-mesh``)."""
         if join is None:
             join = [n.join_address for n in self.nodes.values() if n.alive() and n.endpoint][:1]
         argv = ["--id", node_id, "--port", "0", *self.extra_args, *(args or [])]
-        if "--ephemeral" not in argv:
+        if not join and "--new-mesh" not in argv:
+            argv.append("--new-mesh")
+        if "--ephemeral" not in argv and "--data-dir" not in argv:
             argv += ["--data-dir", str(self.workdir / node_id)]
         if self.keys_dir is not None and "--keys" not in argv:
             argv += ["--keys", str(self.keys_dir / node_id)]
@@ -145,11 +148,13 @@ class LocalNetwork:
         return node
 
     def restart(self, node_id: str, wait: bool = True) -> NodeProcess:
-        """Start a stopped or killed node again, from its data directory, on its old port."""
+        """Start a stopped or killed node again, from its data directory, on its old port
+        (not as a founder: ``--new-mesh`` is for a first start only)."""
         old = self.nodes[node_id]
         assert not old.alive(), f"{node_id} is still running"
-        argv = list(old.args)
-        argv[argv.index("--port") + 1] = old.address.rpartition(":")[2]
+        argv = [arg for arg in old.args if arg != "--new-mesh"]
+        if old.endpoint:  # else it never got that far: its command line names the port already
+            argv[argv.index("--port") + 1] = old.address.rpartition(":")[2]
         node = NodeProcess(node_id, old.log_path, argv, old.keys_dir)
         self.nodes[node_id] = node
         if wait:

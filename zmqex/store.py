@@ -7,7 +7,9 @@ delivered, in delivery order; the take requests it sent and their answers
 id; and which trader placed each own order (node-local, never replicated).
 Together they rebuild the replica and its promises after a crash
 (``records()`` in an order :meth:`Replica.restore` accepts).  The member list
-is kept too, so a restarted node finds its peers without being told.
+is kept too, so a restarted node finds its peers without being told, and
+whether this store ever belonged to a mesh (:meth:`SqliteStore.has_history`),
+so a node that lost its store cannot mistake itself for a brand-new one.
 
 SQLite runs in WAL mode.  ``synchronous=FULL`` (the default) fsyncs every
 commit that backs a promise, so an acknowledged order survives a power cut as
@@ -224,6 +226,24 @@ class SqliteStore:
         except (sqlite3.Error, DecodeError, StoreError, ValueError) as exc:
             raise StoreError(f"store {self.path} is unreadable: {exc}") from None
 
+    def has_history(self) -> bool:
+        """Whether this store ever belonged to a mesh: it was marked so (:meth:`mark_in_mesh`), or holds
+        events, a checkpoint or members.  A node whose store has none is brand-new, or lost its store."""
+        try:
+            if self._meta("in_mesh") is not None:
+                return True
+            return any(self.db.execute("SELECT 1 FROM events UNION ALL SELECT 1 FROM checkpoint "
+                                       "UNION ALL SELECT 1 FROM members LIMIT 1"))
+        except sqlite3.Error as exc:
+            raise StoreError(f"store {self.path} is unreadable: {exc}") from None
+
+    def mark_in_mesh(self, how: str) -> None:
+        """Remember for good that this store belongs to a mesh (``how``: founded or joined it)."""
+        try:
+            self.db.execute("INSERT OR IGNORE INTO meta VALUES ('in_mesh', ?)", (how,))
+        except sqlite3.Error as exc:
+            raise StoreError(f"store {self.path} cannot be written: {exc}") from None
+
     def members(self) -> list[tuple[str, str, str]]:
         return list(self.db.execute("SELECT id, router, pub FROM members ORDER BY id"))
 
@@ -295,6 +315,12 @@ class MemoryStore:
 
     def records(self) -> Iterator[Record]:
         return iter(list(self._records))
+
+    def has_history(self) -> bool:
+        return bool(self._records or self._members)
+
+    def mark_in_mesh(self, how: str) -> None:
+        pass  # nothing outlives the process: a restarted ephemeral node is always brand-new
 
     def members(self) -> list[tuple[str, str, str]]:
         return sorted(self._members.values())

@@ -140,7 +140,7 @@ export class Mesh {
     try {
       for (const id of ids) {
         const first = mesh.nodes.values().next().value;
-        const args = ["--ephemeral", ...(first === undefined ? [] : ["--join", first.joinAddress])];
+        const args = ["--ephemeral", ...(first === undefined ? ["--new-mesh"] : ["--join", first.joinAddress])];
         if (mesh.keysDir !== undefined) {
           args.push("--keys", join(mesh.keysDir, id));
         }
