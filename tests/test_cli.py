@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import signal
+import subprocess
+import sys
 
 import pytest
 
 from zmqex import keys
-from zmqex.cli import EX_SOFTWARE, EX_USAGE, node_main
+from zmqex.cli import EX_DUPLICATE, EX_SOFTWARE, EX_USAGE, node_main
 from zmqex.errors import InvariantViolation
 from zmqex.node import Node
 from zmqex.store import SqliteStore
@@ -71,3 +73,16 @@ def test_new_mesh_is_for_a_first_start_only(tmp_path, capsys):
     [line] = capsys.readouterr().err.splitlines()
     assert "already belongs to a mesh" in line and "drop it" in line
     assert refused(["--id", "a", "--port", "0", "--ephemeral", "--new-mesh", "--join", "127.0.0.1:1"], capsys)
+
+
+def test_a_data_directory_in_use_is_refused_with_its_own_exit_code(tmp_path):
+    held = SqliteStore(tmp_path, "a")  # as a running node holds it (tests/test_store.py: across processes)
+    try:
+        done = subprocess.run([sys.executable, "-c", "import sys; from zmqex.cli import node_main; sys.exit("
+                               f"node_main(['--id', 'a', '--port', '0', '--data-dir', {str(tmp_path)!r}]))"],
+                              capture_output=True, text=True, timeout=60)
+    finally:
+        held.close()
+    assert done.returncode == EX_DUPLICATE == 78, done
+    [line] = done.stderr.splitlines()
+    assert "is in use by another running node" in line and "Traceback" not in done.stdout

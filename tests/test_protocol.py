@@ -233,7 +233,7 @@ def test_error_classes_are_those_of_errors_py_each_under_its_own_code():
                 errors.InvariantViolation,  # our own bug: never a class for what a node says
                 errors.Timeout,  # the client's own: no node sends it
                 errors.Forged, errors.BadEvent,  # about peers' events, not a client's request
-                errors.StoreError, errors.KeyFileError,  # a node's environment, not a request
+                errors.StoreError, errors.StoreLocked, errors.KeyFileError,  # a node's environment
                 errors.StreamEnded}  # a stream's end, or the client's finding: no reply has it
     every = {cls for _, cls in inspect.getmembers(errors, inspect.isclass) if issubclass(cls, errors.ZmqexError)}
     assert every - left_out == set(protocol.ERROR_CLASSES), "a new error class: map its code, or say why not"

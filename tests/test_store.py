@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import sqlite3
+import subprocess
+import sys
 
 import pytest
 
@@ -12,8 +14,8 @@ from zmqex.core.outputs import Decision, EventRecord, HoldSettled, HoldTaken, Or
 from zmqex.core.replica import Config, Replica
 from tests.checked import Network
 from zmqex.local import wait_for
-from zmqex.errors import StoreError
-from zmqex.store import FILENAME, MemoryStore, SqliteStore
+from zmqex.errors import StoreError, StoreLocked
+from zmqex.store import FILENAME, MemoryStore, SqliteStore, _Lock
 
 
 def traded_network():
@@ -132,6 +134,27 @@ def test_another_nodes_store_is_refused(tmp_path):
     SqliteStore(tmp_path, "a").close()
     with pytest.raises(StoreError, match="belongs to node 'a'"):
         SqliteStore(tmp_path, "b")
+
+
+def test_a_store_another_process_holds_is_refused_until_it_lets_go(tmp_path):
+    holder = subprocess.Popen([sys.executable, "-c", "import sys; from zmqex.store import SqliteStore; "
+                               f"s = SqliteStore({str(tmp_path)!r}, 'a'); print('held', flush=True); sys.stdin.read()"],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline() == "held\n"
+        with pytest.raises(StoreLocked, match=rf"in use by another running node \(pid {holder.pid}\)"):
+            SqliteStore(tmp_path, "a")
+    finally:
+        holder.communicate("", timeout=30)  # it exits: the kernel drops its lock
+    SqliteStore(tmp_path, "a").close()
+
+
+def test_one_process_may_open_a_store_twice_and_holds_it_until_the_last_closes(tmp_path):
+    first, second = SqliteStore(tmp_path, "a"), SqliteStore(tmp_path, "a")
+    first.close()
+    assert tmp_path.resolve() in _Lock.held  # still held for the second
+    second.close()
+    assert tmp_path.resolve() not in _Lock.held
 
 
 def test_a_corrupt_row_is_a_store_error(tmp_path):

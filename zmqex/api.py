@@ -139,6 +139,9 @@ class ClientApi:
         self._ops: dict[str, Callable[[Caller, Any, dict[str, Any]], Mapping[str, Any] | None]] = {
             op: getattr(self, "_" + op) for op in protocol.OPS}
         self.endpoints: dict[str, str] = {}  # peer -> endpoint, filled in by the node for status
+        # Why the node refuses every op of protocol.WRITES now, if it does: set and cleared by the node
+        # (its claim to its id is not yet accepted).  Status says not ready.
+        self.refusal: tuple[type[LocalError], str] | None = None
         # (op, "ok" or the error code) -> requests answered so: for the metrics (zmqex.probe).  An op
         # that is not one of the protocol's counts as NO_OP, so a client cannot make up labels.
         self.requests: Counter[tuple[str, str]] = Counter()
@@ -175,6 +178,8 @@ class ClientApi:
                 return error(request_id, protocol.UNKNOWN_OP,
                              f"unknown op {wire.brief(op, 30)}; one of {sorted(protocol.OPS)}")
             protocol.check_fields(request, op)
+            if self.refusal is not None and op in protocol.WRITES:
+                raise self.refusal[0](self.refusal[1])
             result = self._ops[op](caller, request_id, request)
             return None if result is None else wire.pack(protocol.ok_reply(request_id, result))
         except (LocalError, RemoteError) as exc:  # an InvariantViolation is our bug: it is not answered away
@@ -218,9 +223,22 @@ class ClientApi:
         """What the streams owe at the end of an iteration: the book's changes, new snapshots."""
         return self.streams.flush(now)
 
+    @property
+    def ready(self) -> bool:
+        """Whether the node takes new work: not while it has to hear from its peers, lost its
+        history, or refuses writes (``refusal``)."""
+        r = self.replica
+        return not (r.awaiting_peers or r.amnesia or self.refusal)
+
     def tick(self, now: int) -> Frames:
-        """The node's timer: cancel on disconnect for connections silent too long; stream heartbeats."""
+        """The node's timer: cancel on disconnect for connections silent too long; stream heartbeats.
+
+        While the node refuses writes (``refusal``) only the heartbeats: a cancel on disconnect
+        that falls due then fires on the first tick after it takes writes again.
+        """
         self.now = now
+        if self.refusal is not None:
+            return self.streams.tick(now)
         for identity in [i for i, cod in self.cod.items() if now >= cod.deadline]:
             self._disconnected(identity, self.cod.pop(identity))
         for trader, restored in list(self._restored.items()):
@@ -399,7 +417,7 @@ class ClientApi:
         orders = r.ledger.orders.values()
         return {
             "node": r.id,
-            "ready": not (r.awaiting_peers or r.amnesia),
+            "ready": self.ready,
             "peers": {p: {"up": h.up, "endpoint": self.endpoints.get(p), "lag": h.lag, "ahead": h.ahead,
                           "hash": h.hash} for p, h in health.peers(r).items()},
             "vc": dict(r.clock.items_sorted()),

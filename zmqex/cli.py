@@ -21,7 +21,7 @@ import signal
 import sys
 
 from zmqex.core.replica import Config
-from zmqex.errors import KeyFileError, StoreError
+from zmqex.errors import KeyFileError, StoreError, StoreLocked
 from zmqex.core.wire import is_node_id
 from zmqex.node import Node
 from zmqex.store import MemoryStore, SqliteStore, default_data_dir
@@ -29,6 +29,9 @@ from zmqex.store import MemoryStore, SqliteStore, default_data_dir
 
 EX_USAGE = 2  # as argparse: the command line does not say what to do
 EX_SOFTWARE = 70  # sysexits.h: the node stopped on an internal error (a supervisor restarts it)
+#: sysexits.h EX_CONFIG: another live process is this node (its id in the mesh, or its data directory).
+#: Restarting will not help until that one stops (systemd: RestartPreventExitStatus=78).
+EX_DUPLICATE = 78
 
 
 def node_main(argv: list[str] | None = None) -> int:
@@ -104,6 +107,9 @@ def node_main(argv: list[str] | None = None) -> int:
         node = Node(args.id, host=args.host, port=args.port, join=args.join, store=store,
                     config=Config(compact_after=args.compact_after), keys_dir=args.keys,
                     drop_gossip=args.drop_gossip)
+    except StoreLocked as exc:
+        print(f"zmqex-node: {exc}", file=sys.stderr)
+        return EX_DUPLICATE
     except (StoreError, KeyFileError) as exc:
         print(f"zmqex-node: {exc}", file=sys.stderr)
         return 1
@@ -137,7 +143,7 @@ def node_main(argv: list[str] | None = None) -> int:
     finally:
         if exporter is not None:
             exporter.close()
-    return 0
+    return EX_DUPLICATE if node.duplicate else 0  # "": a serving node told so carries on, and stops as asked
 
 
 def _how_to_start(args: argparse.Namespace, store: MemoryStore | SqliteStore) -> str | None:

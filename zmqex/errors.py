@@ -155,6 +155,12 @@ class StoreError(LocalError):
     code = "store"
 
 
+class StoreLocked(StoreError):
+    """Another running process has the store open: two nodes started on one data directory."""
+
+    code = "store_locked"
+
+
 class KeyFileError(LocalError):
     """A key file or key directory is missing, malformed, or inconsistent."""
 

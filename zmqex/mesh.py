@@ -19,6 +19,20 @@ member restarted.  The tag travels in every message, not only in hellos,
 because a DEALER that reconnects gets a new routing id without saying hello
 again.
 
+A second process must learn that it is one, and stop before it acknowledges
+anything: a node answers every hello with a :class:`Verdict`, sent back on
+its ROUTER to the connection the hello came in on (the one thing a node sends
+on its ROUTER to a peer, because the refused process may be reachable no
+other way, and no link of ours is made for it): ``accepted``, ``refused``
+(another incarnation holds the id; the sender waits: it may be that one
+restarted), or ``duplicate``.  ``duplicate`` needs proof that the holder is
+alive now, not only lately heard: the node sends the holder a :data:`PROBE`
+with a fresh nonce on its link, and the holder echoes it on the same path;
+an echo proves the holder alive after the probe left, so every incarnation
+refused before that is a second process (a stale message from a holder that
+died cannot echo a nonce made after it died).  A node acts on verdicts about
+its own incarnation (:mod:`zmqex.claim`).
+
 Members find each other with :class:`Hello` frames, each carrying the sender's
 endpoints and every member it knows: a node that hears of a member it has no
 link to connects to it and says hello.  Nodes repeat their hello now and then,
@@ -30,6 +44,7 @@ from __future__ import annotations
 import ipaddress
 import logging
 import re
+import secrets
 from dataclasses import dataclass
 from typing import Any
 
@@ -43,6 +58,19 @@ from zmqex.keys import PublicKey, SecretKey
 log = logging.getLogger(__name__)
 
 CORE, MEMBERS = b"c", b"m"  # first frame of a peer message: a core message, or a hello
+#: First frame of a verdict on a hello, and of a probe and its echo (see the module docstring).
+VERDICT, PROBE = b"v", b"p"
+
+#: What a node answers a hello with, about the sender's incarnation.
+VERDICTS = ("accepted", "refused", "duplicate")
+ACCEPTED, REFUSED, DUPLICATE = VERDICTS
+
+#: Least time between two verdicts of one kind to one incarnation, and between two probes of
+#: one holder: a refused process says hello on every tick.
+TELL_EVERY_MS = 1_000
+
+#: Refused incarnations remembered per member, the oldest forgotten first.
+MAX_CONTESTED = 16
 
 #: A member silent this long may come back as a new incarnation (it restarted); sooner, a
 #: second incarnation is a second process claiming its id.
@@ -89,6 +117,41 @@ def parse_tag(data: bytes) -> tuple[str, str]:
     return node, incarnation
 
 
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """A peer's answer to our hello: ``verdict`` (one of :data:`VERDICTS`) on ``incarnation``
+    (ours, as the peer heard it), and ``holder``, the incarnation it listens to for our id."""
+
+    verdict: str
+    incarnation: str
+    holder: str
+
+
+def encode_verdict(verdict: Verdict) -> bytes:
+    return wire.pack([wire.VERSION, verdict.verdict, verdict.incarnation, verdict.holder])
+
+
+def decode_verdict(data: bytes) -> Verdict:
+    raw = wire.need_list(wire.unpack(data), "verdict", 4)
+    if raw[0] != wire.VERSION:
+        raise DecodeError(f"verdict version {wire.brief(raw[0], 20)} is not supported")
+    verdict = wire.need_str(raw[1], "verdict", 16)
+    if verdict not in VERDICTS:
+        raise DecodeError(f"verdict {verdict!r} is not one of {VERDICTS}")
+    return Verdict(verdict, wire.need_str(raw[2], "incarnation", 32), wire.need_str(raw[3], "holder", 32))
+
+
+def encode_probe(nonce: str) -> bytes:
+    return wire.pack([wire.VERSION, nonce])
+
+
+def decode_probe(data: bytes) -> str:
+    raw = wire.need_list(wire.unpack(data), "probe", 2)
+    if raw[0] != wire.VERSION:
+        raise DecodeError(f"probe version {wire.brief(raw[0], 20)} is not supported")
+    return wire.need_str(raw[1], "nonce", 32)
+
+
 def encode_hello(hello: Hello) -> bytes:
     return wire.pack([wire.VERSION, _member_to_wire(hello.sender), [_member_to_wire(m) for m in hello.members]])
 
@@ -104,41 +167,106 @@ def decode_hello(data: bytes) -> Hello:
 
 
 class Incarnations:
-    """Which run of each member this node listens to (see the module docstring).
+    """Which run of each member this node listens to, and what it tells the others (module docstring).
 
     ``heard(node, incarnation, now)`` says whether a message tagged so is to be
     used.  Invariant: one accepted incarnation per member; it changes only
     after :data:`RESTART_AFTER_MS` of silence.  At most :data:`MAX_NODES` ids
     are remembered (without keys anyone may send tags): when full, ids silent
     for :data:`RESTART_AFTER_MS` are forgotten, and a new id is refused if none
-    is.  O(1) per message, O(n) when full.
+    is.  Refused incarnations are kept per member (at most :data:`MAX_CONTESTED`)
+    with when each was first refused, until a probe's echo shows the holder alive
+    after that: then each is a ``duplicate``.  O(1) per message, O(n) when full.
     """
 
     def __init__(self) -> None:
         self.accepted: dict[str, tuple[str, int]] = {}  # node -> (incarnation, last heard)
         self.refused: dict[str, str] = {}  # node -> the latest incarnation refused (for the log)
+        # node -> {incarnation refused: [first refused at, shown to be a second process]}, while the holder holds
+        self.contested: dict[str, dict[str, list[Any]]] = {}
+        self.probes: dict[str, tuple[str, str, int]] = {}  # node -> (nonce, holder probed, sent at)
+        self._told: dict[tuple[str, str], tuple[str, int]] = {}  # (node, incarnation) -> (verdict, at)
 
     def heard(self, node: str, incarnation: str, now: int) -> bool:
         current = self.accepted.get(node)
         if current is None and len(self.accepted) >= MAX_NODES:
             self.accepted = {n: a for n, a in self.accepted.items() if now - a[1] < RESTART_AFTER_MS}
             self.refused = {n: i for n, i in self.refused.items() if n in self.accepted}
+            self.contested = {n: c for n, c in self.contested.items() if n in self.accepted}
+            self.probes = {n: p for n, p in self.probes.items() if n in self.accepted}
             if len(self.accepted) >= MAX_NODES:
                 return False
         if current is None or current[0] == incarnation or now - current[1] >= RESTART_AFTER_MS:
             if current is not None and current[0] != incarnation:
                 log.info("peer %s restarted (incarnation %s, was %s)", node, incarnation, current[0])
+                self.contested.pop(node, None)  # refused while another held the id: judged afresh
+                self.probes.pop(node, None)
             self.accepted[node] = (incarnation, now)
             return True
+        contested = self.contested.setdefault(node, {})
+        if incarnation not in contested:
+            if len(contested) >= MAX_CONTESTED:
+                del contested[next(iter(contested))]
+            contested[incarnation] = [now, False]
         if self.refused.get(node) != incarnation:
             self.refused[node] = incarnation
             log.error("a second node claims to be %s (incarnation %s) while %s is running: refused; "
                       "two nodes must not share an id or a key", node, incarnation, current[0])
         return False
 
+    def verdict(self, node: str, incarnation: str) -> Verdict:
+        """What to tell ``incarnation`` of ``node`` about its claim, once it said hello (after ``heard``)."""
+        holder = self.accepted.get(node, ("", 0))[0]
+        if holder == incarnation:
+            return Verdict(ACCEPTED, incarnation, holder)
+        shown = self.contested.get(node, {}).get(incarnation, [0, False])[1]
+        return Verdict(DUPLICATE if shown else REFUSED, incarnation, holder)
+
+    def should_tell(self, node: str, verdict: Verdict, now: int) -> bool:
+        """Whether to send ``verdict`` now: a new one at once, the same one at most every TELL_EVERY_MS."""
+        key = (node, verdict.incarnation)
+        told = self._told.get(key)
+        if told is not None and told[0] == verdict.verdict and now - told[1] < TELL_EVERY_MS:
+            return False
+        if len(self._told) >= 4 * MAX_NODES:
+            self._told.clear()  # forgetting only makes a verdict go out again
+        self._told[key] = (verdict.verdict, now)
+        return True
+
+    def probe(self, node: str, now: int) -> str | None:
+        """A fresh nonce to send ``node``'s holder, if an incarnation refused for it is not yet shown to
+        be a second process and no probe went in the last TELL_EVERY_MS; else None."""
+        contested, current = self.contested.get(node), self.accepted.get(node)
+        if not contested or current is None or all(shown for _, shown in contested.values()):
+            return None
+        sent = self.probes.get(node)
+        if sent is not None and now - sent[2] < TELL_EVERY_MS:
+            return None
+        nonce = secrets.token_hex(8)
+        self.probes[node] = (nonce, current[0], now)
+        return nonce
+
+    def echoed(self, node: str, incarnation: str, nonce: str, now: int) -> list[str]:
+        """A probe's echo from ``node``'s ``incarnation``: the incarnations it shows to be second
+        processes (refused before the probe left, while the holder was alive after it)."""
+        sent = self.probes.get(node)
+        current = self.accepted.get(node)
+        if sent is None or sent[0] != nonce or sent[1] != incarnation or current is None or current[0] != incarnation:
+            return []
+        del self.probes[node]
+        self.accepted[node] = (incarnation, max(current[1], now))
+        shown = []
+        for other, state in self.contested.get(node, {}).items():
+            if not state[1] and state[0] <= sent[2]:
+                state[1] = True
+                shown.append(other)
+        return shown
+
     def forget(self, node: str) -> None:
         self.accepted.pop(node, None)
         self.refused.pop(node, None)
+        self.contested.pop(node, None)
+        self.probes.pop(node, None)
 
 
 def _member_to_wire(m: Member) -> list[str]:
@@ -188,6 +316,7 @@ class Link:
         self.router = router
         self.peer = peer  # known at once with keys, else once it says hello
         self.pub: str | None = None
+        self.verdict: Verdict | None = None  # the peer's latest verdict on our hello (see zmqex.claim)
         self._tag = tag
         self._own, self._server = own, server
         self.dealer = ctx.socket(zmq.DEALER)

@@ -26,6 +26,10 @@ requests, a member's key peer messages, and a peer message's tag
 keys (loopback only) the tag alone names a peer.  Links to peers, and which
 run of each member is heard, belong to :class:`~zmqex.peers.Peers`.
 
+A node that joins with an empty store takes no work until the mesh accepts
+this process as its id (:mod:`zmqex.claim`), and stops, saying so, if a peer
+shows that another live process holds it.
+
 (The store's WAL checkpoints run on a thread of their own, in
 :mod:`zmqex.store`; it never touches the replica; nor does pyzmq's ZAP thread.)
 """
@@ -44,13 +48,14 @@ import zmq
 
 from zmqex import api, auth, heap, keys, mesh, protocol
 from zmqex.auth import Authenticator
+from zmqex.claim import Claim
 from zmqex.core import messages, wire
 from zmqex.core.events import Cancel, Event, Fill, NewOrder
 from zmqex.core.money import format_price, format_qty
 from zmqex.core.outputs import Delivered, PeerChanged, Record
 from zmqex.core.replica import Config, Replica
 from zmqex.core.schedule import schedule
-from zmqex.errors import KeyFileError, LocalError, RemoteError
+from zmqex.errors import Busy, DecodeError, KeyFileError, LocalError, RemoteError
 from zmqex.keys import Keyring
 from zmqex.peers import Peers
 from zmqex.probe import Probe
@@ -67,7 +72,7 @@ HELLO_EVERY_MS = 2000
 LINGER_MS = 200
 CLIENT_SNDHWM = 256
 MAX_SLOW_READERS = 10_000  # clients whose dropped replies we count, to tell them
-PEER_KINDS = (mesh.CORE, mesh.MEMBERS)
+PEER_KINDS = (mesh.CORE, mesh.MEMBERS, mesh.PROBE)
 
 #: What input from a peer or a client may raise: logged and dropped, and the node carries on
 #: (nothing was changed: zmqex.errors, and docs/design.md, "Errors").  Anything else is a
@@ -118,6 +123,10 @@ class Node:
         self._answers: list[tuple[bytes, bytes]] = []  # replies of this iteration, sent after its commit
         self.auth = None if keyring is None else Authenticator(self.ctx, keyring)
         self.probe: Probe | None = None  # set before run() to record metrics (zmqex.probe; --metrics)
+        # Why this node stops: a peer showed that another live process holds our id before we took
+        # any work (zmqex.claim); zmqex-node then exits with its own code.  "" once a serving node
+        # was told so (it carries on).
+        self.duplicate: str | None = None
 
         self.router = self.ctx.socket(zmq.ROUTER)
         self.router.setsockopt(zmq.ROUTER_MANDATORY, 1)  # a vanished client raises, not silence
@@ -155,6 +164,9 @@ class Node:
         seeds = [*join, *(f"{member}@{router}" for member, router, _ in members if member != self.id)]
         if seeds and not self.replica.clock:
             self.replica.awaiting_peers = True  # see Replica.awaiting_peers
+        # Joining with nothing of its own, it may be a second process under a member's id (zmqex.claim).
+        self.claim = Claim(self.incarnation, confirmed=not (seeds and not self.replica.clock))
+        self._refuse_writes()
         for seed in seeds:
             peer, at, address = seed.rpartition("@")
             self.peers.link(address if "://" in address else f"tcp://{address}", peer or None)
@@ -179,11 +191,15 @@ class Node:
                 for sock in ready:
                     if sock is self.router:
                         self._read_router()
+                    elif (link := self.peers.link_of(sock)) is not None:
+                        self._read_dealer(link)
                     else:
                         self._read_sub(sock)
                 now = now_ms()
                 if now >= next_tick:
                     self.replica.tick(now)
+                    if not self.claim.confirmed:
+                        self._check_claim(now)
                     for identity, frame in self.api.tick(now):  # cancel on disconnect, stream heartbeats
                         self._to_client(identity, frame)
                     for identity in list(self._owed):
@@ -193,7 +209,7 @@ class Node:
                         self.peers.say_hello()
                         self._next_hello = now + HELLO_EVERY_MS
                     else:
-                        self.peers.say_hello(unanswered_only=True)
+                        self.peers.say_hello(unanswered_only=True, until_verdict=not self.claim.confirmed)
                     if now >= next_freeze:
                         heap.freeze_survivors()
                         next_freeze = now + GC_FREEZE_EVERY_MS
@@ -291,7 +307,7 @@ class Node:
             if len(frames) == 2:
                 self._client_request(identity, frames[1], user)
             elif len(frames) == 4 and frames[1] in PEER_KINDS:  # a peer's, or one claiming to be (refused there)
-                self._peer_message(user, frames[1], frames[2], frames[3])
+                self._peer_message(identity, user, frames[1], frames[2], frames[3])
             elif user is None or self._is_client(user):  # a client's request in several frames: answered
                 self._to_client(identity, self.api.handle_parts(identity, len(frames) - 1, frames[1], now_ms()))
             else:
@@ -325,7 +341,7 @@ class Node:
         else:
             self._to_client(identity, reply)
 
-    def _peer_message(self, user: str | None, kind: bytes, tag: bytes, data: bytes) -> None:
+    def _peer_message(self, identity: bytes, user: str | None, kind: bytes, tag: bytes, data: bytes) -> None:
         try:
             sender, incarnation = mesh.parse_tag(tag)
         except RemoteError as exc:
@@ -335,7 +351,11 @@ class Node:
             # A key may speak only for the member it belongs to (a trader's key for nobody).
             self._refuse(user or "an unknown key", f"a peer message claiming to be {sender}")
             return
-        if not self.peers.incarnations.heard(sender, incarnation, now_ms()):
+        now = now_ms()
+        heard = self.peers.incarnations.heard(sender, incarnation, now)
+        if kind == mesh.MEMBERS:
+            self._tell(identity, sender, incarnation, now)
+        if not heard:
             self.replica.counters["duplicate_ids"] += 1
             return
         try:
@@ -346,6 +366,8 @@ class Node:
                 self._receive(sender, messages.decode_batch(data), "message")
             elif kind == mesh.MEMBERS:
                 self._on_hello(sender, mesh.decode_hello(data))
+            elif kind == mesh.PROBE:  # is this process alive: the echo says so, on the same connection
+                self._send_back(identity, mesh.PROBE, mesh.encode_probe(mesh.decode_probe(data)))
             else:
                 self._refuse(sender, f"a peer message of unknown kind {kind[:10]!r}")
         except REFUSED as exc:
@@ -395,6 +417,88 @@ class Node:
             log.info("joined %s at %s", member.id, member.router)
         for member in outcome.to_save:
             self.store.save_member(member.id, member.router, member.pub)
+        if not self.claim.confirmed:  # a peer that accepted us, now greeted: links to its members exist
+            self._check_claim(now_ms())
+
+    def _tell(self, identity: bytes, sender: str, incarnation: str, now: int) -> None:
+        """Answer a hello with our verdict on its incarnation; while we refuse it, probe the one we
+        hear for that id, whose echo shows it alive and this one a second process (zmqex.mesh)."""
+        incarnations = self.peers.incarnations
+        verdict = incarnations.verdict(sender, incarnation)
+        if verdict.verdict == mesh.REFUSED:
+            nonce = incarnations.probe(sender, now)
+            if nonce is not None:
+                self.peers.send(sender, mesh.PROBE, mesh.encode_probe(nonce))
+        if incarnations.should_tell(sender, verdict, now):
+            self._send_back(identity, mesh.VERDICT, mesh.encode_verdict(verdict))
+
+    def _send_back(self, identity: bytes, kind: bytes, data: bytes) -> None:
+        """Send a peer message on our ROUTER, to the connection ``identity`` (zmqex.mesh: verdicts, echoes)."""
+        try:
+            self.router.send_multipart([identity, kind, self.peers.tag, data], zmq.NOBLOCK)
+        except zmq.ZMQError as exc:  # gone, or not reading: it says hello again
+            log.debug("%r to %r not sent: %s", kind, identity[:40], exc.strerror)
+
+    def _read_dealer(self, link: mesh.Link) -> None:
+        """What a peer sends back on our link to it: its verdicts on our hellos, echoes of our probes."""
+        for _ in range(BATCH):
+            try:
+                frames = link.dealer.recv_multipart(zmq.NOBLOCK)
+            except zmq.Again:
+                return
+            try:
+                if len(frames) != 3:
+                    raise DecodeError(f"a {len(frames)}-frame message on our link")
+                sender, incarnation = mesh.parse_tag(frames[1])
+                if link.peer is not None and sender != link.peer:
+                    raise DecodeError(f"a message tagged {sender} on our link to {link.peer}")
+                if frames[0] == mesh.VERDICT:
+                    self._on_verdict(link, sender, mesh.decode_verdict(frames[2]))
+                elif frames[0] == mesh.PROBE:
+                    for other in self.peers.incarnations.echoed(sender, incarnation, mesh.decode_probe(frames[2]),
+                                                                now_ms()):
+                        log.error("a second node claims to be %s (incarnation %s): %s (incarnation %s) is alive; "
+                                  "the second one is told to stop", sender, other, sender, incarnation)
+                else:
+                    raise DecodeError(f"a message of kind {frames[0][:10]!r} on our link")
+            except RemoteError as exc:
+                log.warning("rejected a message on our link to %s: %s", link.peer or link.router, exc)
+
+    def _on_verdict(self, link: mesh.Link, sender: str, verdict: mesh.Verdict) -> None:
+        self.claim.on_verdict(link, sender, verdict, now_ms())
+        if self.claim.duplicate is None:
+            if not self.claim.confirmed:
+                self._check_claim(now_ms())
+            return
+        peer, holder = self.claim.duplicate
+        self.claim.duplicate = None
+        if self.claim.confirmed:
+            # Serving already (it started from its own store, or was accepted): one member's word
+            # must not stop it, and the mesh listens to the process that came first.  Said once.
+            if self.duplicate is None:
+                self.duplicate = ""
+                log.error("%s says another process is running as %s (incarnation %s; this one is %s): stop one of "
+                          "them; two processes must never share a node id", peer, self.id, holder, self.incarnation)
+            return
+        self.duplicate = (f"node {self.id} stops: another process is running as {self.id} ({peer} hears it, "
+                          f"incarnation {holder}; this one is {self.incarnation}); two processes must never "
+                          "share a node id: this one took no orders")
+        log.error("%s", self.duplicate)
+        self.stop()
+
+    def _check_claim(self, now: int) -> None:
+        if self.claim.check(self.peers.links.values(), self.peers.by_id, now):
+            log.info("the mesh accepts this process as node %s (accepted by %s): it takes orders now", self.id,
+                     ", ".join(sorted(self.claim.accepted_by)))
+            self._refuse_writes()
+
+    def _refuse_writes(self) -> None:
+        """What the api answers writes with now: busy while the claim is not yet accepted."""
+        if not self.claim.confirmed:
+            self.api.refusal = (Busy, f"node {self.id} is joining: no peer has accepted this process as {self.id} "
+                                      "yet; try again in a moment")
+        else:
+            self.api.refusal = None
 
     # --- output -------------------------------------------------------------------------
 

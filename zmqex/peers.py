@@ -13,7 +13,8 @@ Invariants:
   link was made for that member's key); ``links`` also holds links still waiting.
 * Only a member itself may move itself to other endpoints; with keys, only
   members on the allow-list get links.
-* Every SUB is registered with the node's poller exactly while it is a link's SUB.
+* Every SUB is registered with the node's poller exactly while it is a link's SUB, and
+  every DEALER while its link is open (a peer answers our hellos on it: mesh.Verdict).
 """
 
 from __future__ import annotations
@@ -46,11 +47,16 @@ class Peers:
         self.by_id: dict[str, mesh.Link] = {}  # by member id, once it said hello
         self.incarnations = mesh.Incarnations()
         self._subs: dict[zmq.Socket[Any], str] = {}  # SUB -> the member it listens to
+        self._dealers: dict[zmq.Socket[Any], mesh.Link] = {}  # DEALER -> its link
         self._ctx, self._poller, self._sub_hwm, self._linger = ctx, poller, sub_hwm, linger_ms
-        self._tag = mesh.tag(me.id, incarnation)
+        self.tag = self._tag = mesh.tag(me.id, incarnation)
 
     def sender_of(self, sub: zmq.Socket[Any]) -> str | None:
         return self._subs.get(sub)
+
+    def link_of(self, dealer: zmq.Socket[Any]) -> mesh.Link | None:
+        """The link whose DEALER ``dealer`` is (what a peer answers our hellos on), or None."""
+        return self._dealers.get(dealer)
 
     def send(self, peer: str, kind: bytes, frame: bytes) -> bool:
         """Queue a frame for ``peer``; False if there is no link to it or its queue is full."""
@@ -76,6 +82,8 @@ class Peers:
             log.warning("not linking to %s at %s: %s", peer or "a node", router, exc)
             return None
         self.links[router] = link
+        self._dealers[link.dealer] = link
+        self._poller.register(link.dealer, zmq.POLLIN)
         link.send(mesh.MEMBERS, mesh.encode_hello(self.hello()))
         return link
 
@@ -85,11 +93,13 @@ class Peers:
         ]
         return mesh.Hello(self.me, tuple(members))
 
-    def say_hello(self, unanswered_only: bool = False) -> None:
+    def say_hello(self, unanswered_only: bool = False, until_verdict: bool = False) -> None:
         """Hello to every link; or, every tick, to the links whose peer has not said hello back yet
-        (a DEALER drops what it sends before its connection is up: IMMEDIATE, see mesh.Link)."""
+        (a DEALER drops what it sends before its connection is up: IMMEDIATE, see mesh.Link), and
+        with ``until_verdict`` to those that gave no verdict on our hello yet (zmqex.claim)."""
         links = [link for link in self.links.values()
-                 if not unanswered_only or link.peer is None or link.peer not in self.by_id]
+                 if not unanswered_only or link.peer is None or link.peer not in self.by_id
+                 or until_verdict and link.verdict is None]
         if links:
             data = mesh.encode_hello(self.hello())
             for link in links:
@@ -149,6 +159,8 @@ class Peers:
         if link.sub is not None:
             self._poller.unregister(link.sub)
             self._subs.pop(link.sub, None)
+        if self._dealers.pop(link.dealer, None) is not None:
+            self._poller.unregister(link.dealer)
         self.links.pop(link.router, None)
         if link.peer and self.by_id.get(link.peer) is link:
             del self.by_id[link.peer]

@@ -62,6 +62,9 @@ ARGUMENTS: dict[str, tuple[str, ...]] = {
     "heartbeat": (),
 }
 OPS = tuple(ARGUMENTS)
+#: The ops that change what a node keeps (an order, or a trader's cancel on disconnect): refused,
+#: the rest still answered, while the node is not yet ready (``busy``).
+WRITES = ("place", "cancel", "amend", "cancel_all", "cancel_on_disconnect")
 #: Fields of every request; ``trader`` may be left out.
 COMMON = ("v", "id", "op", "trader")
 

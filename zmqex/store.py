@@ -11,6 +11,12 @@ is kept too, so a restarted node finds its peers without being told, and
 whether this store ever belonged to a mesh (:meth:`SqliteStore.has_history`),
 so a node that lost its store cannot mistake itself for a brand-new one.
 
+One process at a time: the store takes an exclusive ``flock`` on
+``zmqex.lock`` in its directory for as long as it is open, so a second node
+started on the same data directory is refused (:class:`StoreLocked`) before it
+reads anything; the kernel drops the lock when the holder dies, ``kill -9``
+included.
+
 SQLite runs in WAL mode.  ``synchronous=FULL`` (the default) fsyncs every
 commit that backs a promise, so an acknowledged order survives a power cut as
 well as ``kill -9``; ``NORMAL`` survives ``kill -9`` (the WAL is in the OS page
@@ -30,10 +36,12 @@ process: ``--ephemeral`` nodes and the simulator use it.
 
 from __future__ import annotations
 
+import fcntl
 import logging
 import os
 import sqlite3
 import threading
+import weakref
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -45,12 +53,13 @@ from zmqex.core.outputs import (
     Checkpoint, Decision, EventRecord, Evidence, HoldSettled, HoldTaken, OrderTrader, Outcome, Record, TakeSent,
     TakeSettled,
 )
-from zmqex.errors import DecodeError, StoreError
+from zmqex.errors import DecodeError, StoreError, StoreLocked
 
 log = logging.getLogger(__name__)
 
 SCHEMA_VERSION = 3  # 3: fill-or-kill (holds and decisions; wire version 3); 2: timestamps, client order ids
 FILENAME = "zmqex.db"
+LOCKNAME = "zmqex.lock"
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -94,6 +103,17 @@ class SqliteStore:
             raise ValueError("synchronous must be FULL or NORMAL")
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StoreError(f"store directory {self.path.parent} is not usable: {exc.strerror}") from None
+        self._lock = _Lock.take(self.path.parent)
+        try:
+            self._open(node_id, synchronous, checkpoint_every_s)
+        except BaseException:
+            self._lock.close()
+            raise
+
+    def _open(self, node_id: str, synchronous: str, checkpoint_every_s: float) -> None:
+        try:
             self.db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
             self.db.execute("PRAGMA journal_mode=WAL")
             self.db.execute(f"PRAGMA synchronous={synchronous}")
@@ -264,6 +284,55 @@ class SqliteStore:
         if self.checkpointer is not None:
             self.checkpointer.stop()
         self.db.close()  # the last connection to close checkpoints what is left
+        self._lock.close()  # last: no other node may open the store while this one still writes to it
+
+
+class _Lock:
+    """This process's exclusive ``flock`` on a store directory (see the module docstring).
+
+    Shared by the stores one process opens on one directory (a test, a tool reading a
+    node's store back), and released when the last of them closes (or is collected).
+    """
+
+    held: weakref.WeakValueDictionary[Path, _Lock] = weakref.WeakValueDictionary()
+
+    def __init__(self, directory: Path, file: Any) -> None:
+        self.directory, self.file, self.users = directory, file, 1
+
+    @classmethod
+    def take(cls, directory: Path) -> _Lock:
+        key = directory.resolve()
+        lock = cls.held.get(key)
+        if lock is not None:
+            lock.users += 1
+            return lock
+        try:
+            file = open(key / LOCKNAME, "a+")
+        except OSError as exc:
+            raise StoreError(f"store directory {directory} is not usable: {exc.strerror}") from None
+        try:
+            fcntl.flock(file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            file.seek(0)
+            holder = file.read(20).strip()
+            file.close()
+            raise StoreLocked(f"store {directory} is in use by another running node"
+                              f"{f' (pid {holder})' if holder.isdigit() else ''}: "
+                              "two processes must never share a data directory") from None
+        try:  # who holds it, for the message above; a full disk may refuse even these few bytes
+            file.truncate(0)
+            file.write(str(os.getpid()))
+            file.flush()
+        except OSError:
+            pass
+        lock = cls.held[key] = _Lock(key, file)
+        return lock
+
+    def close(self) -> None:
+        self.users -= 1
+        if self.users == 0:
+            self.held.pop(self.directory, None)
+            self.file.close()  # the kernel drops the flock with the last descriptor
 
 
 class _Checkpointer:

@@ -19,6 +19,7 @@ import zmq
 
 from tests.integration.raw import Sockets
 from zmqex import keys, mesh
+from zmqex.cli import EX_DUPLICATE
 from zmqex.core import messages
 from zmqex.core.clock import VectorClock
 from zmqex.core.events import Cancel, Event, Fill, NewOrder, Side, Tif, signed_bytes
@@ -119,7 +120,8 @@ def test_a_second_node_with_a_members_id_is_refused_and_the_mesh_keeps_trading(k
         wait_for(lambda: bob.order(bid)["status"] == "filled", 15, "the orders to trade")
         assert [f["maker"] for f in bob.order(bid)["fills"]] == [ask]
     assert status(net, "b")["counters"].get("duplicate_ids", 0) > 0
-    dup.stop()
+    assert dup.proc.wait(30) == EX_DUPLICATE  # told by b, it stopped: it never took an order
+    assert "another process is running as a" in dup.log()
     del net.nodes["a-dup"]
     net.wait_converged()
 
