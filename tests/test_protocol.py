@@ -722,6 +722,10 @@ def produce(code: str) -> dict[str, Any]:
         for i in range(DEFAULT.subs_per_connection):
             node.ask(op="subscribe", stream="trades", id=i)
         return node.ask(op="subscribe", stream="trades", id="one more")
+    if code == "store_unavailable":  # what zmqex.node sets while its store refuses commits (zmqex.stall)
+        node.api.refusal = (errors.StoreUnavailable, "node a cannot write its store (disk full)")
+        assert node.ask(op="book")["ok"] and node.ask(op="status")["result"]["ready"] is False
+        return node.ask(op="place", side="sell", qty="1", price="50000")
     node.ask(op="place", side="sell", qty="1", price="50000", trader="alice")
     if code == "order_closed":
         assert node.ask(op="cancel", order_id="a:1", trader="alice")["ok"]

@@ -14,7 +14,7 @@ from zmqex.core.outputs import Decision, EventRecord, HoldSettled, HoldTaken, Or
 from zmqex.core.replica import Config, Replica
 from tests.checked import Network
 from zmqex.local import wait_for
-from zmqex.errors import StoreError, StoreLocked
+from zmqex.errors import StoreError, StoreLocked, StoreUnavailable
 from zmqex.store import FILENAME, MemoryStore, SqliteStore, _Lock
 
 
@@ -155,6 +155,46 @@ def test_one_process_may_open_a_store_twice_and_holds_it_until_the_last_closes(t
     assert tmp_path.resolve() in _Lock.held  # still held for the second
     second.close()
     assert tmp_path.resolve() not in _Lock.held
+
+
+class FailingCommit:
+    """A connection whose COMMIT fails as SQLite's does on a full disk (it rolled back itself)."""
+
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self.db = db
+
+    def execute(self, sql: str, *args: object) -> object:
+        if sql == "COMMIT":
+            self.db.execute("ROLLBACK")
+            raise sqlite3.OperationalError("database or disk is full")
+        return self.db.execute(sql, *args)
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.db, name)
+
+
+def test_a_failed_commit_says_why_keeps_nothing_and_can_be_made_again(tmp_path):
+    records = traded_network().nodes["a"].store
+    store = SqliteStore(tmp_path, "a")
+    store.commit(records[:2])
+    real = store.db
+    store.db = FailingCommit(real)  # type: ignore[assignment]
+    with pytest.raises(StoreUnavailable, match="cannot be written: database or disk is full .*bytes free"):
+        store.commit(records[2:])  # not "cannot rollback - no transaction is active"
+    store.db = real
+    store.commit(records[2:])  # the same records again: same positions, nothing twice
+    store.close()
+    restored = Replica.restore("a", SqliteStore(tmp_path, "a").records())
+    assert restored.ledger.state_hash() == traded_network().replica("a").ledger.state_hash()
+
+
+def test_a_commit_that_breaks_a_constraint_is_a_bug_not_a_full_disk(tmp_path):
+    records = traded_network().nodes["a"].store
+    store = SqliteStore(tmp_path, "a")
+    store.commit(records)
+    with pytest.raises(sqlite3.IntegrityError):  # an event committed twice: the node stops on it
+        store.commit([next(r for r in records if isinstance(r, EventRecord))])
+    store.close()
 
 
 def test_a_corrupt_row_is_a_store_error(tmp_path):

@@ -140,7 +140,7 @@ class ClientApi:
             op: getattr(self, "_" + op) for op in protocol.OPS}
         self.endpoints: dict[str, str] = {}  # peer -> endpoint, filled in by the node for status
         # Why the node refuses every op of protocol.WRITES now, if it does: set and cleared by the node
-        # (its claim to its id is not yet accepted).  Status says not ready.
+        # (its store cannot be written; its claim to its id is not yet accepted).  Status says not ready.
         self.refusal: tuple[type[LocalError], str] | None = None
         # (op, "ok" or the error code) -> requests answered so: for the metrics (zmqex.probe).  An op
         # that is not one of the protocol's counts as NO_OP, so a client cannot make up labels.
@@ -299,10 +299,13 @@ class ClientApi:
         if self._kept is None:
             return
         timeouts = [c.timeout_ms for c in self.cod.values() if c.trader == trader]
-        if timeouts:
-            self._kept.arm_cod(trader, max(timeouts))
-        else:
-            self._kept.disarm_cod(trader)
+        try:
+            if timeouts:
+                self._kept.arm_cod(trader, max(timeouts))
+            else:
+                self._kept.disarm_cod(trader)
+        except LocalError as exc:  # the store cannot be written: it holds for this run, not past a restart
+            log.warning("cancel on disconnect of %s not kept for after a restart: %s", _shown(trader), exc)
 
     def _disconnected(self, identity: bytes, cod: Cod) -> None:
         """Cancel the open orders of a silent connection's trader (it asked for it)."""

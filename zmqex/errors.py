@@ -161,6 +161,17 @@ class StoreLocked(StoreError):
     code = "store_locked"
 
 
+class StoreUnavailable(StoreError):
+    """The node cannot write its store now (a full disk, an I/O error): it takes no new work until it can.
+
+    Raised by the store when a commit fails (rolled back whole: nothing of it was kept),
+    and answered to clients for what would need a write meanwhile; reads still work, and
+    the node resumes by itself once a commit succeeds again.  Try again later.
+    """
+
+    code = "store_unavailable"
+
+
 class KeyFileError(LocalError):
     """A key file or key directory is missing, malformed, or inconsistent."""
 

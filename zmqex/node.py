@@ -26,9 +26,12 @@ requests, a member's key peer messages, and a peer message's tag
 keys (loopback only) the tag alone names a peer.  Links to peers, and which
 run of each member is heard, belong to :class:`~zmqex.peers.Peers`.
 
-A node that joins with an empty store takes no work until the mesh accepts
-this process as its id (:mod:`zmqex.claim`), and stops, saying so, if a peer
-shows that another live process holds it.
+Two guards stand before the loop's outward effects.  A node that joins with an
+empty store takes no work until the mesh accepts this process as its id
+(:mod:`zmqex.claim`), and stops, saying so, if a peer shows that another live
+process holds it.  A commit that fails (a full disk) stalls the node rather
+than stopping it (:mod:`zmqex.stall`): nothing of it leaves, clients' writes
+are refused, and it resumes when the commit goes through.
 
 (The store's WAL checkpoints run on a thread of their own, in
 :mod:`zmqex.store`; it never touches the replica; nor does pyzmq's ZAP thread.)
@@ -54,11 +57,12 @@ from zmqex.core.events import Cancel, Event, Fill, NewOrder
 from zmqex.core.money import format_price, format_qty
 from zmqex.core.outputs import Delivered, PeerChanged, Record
 from zmqex.core.replica import Config, Replica
-from zmqex.core.schedule import schedule
-from zmqex.errors import Busy, DecodeError, KeyFileError, LocalError, RemoteError
+from zmqex.core.schedule import Schedule, schedule
+from zmqex.errors import Busy, DecodeError, KeyFileError, LocalError, RemoteError, StoreUnavailable
 from zmqex.keys import Keyring
 from zmqex.peers import Peers
 from zmqex.probe import Probe
+from zmqex.stall import LOG_EVERY_MS, RETRY_MS, Stall
 from zmqex.store import MemoryStore, SqliteStore
 
 Store = SqliteStore | MemoryStore
@@ -123,6 +127,11 @@ class Node:
         self._answers: list[tuple[bytes, bytes]] = []  # replies of this iteration, sent after its commit
         self.auth = None if keyring is None else Authenticator(self.ctx, keyring)
         self.probe: Probe | None = None  # set before run() to record metrics (zmqex.probe; --metrics)
+        self._stall: Stall | None = None  # while the store refuses commits (zmqex.stall)
+        self._failure = ""  # why the latest commit failed
+        self._next_stall_log = 0  # when a stall may be logged again (see _stall_on)
+        self._stalls_unlogged = 0
+        self._unsaved: dict[str, mesh.Member] = {}  # members whose endpoints the store refused
         # Why this node stops: a peer showed that another live process holds our id before we took
         # any work (zmqex.claim); zmqex-node then exits with its own code.  "" once a serving node
         # was told so (it carries on).
@@ -197,7 +206,10 @@ class Node:
                         self._read_sub(sock)
                 now = now_ms()
                 if now >= next_tick:
-                    self.replica.tick(now)
+                    if self._stall is None:
+                        self.replica.tick(now)
+                    elif now >= self._stall.next_try:
+                        self._retry(now)
                     if not self.claim.confirmed:
                         self._check_claim(now)
                     for identity, frame in self.api.tick(now):  # cancel on disconnect, stream heartbeats
@@ -208,6 +220,8 @@ class Node:
                     if now >= self._next_hello:
                         self.peers.say_hello()
                         self._next_hello = now + HELLO_EVERY_MS
+                        if self._unsaved and self._stall is None:
+                            self._save_members(list(self._unsaved.values()))
                     else:
                         self.peers.say_hello(unanswered_only=True, until_verdict=not self.claim.confirmed)
                     if now >= next_freeze:
@@ -272,6 +286,9 @@ class Node:
                  len(keyring.traders), len(keyring.operators))
 
     def close(self) -> None:
+        if self._stall is not None:
+            log.warning("node %s stops with %d records its store refused: nothing they back left the node, and "
+                        "a restart restores all it acknowledged", self.id, len(self._stall.records))
         for identity, frame in self.api.streams.end_all(protocol.END_STOPPING, "the node is stopping"):
             try:  # best effort: the socket's linger gives them a moment to leave
                 self.router.send_multipart([identity, frame], zmq.NOBLOCK)
@@ -363,7 +380,10 @@ class Node:
                 if sender not in self.peers.by_id:
                     self._refuse(sender, "a message before its hello")
                     return
-                self._receive(sender, messages.decode_batch(data), "message")
+                batch = messages.decode_batch(data)
+                if self._stall is not None:  # only repair is served meanwhile (zmqex.stall)
+                    batch = [msg for msg in batch if type(msg) is messages.SyncRequest]
+                self._receive(sender, batch, "message")
             elif kind == mesh.MEMBERS:
                 self._on_hello(sender, mesh.decode_hello(data))
             elif kind == mesh.PROBE:  # is this process alive: the echo says so, on the same connection
@@ -380,7 +400,7 @@ class Node:
                 data = sock.recv(zmq.NOBLOCK)
             except zmq.Again:
                 return
-            if sender is None:
+            if sender is None or self._stall is not None:  # stalled: repair brings it later (zmqex.stall)
                 continue
             try:
                 batch = messages.decode_batch(data)
@@ -415,10 +435,19 @@ class Node:
             self.replica.add_peer(member.id)
             self.api.endpoints[member.id] = member.router
             log.info("joined %s at %s", member.id, member.router)
-        for member in outcome.to_save:
-            self.store.save_member(member.id, member.router, member.pub)
+        self._save_members(outcome.to_save)
         if not self.claim.confirmed:  # a peer that accepted us, now greeted: links to its members exist
             self._check_claim(now_ms())
+
+    def _save_members(self, members: list[mesh.Member]) -> None:
+        for member in members:
+            try:
+                self.store.save_member(member.id, member.router, member.pub)
+                self._unsaved.pop(member.id, None)
+            except StoreUnavailable as exc:  # kept for later: a restart without it asks the others
+                if member.id not in self._unsaved:
+                    log.warning("member %s not saved, tried again later: %s", member.id, exc)
+                self._unsaved[member.id] = member
 
     def _tell(self, identity: bytes, sender: str, incarnation: str, now: int) -> None:
         """Answer a hello with our verdict on its incarnation; while we refuse it, probe the one we
@@ -493,8 +522,11 @@ class Node:
             self._refuse_writes()
 
     def _refuse_writes(self) -> None:
-        """What the api answers writes with now: busy while the claim is not yet accepted."""
-        if not self.claim.confirmed:
+        """What the api answers writes with now: a store that refuses commits, a claim not yet accepted."""
+        if self._stall is not None:
+            self.api.refusal = (StoreUnavailable, f"node {self.id} cannot write its store ({self._stall.reason}); "
+                                                  "it takes no new work until it can; queries still work")
+        elif not self.claim.confirmed:
             self.api.refusal = (Busy, f"node {self.id} is joining: no peer has accepted this process as {self.id} "
                                       "yet; try again in a moment")
         else:
@@ -513,6 +545,9 @@ class Node:
         """
         outputs = self.replica.take_outputs()
         self.api.changed = False  # what changed is in these outputs, committed below before any reply
+        if self._stall is not None:
+            self._hold(outputs)
+            return
         if not outputs:
             if self._answers:
                 self._answer()
@@ -520,8 +555,15 @@ class Node:
                 self._to_client(identity, frame)
             return
         plan = schedule(outputs)
-        if plan.commit_first:
-            self._commit(plan.commit_first, True)
+        if plan.commit_first and not self._commit(plan.commit_first, True):
+            self._stall_on(plan.commit_first, plan)  # nothing of it leaves before its records are durable
+            return
+        self._effects(plan)
+        if plan.commit_last and not self._commit(plan.commit_last, False):  # not fsynced: see SqliteStore.commit
+            self._stall_on(plan.commit_last, None)  # its effects went (they need no record); the records wait
+
+    def _effects(self, plan: Schedule) -> None:
+        """Carry out what one drain of outputs does outside the node, once its records are committed."""
         for peer, msgs in plan.to_peers.items():
             for frame in messages.encode_frames(msgs):
                 if not self.peers.send(peer, mesh.CORE, frame):
@@ -545,16 +587,107 @@ class Node:
                 self.api.streams.peers_changed()
         for identity, frame in self.api.flush(now_ms()):
             self._to_client(identity, frame)
-        if plan.commit_last:
-            self._commit(plan.commit_last, False)  # not fsynced: see SqliteStore.commit
 
-    def _commit(self, records: Sequence[Record], promise: bool) -> None:
-        if self.probe is None:
-            self.store.commit(records, promise=promise)
-        else:
-            started = time.perf_counter_ns()
-            self.store.commit(records, promise=promise)
-            self.probe.committed(records, promise, started)
+    def _commit(self, records: Sequence[Record], promise: bool) -> bool:
+        """Commit ``records``; False if the store refused them (rolled back whole: they may come again)."""
+        try:
+            if self.probe is None:
+                self.store.commit(records, promise=promise)
+            else:
+                started = time.perf_counter_ns()
+                self.store.commit(records, promise=promise)
+                self.probe.committed(records, promise, started)
+        except StoreUnavailable as exc:
+            self._failure = str(exc)
+            return False
+        return True
+
+    # --- a store that refuses commits (zmqex.stall) --------------------------------------
+
+    def _stall_on(self, records: Sequence[Record], plan: Schedule | None) -> None:
+        answers, self._answers = self._answers, []
+        now = now_ms()
+        self._stall = Stall(self.id, self._failure, now)
+        self._stall.hold(list(records), plan, answers if plan is not None else [])
+        if plan is None:
+            self._answer_now(answers)
+        self._refuse_writes()
+        # A nearly full disk can take one commit and refuse the next (SQLite reuses its WAL's room):
+        # a line when it starts, and then at most one a minute with how often, however it flaps.
+        if now < self._next_stall_log:
+            self._stalls_unlogged += 1
+            log.debug("node %s cannot write its store: %s", self.id, self._failure)
+            return
+        self._stall.logged = True
+        self._next_stall_log = now + LOG_EVERY_MS
+        again = f" ({self._stalls_unlogged} more times since the last such line)" if self._stalls_unlogged else ""
+        self._stalls_unlogged = 0
+        log.error("node %s cannot write its store: %s; it takes no new work (store_unavailable) and tries again "
+                  "every %.1f s; queries and peers' repair go on%s", self.id, self._failure, RETRY_MS / 1000, again)
+
+    def _hold(self, outputs: list[Any]) -> None:
+        """Stalled: hold this iteration's outputs behind the failed commit, but answer repair now
+        with what is durable, and log peers going up or down."""
+        stall = self._stall
+        assert stall is not None
+        answers, self._answers = self._answers, []  # none: writes are refused; kept in order all the same
+        if not outputs:
+            if answers:
+                stall.hold([], None, answers)
+            return
+        plan = schedule(outputs)
+        later: dict[str, list[messages.Message]] = {}
+        for peer, msgs in plan.to_peers.items():
+            for frame in messages.encode_frames([msg for msg in msgs if stall.may_send(msg)]):
+                self.peers.send(peer, mesh.CORE, frame)
+            rest = [msg for msg in msgs if not stall.may_send(msg)]
+            if rest:
+                later[peer] = rest
+        for notice in plan.notices:
+            if type(notice) is PeerChanged:
+                log.info("peer %s is %s", notice.peer, "up" if notice.up else "down: its orders are unavailable")
+                self.api.streams.peers_changed()
+        stall.hold(list(plan.records), plan._replace(to_peers=later), answers)
+
+    def _retry(self, now: int) -> None:
+        """Try the stalled commit again; once it goes through, carry out what waited on it, in order."""
+        stall = self._stall
+        assert stall is not None
+        if not self._commit(stall.records, True):
+            if stall.failed(self._failure, now):
+                log.error("node %s still cannot write its store after %.0f s: %s", self.id,
+                          (now - stall.since) / 1000, self._failure)
+            return
+        self._stall = None
+        self._refuse_writes()
+        delivered: list[Event] = []
+        for held in stall.held:
+            for peer, msgs in held.to_peers.items():
+                for frame in messages.encode_frames(msgs):
+                    self.peers.send(peer, mesh.CORE, frame)
+            for reply in held.replies:
+                answer = self.api.finish(reply.token, reply.result)
+                if answer is not None:
+                    self._to_client(*answer)
+            self._answer_now(held.answers)
+            for frame in messages.encode_frames(held.gossip):
+                self.pub.send(frame)
+            delivered += [notice.event for notice in held.delivered]
+        for identity, frame in self.api.on_delivered(delivered):
+            self._to_client(identity, frame)
+        for event in delivered:
+            self._on_delivered(event)
+        for identity, frame in self.api.flush(now):
+            self._to_client(identity, frame)
+        if self._unsaved:
+            self._save_members(list(self._unsaved.values()))
+        log.log(logging.WARNING if stall.logged else logging.DEBUG,
+                "node %s writes its store again after %.1f s (%d records were waiting): it takes new work again",
+                self.id, (now - stall.since) / 1000, len(stall.records))
+
+    def _answer_now(self, answers: list[tuple[bytes, bytes]]) -> None:
+        for identity, frame in answers:
+            self._to_client(identity, frame)
 
     def _answer(self) -> None:
         """Send the replies ``handle`` gave this iteration (after its commit: see _client_request)."""

@@ -36,7 +36,7 @@ from zmqex.core.replica import PROTECTION_BPS
 from zmqex.core.tif import RULES
 from zmqex.core.traders import Stp
 from zmqex.errors import (Busy, DecodeError, ErrorReply, InvalidAmount, InvalidRequest, LimitReached, NotOwner,
-                          OrderClosed, RateLimited, Rejected, UnknownOrder, ZmqexError)
+                          OrderClosed, RateLimited, Rejected, StoreUnavailable, UnknownOrder, ZmqexError)
 
 VERSION = 1
 
@@ -63,7 +63,8 @@ ARGUMENTS: dict[str, tuple[str, ...]] = {
 }
 OPS = tuple(ARGUMENTS)
 #: The ops that change what a node keeps (an order, or a trader's cancel on disconnect): refused,
-#: the rest still answered, while the node is not yet ready (``busy``).
+#: the rest still answered, while the node cannot write its store (``store_unavailable``) or
+#: is not yet ready (``busy``).
 WRITES = ("place", "cancel", "amend", "cancel_all", "cancel_on_disconnect")
 #: Fields of every request; ``trader`` may be left out.
 COMMON = ("v", "id", "op", "trader")
@@ -148,7 +149,8 @@ UNKNOWN_OP = "unknown_op"
 DROPPED = "dropped"  # id null, with a ``count``: replies the node dropped for a client that did not read
 #: The errors a node answers with a class of their own; each class's ``code`` is its wire code.
 ERROR_CLASSES: tuple[type[ZmqexError], ...] = (DecodeError, InvalidAmount, InvalidRequest, UnknownOrder, NotOwner,
-                                               OrderClosed, Rejected, Busy, RateLimited, LimitReached)
+                                               OrderClosed, Rejected, Busy, RateLimited, LimitReached,
+                                               StoreUnavailable)
 ERRORS: dict[str, type[ZmqexError]] = {cls.code: cls for cls in ERROR_CLASSES}
 #: Every code of an error reply to a request (``dropped`` answers none).
 ERROR_CODES = (*ERRORS, UNSUPPORTED_VERSION, UNKNOWN_OP)

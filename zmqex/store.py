@@ -17,6 +17,11 @@ started on the same data directory is refused (:class:`StoreLocked`) before it
 reads anything; the kernel drops the lock when the holder dies, ``kill -9``
 included.
 
+A commit that fails (a full disk, an I/O error) is rolled back whole and
+raises :class:`~zmqex.errors.StoreUnavailable` with SQLite's own reason; the
+store is then as it was before the commit, so the same records may be
+committed again later (what the node does until the disk takes them).
+
 SQLite runs in WAL mode.  ``synchronous=FULL`` (the default) fsyncs every
 commit that backs a promise, so an acknowledged order survives a power cut as
 well as ``kill -9``; ``NORMAL`` survives ``kill -9`` (the WAL is in the OS page
@@ -53,7 +58,7 @@ from zmqex.core.outputs import (
     Checkpoint, Decision, EventRecord, Evidence, HoldSettled, HoldTaken, OrderTrader, Outcome, Record, TakeSent,
     TakeSettled,
 )
-from zmqex.errors import DecodeError, StoreError, StoreLocked
+from zmqex.errors import DecodeError, StoreError, StoreLocked, StoreUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -139,7 +144,7 @@ class SqliteStore:
             self._checkpoint_every_s = checkpoint_every_s
             self.checkpointer: _Checkpointer | None = None  # started by the first commit
         except sqlite3.Error as exc:
-            raise StoreError(f"store {self.path} cannot be opened: {exc}") from None
+            raise StoreError(f"store {self.path} cannot be opened: {exc}{_space(self.path.parent)}") from None
         except OSError as exc:
             raise StoreError(f"store directory {self.path.parent} is not usable: {exc.strerror}") from None
 
@@ -160,12 +165,22 @@ class SqliteStore:
         written but not fsynced: a power cut may lose them, and only them, since
         the WAL is a sequential log and the next promise's fsync covers all that
         came before it.  What they hold is recovered by repair and retries.
+
+        If the disk refuses it (full, an I/O error) it raises StoreUnavailable and
+        keeps nothing of it, so the same records may be committed again; anything
+        else SQLite raises (a constraint broken) is a bug, and raised as it is.
         """
-        if self.checkpointer is None:
-            self.checkpointer = _Checkpointer(self.path, self._synchronous, self._checkpoint_every_s)
-        if self._synchronous == "FULL" and self._fsync != promise:
-            self.db.execute("PRAGMA synchronous=FULL" if promise else "PRAGMA synchronous=NORMAL")
-            self._fsync = promise
+        try:
+            if self.checkpointer is None:
+                self.checkpointer = _Checkpointer(self.path, self._synchronous, self._checkpoint_every_s)
+            if self._synchronous == "FULL" and self._fsync != promise:
+                self.db.execute("PRAGMA synchronous=FULL" if promise else "PRAGMA synchronous=NORMAL")
+                self._fsync = promise
+        except sqlite3.Error as exc:
+            if not _disk_refused(exc):
+                raise
+            raise self._unwritable(exc) from None
+        first_pos = self._next_pos
         new_events, sent, settled, outcomes, traders, evidence = [], [], [], [], [], []
         holds, settled_holds, decisions = [], [], []
         checkpoint: Checkpoint | None = None
@@ -195,8 +210,8 @@ class SqliteStore:
             elif isinstance(record, Checkpoint):
                 checkpoint = record  # a later one in the batch supersedes an earlier one
         db = self.db
-        db.execute("BEGIN")
         try:
+            db.execute("BEGIN")
             db.executemany("INSERT INTO events VALUES (?, ?, ?, ?)", new_events)
             db.executemany("INSERT INTO takes VALUES (?, ?, ?, ?, ?, NULL)", sent)
             db.executemany("UPDATE takes SET granted = ? WHERE request = ?", settled)
@@ -211,9 +226,16 @@ class SqliteStore:
                     _pack_clock(checkpoint.vc), _pack_clock(checkpoint.base), wire.pack(list(checkpoint.items))))
                 db.executemany("DELETE FROM events WHERE origin = ? AND seq <= ?", dict(checkpoint.base).items())
             db.execute("COMMIT")
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
+        except BaseException as exc:
+            self._next_pos = first_pos  # nothing of this commit was kept: the same records may come again
+            if db.in_transaction:  # SQLite may have rolled back itself (a full disk): then ROLLBACK would fail
+                try:
+                    db.execute("ROLLBACK")
+                except sqlite3.Error:
+                    pass
+            if isinstance(exc, sqlite3.Error) and _disk_refused(exc):
+                raise self._unwritable(exc) from None
+            raise  # a constraint broken, a misuse: a bug, which stops the node (node.run)
 
     def records(self) -> Iterator[Record]:
         """Everything needed to restore: events in delivery order, then takes, outcomes, traders, evidence."""
@@ -246,6 +268,18 @@ class SqliteStore:
         except (sqlite3.Error, DecodeError, StoreError, ValueError) as exc:
             raise StoreError(f"store {self.path} is unreadable: {exc}") from None
 
+    def _unwritable(self, exc: sqlite3.Error) -> StoreUnavailable:
+        return StoreUnavailable(f"store {self.path} cannot be written: {exc}{_space(self.path.parent)}")
+
+    def _write(self, sql: str, args: tuple[object, ...]) -> None:
+        """One statement in a transaction of its own; StoreUnavailable if the disk refuses it."""
+        try:
+            self.db.execute(sql, args)
+        except sqlite3.Error as exc:
+            if not _disk_refused(exc):
+                raise
+            raise self._unwritable(exc) from None
+
     def has_history(self) -> bool:
         """Whether this store ever belonged to a mesh: it was marked so (:meth:`mark_in_mesh`), or holds
         events, a checkpoint or members.  A node whose store has none is brand-new, or lost its store."""
@@ -259,31 +293,31 @@ class SqliteStore:
 
     def mark_in_mesh(self, how: str) -> None:
         """Remember for good that this store belongs to a mesh (``how``: founded or joined it)."""
-        try:
-            self.db.execute("INSERT OR IGNORE INTO meta VALUES ('in_mesh', ?)", (how,))
-        except sqlite3.Error as exc:
-            raise StoreError(f"store {self.path} cannot be written: {exc}") from None
+        self._write("INSERT OR IGNORE INTO meta VALUES ('in_mesh', ?)", (how,))
 
     def members(self) -> list[tuple[str, str, str]]:
         return list(self.db.execute("SELECT id, router, pub FROM members ORDER BY id"))
 
     def save_member(self, node_id: str, router: str, pub: str) -> None:
-        self.db.execute("INSERT OR REPLACE INTO members VALUES (?, ?, ?)", (node_id, router, pub))
+        self._write("INSERT OR REPLACE INTO members VALUES (?, ?, ?)", (node_id, router, pub))
 
     def cod_armed(self) -> list[tuple[str, int]]:
         """(trader, timeout ms) of every cancel on disconnect armed when the node last ran."""
         return list(self.db.execute("SELECT trader, timeout_ms FROM cod ORDER BY trader"))
 
     def arm_cod(self, trader: str, timeout_ms: int) -> None:
-        self.db.execute("INSERT OR REPLACE INTO cod VALUES (?, ?)", (trader, timeout_ms))
+        self._write("INSERT OR REPLACE INTO cod VALUES (?, ?)", (trader, timeout_ms))
 
     def disarm_cod(self, trader: str) -> None:
-        self.db.execute("DELETE FROM cod WHERE trader = ?", (trader,))
+        self._write("DELETE FROM cod WHERE trader = ?", (trader,))
 
     def close(self) -> None:
         if self.checkpointer is not None:
             self.checkpointer.stop()
-        self.db.close()  # the last connection to close checkpoints what is left
+        try:
+            self.db.close()  # the last connection to close checkpoints what is left
+        except sqlite3.Error as exc:  # a full disk: the WAL keeps it, and the next open reads it
+            log.warning("store %s closed without its last checkpoint: %s", self.path, exc)
         self._lock.close()  # last: no other node may open the store while this one still writes to it
 
 
@@ -335,6 +369,21 @@ class _Lock:
             self.file.close()  # the kernel drops the flock with the last descriptor
 
 
+def _disk_refused(exc: BaseException) -> bool:
+    """Whether ``exc`` is the disk refusing a write (full, an I/O error, a damaged file: SQLite's
+    OperationalError or a bare DatabaseError), rather than our misuse (a constraint, a bad statement)."""
+    return isinstance(exc, sqlite3.OperationalError) or type(exc) is sqlite3.DatabaseError
+
+
+def _space(directory: Path) -> str:
+    """`` (N bytes free on its file system)``, to tell a full disk from another I/O error; "" if unknown."""
+    try:
+        stat = os.statvfs(directory)
+    except OSError:
+        return ""
+    return f" ({stat.f_bavail * stat.f_frsize} bytes free on its file system)"
+
+
 class _Checkpointer:
     """Copies the WAL back into the database file, on its own thread and connection.
 
@@ -353,13 +402,21 @@ class _Checkpointer:
         self._thread.start()
 
     def _run(self) -> None:
+        failing = False
         try:
             while not self._stop.wait(self._every_s):
-                _, frames, copied = self._db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+                try:
+                    _, frames, copied = self._db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+                except sqlite3.Error as exc:  # a full disk: commits go on into the WAL; try again later
+                    if not failing:
+                        log.warning("store checkpoints fail, the WAL grows until they work again: %s", exc)
+                    failing = True
+                    continue
+                if failing:
+                    log.info("store checkpoints work again")
+                failing = False
                 self.checkpoints += 1
                 self.pending = max(0, frames - copied)
-        except sqlite3.Error as exc:  # commits still work; the WAL then only grows until close
-            log.warning("store checkpoints stopped: %s", exc)
         finally:
             self._db.close()
 

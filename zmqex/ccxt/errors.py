@@ -38,6 +38,7 @@ ERRORS: dict[str, tuple[type[BaseError], type[BaseError]]] = {
     "order_closed": (OrderNotFound, OrderNotFound),  # as ccxt exchanges answer a cancel of a filled order
     "rejected": (InvalidOrder, InvalidOrder),  # post-only that would cross, market order into an empty book
     "busy": (ExchangeNotAvailable, ExchangeNotAvailable),  # try again: a NetworkError, which bots retry
+    "store_unavailable": (ExchangeNotAvailable, ExchangeNotAvailable),  # its disk is full: try again later
     "rate_limited": (RateLimitExceeded, RateLimitExceeded),
     "limit": (OperationRejected, OperationRejected),  # as many open orders / subscriptions as allowed
     # the Python client's own

@@ -90,6 +90,16 @@ export class LimitReached extends ZmqexError {
   }
 }
 
+/**
+ * The node cannot write its store now (a full disk, an I/O error): until it can it refuses
+ * place, cancel, amend, cancel_all and cancel_on_disconnect, and answers queries; try again later.
+ */
+export class StoreUnavailable extends ZmqexError {
+  constructor(message: string) {
+    super("store_unavailable", message);
+  }
+}
+
 /** An error reply whose code has no class of its own; `code` is the node's code as it sent it. */
 export class ErrorReply extends ZmqexError {}
 
@@ -128,6 +138,7 @@ export const ERRORS: Readonly<Record<string, ReplyErrorClass>> = Object.freeze({
   busy: Busy,
   rate_limited: RateLimited,
   limit: LimitReached,
+  store_unavailable: StoreUnavailable,
 });
 
 /** The error an error reply with `code` stands for. */

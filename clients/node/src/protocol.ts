@@ -99,7 +99,7 @@ export const DROPPED = "dropped";
 /** Every code of an error reply to a request. */
 export const ERROR_CODES = [
   "malformed", "invalid_amount", "invalid_request", "unknown_order", "not_owner", "order_closed", "rejected",
-  "busy", "rate_limited", "limit", "unsupported_version", "unknown_op",
+  "busy", "rate_limited", "limit", "store_unavailable", "unsupported_version", "unknown_op",
 ] as const;
 
 /** A fill: `maker` is the resting order, whose owner granted it at the maker's price. */
