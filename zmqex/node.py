@@ -223,7 +223,7 @@ class Node:
                         if self._unsaved and self._stall is None:
                             self._save_members(list(self._unsaved.values()))
                     else:
-                        self.peers.say_hello(unanswered_only=True, until_verdict=not self.claim.confirmed)
+                        self.peers.say_hello(unanswered_only=True)
                     if now >= next_freeze:
                         heap.freeze_survivors()
                         next_freeze = now + GC_FREEZE_EVERY_MS
@@ -370,7 +370,12 @@ class Node:
             return
         now = now_ms()
         heard = self.peers.incarnations.heard(sender, incarnation, now)
-        if kind == mesh.MEMBERS:
+        try:
+            hello = mesh.decode_hello(data) if kind == mesh.MEMBERS else None
+        except REFUSED as exc:
+            log.warning("rejected a message from %s: %s", sender, exc)
+            return
+        if hello is not None and hello.sender.id == sender:  # a valid hello gets a verdict, refused or not
             self._tell(identity, sender, incarnation, now)
         if not heard:
             self.replica.counters["duplicate_ids"] += 1
@@ -384,8 +389,8 @@ class Node:
                 if self._stall is not None:  # only repair is served meanwhile (zmqex.stall)
                     batch = [msg for msg in batch if type(msg) is messages.SyncRequest]
                 self._receive(sender, batch, "message")
-            elif kind == mesh.MEMBERS:
-                self._on_hello(sender, mesh.decode_hello(data))
+            elif hello is not None:
+                self._on_hello(sender, hello)
             elif kind == mesh.PROBE:  # is this process alive: the echo says so, on the same connection
                 self._send_back(identity, mesh.PROBE, mesh.encode_probe(mesh.decode_probe(data)))
             else:

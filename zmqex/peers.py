@@ -93,13 +93,13 @@ class Peers:
         ]
         return mesh.Hello(self.me, tuple(members))
 
-    def say_hello(self, unanswered_only: bool = False, until_verdict: bool = False) -> None:
-        """Hello to every link; or, every tick, to the links whose peer has not said hello back yet
-        (a DEALER drops what it sends before its connection is up: IMMEDIATE, see mesh.Link), and
-        with ``until_verdict`` to those that gave no verdict on our hello yet (zmqex.claim)."""
+    def say_hello(self, unanswered_only: bool = False) -> None:
+        """Hello to every link; or, every tick, to the links whose peer has not answered our hello
+        yet, with its own or with a verdict (a DEALER drops what it sends before its connection is
+        up: IMMEDIATE, see mesh.Link).  Until the verdict, the peer may not have heard this process
+        itself (only of it, from another member), and would take a second process for us."""
         links = [link for link in self.links.values()
-                 if not unanswered_only or link.peer is None or link.peer not in self.by_id
-                 or until_verdict and link.verdict is None]
+                 if not unanswered_only or link.peer is None or link.peer not in self.by_id or link.verdict is None]
         if links:
             data = mesh.encode_hello(self.hello())
             for link in links:
