@@ -104,7 +104,7 @@ class Node:
         self.api = api.ClientApi(self.replica, kept=self.store)
         self._drop_gossip = drop_gossip  # fault injection for tests: lose every Nth gossip message
         self._gossip_seen = 0
-        self._amnesia_logged = False
+        self._amnesia_logged: str | None = None  # the replica's amnesia when last logged
         self._mismatches_logged = 0
         self._next_mismatch_log = 0
         self._stopping = False
@@ -154,7 +154,7 @@ class Node:
                      sum(self.replica.clock.values()), len(self.replica.ledger.book))
         seeds = [*join, *(f"{member}@{router}" for member, router, _ in members if member != self.id)]
         if seeds and not self.replica.clock:
-            self.replica.awaiting_peers = True  # see Replica.awaiting_peers
+            self.replica.recover("it starts with an empty store")  # its peers may hold events of its past
         for seed in seeds:
             peer, at, address = seed.rpartition("@")
             self.peers.link(address if "://" in address else f"tcp://{address}", peer or None)
@@ -464,9 +464,18 @@ class Node:
         On the timer, not every iteration: reading an absent counter alone costs as much
         as sorting an iteration's outputs, and these logs can wait a tick.
         """
-        if self.replica.amnesia and not self._amnesia_logged:
-            self._amnesia_logged = True
-            log.error("%s; it refuses orders, cancels and grants until then", self.replica.amnesia)
+        replica = self.replica
+        if replica.amnesia != self._amnesia_logged:
+            if replica.recovery is not None:
+                waiting = replica.recovering_from
+                log.warning("%s; it answers orders, cancels and takes busy until then%s", replica.amnesia,
+                            f" (waiting to hear from {', '.join(waiting)})" if waiting else "")
+            elif replica.amnesia:
+                log.error("%s; it refuses orders, cancels and grants until then", replica.amnesia)
+            else:
+                log.info("node %s has its history back from its peers (%d events of its own): ready", self.id,
+                         replica.clock.get(self.id))
+            self._amnesia_logged = replica.amnesia
         mismatches = self.replica.counters["state_mismatches"]
         if mismatches > self._mismatches_logged and now_ms() >= self._next_mismatch_log:
             # At most every 10 s: a member that keeps claiming our clock with another hash

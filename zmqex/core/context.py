@@ -35,6 +35,10 @@ class Context(Protocol):
     amnesia: str | None
     counters: Counter[str]
 
+    @property
+    def recovering(self) -> bool:
+        """Whether this node is getting its own history back from its peers (``amnesia`` is set meanwhile)."""
+
     def wall(self) -> int:
         """The wall clock, epoch ms: for timestamps and expiry times, never for ordering."""
 

@@ -30,8 +30,9 @@ Invariants:
 * The log serves only from above its base.  The events a snapshot covered
   never came here as events, so installing it moves the base up past them.
 * A heartbeat showing that a peer knows more of our own events than we do
-  means we restarted without our store: the replica sets ``amnesia`` and
-  stops creating events for good.
+  is only a gap to fetch: our own signed events, when they come, are what
+  tells the replica it lost its history, and it then gets it back before it
+  creates events again (:mod:`zmqex.core.recovery`).
 * A heartbeat from a peer at our very clock carries its state hash (a node
   that is quiet sends it), and it must be ours: two replicas that delivered the
   same events hold the same state.  A difference is counted
@@ -127,12 +128,12 @@ class Replication:
         self.peers.pop(peer, None)
         self._snapshot_pages.pop(peer, None)
 
-    def on_heartbeat(self, sender: str, hb: Heartbeat) -> bool:
-        """Learn a peer's clock; True if it knows no more of our own events than we do."""
+    def on_heartbeat(self, sender: str, hb: Heartbeat) -> None:
+        """Learn a peer's clock; fetch what it has that we lack."""
         ctx = self._ctx
         peer = self.peers.get(sender)
         if hb.origin != sender or peer is None:
-            return False
+            return
         peer.vc = hb.vc
         if hb.state_hash:
             peer.announced = (hb.vc, hb.state_hash)
@@ -146,7 +147,6 @@ class Replication:
             # the counter shows it in every status, and the node logs it.
             ctx.counters["state_mismatches"] += 1
         self.note_gap(sender, hb.vc)
-        return hb.vc.get(ctx.id) <= ctx.clock.get(ctx.id)
 
     def note_gap(self, peer_id: str, vc: VectorClock) -> None:
         """Peer ``peer_id`` has what ``vc`` covers: if we lack some of it, ask it later (see above)."""
