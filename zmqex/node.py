@@ -47,7 +47,7 @@ from zmqex.auth import Authenticator
 from zmqex.core import messages, wire
 from zmqex.core.events import Cancel, Event, Fill, NewOrder
 from zmqex.core.money import format_price, format_qty
-from zmqex.core.outputs import Delivered, PeerChanged, Record
+from zmqex.core.outputs import Delivered, PeerChanged, Record, Repaired
 from zmqex.core.replica import Config, Replica
 from zmqex.core.schedule import schedule
 from zmqex.errors import KeyFileError, LocalError, RemoteError
@@ -439,6 +439,11 @@ class Node:
             elif type(notice) is PeerChanged:
                 log.info("peer %s is %s", notice.peer, "up" if notice.up else "down: its orders are unavailable")
                 self.api.streams.peers_changed()
+            elif type(notice) is Repaired:
+                self.api.streams.peers_changed()  # the book may have changed under its streams
+                log.warning("records of %s here differed from %s's own and were replaced by them: %s%s",
+                            notice.origin, notice.origin, ", ".join(notice.changed[:10]),
+                            f" and {len(notice.changed) - 10} more" if len(notice.changed) > 10 else "")
         for identity, frame in self.api.flush(now_ms()):
             self._to_client(identity, frame)
         if plan.commit_last:

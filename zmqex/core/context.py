@@ -63,5 +63,8 @@ class Context(Protocol):
     def note_gap(self, peer: str, vc: VectorClock) -> None:
         """Peer ``peer`` has what ``vc`` covers: fetch what we lack of it, if it does not come by itself."""
 
+    def repair(self, origin: str, ledger: Ledger, changed: list[str]) -> None:
+        """Take ``ledger``, in which ``origin``'s records were replaced by its own (``changed``)."""
+
     def install(self, sender: str, vc: VectorClock, items: list[Any]) -> None:
         """Unite the ledger with a whole, checked snapshot from ``sender`` taken at ``vc``."""

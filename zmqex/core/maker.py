@@ -208,7 +208,8 @@ class MakerDesk:
                 self._answer(sender, take, 0, INVALID)
             return
         if (maker is None or maker.price is None or not crosses(taker, maker)
-                or (taker.rests and taker.key <= maker.key) or take.qty > taker.qty - taker.filled):
+                or (taker.rests and taker.key <= maker.key) or take.qty > taker.qty - taker.filled
+                or take.request in ctx.ledger.fill_by_request):  # an id of its past, already granted
             self._answer(sender, take, 0, INVALID)
             return
         available = maker.open - self._reservations.reserved(maker.id)

@@ -44,6 +44,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from zmqex.core import money, queries
+from zmqex.core.audit import Auditor
 from zmqex.core.causal import CausalBuffer
 from zmqex.core.clock import VectorClock
 from zmqex.core.config import Config
@@ -53,12 +54,13 @@ from zmqex.core.ledger import Ledger, OrderState, merge, rebuild
 from zmqex.core.holds import HoldDesk
 from zmqex.core.maker import MakerDesk
 from zmqex.core.messages import (
-    Confirm, ConfirmReply, Gossip, Heartbeat, Hold, HoldReply, Inquire, Message, SnapshotPage, SyncReply, SyncRequest,
-    Take, TakeReply,
+    Audit, AuditReply, Confirm, ConfirmReply, Gossip, Heartbeat, Hold, HoldReply, Inquire, Message, Records,
+    RecordsRequest, SnapshotPage, SyncReply, SyncRequest, Take, TakeReply,
 )
 from zmqex.core.queries import fill_info
 from zmqex.core.outputs import (
-    Delivered, EventRecord, Evidence, OrderTrader, Output, PeerChanged, Persist, Publish, Record, Reply, Send,
+    Delivered, EventRecord, Evidence, OrderTrader, Output, PeerChanged, Persist, Publish, Record, RecoveryMark, Repaired,
+    Reply, Send,
 )
 from zmqex.core.repair import Replication
 from zmqex.core.recovery import Recovery
@@ -120,6 +122,7 @@ class Replica:
         self.holds = HoldDesk(self, self.taker.reservations)
         self.coordinator = Coordinator(self, self.traders, self.taker.reservations)
         self.replication = Replication(self, self.trust.verified)
+        self.auditor = Auditor(self, self.trust.verified)
         for peer in peers:
             self.add_peer(peer)
 
@@ -424,6 +427,7 @@ class Replica:
             self.recovery = Recovery(self.id, reason)
             self.amnesia = f"node {self.id} is getting its own history back from its peers ({reason})"
             self.counters["recoveries"] += 1
+            self._out.append(Persist(RecoveryMark(reason)))
 
     @property
     def recovering(self) -> bool:
@@ -441,6 +445,7 @@ class Replica:
             return
         self.recovery = None
         self.amnesia = None
+        self._out.append(Persist(RecoveryMark(None)))
         # What the lost store held that the ledger shows again: grants, and settled holds,
         # so a retried take or confirm gets its answer and never a second fill.
         self.maker.recover_answers()
@@ -511,7 +516,8 @@ class Replica:
                 raise Forged(f"gossip from {sender} carries an event of {msg.event.origin}")
             self.offer(msg.event, sender)
         elif isinstance(msg, Heartbeat):
-            self.replication.on_heartbeat(sender, msg)
+            if self.replication.on_heartbeat(sender, msg):
+                self.auditor.mismatch(sender)
             if self.recovery is not None and sender in self.peers:
                 self.recovery.heard(sender, msg.vc)
         elif isinstance(msg, Take):
@@ -532,6 +538,14 @@ class Replica:
             self.coordinator.on_confirm_reply(sender, msg)
         elif isinstance(msg, Inquire):
             self.coordinator.on_inquire(sender, msg)
+        elif isinstance(msg, Audit):
+            self.auditor.on_audit(sender, msg)
+        elif isinstance(msg, AuditReply):
+            self.auditor.on_audit_reply(sender, msg)
+        elif isinstance(msg, RecordsRequest):
+            self.auditor.on_records_request(sender, msg)
+        elif isinstance(msg, Records):
+            self.auditor.on_records(sender, msg)
         elif isinstance(msg, SyncRequest):
             self.replication.on_sync_request(sender, msg)
         elif isinstance(msg, SyncReply):
@@ -628,6 +642,19 @@ class Replica:
         while (ready := self._buffer.pop_ready(self.clock)) is not None:
             self._deliver(ready)
 
+    def repair(self, origin: str, ledger: Ledger, changed: list[str]) -> None:
+        """Take ``ledger``, in which ``origin``'s records were replaced by its own (zmqex.core.audit).
+
+        Our copies of its events may be the wrong ones, so from now on we serve its
+        state, not its events (the log's base moves past them), and a checkpoint of
+        the repaired state replaces them in the store.
+        """
+        self.ledger = ledger
+        self.replication.installed(VectorClock({origin: self.clock.get(origin)}))
+        self._reconcile()
+        self.counters["records_repaired"] += len(changed)
+        self._out.append(Repaired(origin, tuple(changed)))
+
     # --- trust (zmqex.core.trust) -------------------------------------------------------------
 
     def _own_event_from_peer(self, event: Event, sender: str) -> None:
@@ -720,6 +747,8 @@ class Replica:
         for peer in self.clock:
             self.add_peer(peer)
         self._reconcile()
+        if durable.recovering is not None:
+            self.recover(durable.recovering)  # it died recovering: its peers still hold the rest
         self._out = []
 
     def _reconcile(self) -> None:
@@ -752,6 +781,7 @@ class Replica:
         self.maker._check()
         self.holds._check()
         self.coordinator._check()
+        self.auditor._check()
         self.traders._check(self.ledger, self.id)
         self.trust._check()
         assert not self._local, "messages to ourselves left unhandled"
