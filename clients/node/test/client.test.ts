@@ -26,21 +26,8 @@ after(async () => {
   await mesh?.stop();
 });
 
-/**
- * A client of `node` acting for `name`. After the test its orders there are cancelled, it
- * is closed, and the replicas have converged: the next test starts from one settled book.
- */
 function trader(t: TestContext, node: string, name: string): Client {
-  const client = mesh.client(node, { trader: name });
-  t.after(async () => {
-    try {
-      await client.cancelAll();
-    } finally {
-      client.close();
-    }
-    await mesh.waitConverged();
-  });
-  return client;
+  return mesh.trader(t, node, name);
 }
 
 /** `call`'s rejection, which must be an error of class `cls`. */
