@@ -225,10 +225,9 @@ class ClientApi:
 
     @property
     def ready(self) -> bool:
-        """Whether the node takes new work: not while it has to hear from its peers, lost its
-        history, or refuses writes (``refusal``)."""
-        r = self.replica
-        return not (r.awaiting_peers or r.amnesia or self.refusal)
+        """Whether the node takes new work: not while it lost its history (and gets it back from
+        its peers, or for good), nor while it refuses writes (``refusal``)."""
+        return not (self.replica.amnesia or self.refusal)
 
     def tick(self, now: int) -> Frames:
         """The node's timer: cancel on disconnect for connections silent too long; stream heartbeats.
