@@ -1,6 +1,6 @@
 """What a run creates outside its own process, undone however the run ends.
 
-Network namespaces, links and mounts outlive the process that made them.  Each
+Node processes, network namespaces, links and mounts outlive the process that made them.  Each
 run records them, as it makes them, in a state file named by the run's token
 (under the temporary directory, with the run's pid); ``release`` undoes them in
 reverse order (at the end of the run, and at exit via atexit, whichever comes
@@ -20,7 +20,7 @@ import threading
 from pathlib import Path
 
 STATE_DIR = Path(tempfile.gettempdir()) / "zmqex-nemesis"
-NETNS, LINK, MOUNT = "netns", "link", "mount"
+NETNS, LINK, MOUNT, PROCESS = "netns", "link", "mount", "process"
 
 
 def run(*argv: str, check: bool = True, timeout: float = 20.0) -> subprocess.CompletedProcess[str]:
@@ -71,7 +71,10 @@ def undo(items: list[tuple[str, str]]) -> list[str]:
     errors = []
     for kind, name in items:
         try:
-            if kind == MOUNT:
+            if kind == PROCESS:
+                pid, _, workdir = name.partition(" ")
+                _kill_node(int(pid), workdir)
+            elif kind == MOUNT:
                 run("umount", "-l", name, check=False)  # lazy: a dying node may still hold a file open
             elif kind == LINK:
                 if run("ip", "link", "show", name, check=False).returncode == 0:
@@ -94,13 +97,13 @@ def sweep() -> list[str]:
     for path in sorted(STATE_DIR.glob("*.json")):
         try:
             state = json.loads(path.read_text())
-            pid, items = int(state["pid"]), [tuple(item) for item in state["items"]]
+            pid, items = int(state["pid"]), [(str(kind), str(name)) for kind, name in state["items"]]
         except (OSError, ValueError, KeyError, TypeError):
             path.unlink(missing_ok=True)
             continue
         if _alive(pid):
             continue  # another run, in progress
-        errors += undo(list(reversed(items)))  # type: ignore[arg-type]
+        errors += undo(list(reversed(items)))
         path.unlink(missing_ok=True)
     return errors
 
@@ -113,6 +116,16 @@ def _alive(pid: int) -> bool:
     except PermissionError:
         return True
     return True
+
+
+def _kill_node(pid: int, workdir: str) -> None:
+    """SIGKILL ``pid`` if it still is a node of the run in ``workdir`` (no other process that got its pid since)."""
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return
+    if b"zmqex.cli" in cmdline and workdir.encode() in cmdline:
+        _kill(pid)
 
 
 def _kill(pid: int) -> None:

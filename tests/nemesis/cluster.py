@@ -20,6 +20,7 @@ from zmqex.client import Client
 from zmqex.errors import LocalError, RemoteError
 from zmqex.local import LocalNetwork, NodeProcess
 
+from tests.nemesis.cleanup import PROCESS, Resources
 from tests.nemesis.disk import Tmpfs
 from tests.nemesis.netns import Lan
 
@@ -28,22 +29,35 @@ STATUS_TIMEOUT = 2.0
 
 class Cluster:
     def __init__(self, workdir: Path, ids: list[str], *, lan: Lan | None = None,
-                 disks: dict[str, Tmpfs] | None = None, args: list[str] | None = None) -> None:
+                 disks: dict[str, Tmpfs] | None = None, args: list[str] | None = None,
+                 resources: Resources | None = None) -> None:
         self.workdir, self.ids = workdir, ids
+        self.resources = resources  # node pids go on record, for a later run to end if this one is killed
         self.lan, self.disks = lan, disks or {}
         self.net = LocalNetwork(workdir, extra_args=args or [])
         self._addresses: dict[str, str] = {}
         self._down: set[str] = set()  # killed by the nemesis, not yet restarted
         self._paused: set[str] = set()
+        self._pids: dict[str, str] = {}  # node -> its record in resources
 
     def start(self, timeout: float = 40.0) -> None:
         """Start every node (the first founds the mesh, the rest join it) and wait until they are meshed."""
         for node in self.ids:
             prefix = self.lan.prefix(node) if self.lan else []
             args = self.lan.node_args(node) if self.lan else []
-            self.net.start(node, args=args, prefix=prefix, wait=False).wait_ready(timeout)
+            self._track(self.net.start(node, args=args, prefix=prefix, wait=False)).wait_ready(timeout)
             self._addresses[node] = self.net.nodes[node].address
         self.net.wait_meshed(timeout)
+
+    def _track(self, proc: NodeProcess) -> NodeProcess:
+        """Put a node's pid on record (and take off the one it replaces, which has been waited for)."""
+        if self.resources is not None:
+            old = self._pids.get(proc.id)
+            if old is not None:
+                self.resources.forget(PROCESS, old)
+            self._pids[proc.id] = f"{proc.proc.pid} {self.workdir}"
+            self.resources.add(PROCESS, self._pids[proc.id])
+        return proc
 
     def address(self, node: str) -> str:
         return self._addresses[node]
@@ -66,7 +80,7 @@ class Cluster:
         old = self.proc(node)
         if join is not None and "--join" not in old.args:
             old.args += ["--join", self.proc(join).join_address]  # the founder joins nobody otherwise
-        self.net.restart(node, wait=False).wait_ready(timeout)
+        self._track(self.net.restart(node, wait=False)).wait_ready(timeout)
         self._down.discard(node)
 
     def pause(self, node: str) -> None:
@@ -118,6 +132,9 @@ class Cluster:
                 except ProcessLookupError:
                     pass
         self.net.stop()
+        if self.resources is not None:
+            for record in self._pids.values():  # all waited for by now
+                self.resources.forget(PROCESS, record)
 
 
 def _tail(text: str, lines: int = 15) -> str:

@@ -38,7 +38,7 @@ class Nemesis:
 
     def run(self, steps: Iterable[Step], *, count: int | None = None, until: float | None = None) -> list[Step]:
         """Carry out ``count`` steps, or as many as fit before ``until`` (seconds into the run); those done."""
-        done = []
+        done: list[Step] = []
         for step in steps:
             if count is not None and len(done) >= count:
                 break

@@ -130,7 +130,7 @@ def _free_subnet() -> ipaddress.IPv4Network:
             .splitlines() for word in line.split() if _is_net(word)]
     rng = random.Random()
     for _ in range(200):
-        net = ipaddress.ip_network(f"10.{rng.randint(100, 250)}.{rng.randint(0, 255)}.0/24")
+        net = ipaddress.IPv4Network(f"10.{rng.randint(100, 250)}.{rng.randint(0, 255)}.0/24")
         if not any(net.overlaps(other) for other in used):
             return net
     raise RuntimeError("no free /24 in 10.100-250.x.x for the nemesis LAN")

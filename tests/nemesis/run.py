@@ -15,6 +15,7 @@ import sys
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -113,11 +114,11 @@ def run(plan: Plan) -> Report:
         report.where = f"namespaces on {lan.subnet}" if lan else "loopback"
         disks = ({node: Tmpfs(plan.workdir / node, plan.tmpfs_mb, resources) for node in plan.ids}
                  if faults.TMPFS in needs else {})
-        cluster = Cluster(plan.workdir, plan.ids, lan=lan, disks=disks, args=plan.node_args)
+        cluster = Cluster(plan.workdir, plan.ids, lan=lan, disks=disks, args=plan.node_args, resources=resources)
         cluster.start()
         say(f"{history.now():7.1f}s  {plan.nodes} nodes meshed ({report.where})")
         for i, node in enumerate(plan.ids):
-            traders.append(Trader(f"t{node}", node, (lambda n=node: cluster.address(n)), history,
+            traders.append(Trader(f"t{node}", node, _address_of(cluster, node), history,
                                   seed=plan.seed * 1_000 + i, stop=stop, pace=plan.pace))
         for trader in traders:
             trader.start()
@@ -156,6 +157,10 @@ def run(plan: Plan) -> Report:
         history.dump(plan.workdir / "history.jsonl")
         report.elapsed = history.now()
     return report
+
+
+def _address_of(cluster: Cluster, node: str) -> Callable[[], str]:
+    return lambda: cluster.address(node)
 
 
 def _join(traders: list[Trader], report: Report) -> None:

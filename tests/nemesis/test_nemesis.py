@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import os
 import time
+from typing import Any
 
 import pytest
 
@@ -30,9 +31,9 @@ pytestmark = pytest.mark.nemesis
 
 #: Fixed, so CI repeats the same schedule; change it to explore.
 SEED = 14
-SHORT = dict(faults=4, gap=(1.0, 2.5), duration=(3.0, 5.0), warmup=2.0, catch_up_bound=45.0, converge_bound=45.0)
+SHORT: dict[str, Any] = dict(faults=4, gap=(1.0, 2.5), duration=(3.0, 5.0), warmup=2.0, catch_up_bound=45.0, converge_bound=45.0)
 #: A known-broken kind gets one fault and tight bounds: it is expected to fail, and CI time is dear.
-ONE = dict(faults=1, gap=(0.5, 1.0), duration=(3.0, 3.0), warmup=2.0, catch_up_bound=15.0, converge_bound=5.0)
+ONE: dict[str, Any] = dict(faults=1, gap=(0.5, 1.0), duration=(3.0, 3.0), warmup=2.0, catch_up_bound=15.0, converge_bound=5.0)
 
 
 def nemesis(plan: Plan) -> Report:
