@@ -28,6 +28,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--kinds", default=None,
                         help=f"fault kinds, comma-separated, of {','.join(faults.KINDS)} (default: all that can "
                              "run here; a kind named here that cannot run is an error)")
+    parser.add_argument("--gap", type=_range, default=(2.0, 8.0), metavar="MIN,MAX",
+                        help="seconds of quiet before each fault (default 2,8)")
+    parser.add_argument("--duration", type=_range, default=(3.0, 20.0), metavar="MIN,MAX",
+                        help="seconds each fault lasts (default 3,20)")
     parser.add_argument("--pace", type=float, default=0.1, help="seconds between a trader's requests (default 0.1)")
     parser.add_argument("--sync", choices=["full", "normal"], default="full", help="the nodes' --sync")
     parser.add_argument("--workdir", type=Path, default=None, help="node logs and history (default: a new temp dir)")
@@ -44,7 +48,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"SKIPPED {why}", flush=True)
         kinds = [k for k in faults.KINDS if k not in missing]
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix=f"zmqex-nemesis-{seed}-"))
-    plan = Plan(workdir, seed, kinds, nodes=args.nodes, seconds=args.seconds, pace=args.pace,
+    plan = Plan(workdir, seed, kinds, nodes=args.nodes, seconds=args.seconds, pace=args.pace, gap=args.gap,
+                duration=args.duration,
                 catch_up_bound=120, converge_bound=120, node_args=["--sync", args.sync], verbose=True)
     try:
         report = run(plan)
@@ -53,6 +58,17 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     print(report.summary(), flush=True)
     return 1 if report.problems else 0
+
+
+def _range(text: str) -> tuple[float, float]:
+    low, _, high = text.partition(",")
+    try:
+        pair = (float(low), float(high or low))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not MIN,MAX (seconds)") from None
+    if not 0 <= pair[0] <= pair[1]:
+        raise argparse.ArgumentTypeError(f"{text!r}: need 0 <= MIN <= MAX")
+    return pair
 
 
 if __name__ == "__main__":

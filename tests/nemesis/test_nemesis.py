@@ -78,6 +78,7 @@ def test_long(tmp_path):
     kinds = os.environ.get("ZMQEX_NEMESIS_KINDS", ",".join(faults.KINDS)).split(",")
     seed = int(os.environ.get("ZMQEX_NEMESIS_SEED") or time.time() % 1_000_000)
     plan = Plan(tmp_path, seed, kinds, nodes=int(os.environ.get("ZMQEX_NEMESIS_NODES", "5")),
-                seconds=float(seconds), pace=0.1, catch_up_bound=120.0, converge_bound=120.0, verbose=True)
+                seconds=float(seconds), gap=(2.0, 8.0), duration=(3.0, 20.0), pace=0.1, catch_up_bound=120.0,
+                converge_bound=120.0, verbose=True)
     report = nemesis(plan)
     assert not report.problems, report.summary()
