@@ -9,8 +9,10 @@ One job per module:
 * ``disk``     a small tmpfs per node's data directory (a full disk);
 * ``cluster``  the node processes, on loopback or in namespaces;
 * ``faults``   each kind of fault: what it needs, how it starts and heals;
-* ``schedule`` which faults, when, from a seed; the nemesis thread that carries them out;
+* ``schedule`` which faults, on which nodes, for how long, from a seed;
+* ``nemesis``  carrying the schedule out, and timing each recovery after a heal;
 * ``checker``  what must hold at the end;
+* ``cleanup``  undoing namespaces, links, mounts and nodes, also after a killed run;
 * ``run``      one whole run: cluster, traders, nemesis, convergence, checker, summary.
 
 ``python -m tests.nemesis --seconds N --seed S`` runs a long schedule; the short ones are

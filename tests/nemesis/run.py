@@ -124,9 +124,8 @@ def run(plan: Plan) -> Report:
             trader.start()
         stop.wait(plan.warmup)  # the schedule: trading before the first fault
         nemesis = Nemesis(cluster, history, catch_up_bound=plan.catch_up_bound, log=say)
-        until = None if plan.seconds is None else plan.seconds
         report.done = nemesis.run(steps(plan.seed, plan.kinds, plan.ids, plan.gap, plan.duration),
-                                  count=plan.faults, until=until)
+                                  count=plan.faults, until=plan.seconds)
         stop.set()
         _join(traders, report)
         nemesis.check_crashes("at the end")
@@ -165,7 +164,7 @@ def _address_of(cluster: Cluster, node: str) -> Callable[[], str]:
 
 def _join(traders: list[Trader], report: Report) -> None:
     for trader in traders:
-        if trader.is_alive() or trader.ident is not None:
+        if trader.ident is not None:  # started
             trader.join(30)
             if trader.is_alive():
                 report.problems.append(f"trader {trader.trader} did not stop within 30 s")
