@@ -82,3 +82,10 @@ def test_long(tmp_path):
                 converge_bound=120.0, verbose=True)
     report = nemesis(plan)
     assert not report.problems, report.summary()
+
+
+def test_kinds_that_cannot_run_are_refused_with_the_reason(tmp_path, monkeypatch):
+    monkeypatch.setattr(os, "geteuid", lambda: 1000)  # as if not root
+    with pytest.raises(Unavailable, match="partition: network namespaces need root.*disk: a full disk needs"):
+        run(Plan(tmp_path, SEED, ["kill", "partition", "disk"]))
+    assert list(tmp_path.iterdir()) == []  # refused before anything started
