@@ -76,6 +76,8 @@ class ReplicasUnderFaults(RuleBasedStateMachine):
         for node, side, qty, price, tif, stp, pick in burst:
             name = self._node(node)
             self.net.restart(name)  # a trader whose node is down restarts it first
+            if self.net.replica(name).recovering:
+                continue  # it started with an empty store: busy until it has its history back
             trader, client_order_id = f"t{qty % 3}", f"c{pick % 50}" if pick % 2 else ""  # three traders a node
             expire_at = self.net.now + pick % 5_000 + 1 if tif is Tif.GTD else None
             try:
@@ -90,7 +92,7 @@ class ReplicasUnderFaults(RuleBasedStateMachine):
     def amend(self, node: int, pick: int, qty: int | None, price: int | None) -> None:
         """A trader lowers an order (it keeps its place) or moves it (a new place), maybe while it trades."""
         name = self._node(node)
-        if not self.net.nodes[name].up:
+        if not self.net.nodes[name].up or self.net.replica(name).recovering:
             return
         replica = self.net.replica(name)
         own = [o for o in replica.ledger.orders.values() if o.owner == name and o.open > 0 and o.rests]
@@ -107,7 +109,7 @@ class ReplicasUnderFaults(RuleBasedStateMachine):
     @rule(node=picks, pick=picks)
     def cancel_all(self, node: int, pick: int) -> None:
         name = self._node(node)
-        if self.net.nodes[name].up:
+        if self.net.nodes[name].up and not self.net.replica(name).recovering:
             side = [None, Side.BUY, Side.SELL][pick % 3]
             self.net.cancel_all(name, f"t{pick % 3}", side=side, operator=pick % 7 == 0)
 
@@ -128,6 +130,8 @@ class ReplicasUnderFaults(RuleBasedStateMachine):
         for taker in takers:
             node = self._node(taker)
             self.net.restart(node)
+            if self.net.replica(node).recovering:
+                continue
             try:
                 expire_at = self.net.now + 1_000 if tif is Tif.GTD else None
                 placed.append((node, self.net.place(node, target.side.opposite, target.qty, target.price, tif,
@@ -143,7 +147,7 @@ class ReplicasUnderFaults(RuleBasedStateMachine):
     @rule(node=picks, pick=picks)
     def cancel(self, node: int, pick: int) -> None:
         name = self._node(node)
-        if not self.net.nodes[name].up:
+        if not self.net.nodes[name].up or self.net.replica(name).recovering:
             return
         replica = self.net.replica(name)
         own = [o for o in replica.ledger.orders.values() if o.owner == name and o.open > 0]
@@ -203,6 +207,19 @@ class ReplicasUnderFaults(RuleBasedStateMachine):
         elif sum(n.up for n in self.net.nodes.values()) > 1:
             self.net.crash(name)
 
+    @rule(node=picks)
+    def lose_a_disk(self, node: int) -> None:
+        """A quiet node loses its store and restarts empty: it gets its history back from its peers
+        (busy meanwhile) while the others go on.  Quiet first: a promise that lived only in the lost
+        store (an answer kept for a retry, a hold, a decision) cannot come back, and the README says so."""
+        self.net.settle()
+        name = self._node(node)
+        self.net.wipe(name)
+        self.net.restart(name)
+        assert self.net.replica(name).recovering
+        # Who placed which order, and under which client order id, lived only in that store.
+        self.client_orders = {key: oid for key, oid in self.client_orders.items() if key[0] != name}
+
     @rule(advance=st.sampled_from([0, 100, 500, 2500]))
     def tick(self, advance: int) -> None:
         self.net.tick(advance)
@@ -244,6 +261,8 @@ class ReplicasUnderFaults(RuleBasedStateMachine):
         for replica in replicas:
             replica._check()
             assert replica.counters["state_mismatches"] == 0, f"{replica.id} saw a peer's state differ"
+            assert replica.amnesia is None, f"{replica.id}: {replica.amnesia}"  # every lost disk recovered
+            assert replica.counters["reused_event_ids"] == 0 and not replica.equivocators
         hashes = {r.id: r.ledger.state_hash() for r in replicas}
         note(f"hashes: {hashes}")
         assert len(set(hashes.values())) == 1, f"replicas diverged: {hashes}"

@@ -12,8 +12,8 @@ from hypothesis import strategies as st
 from zmqex.core.clock import VectorClock
 from zmqex.core.events import Event, Fill, NewOrder, Side, Tif, to_wire
 from zmqex.core.messages import (
-    MAX_BATCH, MAX_PAGE, Confirm, ConfirmReply, Gossip, Heartbeat, Hold, HoldReply, Inquire, SnapshotPage, SyncReply,
-    SyncRequest, Take, TakeReply, decode, decode_batch, encode, encode_batch, encode_frames,
+    MAX_BATCH, MAX_PAGE, Audit, AuditReply, Confirm, ConfirmReply, Gossip, Heartbeat, Hold, HoldReply, Inquire,
+    Records, RecordsRequest, SnapshotPage, SyncReply, SyncRequest, Take, TakeReply, decode, decode_batch, encode, encode_batch, encode_frames,
 )
 from zmqex.core.money import MAX_QTY
 from zmqex.errors import DecodeError
@@ -36,6 +36,10 @@ messages = st.one_of(
     st.builds(Confirm, requests, order_ids, order_ids, st.integers(0, MAX_QTY)),
     st.builds(ConfirmReply, requests, order_ids, st.integers(0, MAX_QTY), st.none() | events()),
     st.builds(Inquire, requests, order_ids, order_ids),
+    st.builds(Audit, clocks),
+    st.builds(AuditReply, clocks, st.dictionaries(node_ids, st.dictionaries(st.integers(0, 2**50), st.text(min_size=1, max_size=32),
+                                                                           min_size=1, max_size=3), max_size=3)),
+    st.builds(RecordsRequest, node_ids, st.lists(st.integers(0, 2**50), min_size=1, max_size=8).map(tuple)),
     st.builds(SyncRequest, clocks, st.integers(1, MAX_PAGE)),
     st.builds(SyncReply, st.lists(events(), max_size=5).map(tuple), st.booleans()),
 )
@@ -80,6 +84,10 @@ def test_round_trip(msg):
     Confirm("a:1:0", "b:1", "a:1", 0),
     ConfirmReply("a:1:0", "b:1", 10, FILL),
     Inquire("a:1:0", "b:1", "a:1"),
+    Audit(VectorClock({"a": 1})),
+    AuditReply(VectorClock({"a": 1}), {"a": {0: "0" * 32, 3: "f" * 32}, "b": {1: "1" * 32}}),
+    RecordsRequest("a", (0, 3)),
+    Records(VectorClock({"a": 1}), "a", (0,), ([0, to_wire(ORDER), 0, None, 10],)),
     SyncRequest(VectorClock({"a": 1}), 100),
     SyncRequest(VectorClock(), MAX_PAGE),
     SyncReply((ORDER, FILL), True),
@@ -166,6 +174,10 @@ GOOD = {
     "confirm": [V, "confirm", "a:1:0", "b:1", "a:1", 10],
     "confirmed": [V, "confirmed", "a:1:0", "b:1", 10, to_wire(FILL)],
     "inquire": [V, "inquire", "a:1:0", "b:1", "a:1"],
+    "audit": [V, "audit", {"a": 1}],
+    "digests": [V, "digests", {"a": 1}, [["a", 0, "0" * 32]]],
+    "records?": [V, "records?", "a", [0, 1]],
+    "records": [V, "records", {"a": 1}, "a", [0], [[0, to_wire(ORDER), 0, None, 10]]],
     "sync": [V, "sync", {"a": 1}, 100],
     "events": [V, "events", [to_wire(ORDER)], False],
 }
@@ -181,6 +193,10 @@ BAD_FIELDS = {
     "confirm": [(2, ""), (3, "b"), (4, "a"), (4, None), (5, -1), (5, MAX_QTY + 1), (5, 1.0)],
     "confirmed": [(2, 1), (3, None), (4, -1), (4, None), (5, []), (5, "fill")],
     "inquire": [(2, ""), (3, "b:01"), (4, 7)],
+    "audit": [(2, None), (2, {"a": 0})],
+    "digests": [(2, None), (3, None), (3, [["a", 0]]), (3, [["a b", 0, "x"]]), (3, [["a", -1, "x"]]), (3, [["a", 0, "x" * 33]])],
+    "records?": [(2, "a b"), (3, []), (3, [0] * 9), (3, [-1]), (3, None)],
+    "records": [(2, None), (3, 7), (4, []), (5, None)],
     "sync": [(2, None), (2, {"a": -1}), (3, 0), (3, MAX_PAGE + 1), (3, True), (3, None)],
     "events": [(2, None), (2, {}), (2, [None]), (2, [to_wire(ORDER)[:-1]]), (3, 1), (3, 0), (3, None),
                (3, "true")],

@@ -16,7 +16,7 @@ import pytest
 
 from zmqex.core import messages
 from zmqex.core.clock import VectorClock
-from zmqex.core.events import CancelReason, Event, NewOrder, Side, Tif
+from zmqex.core.events import Cancel, CancelReason, Event, NewOrder, Side, Tif
 from zmqex.core.messages import Gossip, SyncReply, SyncRequest, Take, TakeReply
 from zmqex.core.ledger import export, rebuild
 from zmqex.core.outputs import OrderTrader, Outcome, PeerChanged, Persist, Send, TakeSent, TakeSettled
@@ -652,30 +652,49 @@ def test_bad_quantity_is_refused_and_changes_nothing(qty: object) -> None:
 # --- a node that lost its store -----------------------------------------------------------------
 
 
-def test_a_node_with_an_empty_store_waits_for_a_peer_before_creating_events() -> None:
-    b = Replica("b", peers=["a"])
-    b.awaiting_peers = True  # what the node sets when it starts empty with peers to ask
-    with pytest.raises(Busy):
+def test_a_node_with_an_empty_store_waits_for_its_peers_before_creating_events() -> None:
+    b = Replica("b", peers=["a", "c"])
+    b.recover("it starts with an empty store")  # what the node does when it starts empty with peers to ask
+    with pytest.raises(Busy, match="getting its own history back"):
         b.place(BUY, 5, 100)
     b.receive("a", messages.Heartbeat("a", VectorClock({"a": 3}), "0" * 32), 0)
-    assert b.place(BUY, 5, 100) == "b:1"
+    assert b.recovering_from == ["c"]  # c too may hold events of b's past
+    with pytest.raises(Busy):
+        b.place(BUY, 5, 100)
+    b.receive("c", messages.Heartbeat("c", VectorClock({"c": 1}), "0" * 32), 0)
+    assert b.recovery is None and b.place(BUY, 5, 100) == "b:1"
+    b._check()
 
 
-def test_a_node_whose_history_peers_know_better_refuses_to_create_events() -> None:
+def test_a_node_whose_history_peers_know_better_gets_it_back_before_creating_events() -> None:
     b = Replica("b", peers=["a"], config=Config(repair_after_ms=0))
-    b.awaiting_peers = True
+    b.recover("it starts with an empty store")
     b.receive("a", messages.Heartbeat("a", VectorClock({"a": 3, "b": 2}), "0" * 32), 0)
     # A claim is not proof: b keeps waiting (busy) and asks a for the events it claims ...
     with pytest.raises(Busy):
         b.place(BUY, 5, 100)
     assert any(isinstance(o, Send) and isinstance(o.message, SyncRequest) for o in b.take_outputs())
-    # ... and its own events, when they come, are.
-    own = Event("b", 1, VectorClock({"b": 1}), NewOrder(SELL, 100, 7, GTC))
-    b.receive("a", messages.SyncReply((own,), False), 1)
-    before = b.clock
+    # ... and its own events, when they come, are delivered like a peer's, until it has them all.
+    first = Event("b", 1, VectorClock({"b": 1}), NewOrder(SELL, 100, 7, GTC))
+    b.receive("a", messages.SyncReply((first,), False), 1)
+    assert b.clock.get("b") == 1 and "b:1" in b.ledger.orders
+    with pytest.raises(Busy):
+        b.place(BUY, 5, 100)
+    second = Event("b", 2, VectorClock({"b": 2}), Cancel("b:1"))
+    b.receive("a", messages.SyncReply((second,), False), 2)
+    assert b.recovery is None and b.amnesia is None
+    assert b.place(BUY, 5, 100) == "b:3", "its next id is past every one a peer holds"
+    b._check()
+
+
+def test_a_node_that_created_events_since_it_started_cannot_recover() -> None:
+    b = Replica("b", peers=["a"])
+    assert b.place(BUY, 5, 90) == "b:1"
+    own = Event("b", 2, VectorClock({"b": 2}), NewOrder(SELL, 100, 7, GTC))
+    b.receive("a", messages.SyncReply((own,), False), 1)  # it had a past, and b:1 may clash with it
+    assert b.recovery is None and "b:2" not in b.ledger.orders
     with pytest.raises(Rejected, match="lost its own history"):
         b.place(BUY, 5, 100)
-    assert b.clock == before and not [o for o in b.take_outputs() if isinstance(o, Persist)]
 
 
 def test_a_heartbeat_claiming_our_clock_is_ahead_changes_nothing() -> None:
@@ -689,9 +708,8 @@ def test_a_peer_that_sees_a_reused_event_id_tells_the_origin() -> None:
     net = Network(["a", "b"])
     net.place("a", SELL, 5, 100)
     net.drain()
-    net.crash("a")
-    net.nodes["a"].store.clear()  # its disk is gone
-    net.restart("a")
+    net.wipe("a")  # its disk is gone, and it is started as a founder, with nobody to ask first
+    net.nodes["a"].replica = Replica("a", peers=["b"], now=net.now)
     net.place("a", BUY, 1, 90)  # a:1 again, but another order
     net.drain()  # b sees a different a:1 and sends its own copy back
     assert net.replica("b").counters["reused_event_ids"] == 1

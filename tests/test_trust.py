@@ -163,7 +163,8 @@ def test_our_own_signed_event_from_a_peer_proves_we_lost_our_history() -> None:
     b = net.replica("b")
     own = signed("b", 1, {"b": 1}, NewOrder(SELL, 100, 7, GTC))
     deliver(net, "a", "b", messages.SyncReply((own,), False))
-    assert b.amnesia and "lost its own history" in b.amnesia
+    assert b.recovery is not None and b.amnesia and "own history back" in b.amnesia
+    assert "b:1" in b.ledger.orders  # signed by b: delivered, and b waits to hear from its peers
 
 
 # --- snapshots: asked for, checked as they come, vouched for ------------------------------------
@@ -291,8 +292,9 @@ def test_a_removed_member_is_untradeable_and_not_waited_for() -> None:
     assert net.replica("a").ledger.orders[oid].filled == 0
 
 
-def test_a_node_that_lost_its_store_learns_it_from_a_snapshot_of_its_own_signed_events() -> None:
+def test_a_node_that_lost_its_store_gets_it_back_from_a_snapshot_of_its_own_signed_events() -> None:
     net = compacted_mesh()
+    before = net.replica("b").clock.get("a")
     net.crash("a")
     net.nodes["a"].store.clear()  # its disk is gone; its peers compacted its events away
     net.restart("a")
@@ -301,7 +303,10 @@ def test_a_node_that_lost_its_store_learns_it_from_a_snapshot_of_its_own_signed_
         net.drain()
     a = net.replica("a")
     assert a.counters["snapshots_unvouched"] == 1  # b, its only other member, sent its state
-    assert a.amnesia and "snapshot holds" in a.amnesia
+    assert a.counters["recoveries"] == 1 and a.amnesia is None  # then told it how much of a's it holds
+    assert a.clock.get("a") == before and net.place("a", SELL, 1, 100) == f"a:{before + 1}"
+    net.settle()
+    assert a.ledger.state_hash() == net.replica("b").ledger.state_hash()
 
 
 # --- what a member's takes may cost ---------------------------------------------------------------

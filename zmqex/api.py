@@ -399,7 +399,7 @@ class ClientApi:
         orders = r.ledger.orders.values()
         return {
             "node": r.id,
-            "ready": not (r.awaiting_peers or r.amnesia),
+            "ready": not r.amnesia,
             "peers": {p: {"up": h.up, "endpoint": self.endpoints.get(p), "lag": h.lag, "ahead": h.ahead,
                           "hash": h.hash} for p, h in health.peers(r).items()},
             "vc": dict(r.clock.items_sorted()),

@@ -47,7 +47,7 @@ from zmqex.auth import Authenticator
 from zmqex.core import messages, wire
 from zmqex.core.events import Cancel, Event, Fill, NewOrder
 from zmqex.core.money import format_price, format_qty
-from zmqex.core.outputs import Delivered, PeerChanged, Record
+from zmqex.core.outputs import Delivered, PeerChanged, Record, Repaired
 from zmqex.core.replica import Config, Replica
 from zmqex.core.schedule import schedule
 from zmqex.errors import KeyFileError, LocalError, RemoteError
@@ -104,7 +104,7 @@ class Node:
         self.api = api.ClientApi(self.replica, kept=self.store)
         self._drop_gossip = drop_gossip  # fault injection for tests: lose every Nth gossip message
         self._gossip_seen = 0
-        self._amnesia_logged = False
+        self._amnesia_logged: str | None = None  # the replica's amnesia when last logged
         self._mismatches_logged = 0
         self._next_mismatch_log = 0
         self._stopping = False
@@ -154,7 +154,7 @@ class Node:
                      sum(self.replica.clock.values()), len(self.replica.ledger.book))
         seeds = [*join, *(f"{member}@{router}" for member, router, _ in members if member != self.id)]
         if seeds and not self.replica.clock:
-            self.replica.awaiting_peers = True  # see Replica.awaiting_peers
+            self.replica.recover("it starts with an empty store")  # its peers may hold events of its past
         for seed in seeds:
             peer, at, address = seed.rpartition("@")
             self.peers.link(address if "://" in address else f"tcp://{address}", peer or None)
@@ -439,6 +439,11 @@ class Node:
             elif type(notice) is PeerChanged:
                 log.info("peer %s is %s", notice.peer, "up" if notice.up else "down: its orders are unavailable")
                 self.api.streams.peers_changed()
+            elif type(notice) is Repaired:
+                self.api.streams.peers_changed()  # the book may have changed under its streams
+                log.warning("records of %s here differed from %s's own and were replaced by them: %s%s",
+                            notice.origin, notice.origin, ", ".join(notice.changed[:10]),
+                            f" and {len(notice.changed) - 10} more" if len(notice.changed) > 10 else "")
         for identity, frame in self.api.flush(now_ms()):
             self._to_client(identity, frame)
         if plan.commit_last:
@@ -464,9 +469,18 @@ class Node:
         On the timer, not every iteration: reading an absent counter alone costs as much
         as sorting an iteration's outputs, and these logs can wait a tick.
         """
-        if self.replica.amnesia and not self._amnesia_logged:
-            self._amnesia_logged = True
-            log.error("%s; it refuses orders, cancels and grants until then", self.replica.amnesia)
+        replica = self.replica
+        if replica.amnesia != self._amnesia_logged:
+            if replica.recovery is not None:
+                waiting = replica.recovering_from
+                log.warning("%s; it answers orders, cancels and takes busy until then%s", replica.amnesia,
+                            f" (waiting to hear from {', '.join(waiting)})" if waiting else "")
+            elif replica.amnesia:
+                log.error("%s; it refuses orders, cancels and grants until then", replica.amnesia)
+            else:
+                log.info("node %s has its history back from its peers (%d events of its own): ready", self.id,
+                         replica.clock.get(self.id))
+            self._amnesia_logged = replica.amnesia
         mismatches = self.replica.counters["state_mismatches"]
         if mismatches > self._mismatches_logged and now_ms() >= self._next_mismatch_log:
             # At most every 10 s: a member that keeps claiming our clock with another hash

@@ -181,7 +181,7 @@ class Probe:
         return Snapshot(
             node=replica.id,
             at=time.monotonic(),
-            ready=not (replica.awaiting_peers or replica.amnesia),
+            ready=not replica.amnesia,
             events=replica.clock.total,
             orders_known=len(replica.ledger.orders),
             open_orders=len(replica.ledger.book),

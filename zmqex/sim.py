@@ -185,11 +185,20 @@ class Network:
         self.nodes[node].replica = None
 
     def restart(self, node: str) -> None:
+        """Restart a crashed node from its store; one whose store is empty gets its history back from
+        its peers first, as the node does (``Replica.recover``)."""
         sim = self.nodes[node]
         if sim.replica is None:
             peers = [p for p in self.ids if p != node]
             sim.replica = Replica.restore(node, sim.store, peers=peers, now=self.now, config=self.config,
                                           **self._keys_of(node))
+            if not sim.store:
+                sim.replica.recover("it starts with an empty store")
+
+    def wipe(self, node: str) -> None:
+        """The node dies and its disk with it: the store is gone too."""
+        self.crash(node)
+        self.nodes[node].store.clear()
 
     def _new_replica(self, node: str, peers: list[str]) -> Replica:
         return Replica(node, peers=peers, now=self.now, config=self.config, **self._keys_of(node))

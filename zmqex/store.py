@@ -40,8 +40,8 @@ from zmqex.core import events, messages, wire
 from zmqex.core.clock import VectorClock
 from zmqex.core.events import clock_from_wire, clock_to_wire
 from zmqex.core.outputs import (
-    Checkpoint, Decision, EventRecord, Evidence, HoldSettled, HoldTaken, OrderTrader, Outcome, Record, TakeSent,
-    TakeSettled,
+    Checkpoint, Decision, EventRecord, Evidence, HoldSettled, HoldTaken, OrderTrader, Outcome, Record, RecoveryMark,
+    TakeSent, TakeSettled,
 )
 from zmqex.errors import DecodeError, StoreError
 
@@ -146,6 +146,7 @@ class SqliteStore:
             self._fsync = promise
         new_events, sent, settled, outcomes, traders, evidence = [], [], [], [], [], []
         holds, settled_holds, decisions = [], [], []
+        recovering: RecoveryMark | None = None
         checkpoint: Checkpoint | None = None
         for record in records:
             if isinstance(record, EventRecord):
@@ -170,6 +171,8 @@ class SqliteStore:
                 settled_holds.append((messages.encode(record.reply), record.sender, record.reply.request))
             elif isinstance(record, Decision):
                 decisions.append((record.order, wire.pack([record.commit, [list(p) for p in record.parts]])))
+            elif isinstance(record, RecoveryMark):
+                recovering = record  # the latest counts
             elif isinstance(record, Checkpoint):
                 checkpoint = record  # a later one in the batch supersedes an earlier one
         db = self.db
@@ -184,6 +187,8 @@ class SqliteStore:
             db.executemany("INSERT OR IGNORE INTO holds VALUES (?, ?, ?, NULL)", holds)
             db.executemany("UPDATE holds SET settled = ? WHERE sender = ? AND request = ?", settled_holds)
             db.executemany("INSERT OR IGNORE INTO decisions VALUES (?, ?)", decisions)
+            if recovering is not None:
+                db.execute("INSERT OR REPLACE INTO meta VALUES ('recovering', ?)", (recovering.reason or "",))
             if checkpoint is not None:
                 db.execute("INSERT OR REPLACE INTO checkpoint VALUES (1, ?, ?, ?)", (
                     _pack_clock(checkpoint.vc), _pack_clock(checkpoint.base), wire.pack(list(checkpoint.items))))
@@ -218,6 +223,9 @@ class SqliteStore:
                 yield HoldTaken(sender, request, maker, taker, qty)
                 if settled_reply is not None:
                     yield HoldSettled(sender, _unpack_confirm(settled_reply))
+            recovering = self._meta("recovering")
+            if recovering:
+                yield RecoveryMark(recovering)
             for order, data in self.db.execute("SELECT order_id, data FROM decisions"):
                 commit, parts = _unpack(data)
                 yield Decision(order, commit, tuple((r, m, q) for r, m, q in parts))

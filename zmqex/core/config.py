@@ -21,4 +21,5 @@ class Config:
     snapshot_wait_ms: int = 10_000  # a snapshot nobody vouches for is dropped after this long
     hold_wait_ms: int = 2_000  # a fill-or-kill's owner waits this long for holds, then kills it
     inquire_after_ms: int = 5_000  # a hold this old makes its holder ask the coordinator's decision
+    audit_every_ms: int = 10_000  # a peer whose state differs at our clock is compared at most this often
     park_ms: int = 10_000  # a take waits this long for its taker order, then its taker must ask again

@@ -35,6 +35,10 @@ class Context(Protocol):
     amnesia: str | None
     counters: Counter[str]
 
+    @property
+    def recovering(self) -> bool:
+        """Whether this node is getting its own history back from its peers (``amnesia`` is set meanwhile)."""
+
     def wall(self) -> int:
         """The wall clock, epoch ms: for timestamps and expiry times, never for ordering."""
 
@@ -58,6 +62,9 @@ class Context(Protocol):
 
     def note_gap(self, peer: str, vc: VectorClock) -> None:
         """Peer ``peer`` has what ``vc`` covers: fetch what we lack of it, if it does not come by itself."""
+
+    def repair(self, origin: str, ledger: Ledger, changed: list[str]) -> None:
+        """Take ``ledger``, in which ``origin``'s records were replaced by its own (``changed``)."""
 
     def install(self, sender: str, vc: VectorClock, items: list[Any]) -> None:
         """Unite the ledger with a whole, checked snapshot from ``sender`` taken at ``vc``."""

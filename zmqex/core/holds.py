@@ -36,7 +36,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from zmqex.core.context import Context
-from zmqex.core.events import Event, Fill, NewOrder, owner_of
+from zmqex.core.events import Event, Fill, NewOrder, fill_of, owner_of
 from zmqex.core.ledger import crosses
 from zmqex.core.messages import Confirm, ConfirmReply, Hold, HoldReply, Inquire
 from zmqex.core.outputs import HoldSettled, HoldTaken
@@ -152,6 +152,8 @@ class HoldDesk:
             ctx.send(sender, settled)  # a retry: the same answer, never a second fill
             return None
         held = self._holds.get(key)
+        if held is None and ctx.recovering:
+            return None  # it may be one we settled before we lost our store: asked again, we will know
         if held is None or held.maker != msg.maker or held.taker != msg.taker or msg.qty > held.qty:
             if held is not None or msg.qty:
                 ctx.counters["confirms_refused"] += 1  # more than we hold, or of a hold we never took
@@ -194,6 +196,15 @@ class HoldDesk:
             if key not in self._settled and key not in self._holds:
                 self._holds[key] = Held(h.sender, h.request, h.maker, h.taker, h.qty, self._ctx.now)
                 self._reservations.hold(h.maker, h.qty)
+
+    def recover_settled(self) -> None:
+        """After our store was lost: the confirmed holds the ledger shows are settled again. O(fills)."""
+        me = self._ctx.id
+        for fill in self._ctx.ledger.fills.values():
+            body = fill_of(fill)
+            if fill.origin == me and body.request.startswith(body.taker + ":"):
+                self._settled.setdefault((owner_of(body.taker), body.request),
+                                         ConfirmReply(body.request, body.maker, body.qty, fill))
 
     # --- invariants -----------------------------------------------------------------------
 

@@ -41,7 +41,7 @@ from collections import Counter
 from collections.abc import Iterable
 
 from zmqex.core.context import Context
-from zmqex.core.events import Event, Fill, NewOrder, owner_of
+from zmqex.core.events import Event, Fill, NewOrder, fill_of, owner_of
 from zmqex.core.ledger import crosses
 from zmqex.core.messages import Take, TakeReply
 from zmqex.core.outputs import Outcome
@@ -138,6 +138,21 @@ class MakerDesk:
         for oid in [o for o in self._parked if o in self._ctx.ledger.orders]:
             self.order_delivered(oid)
 
+    def recover_answers(self) -> None:
+        """After our store was lost: the grants the ledger shows are answers again. O(fills).
+
+        A retried take then gets its fill back instead of a second judgement, which
+        the ledger would refuse (one fill per request).  Busy answers left no trace
+        and are gone (see zmqex.core.recovery).
+        """
+        me = self._ctx.id
+        for fill in self._ctx.ledger.fills.values():
+            body = fill_of(fill)
+            sender = owner_of(body.taker)
+            if fill.origin == me and sender != me and ":" not in body.request:  # a take's, not a hold's
+                self._answers.setdefault((sender, body.request),
+                                         TakeReply(body.request, body.maker, body.qty, GRANTED, fill))
+
     # --- deciding ---------------------------------------------------------------------------
 
     def _park(self, sender: str, take: Take) -> None:
@@ -187,10 +202,14 @@ class MakerDesk:
         maker = ctx.ledger.orders.get(take.maker)
         taker = ctx.ledger.orders[take.taker.order_id]
         if ctx.amnesia:
-            self._answer(sender, take, 0, INVALID)
+            # Getting our history back, we may have granted it already: no answer, so it is asked
+            # again, and then answered from the ledger.  Past hope of that, nothing is granted.
+            if not ctx.recovering:
+                self._answer(sender, take, 0, INVALID)
             return
         if (maker is None or maker.price is None or not crosses(taker, maker)
-                or (taker.rests and taker.key <= maker.key) or take.qty > taker.qty - taker.filled):
+                or (taker.rests and taker.key <= maker.key) or take.qty > taker.qty - taker.filled
+                or take.request in ctx.ledger.fill_by_request):  # an id of its past, already granted
             self._answer(sender, take, 0, INVALID)
             return
         available = maker.open - self._reservations.reserved(maker.id)

@@ -11,6 +11,9 @@ replica checks what a message claims against that.
 * :class:`Hold`, :class:`HoldReply`, :class:`Confirm`, :class:`ConfirmReply`,
   :class:`Inquire` - the hold/confirm exchange of an all-or-nothing trade
   (:mod:`zmqex.core.coordinator` and :mod:`zmqex.core.holds`).
+* :class:`Audit`, :class:`AuditReply`, :class:`RecordsRequest`, :class:`Records` -
+  comparing states that should be equal, and fetching an origin's own records
+  from it when they differ (:mod:`zmqex.core.audit`).
 * :class:`SyncRequest` - "send me the events my clock lacks" (repair).
 * :class:`SyncReply`   - one page of those events, in the server's delivery order.
 * :class:`SnapshotPage` - the state itself, in pages, when the events are gone (compacted).
@@ -135,6 +138,37 @@ class Inquire:
 
 
 @dataclass(frozen=True, slots=True)
+class Audit:
+    """"Our states differ at clock ``vc``: if you are still there, send your record digests"."""
+
+    vc: VectorClock
+
+
+@dataclass(frozen=True, slots=True)
+class AuditReply:
+    vc: VectorClock
+    digests: dict[str, dict[int, str]]  # origin -> bucket -> hex digest (zmqex.core.digests)
+
+    __hash__ = None  # type: ignore[assignment]  # holds a dict: compared, never hashed
+
+
+@dataclass(frozen=True, slots=True)
+class RecordsRequest:
+    """"Send me your own records in these buckets": asked of their origin only."""
+
+    origin: str
+    buckets: tuple[int, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Records:
+    vc: VectorClock  # the sender's clock when it read them
+    origin: str
+    buckets: tuple[int, ...]
+    items: tuple[Any, ...]  # snapshot items (zmqex.core.digests.records)
+
+
+@dataclass(frozen=True, slots=True)
 class SyncRequest:
     vc: VectorClock  # what the asker has delivered
     limit: int  # most events per page
@@ -161,7 +195,7 @@ class SnapshotPage:
 
 
 Message = Union[Gossip, Heartbeat, Take, TakeReply, Hold, HoldReply, Confirm, ConfirmReply, Inquire,
-                SyncRequest, SyncReply, SnapshotPage]
+                Audit, AuditReply, RecordsRequest, Records, SyncRequest, SyncReply, SnapshotPage]
 
 
 def encode(msg: Message) -> bytes:
@@ -189,6 +223,16 @@ def _to_wire(msg: Message) -> list[Any]:
         return [v, "confirmed", msg.request, msg.maker, msg.filled, None if msg.fill is None else to_wire(msg.fill)]
     if isinstance(msg, Inquire):
         return [v, "inquire", msg.request, msg.maker, msg.taker]
+    if isinstance(msg, Audit):
+        return [v, "audit", clock_to_wire(msg.vc)]
+    if isinstance(msg, AuditReply):
+        # Triples, not a map of maps: peers' msgpack takes only string map keys.
+        flat = [[origin, bucket, digest] for origin, buckets in msg.digests.items() for bucket, digest in buckets.items()]
+        return [v, "digests", clock_to_wire(msg.vc), flat]
+    if isinstance(msg, RecordsRequest):
+        return [v, "records?", msg.origin, list(msg.buckets)]
+    if isinstance(msg, Records):
+        return [v, "records", clock_to_wire(msg.vc), msg.origin, list(msg.buckets), list(msg.items)]
     if isinstance(msg, SyncRequest):
         return [v, "sync", clock_to_wire(msg.vc), msg.limit]
     if isinstance(msg, SnapshotPage):
@@ -272,6 +316,8 @@ def _from_wire(raw: Any) -> Message:
         )
     if type(kind) is str and kind in _HOLDS:
         return _hold_from_wire(kind, f)
+    if type(kind) is str and kind in _AUDITS:
+        return _audit_from_wire(kind, f)
     if kind == "sync":
         wire.need_list(f, "sync request", 2)
         return SyncRequest(clock_from_wire(f[0]), wire.need_int(f[1], "page limit", 1, MAX_PAGE))
@@ -314,3 +360,40 @@ def _hold_from_wire(kind: str, f: list[Any]) -> Message:
     if kind == "confirm":
         return Confirm(request, maker, f[2], wire.need_int(f[3], "quantity", 0, MAX_QTY))
     return Inquire(request, maker, f[2])
+
+
+_AUDITS = frozenset(("audit", "digests", "records?", "records"))
+
+#: Most digests one AuditReply may carry, and most buckets one records request may name.
+MAX_DIGESTS = 65_536
+MAX_BUCKETS = 8  # a bucket holds up to 1024 orders and 1024 fills: 8 stay under a frame
+
+
+def _audit_from_wire(kind: str, f: list[Any]) -> Message:
+    """The messages of an audit (see :mod:`zmqex.core.audit`)."""
+    if kind == "audit":
+        wire.need_list(f, kind, 1)
+        return Audit(clock_from_wire(f[0]))
+    if kind == "digests":
+        wire.need_list(f, kind, 2)
+        flat = wire.need_list(f[1], "digests")
+        if len(flat) > MAX_DIGESTS:
+            raise DecodeError(f"more than {MAX_DIGESTS} digests")
+        digests: dict[str, dict[int, str]] = {}
+        for triple in flat:
+            origin, bucket, digest = wire.need_list(triple, "digest", 3)
+            digests.setdefault(wire.need_node_id(origin, "origin"), {})[
+                wire.need_int(bucket, "bucket", 0, 2**50)] = wire.need_str(digest, "digest", 32)
+        return AuditReply(clock_from_wire(f[0]), digests)
+    buckets_at = 1 if kind == "records?" else 2
+    wire.need_list(f, kind, 2 if kind == "records?" else 4)
+    raw = wire.need_list(f[buckets_at], "buckets")
+    if not 0 < len(raw) <= MAX_BUCKETS:
+        raise DecodeError(f"a records request names 1..{MAX_BUCKETS} buckets")
+    buckets = tuple(wire.need_int(b, "bucket", 0, 2**50) for b in raw)
+    if kind == "records?":
+        return RecordsRequest(wire.need_node_id(f[0], "origin"), buckets)
+    items = wire.need_list(f[3], "records")
+    if len(items) > MAX_BUCKETS * 2 * 1024:
+        raise DecodeError("too many records")
+    return Records(clock_from_wire(f[0]), wire.need_node_id(f[1], "origin"), buckets, tuple(items))

@@ -161,8 +161,19 @@ class Decision:
     parts: tuple[tuple[str, str, int], ...]
 
 
+@dataclass(frozen=True, slots=True)
+class RecoveryMark:
+    """This node began getting its own history back from its peers (``reason``), or is done (None).
+
+    So a node that dies while it recovers goes on recovering when it restarts:
+    its store then holds part of its history, and only its peers know the rest.
+    """
+
+    reason: str | None
+
+
 Record = Union[EventRecord, TakeSent, TakeSettled, Outcome, OrderTrader, Checkpoint, Evidence,
-               HoldTaken, HoldSettled, Decision]
+               HoldTaken, HoldSettled, Decision, RecoveryMark]
 
 # --- outputs ----------------------------------------------------------------------
 
@@ -237,4 +248,12 @@ class PeerChanged:
     up: bool
 
 
-Output = Union[Persist, Send, Publish, Reply, Delivered, PeerChanged]
+@dataclass(frozen=True, slots=True)
+class Repaired:
+    """Records of ``origin`` here differed from its own and were replaced by them (ids in ``changed``)."""
+
+    origin: str
+    changed: tuple[str, ...]
+
+
+Output = Union[Persist, Send, Publish, Reply, Delivered, PeerChanged, Repaired]

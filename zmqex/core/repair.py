@@ -30,12 +30,14 @@ Invariants:
 * The log serves only from above its base.  The events a snapshot covered
   never came here as events, so installing it moves the base up past them.
 * A heartbeat showing that a peer knows more of our own events than we do
-  means we restarted without our store: the replica sets ``amnesia`` and
-  stops creating events for good.
+  is only a gap to fetch: our own signed events, when they come, are what
+  tells the replica it lost its history, and it then gets it back before it
+  creates events again (:mod:`zmqex.core.recovery`).
 * A heartbeat from a peer at our very clock carries its state hash (a node
   that is quiet sends it), and it must be ours: two replicas that delivered the
   same events hold the same state.  A difference is counted
-  (``counters["state_mismatches"]``), never silently ignored.
+  (``counters["state_mismatches"]``), never silently ignored, and repaired
+  (:mod:`zmqex.core.audit`).
 
 Costs: serving a sync page is O(k log o) for k events over o origins; a
 snapshot, and a checkpoint, is O(n) in orders and fills; ``stable_clock`` is
@@ -128,7 +130,8 @@ class Replication:
         self._snapshot_pages.pop(peer, None)
 
     def on_heartbeat(self, sender: str, hb: Heartbeat) -> bool:
-        """Learn a peer's clock; True if it knows no more of our own events than we do."""
+        """Learn a peer's clock; fetch what it has that we lack.  True if its state differs from ours
+        at our very clock (the replica then has the records compared: zmqex.core.audit)."""
         ctx = self._ctx
         peer = self.peers.get(sender)
         if hb.origin != sender or peer is None:
@@ -140,13 +143,14 @@ class Replication:
         # A peer that claims to know more of our own events than we do is only heard as a
         # gap: it is asked for them, and only our own signed events, if they come, prove
         # that we lost our history (Replica._own_event_from_peer).  A claim alone changes nothing.
-        if hb.state_hash and hb.vc == ctx.clock and hb.state_hash != ctx.ledger.state_hash():
-            # The same events and a different state: a replica is wrong (a bug, or an id
-            # reused by a node that lost its store).  Nothing here can say which one;
-            # the counter shows it in every status, and the node logs it.
+        mismatch = bool(hb.state_hash) and hb.vc == ctx.clock and hb.state_hash != ctx.ledger.state_hash()
+        if mismatch:
+            # The same events and a different state: a replica is wrong (a rewritten store, a
+            # bug).  The counter shows it in every status, the node logs it, and the records
+            # are compared and repaired from their origins (zmqex.core.audit).
             ctx.counters["state_mismatches"] += 1
         self.note_gap(sender, hb.vc)
-        return hb.vc.get(ctx.id) <= ctx.clock.get(ctx.id)
+        return mismatch
 
     def note_gap(self, peer_id: str, vc: VectorClock) -> None:
         """Peer ``peer_id`` has what ``vc`` covers: if we lack some of it, ask it later (see above)."""

@@ -44,6 +44,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from zmqex.core import money, queries
+from zmqex.core.audit import Auditor
 from zmqex.core.causal import CausalBuffer
 from zmqex.core.clock import VectorClock
 from zmqex.core.config import Config
@@ -53,14 +54,16 @@ from zmqex.core.ledger import Ledger, OrderState, merge, rebuild
 from zmqex.core.holds import HoldDesk
 from zmqex.core.maker import MakerDesk
 from zmqex.core.messages import (
-    Confirm, ConfirmReply, Gossip, Heartbeat, Hold, HoldReply, Inquire, Message, SnapshotPage, SyncReply, SyncRequest,
-    Take, TakeReply,
+    Audit, AuditReply, Confirm, ConfirmReply, Gossip, Heartbeat, Hold, HoldReply, Inquire, Message, Records,
+    RecordsRequest, SnapshotPage, SyncReply, SyncRequest, Take, TakeReply,
 )
 from zmqex.core.queries import fill_info
 from zmqex.core.outputs import (
-    Delivered, EventRecord, Evidence, OrderTrader, Output, PeerChanged, Persist, Publish, Record, Reply, Send,
+    Delivered, EventRecord, Evidence, OrderTrader, Output, PeerChanged, Persist, Publish, Record, RecoveryMark, Repaired,
+    Reply, Send,
 )
 from zmqex.core.repair import Replication
+from zmqex.core.recovery import Recovery
 from zmqex.core.restore import Durable, fold
 from zmqex.core.takes import Reservation
 from zmqex.core.taker import TakerDesk
@@ -104,10 +107,10 @@ class Replica:
         self.counters: Counter[str] = Counter()  # health figures for operators and the benchmark
         self.trust = Trust(node_id, self.counters, signer, verifier, members)
         self.amnesia: str | None = None  # why this node must not create events (it lost its own history)
-        # Set by a host that starts a node with an empty store among peers: until one of
-        # them has told us (by heartbeat) how much of our own history it knows, creating
-        # an event could reuse an id that our lost past already used.
-        self.awaiting_peers = False
+        # While it gets that history back from its peers (zmqex.core.recovery); None: it
+        # cannot (it created events since it started, so ids may clash), or nothing was lost.
+        self.recovery: Recovery | None = None
+        self._created = False  # whether this process has created an event
         self._buffer = CausalBuffer()
         self._out: list[Output] = []
         self._local: deque[tuple[str, Message]] = deque()  # messages to ourselves
@@ -119,6 +122,7 @@ class Replica:
         self.holds = HoldDesk(self, self.taker.reservations)
         self.coordinator = Coordinator(self, self.traders, self.taker.reservations)
         self.replication = Replication(self, self.trust.verified)
+        self.auditor = Auditor(self, self.trust.verified)
         for peer in peers:
             self.add_peer(peer)
 
@@ -404,10 +408,53 @@ class Replica:
 
     def _check_memory(self) -> None:
         if self.amnesia:
+            if self.recovery is not None:
+                raise Busy(f"{self.amnesia}; try again in a moment")
             raise Rejected(self.amnesia)
-        if self.awaiting_peers:
-            raise Busy(f"node {self.id} starts with an empty store and has not heard from a peer yet; "
-                       "it may have a history they know of: try again in a moment")
+
+    # --- recovery (zmqex.core.recovery) ----------------------------------------------------
+
+    def recover(self, reason: str) -> None:
+        """Get our own history back from our peers before creating events (a host calls it for an
+        empty store among peers; the replica, when a peer holds events of ours that we lack)."""
+        if self._created:
+            # Ids we created since we started may be ones our lost past used: only an operator
+            # (restarting from the right store) can untangle that.
+            if not self.amnesia:
+                self.amnesia = f"node {self.id} has lost its own history ({reason}): restart it with its data directory"
+            return
+        if self.recovery is None and not self.amnesia:
+            self.recovery = Recovery(self.id, reason)
+            self.amnesia = f"node {self.id} is getting its own history back from its peers ({reason})"
+            self.counters["recoveries"] += 1
+            self._out.append(Persist(RecoveryMark(reason)))
+
+    @property
+    def recovering(self) -> bool:
+        return self.recovery is not None
+
+    @property
+    def recovering_from(self) -> list[str]:
+        """The members a recovering node still waits to hear from (empty when not recovering)."""
+        rec = self.recovery
+        return [] if rec is None else rec.waiting_for(self.peers, self.trust.removed)
+
+    def _maybe_recovered(self) -> None:
+        rec = self.recovery
+        if rec is None or not rec.done(self.clock.get(self.id), self.peers, self.trust.removed):
+            return
+        self.recovery = None
+        self.amnesia = None
+        self._out.append(Persist(RecoveryMark(None)))
+        # What the lost store held that the ledger shows again: grants, and settled holds,
+        # so a retried take or confirm gets its answer and never a second fill.
+        self.maker.recover_answers()
+        self.holds.recover_settled()
+        self.coordinator.recover_decisions()
+        own_open = [s for s in self.ledger.orders.values() if s.owner == self.id and s.open > 0]
+        self.taker.restore((), [s.id for s in own_open if RULES[s.tif].expires])
+        self.coordinator.restore((), [s.id for s in own_open if ATOMIC[s.tif]])
+        self._reconcile()
 
     # --- peer input and timers -------------------------------------------------------------
 
@@ -421,6 +468,8 @@ class Replica:
         if sender != self.id:
             self._seen(sender)
         self._handle(sender, message)
+        if self.recovery is not None:
+            self._maybe_recovered()
         self._pump()
 
     def tick(self, now: int) -> None:
@@ -468,7 +517,9 @@ class Replica:
             self.offer(msg.event, sender)
         elif isinstance(msg, Heartbeat):
             if self.replication.on_heartbeat(sender, msg):
-                self.awaiting_peers = False  # a peer has told us it knows nothing of ours we lack
+                self.auditor.mismatch(sender)
+            if self.recovery is not None and sender in self.peers:
+                self.recovery.heard(sender, msg.vc)
         elif isinstance(msg, Take):
             self.maker.on_take(sender, msg)
         elif isinstance(msg, TakeReply):
@@ -487,6 +538,14 @@ class Replica:
             self.coordinator.on_confirm_reply(sender, msg)
         elif isinstance(msg, Inquire):
             self.coordinator.on_inquire(sender, msg)
+        elif isinstance(msg, Audit):
+            self.auditor.on_audit(sender, msg)
+        elif isinstance(msg, AuditReply):
+            self.auditor.on_audit_reply(sender, msg)
+        elif isinstance(msg, RecordsRequest):
+            self.auditor.on_records_request(sender, msg)
+        elif isinstance(msg, Records):
+            self.auditor.on_records(sender, msg)
         elif isinstance(msg, SyncRequest):
             self.replication.on_sync_request(sender, msg)
         elif isinstance(msg, SyncReply):
@@ -527,6 +586,7 @@ class Replica:
         self.replication.note_gap(peer, vc)
 
     def emit(self, body: Body) -> Event:
+        self._created = True
         seq = self.clock.get(self.id) + 1
         event = self.trust.sign(Event(self.id, seq, self.clock.with_entry(self.id, seq), body, ts=self.wall()))
         self._deliver(event, event.vc)  # its clock is ours after it
@@ -545,11 +605,12 @@ class Replica:
         """
         origin = event.origin
         if origin == self.id:
-            if event.seq > self.clock.get(origin):
-                self._own_event_from_peer(event, sender)
-            else:
+            if event.seq <= self.clock.get(origin):
                 self._check_same(event, sender)
-            return
+                return
+            self._own_event_from_peer(event, sender)
+            if self.recovery is None:
+                return  # it cannot be taken back: see Replica.recover
         if not self.trust.admits(origin):
             self.counters["events_refused"] += 1
             raise Forged(f"event {origin}:{event.seq}: {origin} is not a member")
@@ -568,12 +629,11 @@ class Replica:
 
     def install(self, sender: str, vc: VectorClock, items: list[Any]) -> None:
         """Unite our ledger with a whole, vouched-for snapshot from ``sender`` taken at ``vc``."""
-        if vc.get(self.id) > self.clock.get(self.id) and not self.amnesia:
+        if vc.get(self.id) > self.clock.get(self.id):
             # It holds events of ours that we do not (signed by us, with keys: its items were
             # verified): we lost our history, as when such events come by sync.
-            self.amnesia = (f"node {self.id} has lost its own history ({sender}'s snapshot holds "
-                            f"{vc.get(self.id)} of its events, it has {self.clock.get(self.id)}): "
-                            "restart it with its data directory")
+            self.recover(f"{sender}'s snapshot holds {vc.get(self.id)} of its events, it had "
+                         f"{self.clock.get(self.id)}")
         self.ledger = merge(self.ledger, items)  # raises on a malformed snapshot, changing nothing
         self.clock = self.clock.merge(vc)
         self.replication.installed(vc)
@@ -582,20 +642,32 @@ class Replica:
         while (ready := self._buffer.pop_ready(self.clock)) is not None:
             self._deliver(ready)
 
+    def repair(self, origin: str, ledger: Ledger, changed: list[str]) -> None:
+        """Take ``ledger``, in which ``origin``'s records were replaced by its own (zmqex.core.audit).
+
+        Our copies of its events may be the wrong ones, so from now on we serve its
+        state, not its events (the log's base moves past them), and a checkpoint of
+        the repaired state replaces them in the store.
+        """
+        self.ledger = ledger
+        self.replication.installed(VectorClock({origin: self.clock.get(origin)}))
+        self._reconcile()
+        self.counters["records_repaired"] += len(changed)
+        self._out.append(Repaired(origin, tuple(changed)))
+
     # --- trust (zmqex.core.trust) -------------------------------------------------------------
 
     def _own_event_from_peer(self, event: Event, sender: str) -> None:
-        """A peer holds an event of ours that we do not: we lost our history (restarted without our store).
+        """A peer holds an event of ours that we do not: we lost (part of) our history.
 
         Only our own signed event proves it (with keys): a peer's claim about our clock,
-        or a forged event, changes nothing.  New events would reuse ids and we no
-        longer know what we promised, so this node must not place, cancel, grant or take.
+        or a forged event, changes nothing.  New events could reuse ids, so this node
+        must not place, cancel, grant or take until it has its history back
+        (:meth:`recover`; the event is then delivered like a peer's).
         """
         if self.trust.keyed and not self.trust.verified(event):
             raise Forged(f"{sender} sent an event {event.origin}:{event.seq} in our name that we never signed")
-        if not self.amnesia:
-            self.amnesia = (f"node {self.id} has lost its own history ({sender} holds its event {event.seq}, "
-                            f"it has {self.clock.get(self.id)}): restart it with its data directory")
+        self.recover(f"{sender} holds its event {event.seq}, it had {self.clock.get(self.id)}")
 
     def _check_same(self, event: Event, sender: str) -> None:
         """A second copy of an event we have must be the same event: ids are never reused (see Trust)."""
@@ -604,7 +676,8 @@ class Replica:
             return
         verdict = self.trust.second_copy(ours, event, sender)  # raises Forged for an unsigned copy
         if verdict is Copy.WE_LOST_HISTORY:
-            if not self.amnesia:
+            if self.recovery is not None or not self.amnesia:  # two copies of one id: nothing to recover
+                self.recovery = None
                 self.amnesia = (f"node {self.id} has lost its own history (a peer holds a different "
                                 f"event {event.origin}:{event.seq}): restart it with its data directory")
         elif verdict is Copy.EQUIVOCATION:
@@ -636,7 +709,10 @@ class Replica:
             self.coordinator.on_fill(body)
         elif isinstance(body, NewOrder):
             self.maker.order_delivered(event.order_id)
-            if not mine and RESTS[body.tif]:
+            if mine:
+                if self.recovery is not None:  # ours, back from a peer: placed by a trader we forgot
+                    self.traders.placed(event.order_id, "", self.ledger)
+            elif RESTS[body.tif]:
                 self.taker.peer_order_rests(self.ledger.orders[event.order_id])
         elif mine:  # a cancel (only the owner closes an order), or a reduce
             self.traders.maybe_closed(body.order_id, self.ledger)
@@ -671,6 +747,8 @@ class Replica:
         for peer in self.clock:
             self.add_peer(peer)
         self._reconcile()
+        if durable.recovering is not None:
+            self.recover(durable.recovering)  # it died recovering: its peers still hold the rest
         self._out = []
 
     def _reconcile(self) -> None:
@@ -703,6 +781,7 @@ class Replica:
         self.maker._check()
         self.holds._check()
         self.coordinator._check()
+        self.auditor._check()
         self.traders._check(self.ledger, self.id)
         self.trust._check()
         assert not self._local, "messages to ourselves left unhandled"

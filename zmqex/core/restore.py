@@ -28,6 +28,8 @@ counts: each one's clock and base are at least the previous one's.
 * **Decisions.**  Every :class:`Decision` is kept, so a holder that asks is
   told the same; its confirms not yet answered go out again.  An own
   fill-or-kill order still open without one is aborted (presumed abort).
+* **Recovery.**  The latest :class:`RecoveryMark` says whether the node was
+  getting its history back from its peers when it stopped; if so, it goes on.
 * **Evidence.**  Every :class:`Evidence` marks its origin as a member that
   signed two events with one id: its orders stay untradeable.
 * **Traders.**  Every :class:`OrderTrader` says again who placed an own
@@ -43,8 +45,8 @@ from dataclasses import dataclass, field
 
 from zmqex.core.events import Event
 from zmqex.core.outputs import (
-    Checkpoint, Decision, EventRecord, Evidence, HoldSettled, HoldTaken, OrderTrader, Outcome, Record, TakeSent,
-    TakeSettled,
+    Checkpoint, Decision, EventRecord, Evidence, HoldSettled, HoldTaken, OrderTrader, Outcome, Record, RecoveryMark,
+    TakeSent, TakeSettled,
 )
 
 
@@ -62,6 +64,7 @@ class Durable:
     holds: dict[tuple[str, str], HoldTaken] = field(default_factory=dict)  # by (sender, request)
     settled_holds: list[HoldSettled] = field(default_factory=list)
     decisions: dict[str, Decision] = field(default_factory=dict)  # by order
+    recovering: str | None = None  # why it was getting its history back, if it had not finished
 
 
 def fold(records: Iterable[Record]) -> Durable:
@@ -88,4 +91,6 @@ def fold(records: Iterable[Record]) -> Durable:
             durable.settled_holds.append(record)
         elif isinstance(record, Decision):
             durable.decisions[record.order] = record
+        elif isinstance(record, RecoveryMark):
+            durable.recovering = record.reason  # the latest counts
     return durable

@@ -138,15 +138,23 @@ class TakerDesk:
     def on_reply(self, sender: str, reply: TakeReply) -> str | None:
         """A maker's owner answered: believe it if it is ours and whole; returns our order it settled."""
         take = self.reservations.get(reply.request)
-        if (take is None or take.granted is not None or take.maker != reply.maker
-                or owner_of(take.maker) != sender):
+        if take is None or take.granted is not None or owner_of(take.maker) != sender:
             return None  # a duplicate, or not ours to believe
         fill = reply.fill
+        body = None if fill is None else fill.body
+        if take.maker != reply.maker or (isinstance(body, Fill) and body.taker != take.order):
+            # The owner's stored answer to another take under this id: one from our past, lost
+            # with a store (zmqex.core.recovery).  This id is spent; the order asks again under a new one.
+            ctx = self._ctx
+            ctx.counters["take_id_clashes"] += 1
+            ctx.persist(TakeSettled(take.request, 0), promise=False)
+            self.reservations.answer(take, 0)
+            self._todo.add(take.order)
+            return take.order
         if reply.granted > take.qty or (reply.granted > 0) != (fill is not None):
             return None
         ctx = self._ctx
         if fill is not None:
-            body = fill.body
             if not (isinstance(body, Fill) and fill.origin == sender and body.request == take.request
                     and body.qty == reply.granted and body.taker == take.order and body.maker == take.maker):
                 return None
@@ -253,6 +261,12 @@ class TakerDesk:
     def reconcile(self) -> None:
         """The ledger changed under the reservations (restart, snapshot): count fills now in it."""
         fills = self._ctx.ledger.fill_by_request
+        # Number new takes past every one of ours the ledger shows granted: after a lost store
+        # (zmqex.core.recovery) our counter starts over, and a reused id would clash.  O(fills).
+        prefix = self._ctx.id + "."
+        for request in fills:
+            if request.startswith(prefix) and request[len(prefix):].isdigit():
+                self._requests = max(self._requests, int(request[len(prefix):]))
         for take in self.reservations:
             fill = fills.get(take.request)
             if fill is not None and not take.applied and isinstance(fill.body, Fill) and fill.body.taker == take.order:

@@ -10,6 +10,7 @@
  */
 
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import type { TestContext } from "node:test";
 import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
@@ -169,6 +170,24 @@ export class Mesh {
     const { as = HARNESS, ...rest } = options;
     const keyed = this.keysDir === undefined ? {} : this.keysOf(as, id);
     return new Client(this.node(id).address, { timeoutMs: 10_000, ...keyed, ...rest });
+  }
+
+  /**
+   * A client of node `id` acting for trader `name`, for test `t`. After the test its orders
+   * there are cancelled, it is closed, and the replicas have converged: the next test starts
+   * from one settled book.
+   */
+  trader(t: TestContext, id: string, name: string): Client {
+    const client = this.client(id, { trader: name });
+    t.after(async () => {
+      try {
+        await client.cancelAll();
+      } finally {
+        client.close();
+      }
+      await this.waitConverged();
+    });
+    return client;
   }
 
   /** The key files `party` connects to node `id` with: its secret, and the node's public key. */

@@ -19,18 +19,8 @@ after(async () => {
   await mesh?.stop();
 });
 
-/** A client of `node` for `name`; after the test its orders there are cancelled, and the replicas settle. */
 function trader(t: TestContext, node: string, name: string): Client {
-  const client = mesh.client(node, { trader: name });
-  t.after(async () => {
-    try {
-      await client.cancelAll();
-    } finally {
-      client.close();
-    }
-    await mesh.waitConverged();
-  });
-  return client;
+  return mesh.trader(t, node, name);
 }
 
 /** Closed after the test, whatever happens. */
