@@ -29,8 +29,6 @@ NETNS, TMPFS = "namespaces", "tmpfs"
 #: Kinds that find liveness bugs being fixed now (issue 14): left out of CI's short schedules,
 #: and checked by tests marked xfail with these reasons until the fixes land.
 KNOWN_BROKEN = {
-    "rejoin": "issue 14 (2): a node restarted without its store and with --join never becomes ready "
-              "(stays not ready, its peers' takes against its orders retry forever); being fixed",
     "disk": "issue 14 (5): on a full disk the node exits after ~2 s instead of refusing new work "
             "and resuming when space returns; being fixed",
 }

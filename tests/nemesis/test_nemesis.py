@@ -2,14 +2,15 @@
 
 The short schedules (``.ci/run``) hold a few faults each, on 3 nodes:
 
-* ``test_short_process_faults``: kill -9 and restart, SIGSTOP/SIGCONT, on loopback;
+* ``test_short_process_faults``: kill -9 and restart, SIGSTOP/SIGCONT, a restart without
+  the store (``--join``), on loopback;
 * ``test_short_network_faults``: partitions and slow links between nodes in network
   namespaces (root only: skipped, with the reason, elsewhere).
 
-The kinds that find liveness bugs being fixed now (``faults.KNOWN_BROKEN``: a restart
-without the store, a full disk) are left out of those, and each has a one-fault test
-marked xfail with its reason (strict: once the fix lands it passes, fails as XPASS,
-and the marker comes off, the kind into the short schedule).
+The kinds that find liveness bugs being fixed now (``faults.KNOWN_BROKEN``: a full
+disk) are left out of those, and each has a one-fault test marked xfail with its
+reason (strict: once the fix lands it passes, fails as XPASS, and the marker comes
+off, the kind into the short schedule).
 
 ``ZMQEX_NEMESIS_SECONDS=1800 python -m pytest tests/nemesis -k long -s`` runs every
 kind (``ZMQEX_NEMESIS_KINDS=kill,pause`` for some), for that long, on 5 nodes
@@ -47,21 +48,15 @@ def nemesis(plan: Plan) -> Report:
 
 
 def test_short_process_faults(tmp_path):
-    report = nemesis(Plan(tmp_path, SEED, ["kill", "pause"], **SHORT))
+    report = nemesis(Plan(tmp_path, SEED, ["kill", "pause", "rejoin"], **SHORT))
     assert not report.problems, report.summary()
-    assert {step.kind for step in report.done} == {"kill", "pause"}
+    assert {step.kind for step in report.done} == {"kill", "pause", "rejoin"}
 
 
 def test_short_network_faults(tmp_path):
     report = nemesis(Plan(tmp_path, SEED, ["partition", "slow"], **SHORT))
     assert not report.problems, report.summary()
     assert {step.kind for step in report.done} == {"partition", "slow"}
-
-
-@pytest.mark.xfail(reason=faults.KNOWN_BROKEN["rejoin"], strict=True)
-def test_rejoin_without_store(tmp_path):
-    report = nemesis(Plan(tmp_path, SEED, ["rejoin"], **ONE))
-    assert not report.problems, report.summary()
 
 
 @pytest.mark.xfail(reason=faults.KNOWN_BROKEN["disk"], strict=True)
