@@ -32,6 +32,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="seconds of quiet before each fault (default 2,8)")
     parser.add_argument("--duration", type=_range, default=(3.0, 20.0), metavar="MIN,MAX",
                         help="seconds each fault lasts (default 3,20)")
+    parser.add_argument("--overlap", type=float, default=0.25, metavar="P",
+                        help="the chance that a fault comes with a second, of another kind, on other nodes "
+                             "(default 0.25)")
     parser.add_argument("--pace", type=float, default=0.1, help="seconds between a trader's requests (default 0.1)")
     parser.add_argument("--sync", choices=["full", "normal"], default="full", help="the nodes' --sync")
     parser.add_argument("--workdir", type=Path, default=None, help="node logs and history (default: a new temp dir)")
@@ -49,7 +52,7 @@ def main(argv: list[str] | None = None) -> int:
         kinds = [k for k in faults.KINDS if k not in missing]
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix=f"zmqex-nemesis-{seed}-"))
     plan = Plan(workdir, seed, kinds, nodes=args.nodes, seconds=args.seconds, pace=args.pace, gap=args.gap,
-                duration=args.duration,
+                duration=args.duration, overlap=args.overlap,
                 catch_up_bound=120, converge_bound=120, node_args=["--sync", args.sync], verbose=True)
     try:
         report = run(plan)

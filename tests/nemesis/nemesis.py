@@ -52,22 +52,26 @@ class Nemesis:
         return done
 
     def one(self, step: Step) -> FaultRecord:
-        fault = KINDS[step.kind]
-        record = FaultRecord(step.kind, list(step.targets), self.history.now(), detail=dict(step.params))
-        self.log(f"{record.start:7.1f}s  {step.kind} {','.join(step.targets)} for {step.duration:.1f}s")
-        try:
-            fault.start(self.cluster, step.targets, step.params)
-        except Exception as exc:  # a fault we could not inject is a harness failure, reported as such
-            record.note = f"could not start: {exc}"
-            self.problems.append(f"{step}: {record.note}")
-        self.abort.wait(step.duration)  # the fault lasts this long
-        record.detail["seen_down"] = self.seen_down(step.targets)
+        """Start the step's faults, hold them, heal them (the last started first), and time the recovery."""
+        kind = "+".join(part.kind for part in step.parts)
+        targets = [node for part in step.parts for node in part.targets]
+        record = FaultRecord(kind, targets, self.history.now(), detail={p.kind: p.params for p in step.parts})
+        self.log(f"{record.start:7.1f}s  {str(step).partition(' ')[2]}")
+        for part in step.parts:
+            try:
+                KINDS[part.kind].start(self.cluster, part.targets, part.params)
+            except Exception as exc:  # a fault we could not inject is a harness failure, reported as such
+                record.note += f" could not start {part.kind}: {exc}"
+                self.problems.append(f"{step}: could not start {part.kind}: {exc}")
+        self.abort.wait(step.duration)  # the faults last this long
+        record.detail["seen_down"] = self.seen_down(targets)
         record.healed = self.history.now()
-        try:
-            fault.heal(self.cluster, step.targets, step.params)
-        except Exception as exc:
-            record.note += f" could not heal: {exc}"
-            self.problems.append(f"{step}: could not heal: {exc}")
+        for part in reversed(step.parts):
+            try:
+                KINDS[part.kind].heal(self.cluster, part.targets, part.params)
+            except Exception as exc:
+                record.note += f" could not heal {part.kind}: {exc}"
+                self.problems.append(f"{step}: could not heal {part.kind}: {exc}")
         self.check_crashes(f"during {step}")
         seconds, lagging = self.catch_up()
         if seconds is None:
@@ -76,7 +80,7 @@ class Nemesis:
                                  f"{self.catch_up_bound:.0f}s after the heal: {lagging}")
         else:
             record.caught_up = round(self.history.now() - record.healed, 2)
-        self.log(f"{self.history.now():7.1f}s  healed {step.kind} (seen down by {record.detail['seen_down']}); "
+        self.log(f"{self.history.now():7.1f}s  healed {kind} (seen down by {record.detail['seen_down']}); "
                  + (f"caught up in {record.caught_up:.1f}s" if record.caught_up is not None else record.note.strip()))
         self.history.add_fault(record)
         return record

@@ -44,6 +44,7 @@ class Plan:
     seconds: float | None = None
     gap: tuple[float, float] = (2.0, 5.0)
     duration: tuple[float, float] = (3.0, 8.0)
+    overlap: float = 0.0  # the chance that a step brings a second fault (schedule.steps)
     warmup: float = 2.0  # seconds of trading before the first fault
     pace: float = 0.05  # seconds between one trader's requests, on average
     catch_up_bound: float = 60.0  # after each heal
@@ -72,10 +73,11 @@ class Report:
 
     def summary(self) -> str:
         plan, result = self.plan, self.result
-        kinds = Counter(step.kind for step in self.done)
+        kinds = Counter(part.kind for step in self.done for part in step.parts)
         lines = [f"nemesis seed {plan.seed}, {plan.nodes} nodes ({self.where}), kinds {','.join(plan.kinds)}, "
-                 f"{self.elapsed:.0f}s; work dir {plan.workdir}",
-                 "faults: " + (", ".join(f"{k} {n}" for k, n in sorted(kinds.items())) or "none"),
+                 f"overlap {plan.overlap:g}, {self.elapsed:.0f}s; work dir {plan.workdir}",
+                 "faults: " + (", ".join(f"{k} {n}" for k, n in sorted(kinds.items())) or "none")
+                 + f" (in {len(self.done)} steps, {sum(1 for s in self.done if s.also)} of them two at once)",
                  "schedule: " + ("; ".join(str(step) for step in self.done) or "none")]
         if result is not None:
             lines.append(f"requests {self.ops}; orders acknowledged {result.acked}, checked on every replica "
@@ -124,7 +126,7 @@ def run(plan: Plan) -> Report:
             trader.start()
         stop.wait(plan.warmup)  # the schedule: trading before the first fault
         nemesis = Nemesis(cluster, history, catch_up_bound=plan.catch_up_bound, log=say)
-        report.done = nemesis.run(steps(plan.seed, plan.kinds, plan.ids, plan.gap, plan.duration),
+        report.done = nemesis.run(steps(plan.seed, plan.kinds, plan.ids, plan.gap, plan.duration, plan.overlap),
                                   count=plan.faults, until=plan.seconds)
         stop.set()
         _join(traders, report)

@@ -156,3 +156,15 @@ def test_a_schedule_is_its_seed():
     for step in steps(7, ["partition"], ids):
         assert 1 <= len(step.targets) <= 2  # a minority of five
         break
+
+
+def test_overlapping_faults_touch_other_nodes_and_leave_one_alone():
+    ids, kinds = ["a", "b", "c"], ["kill", "pause", "partition"]
+    both = [s for _, s in zip(range(60), steps(3, kinds, ids, overlap=0.5)) if s.also]
+    assert len(both) > 10
+    for step in both:
+        first, second = step.parts
+        assert first.kind != second.kind and not set(first.targets) & set(second.targets)
+        assert len(set(first.targets) | set(second.targets)) < len(ids)
+        assert (second.gap, second.duration) == (0.0, step.duration)
+    assert not any(s.also for _, s in zip(range(60), steps(3, kinds, ids)))  # none without overlap

@@ -32,9 +32,11 @@ pytestmark = pytest.mark.nemesis
 
 #: Fixed, so CI repeats the same schedule; change it to explore.
 SEED = 14
-SHORT: dict[str, Any] = dict(faults=4, gap=(1.0, 2.5), duration=(3.0, 5.0), warmup=2.0, catch_up_bound=45.0, converge_bound=45.0)
+SHORT: dict[str, Any] = dict(faults=4, gap=(1.0, 2.5), duration=(3.0, 5.0), warmup=2.0, catch_up_bound=45.0,
+                             converge_bound=45.0)
 #: A known-broken kind gets one fault and tight bounds: it is expected to fail, and CI time is dear.
-ONE: dict[str, Any] = dict(faults=1, gap=(0.5, 1.0), duration=(3.0, 3.0), warmup=2.0, catch_up_bound=15.0, converge_bound=5.0)
+ONE: dict[str, Any] = dict(faults=1, gap=(0.5, 1.0), duration=(3.0, 3.0), warmup=2.0, catch_up_bound=15.0,
+                           converge_bound=5.0)
 
 
 def nemesis(plan: Plan) -> Report:
@@ -74,7 +76,7 @@ def test_long(tmp_path):
     seed = int(os.environ.get("ZMQEX_NEMESIS_SEED") or time.time() % 1_000_000)
     plan = Plan(tmp_path, seed, kinds, nodes=int(os.environ.get("ZMQEX_NEMESIS_NODES", "5")),
                 seconds=float(seconds), gap=(2.0, 8.0), duration=(3.0, 20.0), pace=0.1, catch_up_bound=120.0,
-                converge_bound=120.0, verbose=True)
+                converge_bound=120.0, overlap=float(os.environ.get("ZMQEX_NEMESIS_OVERLAP", "0.25")), verbose=True)
     report = nemesis(plan)
     assert not report.problems, report.summary()
 
