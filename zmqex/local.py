@@ -30,16 +30,20 @@ _READY = re.compile(r"node (\S+) ready: clients and peers at (tcp://\S+),")
 
 
 class NodeProcess:
-    def __init__(self, node_id: str, log_path: Path, args: list[str], keys_dir: Path | None = None) -> None:
+    def __init__(self, node_id: str, log_path: Path, args: list[str], keys_dir: Path | None = None,
+                 prefix: Sequence[str] = ()) -> None:
         self.id = node_id
         self.log_path = log_path
         self.args = args
         self.keys_dir = keys_dir  # the network's keys (see LocalNetwork), or None for a node without keys
+        # A command the node runs under, e.g. ("ip", "netns", "exec", NS) for a network namespace; it must
+        # exec the node (as ``ip netns exec`` does), so that ``proc.pid`` is the node's own pid.
+        self.prefix = tuple(prefix)
         self.endpoint: str | None = None
         self._log = open(log_path, "ab")
         self._log_start = self._log.tell()  # a restarted node appends to the same log
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "zmqex.cli", *args],
+            [*self.prefix, sys.executable, "-m", "zmqex.cli", *args],
             stdout=self._log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
             env={**os.environ, "PYTHONUNBUFFERED": "1"},
         )
@@ -127,9 +131,9 @@ class LocalNetwork:
             self.keys_dir = keys.make_network(self.workdir / "keys", keyed, list(traders), [OPERATOR])
 
     def start(self, node_id: str, join: list[str] | None = None, args: list[str] | None = None,
-              wait: bool = True) -> NodeProcess:
+              wait: bool = True, prefix: Sequence[str] = ()) -> NodeProcess:
         """Start a node; by default it joins the first running node, and with none running
-        (or ``join=[]``) it founds the mesh (``--new-mesh``)."""
+        (or ``join=[]``) it founds the mesh (``--new-mesh``).  ``prefix``: see NodeProcess."""
         if join is None:
             join = [n.join_address for n in self.nodes.values() if n.alive() and n.endpoint][:1]
         argv = ["--id", node_id, "--port", "0", *self.extra_args, *(args or [])]
@@ -141,21 +145,21 @@ class LocalNetwork:
             argv += ["--keys", str(self.keys_dir / node_id)]
         for peer in join:
             argv += ["--join", peer]
-        node = NodeProcess(node_id, self.workdir / f"{node_id}.log", argv, self.keys_dir)
+        node = NodeProcess(node_id, self.workdir / f"{node_id}.log", argv, self.keys_dir, prefix)
         self.nodes[node_id] = node
         if wait:
             node.wait_ready()
         return node
 
     def restart(self, node_id: str, wait: bool = True) -> NodeProcess:
-        """Start a stopped or killed node again, from its data directory, on its old port
+        """Start a stopped or killed node again, from its data directory, on its old port and prefix
         (not as a founder: ``--new-mesh`` is for a first start only)."""
         old = self.nodes[node_id]
         assert not old.alive(), f"{node_id} is still running"
         argv = [arg for arg in old.args if arg != "--new-mesh"]
         if old.endpoint:  # else it never got that far: its command line names the port already
             argv[argv.index("--port") + 1] = old.address.rpartition(":")[2]
-        node = NodeProcess(node_id, old.log_path, argv, old.keys_dir)
+        node = NodeProcess(node_id, old.log_path, argv, old.keys_dir, old.prefix)
         self.nodes[node_id] = node
         if wait:
             node.wait_ready()
