@@ -26,14 +26,6 @@ from tests.nemesis.cluster import Cluster
 
 NETNS, TMPFS = "namespaces", "tmpfs"
 
-#: Kinds that find liveness bugs being fixed now (issue 14): left out of CI's short schedules,
-#: and checked by tests marked xfail with these reasons until the fixes land.
-KNOWN_BROKEN = {
-    "disk": "issue 14 (5): on a full disk the node exits after ~2 s instead of refusing new work "
-            "and resuming when space returns; being fixed",
-}
-
-
 class Fault:
     name = ""
     needs: tuple[str, ...] = ()

@@ -7,10 +7,8 @@ The short schedules (``.ci/run``) hold a few faults each, on 3 nodes:
 * ``test_short_network_faults``: partitions and slow links between nodes in network
   namespaces (root only: skipped, with the reason, elsewhere).
 
-The kinds that find liveness bugs being fixed now (``faults.KNOWN_BROKEN``: a full
-disk) are left out of those, and each has a one-fault test marked xfail with its
-reason (strict: once the fix lands it passes, fails as XPASS, and the marker comes
-off, the kind into the short schedule).
+* ``test_short_disk_full``: a node's data directory on a small tmpfs fills up, then
+  frees (root only).
 
 ``ZMQEX_NEMESIS_SECONDS=1800 python -m pytest tests/nemesis -k long -s`` runs every
 kind (``ZMQEX_NEMESIS_KINDS=kill,pause`` for some), for that long, on 5 nodes
@@ -34,9 +32,8 @@ pytestmark = pytest.mark.nemesis
 SEED = 14
 SHORT: dict[str, Any] = dict(faults=4, gap=(1.0, 2.5), duration=(3.0, 5.0), warmup=2.0, catch_up_bound=45.0,
                              converge_bound=45.0)
-#: A known-broken kind gets one fault and tight bounds: it is expected to fail, and CI time is dear.
-ONE: dict[str, Any] = dict(faults=1, gap=(0.5, 1.0), duration=(3.0, 3.0), warmup=2.0, catch_up_bound=15.0,
-                           converge_bound=5.0)
+#: A full disk: two faults, enough to stall and resume a node and fill it again.
+DISK: dict[str, Any] = dict(SHORT, faults=2)
 
 
 def nemesis(plan: Plan) -> Report:
@@ -61,10 +58,10 @@ def test_short_network_faults(tmp_path):
     assert {step.kind for step in report.done} == {"partition", "slow"}
 
 
-@pytest.mark.xfail(reason=faults.KNOWN_BROKEN["disk"], strict=True)
-def test_disk_full(tmp_path):
-    report = nemesis(Plan(tmp_path, SEED, ["disk"], **ONE))
+def test_short_disk_full(tmp_path):
+    report = nemesis(Plan(tmp_path, SEED, ["disk"], **DISK))
     assert not report.problems, report.summary()
+    assert {step.kind for step in report.done} == {"disk"}
 
 
 def test_long(tmp_path):
