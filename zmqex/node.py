@@ -184,6 +184,11 @@ class Node:
                  f", keyed ({len(keyring.members)} members, {len(keyring.traders)} traders)" if keyring
                  else ", without keys (loopback only)")
 
+    @property
+    def slow_readers(self) -> int:
+        """Clients owed notices of messages they were too slow to get (zmqex.probe reads it)."""
+        return len(self._owed)
+
     # --- running ----------------------------------------------------------------------
 
     def run(self) -> None:

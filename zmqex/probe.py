@@ -30,15 +30,28 @@ from bisect import bisect_left
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from zmqex import health
 from zmqex.core.events import Body, Cancel, Fill, NewOrder, Reduce, owner_of
 from zmqex.core.outputs import EventRecord, Record, TakeSent, TakeSettled
-from zmqex.store import SqliteStore
+from zmqex.api import ClientApi
+from zmqex.core.replica import Replica
+from zmqex.store import MemoryStore, SqliteStore
 
-if TYPE_CHECKING:
-    from zmqex.node import Node
+
+class Node(Protocol):
+    """What the probe reads of the node that runs it (zmqex.node.Node; named here, not imported,
+    since the node imports the probe)."""
+
+    id: str
+    replica: Replica
+    api: ClientApi
+    store: SqliteStore | MemoryStore
+
+    @property
+    def slow_readers(self) -> int:
+        """Clients owed notices of messages they were too slow to get."""
 
 PUBLISH_MS = 200  # how often the loop publishes a snapshot (at most; on an idle node, every tick)
 MAX_TAKES_TIMED = 100_000  # take requests awaiting an answer that we remember the start of
@@ -168,12 +181,16 @@ class Probe:
     def _take_snapshot(self, node: Node) -> Snapshot:
         replica, api = node.replica, node.api
         taker, maker = replica.taker.unfinished, replica.maker.unfinished
+        holds, deciding = replica.holds.unfinished, replica.coordinator.unfinished
         queues = {
             "pending_places": api.pending,  # place requests whose matching is not done
             "taker_work": taker,  # own orders taking: takes in flight, passes to run
-            "maker_waiting": maker,  # peers' takes parked or held here
-            "held_events": replica.in_flight - taker - maker,  # awaiting causal delivery, or local messages
-            "slow_readers": len(node._owed),  # clients owed dropped-message notices
+            "maker_waiting": maker,  # peers' takes parked or queued here
+            "holds": holds,  # parts of own orders held for fill-or-kill coordinators
+            "fok_working": deciding,  # own fill-or-kill orders being decided or settled
+            # awaiting causal delivery, or local messages
+            "held_events": replica.in_flight - taker - maker - holds - deciding,
+            "slow_readers": node.slow_readers,  # clients owed dropped-message notices
         }
         store = node.store
         if isinstance(store, SqliteStore) and store.checkpointer is not None:
