@@ -92,6 +92,18 @@ class Rejected(LocalError):
     code = "rejected"
 
 
+class InsufficientBalance(Rejected):
+    """The order, fill or withdrawal would spend more than the trader has available (funded minus reserved)."""
+
+    code = "insufficient_balance"
+
+
+class CreditRefused(Rejected):
+    """A trade with a counterparty desk would go past the credit one of the two desks grants the other."""
+
+    code = "credit"
+
+
 class BadEvent(RemoteError):
     """A replicated event that no honest peer makes: an over-fill, a cancel by another's node, an id reused.
 

@@ -138,6 +138,17 @@ def check_qty(sats: object) -> int:
     return _check_int(sats, "quantity", MAX_QTY)
 
 
+def notional(price: int, qty: int) -> int:
+    """The US cents that ``qty`` satoshis at ``price`` cents per BTC are worth, rounded down.
+
+    Both sides of a trade move exactly this amount, and rounding down is what
+    lets an order reserve ``notional(limit, open)`` up front: for fills at
+    ``p_i <= limit`` summing to at most ``open``, ``sum(notional(p_i, q_i))`` never
+    exceeds it, since ``floor(a) + floor(b) <= floor(a + b)``.  O(1).
+    """
+    return price * qty // SATS_PER_BTC
+
+
 def _check_int(value: object, what: str, maximum: int) -> int:
     if type(value) is not int:
         raise InvalidAmount(f"{what} must be an integer, not {type(value).__name__}")
