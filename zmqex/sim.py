@@ -112,6 +112,14 @@ class Network:
         finally:
             self._carry_out(node, replica.take_outputs())
 
+    def act(self, node: str, method: str, *args: Any, **options: Any) -> Any:
+        """Any other client command, ``Replica.<method>(*args, **options)`` at ``node`` (rfq, quote, accept ...)."""
+        replica = self.replica(node)
+        try:
+            return getattr(replica, method)(*args, **options)
+        finally:
+            self._carry_out(node, replica.take_outputs())
+
     # --- network steps -------------------------------------------------------------------
 
     def deliver(self, src: str, dst: str, index: int = 0, crash_before_send: bool = False) -> bool:

@@ -15,7 +15,7 @@ from zmqex.bench import rawpack
 from zmqex.bench.stream import BUY, GTC, IOC, MAX_LOT, MID, SELL, SPREAD
 from zmqex.core import events
 from zmqex.core.clock import VectorClock
-from zmqex.core.events import Cancel, CancelReason, Event, Fill, NewOrder, Reduce
+from zmqex.core.events import Cancel, CancelReason, Event, Fill, NewOrder, Reduce, Report
 
 
 def sample_events(n: int, seed: int = 3) -> list[Event]:
@@ -57,6 +57,8 @@ def plain_dict(event: Event) -> dict[str, Any]:
         d.update(kind="cancel", order_id=body.order_id, reason=body.reason.value)
     elif isinstance(body, Reduce):
         d.update(kind="reduce", order_id=body.order_id, qty=body.qty)
+    elif isinstance(body, Report):
+        d.update(kind="report", price=body.price, qty=body.qty, side=body.side.value, ref=body.ref)
     else:
         d.update(kind="fill", maker=body.maker, taker=body.taker, price=body.price, qty=body.qty,
                  request=body.request)

@@ -23,7 +23,7 @@ from zmqex.core.config import Config
 from zmqex.core.events import Body, Event
 from zmqex.core.ledger import Ledger
 from zmqex.core.messages import Message
-from zmqex.core.outputs import Record
+from zmqex.core.outputs import Output, Record
 
 
 class Context(Protocol):
@@ -56,6 +56,12 @@ class Context(Protocol):
 
     def reply(self, token: Any, oid: str) -> None:
         """Tell the client waiting with ``token`` how own order ``oid`` stands."""
+
+    def answer(self, token: Any, result: dict[str, Any]) -> None:
+        """Tell the client waiting with ``token`` ``result`` (a request that is not an order's)."""
+
+    def notify(self, output: Output) -> None:
+        """Hand the host a notice (for logs and streams) that changes no state: OtcChanged."""
 
     def is_up(self, node: str) -> bool:
         """Whether ``node``'s orders may be traded now."""

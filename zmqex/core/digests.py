@@ -8,7 +8,8 @@ whose events made them:
 * an order: its order event, its quantity (a reduce) and its cancel, all
   events of its owner; (how much of it filled is not its own: that is the sum
   of fills, kept below);
-* a fill: the event of the maker order's owner that granted it.
+* a fill: the event of the maker order's owner that granted it;
+* a report (a private trade on the tape): the event of the desk that granted it.
 
 So the ledger splits into origins, and each origin's records into buckets of
 :data:`BUCKET` consecutive sequence numbers (of the record's own event).
@@ -27,7 +28,7 @@ from collections.abc import Collection
 from typing import Any, Final
 
 from zmqex.core.events import encode, fill_of, from_wire, to_wire
-from zmqex.core.ledger import FILL_ITEM, ORDER_ITEM, Ledger, OrderState, export, rebuild
+from zmqex.core.ledger import FILL_ITEM, ORDER_ITEM, REPORT_ITEM, Ledger, OrderState, export, rebuild
 from zmqex.errors import BadEvent, DecodeError
 
 #: Sequence numbers per bucket: small enough that a bucket's records fit one message.
@@ -41,8 +42,9 @@ def digests(ledger: Ledger) -> Digests:
     sums: dict[str, dict[int, int]] = {}
     for state in ledger.orders.values():
         _add(sums, state.owner, state.event.seq, _order_digest(state))
-    for event in ledger.fills.values():
-        _add(sums, event.origin, event.seq, _digest(encode(event)))
+    for tape in (ledger.fills, ledger.reports):
+        for event in tape.values():
+            _add(sums, event.origin, event.seq, _digest(encode(event)))
     return {origin: {b: f"{v % 2**128:032x}" for b, v in buckets.items()} for origin, buckets in sums.items()}
 
 
@@ -66,6 +68,8 @@ def records(ledger: Ledger, origin: str, buckets: Collection[int]) -> list[list[
     ]
     items.extend([FILL_ITEM, to_wire(e)] for e in ledger.fills.values()
                  if e.origin == origin and e.seq // BUCKET in wanted)
+    items.extend([REPORT_ITEM, to_wire(e)] for e in ledger.reports.values()
+                 if e.origin == origin and e.seq // BUCKET in wanted)
     return items
 
 
@@ -81,13 +85,14 @@ def replace(ledger: Ledger, origin: str, buckets: Collection[int], items: list[A
     wanted = set(buckets)
     theirs_orders: list[list[Any]] = []
     theirs_fills: list[list[Any]] = []
+    theirs_reports: list[list[Any]] = []
     for item in items:
-        if type(item) is not list or len(item) not in (2, 5) or item[0] not in (ORDER_ITEM, FILL_ITEM):
+        if type(item) is not list or len(item) not in (2, 5) or item[0] not in (ORDER_ITEM, FILL_ITEM, REPORT_ITEM):
             raise DecodeError("malformed record item")
         event = from_wire(item[1])
         if event.origin != origin or event.seq // BUCKET not in wanted:
             raise BadEvent(f"record {event.origin}:{event.seq} is not one of {origin}'s asked for")
-        (theirs_orders if item[0] == ORDER_ITEM else theirs_fills).append(item)
+        {ORDER_ITEM: theirs_orders, FILL_ITEM: theirs_fills, REPORT_ITEM: theirs_reports}[item[0]].append(item)
 
     def mine(item: list[Any]) -> bool:
         event = from_wire(item[1])
@@ -96,6 +101,7 @@ def replace(ledger: Ledger, origin: str, buckets: Collection[int], items: list[A
     kept = [item for item in export(ledger) if not mine(item)]
     orders = [i for i in kept if i[0] == ORDER_ITEM] + theirs_orders
     fills = [i for i in kept if i[0] == FILL_ITEM] + theirs_fills
+    reports = [i for i in kept if i[0] == REPORT_ITEM] + theirs_reports
     filled: dict[str, int] = {}
     for item in fills:
         fill = fill_of(from_wire(item[1]))
@@ -103,7 +109,7 @@ def replace(ledger: Ledger, origin: str, buckets: Collection[int], items: list[A
             filled[oid] = filled.get(oid, 0) + fill.qty
     for item in orders:
         item[2] = filled.get(from_wire(item[1]).order_id, 0)
-    new = rebuild(orders + fills)  # raises on a fill of an unknown order, or an over-fill
+    new = rebuild(orders + fills + reports)  # raises on a fill of an unknown order, or an over-fill
     return new, _changed(ledger, new, origin, wanted)
 
 
@@ -119,6 +125,9 @@ def _changed(old: Ledger, new: Ledger, origin: str, wanted: set[int]) -> list[st
         x, y = old.fills.get(fid), new.fills.get(fid)
         if x != y:
             out.append(f"fill {fid[0]}:{fid[1]}")
+    for rid in sorted(set(old.reports) | set(new.reports)):
+        if old.reports.get(rid) != new.reports.get(rid):
+            out.append(f"report {rid[0]}:{rid[1]}")
     return out
 
 

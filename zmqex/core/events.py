@@ -9,7 +9,10 @@ one of:
 * :class:`Cancel`   - its owner closes an order (user cancel, IOC expiry,
   post-only that would cross);
 * :class:`Fill`     - the owner of the ``maker`` order grants ``qty`` of it to
-  the ``taker`` order at the maker's price.
+  the ``taker`` order at the maker's price;
+* :class:`Report`   - a private trade (a quote accepted, a directed order
+  taken: :mod:`zmqex.core.otc`) on the public tape: price, quantity and the
+  taker's side, the desks only if both allowed it, no order ids.
 
 With keys, every event carries ``sig``: its origin's Ed25519 signature of
 :func:`signed_bytes` (the canonical encoding without the signature).  Ed25519
@@ -131,7 +134,33 @@ class Fill:
         self.request = request
 
 
-Body = Union[NewOrder, Cancel, Reduce, Fill]
+@dataclass(slots=True, init=False, unsafe_hash=True)  # a value: see above
+class Report:
+    """A private trade, as every replica records it: the maker's desk (the event's origin) granted it.
+
+    ``ref`` is a digest of the accept's request id, so that a desk that lost its
+    store can still answer a retried accept from the public tape; it names
+    neither desk.  ``maker_desk`` and ``taker_desk`` are "" unless both desks
+    allowed their names on the tape.
+    """
+
+    price: int  # cents
+    qty: int  # satoshis
+    side: Side  # the taker's side: what the one who accepted did
+    ref: str
+    maker_desk: str
+    taker_desk: str
+
+    def __init__(self, price: int, qty: int, side: Side, ref: str, maker_desk: str = "", taker_desk: str = "") -> None:
+        self.price = price
+        self.qty = qty
+        self.side = side
+        self.ref = ref
+        self.maker_desk = maker_desk
+        self.taker_desk = taker_desk
+
+
+Body = Union[NewOrder, Cancel, Reduce, Fill, Report]
 
 
 @dataclass(slots=True, init=False, unsafe_hash=True)  # a value: see above
@@ -194,11 +223,11 @@ def owner_of(order: str) -> str:
 
 # --- canonical encoding ---------------------------------------------------------
 
-_ORDER, _CANCEL, _REDUCE, _FILL = "order", "cancel", "reduce", "fill"
+_ORDER, _CANCEL, _REDUCE, _FILL, _REPORT = "order", "cancel", "reduce", "fill", "report"
 
 
 #: Fields after the kind, per kind; a signed event has one more (the signature).
-_FIELDS: Final = {_ORDER: 5, _CANCEL: 2, _REDUCE: 2, _FILL: 5}  # Final: see core/tif.py
+_FIELDS: Final = {_ORDER: 5, _CANCEL: 2, _REDUCE: 2, _FILL: 5, _REPORT: 6}  # Final: see core/tif.py
 SIGNATURE_BYTES = 64
 
 
@@ -213,8 +242,10 @@ def to_wire(event: Event, *, signed: bool = True) -> list[Any]:
         out = head + [_CANCEL, body.order_id, body.reason._value_]
     elif isinstance(body, Reduce):
         out = head + [_REDUCE, body.order_id, body.qty]
-    else:
+    elif isinstance(body, Fill):
         out = head + [_FILL, body.maker, body.taker, body.price, body.qty, body.request]
+    else:
+        out = head + [_REPORT, body.price, body.qty, body.side._value_, body.ref, body.maker_desk, body.taker_desk]
     if signed and event.sig:
         out.append(event.sig)
     return out
@@ -280,6 +311,20 @@ def from_wire(raw: Any) -> Event:
             wire.need_int(price, "price", 1, MAX_PRICE),
             wire.need_int(qty, "quantity", 1, MAX_QTY),
             wire.need_str(request, "request id"),
+        )
+    elif kind == _REPORT:
+        wire.need_list(fields, "report fields", 6)
+        price, qty, side, ref, maker_desk, taker_desk = fields
+        for desk in (maker_desk, taker_desk):
+            if desk != "":
+                wire.need_node_id(desk, "report desk")
+        body = Report(
+            wire.need_int(price, "price", 1, MAX_PRICE),
+            wire.need_int(qty, "quantity", 1, MAX_QTY),
+            _enum(Side, side, "side"),
+            wire.need_str(ref, "report ref", 64),
+            maker_desk,
+            taker_desk,
         )
     else:
         raise DecodeError(f"unknown event kind {wire.brief(kind, 20)}")

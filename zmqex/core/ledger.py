@@ -10,7 +10,10 @@ same state whichever arrives first.
 correct peer could produce (an over-fill, a fill or cancel not from the owner)
 raises :class:`~zmqex.errors.BadEvent` and leaves the ledger as it was.
 
-``state_hash`` is a digest of all orders and fills that is the same on every
+Private trades (:mod:`zmqex.core.otc`) are here only as their public
+:class:`~zmqex.core.events.Report`: price, quantity, time, never order ids.
+
+``state_hash`` is a digest of all orders, fills and reports that is the same on every
 replica holding the same state.  It is kept incrementally (a sum of per-item
 digests modulo 2**128): reading it costs only what changed since the last read.
 """
@@ -22,7 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 
 from zmqex.core.book import Book, Key
-from zmqex.core.events import Cancel, CancelReason, Event, Fill, NewOrder, Reduce, Side, fill_of, from_wire, to_wire
+from zmqex.core.events import Cancel, CancelReason, Event, Fill, NewOrder, Reduce, Report, Side, fill_of, from_wire, to_wire
 from zmqex.core.tif import RESTS, Tif
 from zmqex.core.wire import brief, need_int, need_str
 from zmqex.errors import DecodeError, BadEvent
@@ -104,6 +107,8 @@ class Ledger:
     fills: dict[tuple[str, int], Event] = field(default_factory=dict)  # by fill event id
     fill_by_request: dict[str, Event] = field(default_factory=dict)
     fills_of: dict[str, list[Event]] = field(default_factory=dict)  # order id -> its fills
+    reports: dict[tuple[str, int], Event] = field(default_factory=dict)  # private trades, by report event id
+    report_by_ref: dict[str, Event] = field(default_factory=dict)
     book: Book = field(default_factory=Book)
     _acc: int = 0  # sum of the digests counted so far
     _stale: set[str] = field(default_factory=set)  # orders changed since the hash was last read
@@ -120,8 +125,10 @@ class Ledger:
             self._apply_cancel(event, body)
         elif isinstance(body, Reduce):
             self._apply_reduce(event, body)
-        else:
+        elif isinstance(body, Fill):
             self._apply_fill(event, body)
+        else:
+            self._apply_report(event, body)
 
     def _apply_order(self, event: Event, body: NewOrder) -> None:
         oid = event.order_id
@@ -181,6 +188,15 @@ class Ledger:
         self.fills_of.setdefault(taker.id, []).append(event)
         self._new_fills.append(event)
 
+    def _apply_report(self, event: Event, body: Report) -> None:
+        if body.ref in self.report_by_ref:
+            raise BadEvent(f"report {event.origin}:{event.seq}: its private trade is on the tape already")
+        if body.maker_desk and body.maker_desk != event.origin:
+            raise BadEvent(f"report {event.origin}:{event.seq} names {body.maker_desk} as the maker's desk")
+        self.reports[event.id] = event
+        self.report_by_ref[body.ref] = event
+        self._new_fills.append(event)
+
     def _order(self, oid: str, what: str) -> OrderState:
         state = self.orders.get(oid)
         if state is None:
@@ -191,7 +207,7 @@ class Ledger:
     # --- reading ------------------------------------------------------------------
 
     def state_hash(self) -> str:
-        """Digest of every order's state and every fill.
+        """Digest of every order's state, every fill and every report.
 
         Kept as a sum of per-item digests: reading it counts only what changed
         since the last read, O(changes), so frequent changes cost nothing here.
@@ -203,7 +219,7 @@ class Ledger:
             acc += digest - state.hashed
             state.hashed = digest
         for event in self._new_fills:
-            acc += _fill_digest(event)
+            acc += _tape_digest(event)
         self._stale.clear()
         self._new_fills.clear()
         self._acc = acc % _MOD
@@ -222,7 +238,7 @@ class Ledger:
             assert maker.side is not taker.side and fill.price == maker.price, event
             filled[fill.maker] = filled.get(fill.maker, 0) + fill.qty
             filled[fill.taker] = filled.get(fill.taker, 0) + fill.qty
-            acc += _fill_digest(event)
+            acc += _tape_digest(event)
         for state in self.orders.values():
             assert 0 <= state.filled <= state.qty, f"{state.id} over-filled: {state.filled} > {state.qty}"
             assert filled.get(state.id, 0) == state.filled, f"{state.id} filled disagrees with its fills"
@@ -232,14 +248,23 @@ class Ledger:
             else:
                 assert resting is None, f"{state.id} rests but is closed"
             acc += state.digest()
-        assert acc % _MOD == self._acc, "incremental state hash drifted"
         assert len(self.fill_by_request) == len(self.fills)
+        for event in self.reports.values():
+            assert isinstance(event.body, Report) and self.report_by_ref[event.body.ref] is event
+            acc += _tape_digest(event)
+        assert len(self.report_by_ref) == len(self.reports)
+        assert acc % _MOD == self._acc, "incremental state hash drifted"
         bought = sum(s.filled for s in self.orders.values() if s.side is Side.BUY)
         sold = sum(s.filled for s in self.orders.values() if s.side is Side.SELL)
         assert bought == sold, f"bought {bought} != sold {sold}"
 
 
-def _fill_digest(event: Event) -> int:
+def _tape_digest(event: Event) -> int:
+    """A fill's or a report's digest."""
+    body = event.body
+    if isinstance(body, Report):
+        return _digest(f"{event.origin}:{event.seq}|report|{body.price}|{body.qty}|{body.side._value_}|{body.ref}|"
+                       f"{body.maker_desk}|{body.taker_desk}|{event.ts}".encode())
     fill = fill_of(event)
     return _digest(
         f"{event.origin}:{event.seq}|{fill.maker}|{fill.taker}|{fill.price}|{fill.qty}|{fill.request}".encode()
@@ -255,10 +280,11 @@ def _digest(data: bytes) -> int:
 # A snapshot is the ledger as plain msgpack-ready items, in an order that rebuilds it:
 # ``[0, order event, filled, cancel reason or None, qty]`` for every order (qty: lowered by
 # any Reduce since the order event), then
-# ``[1, fill event]`` for every fill, in the order this ledger learned them.  A ledger
+# ``[1, fill event]`` for every fill, in the order this ledger learned them, then
+# ``[2, report event]`` for every report.  A ledger
 # rebuilt from its snapshot has the same state hash, book and fills.
 
-ORDER_ITEM, FILL_ITEM = 0, 1
+ORDER_ITEM, FILL_ITEM, REPORT_ITEM = 0, 1, 2
 
 
 def export(ledger: Ledger) -> list[list[Any]]:
@@ -267,6 +293,7 @@ def export(ledger: Ledger) -> list[list[Any]]:
         for s in ledger.orders.values()
     ]
     items.extend([FILL_ITEM, to_wire(e)] for e in ledger.fills.values())
+    items.extend([REPORT_ITEM, to_wire(e)] for e in ledger.reports.values())
     return items
 
 
@@ -301,6 +328,11 @@ def rebuild(items: list[Any]) -> Ledger:
             ledger.fills_of.setdefault(fill.maker, []).append(event)
             ledger.fills_of.setdefault(fill.taker, []).append(event)
             ledger._new_fills.append(event)
+        elif kind == REPORT_ITEM and len(item) == 2:
+            event = from_wire(item[1])
+            if not isinstance(event.body, Report):
+                raise DecodeError("snapshot report item does not hold a report event")
+            ledger._apply_report(event, event.body)
         else:
             raise DecodeError("malformed snapshot item")
     for state in ledger.orders.values():
@@ -336,4 +368,8 @@ def merge(ours: Ledger, items: list[Any]) -> Ledger:
         united.append([ORDER_ITEM, to_wire(state.event), filled.get(oid, 0),
                        None if cancelled is None else cancelled.value, qty])
     united.extend([FILL_ITEM, to_wire(event)] for event in fills.values())
+    reports = dict(ours.reports)
+    for report_id, event in theirs.reports.items():
+        reports.setdefault(report_id, event)
+    united.extend([REPORT_ITEM, to_wire(event)] for event in reports.values())
     return rebuild(united)

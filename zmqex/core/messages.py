@@ -14,6 +14,9 @@ replica checks what a message claims against that.
 * :class:`Audit`, :class:`AuditReply`, :class:`RecordsRequest`, :class:`Records` -
   comparing states that should be equal, and fetching an origin's own records
   from it when they differ (:mod:`zmqex.core.audit`).
+* :class:`Share`, :class:`ShareAck`, :class:`Accept`, :class:`AcceptReply` -
+  the OTC exchange between two desks (:mod:`zmqex.core.otcdesk`): a copy of an
+  offer or a request for quote for a desk it names, and accepting an offer.
 * :class:`SyncRequest` - "send me the events my clock lacks" (repair).
 * :class:`SyncReply`   - one page of those events, in the server's delivery order.
 * :class:`SnapshotPage` - the state itself, in pages, when the events are gone (compacted).
@@ -33,7 +36,9 @@ from typing import Any, Union
 from zmqex.core import wire
 from zmqex.core.clock import VectorClock
 from zmqex.core.events import Event, clock_from_wire, clock_to_wire, from_wire, parse_order_id, to_wire
-from zmqex.core.money import MAX_QTY
+from zmqex.core.money import MAX_PRICE, MAX_QTY
+from zmqex.core.otc import ACCEPT, DIRECTED, QUOTE, RFQ, Offer, Rfq, Trade, offer_from_wire, offer_to_wire, parse_otc_id
+from zmqex.core.otc import rfq_from_wire, rfq_to_wire, trade_from_wire, trade_to_wire
 from zmqex.errors import DecodeError
 
 #: Most events one sync page may carry.
@@ -194,8 +199,41 @@ class SnapshotPage:
     state_hash: str  # of the whole snapshot: the same on every page
 
 
+@dataclass(frozen=True, slots=True)
+class Share:
+    """An OTC item's owner sends a desk it names its current version (retried until acknowledged)."""
+
+    item: Offer | Rfq
+
+
+@dataclass(frozen=True, slots=True)
+class ShareAck:
+    id: str
+    version: int
+
+
+@dataclass(frozen=True, slots=True)
+class Accept:
+    """A desk asks an offer's owner for exactly ``qty`` of it at ``price``, or nothing (retried until answered)."""
+
+    request: str
+    offer: str
+    qty: int
+    price: int  # the price the accepting desk saw: an offer's price never changes, so a mismatch is a stale copy
+    disclose: bool  # whether the accepting desk allows both desks' names on the public report
+
+
+@dataclass(frozen=True, slots=True)
+class AcceptReply:
+    request: str
+    offer: str
+    reason: str  # "" when traded
+    trade: Trade | None
+
+
 Message = Union[Gossip, Heartbeat, Take, TakeReply, Hold, HoldReply, Confirm, ConfirmReply, Inquire,
-                Audit, AuditReply, RecordsRequest, Records, SyncRequest, SyncReply, SnapshotPage]
+                Audit, AuditReply, RecordsRequest, Records, SyncRequest, SyncReply, SnapshotPage,
+                Share, ShareAck, Accept, AcceptReply]
 
 
 def encode(msg: Message) -> bytes:
@@ -233,6 +271,15 @@ def _to_wire(msg: Message) -> list[Any]:
         return [v, "records?", msg.origin, list(msg.buckets)]
     if isinstance(msg, Records):
         return [v, "records", clock_to_wire(msg.vc), msg.origin, list(msg.buckets), list(msg.items)]
+    if isinstance(msg, Share):
+        item = msg.item
+        return [v, "share", "offer", offer_to_wire(item)] if isinstance(item, Offer) else [v, "share", "rfq", rfq_to_wire(item)]
+    if isinstance(msg, ShareAck):
+        return [v, "shared", msg.id, msg.version]
+    if isinstance(msg, Accept):
+        return [v, "accept", msg.request, msg.offer, msg.qty, msg.price, msg.disclose]
+    if isinstance(msg, AcceptReply):
+        return [v, "accepted", msg.request, msg.offer, msg.reason, None if msg.trade is None else trade_to_wire(msg.trade)]
     if isinstance(msg, SyncRequest):
         return [v, "sync", clock_to_wire(msg.vc), msg.limit]
     if isinstance(msg, SnapshotPage):
@@ -318,6 +365,8 @@ def _from_wire(raw: Any) -> Message:
         return _hold_from_wire(kind, f)
     if type(kind) is str and kind in _AUDITS:
         return _audit_from_wire(kind, f)
+    if type(kind) is str and kind in _OTC:
+        return _otc_from_wire(kind, f)
     if kind == "sync":
         wire.need_list(f, "sync request", 2)
         return SyncRequest(clock_from_wire(f[0]), wire.need_int(f[1], "page limit", 1, MAX_PAGE))
@@ -360,6 +409,38 @@ def _hold_from_wire(kind: str, f: list[Any]) -> Message:
     if kind == "confirm":
         return Confirm(request, maker, f[2], wire.need_int(f[3], "quantity", 0, MAX_QTY))
     return Inquire(request, maker, f[2])
+
+
+_OTC = frozenset(("share", "shared", "accept", "accepted"))
+
+
+def _otc_from_wire(kind: str, f: list[Any]) -> Message:
+    """The messages between two desks off the book (see :mod:`zmqex.core.otcdesk`)."""
+    if kind == "share":
+        what, item = wire.need_list(f, kind, 2)
+        if what == "offer":
+            return Share(offer_from_wire(item))
+        if what == "rfq":
+            return Share(rfq_from_wire(item))
+        raise DecodeError(f"a share holds an offer or an rfq, not {wire.brief(what, 20)}")
+    if kind == "shared":
+        wire.need_list(f, kind, 2)
+        parse_otc_id(f[0], DIRECTED + QUOTE + RFQ, "shared id")
+        return ShareAck(f[0], wire.need_int(f[1], "version", 1))
+    if kind == "accept":
+        request, offer, qty, price, disclose = wire.need_list(f, kind, 5)
+        parse_otc_id(request, ACCEPT, "request id")
+        parse_otc_id(offer, DIRECTED + QUOTE, "offer id")
+        if type(disclose) is not bool:
+            raise DecodeError("accept 'disclose' must be a boolean")
+        return Accept(request, offer, wire.need_int(qty, "quantity", 1, MAX_QTY),
+                      wire.need_int(price, "price", 1, MAX_PRICE), disclose)
+    request, offer, reason, trade = wire.need_list(f, kind, 4)
+    parse_otc_id(request, ACCEPT, "request id")
+    parse_otc_id(offer, DIRECTED + QUOTE, "offer id")
+    if type(reason) is not str or len(reason) > 32:
+        raise DecodeError("accept reason must be a string of at most 32 characters")
+    return AcceptReply(request, offer, reason, None if trade is None else trade_from_wire(trade))
 
 
 _AUDITS = frozenset(("audit", "digests", "records?", "records"))

@@ -20,6 +20,7 @@ from typing import Any, Union
 from zmqex.core.clock import VectorClock
 from zmqex.core.events import Event
 from zmqex.core.messages import ConfirmReply, Message, TakeReply
+from zmqex.core.otc import Offer, Rfq, Trade
 
 # The records and outputs made on the hot path are values with a written __init__
 # rather than frozen dataclasses, for speed when compiled (see zmqex.core.events).
@@ -172,8 +173,18 @@ class RecoveryMark:
     reason: str | None
 
 
+@dataclass(frozen=True, slots=True)
+class OtcRecord:
+    """One item of the OTC desk (:mod:`zmqex.core.otcdesk`) under ``key``: the last record of a key wins,
+    and ``data`` None deletes it.  Keys: ``counter``, ``offer:ID``, ``rfq:ID``, ``trade:REQUEST``,
+    ``answer:REQUEST`` (the owner's answer to an accept), ``accept:REQUEST`` (ours, waiting)."""
+
+    key: str
+    data: Any
+
+
 Record = Union[EventRecord, TakeSent, TakeSettled, Outcome, OrderTrader, Checkpoint, Evidence,
-               HoldTaken, HoldSettled, Decision, RecoveryMark]
+               HoldTaken, HoldSettled, Decision, RecoveryMark, OtcRecord]
 
 # --- outputs ----------------------------------------------------------------------
 
@@ -256,4 +267,11 @@ class Repaired:
     changed: tuple[str, ...]
 
 
-Output = Union[Persist, Send, Publish, Reply, Delivered, PeerChanged, Repaired]
+@dataclass(frozen=True, slots=True)
+class OtcChanged:
+    """An OTC item this desk holds changed (a new version, or a new trade): for the ``rfqs`` stream."""
+
+    item: Offer | Rfq | Trade
+
+
+Output = Union[Persist, Send, Publish, Reply, Delivered, PeerChanged, Repaired, OtcChanged]

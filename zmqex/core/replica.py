@@ -22,6 +22,10 @@ All-or-nothing trades (fill or kill) go by hold and confirm between two more
 desks: the **coordinator** (:mod:`zmqex.core.coordinator`), the taker's owner,
 and the **hold desk** (:mod:`zmqex.core.holds`), each maker's owner.
 
+Off the book, the **OTC desk** (:mod:`zmqex.core.otcdesk`) keeps this desk's
+requests for quote, quotes and directed orders, and the private trades
+against them, which reach the ledger only as public reports.
+
 The replica wires them (they call it through :class:`~zmqex.core.context.Context`),
 and it alone delivers events: every event, ours or a peer's, reaches the
 ledger through :meth:`_deliver`, which then tells each desk what it needs to
@@ -49,14 +53,18 @@ from zmqex.core.causal import CausalBuffer
 from zmqex.core.clock import VectorClock
 from zmqex.core.config import Config
 from zmqex.core.coordinator import Coordinator
-from zmqex.core.events import Body, Cancel, CancelReason, Event, Fill, NewOrder, Reduce, Side, owner_of, parse_order_id
+from zmqex.core.events import (
+    Body, Cancel, CancelReason, Event, Fill, NewOrder, Reduce, Report, Side, owner_of, parse_order_id,
+)
 from zmqex.core.ledger import Ledger, OrderState, merge, rebuild
 from zmqex.core.holds import HoldDesk
 from zmqex.core.maker import MakerDesk
 from zmqex.core.messages import (
-    Audit, AuditReply, Confirm, ConfirmReply, Gossip, Heartbeat, Hold, HoldReply, Inquire, Message, Records,
-    RecordsRequest, SnapshotPage, SyncReply, SyncRequest, Take, TakeReply,
+    Accept, AcceptReply, Audit, AuditReply, Confirm, ConfirmReply, Gossip, Heartbeat, Hold, HoldReply, Inquire,
+    Message, Records, RecordsRequest, Share, ShareAck, SnapshotPage, SyncReply, SyncRequest, Take, TakeReply,
 )
+from zmqex.core.otc import DIRECTED, QUOTE, RFQ, Offer, Rfq, is_otc_id
+from zmqex.core.otcdesk import NoLimits, OtcDesk
 from zmqex.core.queries import fill_info
 from zmqex.core.outputs import (
     Delivered, EventRecord, Evidence, OrderTrader, Output, PeerChanged, Persist, Publish, Record, RecoveryMark, Repaired,
@@ -123,6 +131,7 @@ class Replica:
         self.coordinator = Coordinator(self, self.traders, self.taker.reservations)
         self.replication = Replication(self, self.trust.verified)
         self.auditor = Auditor(self, self.trust.verified)
+        self.otc = OtcDesk(self, NoLimits())
         for peer in peers:
             self.add_peer(peer)
 
@@ -167,7 +176,7 @@ class Replica:
     def in_flight(self) -> int:
         """Work not finished: takes and first passes, takes parked or queued, held events and requests."""
         return (self.taker.unfinished + self.maker.unfinished + self.holds.unfinished + self.coordinator.unfinished
-                + len(self._buffer) + len(self._local))
+                + self.otc.unfinished + len(self._buffer) + len(self._local))
 
     @property
     def quiet(self) -> bool:
@@ -210,7 +219,8 @@ class Replica:
 
     def place(self, side: Side | str, qty: object, price: object, tif: Tif | str = Tif.GTC, *, token: Any = None,
               trader: str = "", client_order_id: str = "", expire_at: int | None = None,
-              stp: Stp = Stp.CANCEL_NEWEST, protection_bps: int | None = None) -> str:
+              stp: Stp = Stp.CANCEL_NEWEST, protection_bps: int | None = None,
+              only: Iterable[str] = ()) -> str:
         """Place an order owned by this node; returns its id at once.
 
         The order is durable when the host has carried out the outputs.  When
@@ -225,6 +235,10 @@ class Replica:
         market order without one is refused.  Raises InvalidAmount /
         InvalidRequest / Rejected, changing nothing.
 
+        ``only`` names the desks that may trade with it: a directed order, which
+        never enters the public book (:meth:`OtcDesk.place`; a limit order, GTC or
+        GTD, that those desks take by ``accept``); its id is an OTC id.
+
         ``qty`` is an int of satoshis and ``price`` an int of cents or None (market),
         both checked here, so typed ``object``: compiled with mypyc, ``int`` parameters
         would raise TypeError for a float or str, and take True as 1, before the check.
@@ -235,6 +249,8 @@ class Replica:
         qty = money.check_qty(qty)
         if client_order_id and self.traders.client_order(trader, client_order_id) is not None:
             raise InvalidRequest(f"client order id {client_order_id!r} is taken: it names an order already")
+        if only:
+            return self._place_directed(side, qty, price, tif, trader, client_order_id, expire_at, tuple(only))
         if price is None:
             market = RULES[tif].market
             if market is None:
@@ -261,6 +277,66 @@ class Replica:
             self.taker.placed(oid, token, protected=protected)
         self._pump()
         return oid
+
+    def _place_directed(self, side: Side, qty: int, price: object, tif: Tif, trader: str, client_order_id: str,
+                        expire_at: int | None, only: tuple[str, ...]) -> str:
+        if price is None or tif not in (Tif.GTC, Tif.GTD):
+            raise InvalidRequest("a directed order (only) is a limit order, gtc or gtd")
+        if client_order_id:
+            raise InvalidRequest("a directed order takes no client_order_id")
+        if tif is Tif.GTD and (expire_at is None or expire_at <= self.wall()):
+            raise InvalidRequest("a gtd order needs an expire_at in the future")
+        offer = self.otc.place(trader, side, money.check_price(price), qty, self._known_desks(only),
+                               expire_at if tif is Tif.GTD else None)
+        self._pump()
+        return offer.id
+
+    def _known_desks(self, desks: Iterable[str]) -> tuple[str, ...]:
+        named = tuple(desks)
+        for desk in named:
+            if type(desk) is not str or not is_node_id(desk):
+                raise InvalidRequest(f"desk {desk!r:.40} is not a node id")
+            if desk != self.id and (desk not in self.peers or not self.trust.trusted(desk)):
+                raise InvalidRequest(f"desk {desk} is not a member this node knows")
+        return named
+
+    # --- off the book: requests for quote, quotes, directed orders (zmqex.core.otcdesk) ---------------
+
+    def rfq(self, side: Side | str, qty: object, answer_by: int, *, desks: Iterable[str] | None = None,
+            trader: str = "") -> Rfq:
+        """Ask ``desks`` (None: every member up now) for firm quotes to ``side`` ``qty`` by ``answer_by``."""
+        side = side if type(side) is Side else Side(side)
+        self._check_memory()
+        qty = money.check_qty(qty)
+        if desks is None:
+            desks = sorted(p for p in self.peers if self.is_up(p))
+            if not desks:
+                raise Rejected("no other desk is up to ask")
+        rfq = self.otc.rfq(trader, side, qty, self._known_desks(desks), answer_by)
+        self._pump()
+        return rfq
+
+    def quote(self, rfq_id: str, price: object, qty: object, valid_until: int, *, trader: str = "") -> Offer:
+        """Answer request for quote ``rfq_id`` with a firm quote (:meth:`OtcDesk.quote`)."""
+        self._check_memory()
+        offer = self.otc.quote(trader, rfq_id, money.check_price(price), money.check_qty(qty), valid_until)
+        self._pump()
+        return offer
+
+    def accept(self, offer_id: str, qty: object, *, trader: str = "", token: Any = None,
+               disclose: bool = False) -> str:
+        """Accept exactly ``qty`` of another desk's quote or directed order (:meth:`OtcDesk.accept`)."""
+        self._check_memory()
+        request = self.otc.accept(trader, offer_id, money.check_qty(qty), token, disclose)
+        self._pump()
+        return request
+
+    def withdraw(self, item_id: str, *, trader: str = "", operator: bool = False) -> Offer | Rfq:
+        """Withdraw an own quote or directed order (what is left of it), or close an own request for quote."""
+        self._check_memory()
+        item = self.otc.withdraw(item_id, trader, operator)
+        self._pump()
+        return item
 
     def _refuse_if_crossing(self, side: Side, price: int | None, tif: Tif) -> None:
         best = self.ledger.book.best(side.opposite)
@@ -496,6 +572,7 @@ class Replica:
         self.maker.tick()
         self.holds.tick()
         self.coordinator.tick()
+        self.otc.tick()
         self._pump()
 
     def _seen(self, sender: str) -> None:
@@ -546,6 +623,14 @@ class Replica:
             self.auditor.on_records_request(sender, msg)
         elif isinstance(msg, Records):
             self.auditor.on_records(sender, msg)
+        elif isinstance(msg, Share):
+            self.otc.on_share(sender, msg)
+        elif isinstance(msg, ShareAck):
+            self.otc.on_share_ack(sender, msg)
+        elif isinstance(msg, Accept):
+            self.otc.on_accept(sender, msg)
+        elif isinstance(msg, AcceptReply):
+            self.otc.on_accept_reply(sender, msg)
         elif isinstance(msg, SyncRequest):
             self.replication.on_sync_request(sender, msg)
         elif isinstance(msg, SyncReply):
@@ -581,6 +666,12 @@ class Replica:
 
     def reply(self, token: Any, oid: str) -> None:
         self._out.append(Reply(token, self.order_info(oid)))
+
+    def answer(self, token: Any, result: dict[str, Any]) -> None:
+        self._out.append(Reply(token, result))
+
+    def notify(self, output: Output) -> None:
+        self._out.append(output)
 
     def note_gap(self, peer: str, vc: VectorClock) -> None:
         self.replication.note_gap(peer, vc)
@@ -707,6 +798,8 @@ class Replica:
             if settled is not None:
                 self._reservation_changed(settled)
             self.coordinator.on_fill(body)
+        elif isinstance(body, Report):
+            pass  # a private trade's public face: the tape has it now, and no desk waits on it
         elif isinstance(body, NewOrder):
             self.maker.order_delivered(event.order_id)
             if mine:
@@ -744,6 +837,7 @@ class Replica:
         self.maker.restore((o.sender, o.reply) for o in durable.answers)
         self.holds.restore(durable.holds.values(), ((h.sender, h.reply) for h in durable.settled_holds))
         self.coordinator.restore(durable.decisions.values(), [s.id for s in own_open if ATOMIC[s.tif]])
+        self.otc.restore(durable.otc)
         for peer in self.clock:
             self.add_peer(peer)
         self._reconcile()
@@ -782,6 +876,7 @@ class Replica:
         self.holds._check()
         self.coordinator._check()
         self.auditor._check()
+        self.otc._check()
         self.traders._check(self.ledger, self.id)
         self.trust._check()
         assert not self._local, "messages to ourselves left unhandled"

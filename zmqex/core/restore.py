@@ -34,6 +34,9 @@ counts: each one's clock and base are at least the previous one's.
   signed two events with one id: its orders stay untradeable.
 * **Traders.**  Every :class:`OrderTrader` says again who placed an own
   order, so only they (or an operator) may cancel it after the restart.
+* **OTC.**  The last :class:`OtcRecord` of each key is the OTC desk's item
+  under it (a record with no data deletes it): offers, requests for quote,
+  trades, answers given and accepts waiting (:mod:`zmqex.core.otcdesk`).
 
 Costs: O(records).
 """
@@ -42,11 +45,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 from zmqex.core.events import Event
 from zmqex.core.outputs import (
-    Checkpoint, Decision, EventRecord, Evidence, HoldSettled, HoldTaken, OrderTrader, Outcome, Record, RecoveryMark,
-    TakeSent, TakeSettled,
+    Checkpoint, Decision, EventRecord, Evidence, HoldSettled, HoldTaken, OrderTrader, OtcRecord, Outcome, Record,
+    RecoveryMark, TakeSent, TakeSettled,
 )
 
 
@@ -65,6 +69,7 @@ class Durable:
     settled_holds: list[HoldSettled] = field(default_factory=list)
     decisions: dict[str, Decision] = field(default_factory=dict)  # by order
     recovering: str | None = None  # why it was getting its history back, if it had not finished
+    otc: dict[str, Any] = field(default_factory=dict)  # the OTC desk's items, by key
 
 
 def fold(records: Iterable[Record]) -> Durable:
@@ -93,4 +98,9 @@ def fold(records: Iterable[Record]) -> Durable:
             durable.decisions[record.order] = record
         elif isinstance(record, RecoveryMark):
             durable.recovering = record.reason  # the latest counts
+        elif isinstance(record, OtcRecord):
+            if record.data is None:
+                durable.otc.pop(record.key, None)
+            else:
+                durable.otc[record.key] = record.data
     return durable

@@ -40,9 +40,11 @@ from collections.abc import Sequence
 from typing import NamedTuple
 
 from zmqex.core.messages import Message
-from zmqex.core.outputs import Delivered, Output, PeerChanged, Persist, Publish, Record, Repaired, Reply, Send
+from zmqex.core.outputs import (
+    Delivered, OtcChanged, Output, PeerChanged, Persist, Publish, Record, Repaired, Reply, Send,
+)
 
-Notice = Delivered | PeerChanged | Repaired
+Notice = Delivered | PeerChanged | Repaired | OtcChanged
 
 _NONE: tuple[Record, ...] = ()
 
@@ -101,7 +103,7 @@ def schedule(outputs: Sequence[Output]) -> Schedule:
                 queue.append(out.message)
         elif type(out) is Reply:
             replies.append(out)
-        elif type(out) is PeerChanged or type(out) is Repaired:
+        elif type(out) is PeerChanged or type(out) is Repaired or type(out) is OtcChanged:
             notices.append(out)
         else:  # a kind this contract does not know: refuse it rather than drop it silently
             raise TypeError(f"not a replica output: {out!r:.80}")
