@@ -51,7 +51,7 @@ def test_an_rfq_to_three_desks_answered_by_two_is_accepted_once_and_traded_once(
     assert qb not in net.replica("c").otc.offers and qb not in net.replica("d").otc.offers, "a quote is private"
     request = net.act("a", "accept", qb, 5, trader="t1", token="acc")
     net.settle()
-    assert net.replies["acc"]["traded"] is True
+    assert net.replies["acc"]["trade"] is not None
     trade = a.otc.trades[request]
     assert (trade.maker, trade.taker, trade.price, trade.qty, trade.side) == ("b", "a", 100_00, 5, BUY)
     assert net.replica("b").otc.trades[request] == trade, "both desks know the trade in full"
@@ -88,7 +88,7 @@ def test_accepts_of_one_quote_in_flight_together_trade_at_most_its_size() -> Non
     first = net.act("a", "accept", q, 6, token="one")
     second = net.act("a", "accept", q, 6, token="two")  # a's copy still says 10 open: the owner decides
     net.settle()
-    assert net.replies["one"]["traded"] and not net.replies["two"]["traded"]
+    assert net.replies["one"]["trade"] and not net.replies["two"]["trade"]
     assert net.replies["two"]["reason"] == "size"
     assert sum(t.qty for t in net.replica("b").otc.trades.values()) == 6
     assert first in net.replica("a").otc.trades and second not in net.replica("a").otc.trades
@@ -106,15 +106,14 @@ def test_accept_against_withdraw_one_of_them_wins_whole(withdraw_first: bool) ->
     if withdraw_first:
         net.act("b", "withdraw", q, trader="q1")
         net.settle()
-        assert net.replies["acc"] == {"request": net.replies["acc"]["request"], "traded": False, "reason": "closed",
-                                      "trade": None}
+        assert net.replies["acc"] == {"request": net.replies["acc"]["request"], "reason": "closed", "trade": None}
         assert reports(net) == set()
     else:
         assert net.deliver("a", "b")
         with pytest.raises(OrderClosed):
             net.act("b", "withdraw", q, trader="q1")  # an accepted quote cannot be taken back
         net.settle()
-        assert net.replies["acc"]["traded"]
+        assert net.replies["acc"]["trade"]
         assert reports(net) == {(100_00, 4, "buy")}
 
 
@@ -152,7 +151,7 @@ def test_a_directed_order_travels_only_to_the_desks_it_names_and_only_they_can_t
     assert net.replica("b").otc._answers["c.a99"][1].reason == "unknown"
     net.act("a", "accept", d, 4, token="acc")
     net.settle()
-    assert net.replies["acc"]["traded"]
+    assert net.replies["acc"]["trade"]
     assert net.replica("b").otc.offers[d].open == 6 and net.replica("a").otc.offers[d].open == 6
     assert reports(net) == {(99_00, 4, "buy")}
     info = net.act("b", "withdraw", d, trader="seller")
@@ -211,7 +210,7 @@ def test_a_grant_survives_the_owner_crashing_before_its_answer_is_sent() -> None
     assert net.deliver("a", "b", crash_before_send=True)  # b grants, persists, dies before sending
     net.restart("b")
     net.settle()  # a retries; b answers from its stored answer: one trade
-    assert net.replies["acc"]["traded"]
+    assert net.replies["acc"]["trade"]
     assert list(net.replica("b").otc.trades) == [request]
     assert reports(net) == {(100_00, 3, "buy")}
 
@@ -247,7 +246,7 @@ def test_an_owner_that_lost_its_store_answers_a_retried_accept_from_the_tape() -
                if isinstance(e.body, Report))
     net.wipe("b")  # b loses its answer with its disk: only the tape remembers the grant
     net.settle()
-    assert net.replies["acc"]["traded"], "b answered from the report, found by the request's digest"
+    assert net.replies["acc"]["trade"], "b answered from the report, found by the request's digest"
     assert net.replica("a").otc.trades[request].qty == 3
     assert reports(net) == {(100_00, 3, "buy")}
 

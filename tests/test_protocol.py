@@ -21,8 +21,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from zmqex import errors, protocol
+from zmqex import errors, otcwire, protocol, sim
 from zmqex.api import ClientApi
+from zmqex.otcapi import AcceptToken
 from zmqex.core import money, wire
 from zmqex.core.events import CancelReason, Side, Tif
 from zmqex.core.traders import Stp
@@ -133,20 +134,20 @@ def test_requests_are_built_with_canonical_amounts():
     assert protocol.request("x", "status", {}) == {"v": 1, "id": "x", "op": "status"}
     # what a client sends is what the node reads
     assert protocol.parse_place(args) == (Side.BUY, 150_000_000, 5_000_000, Tif.GTC, None, "", "done",
-                                          Stp.CANCEL_NEWEST, None)
+                                          Stp.CANCEL_NEWEST, None, ())
     assert protocol.parse_place({"side": "sell", "qty": "0.1"}) == (Side.SELL, 10_000_000, None, Tif.GTC, None, "",
-                                                                     "done", Stp.CANCEL_NEWEST, None)
+                                                                     "done", Stp.CANCEL_NEWEST, None, ())
     ioc = protocol.place_args("buy", "1", "2", "ioc", stp="cancel_both", protection_bps=0)
     assert ioc == {"side": "buy", "tif": "ioc", "qty": "1.00000000", "price": "2.00", "stp": "cancel_both",
                    "protection_bps": 0}
-    assert protocol.parse_place(ioc)[-2:] == (Stp.CANCEL_BOTH, 0)
+    assert protocol.parse_place(ioc)[-3:] == (Stp.CANCEL_BOTH, 0, ())
     assert protocol.place_args("buy", "1", protection_bps=10_000)["protection_bps"] == 10_000  # a market order
     gtd = protocol.place_args("sell", "1", "2", "gtd", expire_at=1_718_000_000_000, client_order_id="c-1",
                               ack="accepted")
     assert gtd == {"side": "sell", "tif": "gtd", "qty": "1.00000000", "price": "2.00", "client_order_id": "c-1",
                    "expire_at": 1_718_000_000_000, "ack": "accepted"}
     assert protocol.parse_place(gtd) == (Side.SELL, 10**8, 200, Tif.GTD, 1_718_000_000_000, "c-1", "accepted",
-                                         Stp.CANCEL_NEWEST, None)
+                                         Stp.CANCEL_NEWEST, None, ())
 
 
 @pytest.mark.parametrize("call, error", [
@@ -617,10 +618,57 @@ EXAMPLES = {
 IOC = {"side": "buy", "qty": "0.1", "price": "60000", "tif": "ioc", "stp": "cancel_both", "protection_bps": 100}
 
 
+#: The OTC ops' examples, on a node "a" to which desk "b" sent a request for quote ("b:r1") and a
+#: directed order ("b:d2"); a's own rfq is "a:r1" and its quote "a:q2".
+OTC_EXAMPLES = {
+    "rfq": {"side": "buy", "qty": "1", "desks": ["b"], "answer_ms": 60_000},
+    "quote": {"rfq_id": "b:r1", "price": "50000", "qty": "1", "valid_ms": 60_000},
+    "accept": {"offer_id": "b:d2", "qty": "0.5", "disclose": False},
+    "withdraw": {"item_id": "a:q2"},
+    "otc": {},
+}
+
+
+def test_every_otc_op_the_doc_names_takes_those_arguments_and_answers_that_result():
+    net = sim.Network(["a", "b"])
+    api = ClientApi(net.replica("a"))
+    wall = net.replica("b").wall()
+    net.act("b", "rfq", Side.SELL, 100_000_000, wall + 60_000, desks=["a"])
+    net.place("b", Side.SELL, 100_000_000, 50_000_00, only=["a"])
+    net.settle()
+
+    def ask(op: str, request_id: Any, args: dict[str, Any]) -> dict[str, Any]:
+        reply = api.handle(b"\x00c", msgpack.packb({"v": 1, "id": request_id, "op": op, **args}), now=net.now)
+        net._carry_out("a", net.replica("a").take_outputs())
+        if reply is None:  # an accept: answered when b has decided
+            net.settle()
+            [(token, result)] = [(t, r) for t, r in net.replies.items() if isinstance(t, AcceptToken)]
+            answered = api.finish(token, result)
+            assert answered is not None
+            reply = answered[1]
+        return msgpack.unpackb(reply)
+
+    rows = op_rows()
+    for op, args in OTC_EXAMPLES.items():
+        assert set(args) <= set(protocol.ARGUMENTS[op]), op
+        reply = ask(op, op, args)
+        assert reply["ok"] and reply["id"] == op, (op, reply)
+        result, described = reply["result"], rows[op][2]
+        if described.startswith("`{"):
+            assert set(keys(ticked(described)[0])) == set(result), op
+    accepted = ask("otc", 1, {})["result"]
+    assert [t["qty"] for t in accepted["trades"]] == ["0.50000000"]
+    assert otcwire.parse_otc(accepted)["offers"][0]["offer_id"] in ("b:d2", "a:q2")
+    blocks = [block('{"rfq_id"'), block('{"offer_id"'), block('{"request": "a.a7"')]
+    assert [keys(b) for b in blocks] == [list(otcwire.RfqView.__annotations__),
+                                         list(otcwire.OfferView.__annotations__),
+                                         list(otcwire.TradeView.__annotations__)]
+
+
 def test_every_op_the_doc_names_takes_those_arguments_and_answers_that_result():
-    assert tuple(EXAMPLES) == protocol.OPS and all(set(EXAMPLES[op]) <= set(protocol.ARGUMENTS[op])
-                                                   for op in protocol.OPS)
-    assert set(EXAMPLES["place"]) | set(IOC) == set(protocol.ARGUMENTS["place"])
+    assert tuple(EXAMPLES) + tuple(OTC_EXAMPLES) == protocol.OPS and all(
+        set(EXAMPLES[op]) <= set(protocol.ARGUMENTS[op]) for op in EXAMPLES)
+    assert set(EXAMPLES["place"]) | set(IOC) | {"only"} == set(protocol.ARGUMENTS["place"])
     node = Node()
     node.ask(op="place", side="sell", qty="1", price="50000", trader="alice")
     node.ask(op="place", side="buy", qty="0.5", price="50000", trader="bob")

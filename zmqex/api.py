@@ -67,6 +67,7 @@ from zmqex.errors import (Busy, DecodeError, LimitReached, LocalError, NotOwner,
                           UnknownOrder)
 from zmqex.history import History
 from zmqex.limits import DEFAULT, Limits
+from zmqex.otcapi import AcceptToken, OtcOps, is_item_id
 from zmqex.protocol import VERSION as VERSION  # re-exported: node.py reads api.VERSION
 from zmqex.streams import Frames, Streams, book_view
 
@@ -77,6 +78,9 @@ _SWEEP_MIN = 1024  # buckets kept before the first sweep of idle ones
 _ACCEPTED = protocol.ACKS[1]
 OK = "ok"  # the code under which ``requests`` counts a request answered without an error
 NO_OP = "none"  # the op under which it counts a request that named no op of the protocol
+
+
+_OTC_WRITES = frozenset(("rfq", "quote", "accept", "withdraw"))
 
 
 class Token(NamedTuple):
@@ -135,9 +139,10 @@ class ClientApi:
         # Traders armed before a restart -> their timeout; made Cods (deadline from the first tick)
         # until the trader sends anything.
         self._restored: dict[str, Cod | int] = dict(kept.cod_armed()) if kept is not None else {}
-        # one handler per op of the protocol, named after it: no op is listed here
+        self.otc = OtcOps(replica)
+        # one handler per op of the protocol, named after it (the OTC ones in zmqex.otcapi): no op is listed here
         self._ops: dict[str, Callable[[Caller, Any, dict[str, Any]], Mapping[str, Any] | None]] = {
-            op: getattr(self, "_" + op) for op in protocol.OPS}
+            op: getattr(self, "_" + op, None) or getattr(self.otc, "_" + op) for op in protocol.OPS}
         self.endpoints: dict[str, str] = {}  # peer -> endpoint, filled in by the node for status
         # Why the node refuses every op of protocol.WRITES now, if it does: set and cleared by the node
         # (its store cannot be written; its claim to its id is not yet accepted).  Status says not ready.
@@ -181,6 +186,8 @@ class ClientApi:
             if self.refusal is not None and op in protocol.WRITES:
                 raise self.refusal[0](self.refusal[1])
             result = self._ops[op](caller, request_id, request)
+            if op in _OTC_WRITES:  # its records are committed before the reply (or before the accept leaves)
+                self.changed = True
             return None if result is None else wire.pack(protocol.ok_reply(request_id, result))
         except (LocalError, RemoteError) as exc:  # an InvariantViolation is our bug: it is not answered away
             log.debug("request %r from %r refused: %s", request_id, identity, exc)
@@ -203,8 +210,12 @@ class ClientApi:
             pass
         return error(request_id, DecodeError.code, f"a request is one frame, not {parts}")
 
-    def finish(self, token: Token, result: dict[str, Any]) -> tuple[bytes, bytes] | None:
-        """The reply to a ``place`` whose flow has ended: (identity, frame); None if it was answered at once."""
+    def finish(self, token: Token | AcceptToken, result: dict[str, Any]) -> tuple[bytes, bytes] | None:
+        """The reply to a ``place`` whose flow has ended, or to an ``accept`` its offer's owner answered:
+        (identity, frame); None if it was answered at once."""
+        if type(token) is AcceptToken:
+            return token.identity, wire.pack(protocol.ok_reply(token.request_id, self.otc.accepted(token, result)))
+        assert type(token) is Token
         self.pending -= 1
         left = self._pending_of[token.trader] - 1
         if left:
@@ -319,9 +330,12 @@ class ClientApi:
 
     # --- ops --------------------------------------------------------------------------
 
-    def _place(self, caller: Caller, request_id: Any, req: dict[str, Any]) -> protocol.OrderView | None:
+    def _place(self, caller: Caller, request_id: Any, req: dict[str, Any]) -> Mapping[str, Any] | None:
         limits, trader, replica = self.limits, caller.trader, self.replica
         order = protocol.parse_place(req)
+        if order.only:
+            self.changed = True
+            return self.otc.place_directed(caller, order)
         if order.client_order_id:  # a retry: the order it placed, whatever became of it, and nothing new
             existing = replica.client_order(trader, order.client_order_id)
             if existing is not None:
@@ -356,7 +370,10 @@ class ClientApi:
             raise UnknownOrder(f"no order with client_order_id {coid} of {_shown(caller.trader)} at this node")
         return found
 
-    def _cancel(self, caller: Caller, request_id: Any, req: dict[str, Any]) -> protocol.OrderView:
+    def _cancel(self, caller: Caller, request_id: Any, req: dict[str, Any]) -> Mapping[str, Any]:
+        if is_item_id(req.get("order_id")):  # a quote, directed order or request for quote: withdrawn
+            self.changed = True
+            return self.otc.withdraw_view(caller, req["order_id"])
         oid = self._resolve(caller, req)
         info = self.replica.cancel(oid, trader=caller.trader, operator=caller.operator)
         self.changed = True

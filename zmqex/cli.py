@@ -58,6 +58,9 @@ def node_main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sync", choices=["full", "normal"], default="full",
                         help="full: fsync every commit that backs a promise (survives power loss); "
                              "normal: survives kill -9")
+    parser.add_argument("--disclose-desks", action="store_true",
+                        help="allow both desks' names on the public reports of this desk's private trades "
+                             "(shown only if the other desk allows it too)")
     parser.add_argument("--compact-after", type=int, default=Config().compact_after, metavar="N",
                         help="checkpoint once N events are known to every member (default %(default)s)")
     parser.add_argument("--drop-gossip", type=int, default=0, metavar="N",
@@ -105,7 +108,7 @@ def node_main(argv: list[str] | None = None) -> int:
             print(f"zmqex-node: {refusal}", file=sys.stderr)
             return EX_USAGE
         node = Node(args.id, host=args.host, port=args.port, join=args.join, store=store,
-                    config=Config(compact_after=args.compact_after), keys_dir=args.keys,
+                    config=Config(compact_after=args.compact_after, disclose_desks=args.disclose_desks), keys_dir=args.keys,
                     drop_gossip=args.drop_gossip)
     except StoreLocked as exc:
         print(f"zmqex-node: {exc}", file=sys.stderr)

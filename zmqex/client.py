@@ -45,7 +45,7 @@ from typing import Any, Self
 import zmq
 import zmq.auth
 
-from zmqex import protocol
+from zmqex import otcwire, protocol
 from zmqex.core import money, wire
 from zmqex.core.money import Amount
 from zmqex.errors import DecodeError, InvalidRequest, StreamEnded, Timeout
@@ -124,6 +124,44 @@ class Client(_Connection):
         args = protocol.place_args(side, qty, price, tif, client_order_id=client_order_id, expire_at=expire_at,
                                    ack=ack, stp=stp, protection_bps=protection_bps)
         return protocol.parse_order(self._request("place", args))
+
+    # --- off the book (docs/protocol.md "Off the book") ---------------------------------------
+
+    def place_directed(self, side: str, qty: Amount, price: Amount, only: list[str], *,
+                       expire_at: int | None = None) -> otcwire.OfferView:
+        """A directed order: a limit order only the desks ``only`` see and may ``accept``; its offer."""
+        args = protocol.place_args(side, qty, price, "gtd" if expire_at is not None else "gtc", expire_at=expire_at,
+                                   only=only)
+        return otcwire.parse_offer(self._request("place", args))
+
+    def rfq(self, side: str, qty: Amount, *, desks: list[str] | None = None,
+            answer_ms: int = 30_000) -> otcwire.RfqView:
+        """Ask ``desks`` (default: every desk up) for firm quotes to ``side`` ``qty`` within ``answer_ms``."""
+        args: dict[str, Any] = {"side": protocol.side(side).value, "qty": money.format_qty(money.parse_qty(qty)),
+                                "answer_ms": otcwire.ms_field(answer_ms, "answer_ms")}
+        if desks is not None:
+            args["desks"] = list(otcwire.desks_field(list(desks)))
+        return otcwire.parse_rfq(self._request("rfq", args))
+
+    def quote(self, rfq_id: str, price: Amount, qty: Amount, valid_ms: int) -> otcwire.OfferView:
+        """Answer request for quote ``rfq_id`` with a firm quote, valid for ``valid_ms``."""
+        return otcwire.parse_offer(self._request("quote", {
+            "rfq_id": otcwire.rfq_id_field(rfq_id), "price": money.format_price(money.parse_price(price)),
+            "qty": money.format_qty(money.parse_qty(qty)), "valid_ms": otcwire.ms_field(valid_ms, "valid_ms")}))
+
+    def accept(self, offer_id: str, qty: Amount, *, disclose: bool = False) -> otcwire.AcceptView:
+        """Trade exactly ``qty`` of a quote or directed order sent to this desk, or nothing (``reason``)."""
+        return otcwire.parse_accept(self._request("accept", {
+            "offer_id": otcwire.offer_id_field(offer_id), "qty": money.format_qty(money.parse_qty(qty)),
+            "disclose": otcwire.disclose_field(disclose)}))
+
+    def withdraw(self, item_id: str) -> dict[str, Any]:
+        """Withdraw an own quote or directed order (what is left of it), or close an own request for quote."""
+        return self._request("withdraw", {"item_id": otcwire.item_id_field(item_id)})
+
+    def otc(self) -> dict[str, list[Any]]:
+        """The requests for quote and offers this desk holds, and this trader's private trades."""
+        return otcwire.parse_otc(self._request("otc"))
 
     def cancel(self, order_id: str | None = None, *, client_order_id: str | None = None) -> OrderView:
         """Cancel an order this trader placed at this node (by its id, or by its client order id)."""

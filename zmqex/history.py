@@ -13,7 +13,11 @@ order (and, for operators, under the node's own fills), with which side of
 the fill the order was, so ``my_fills`` pages through one trader's fills
 without looking at anyone else's.
 
-Costs: ``sync`` is O(new fills); a page is O(log n + limit).
+The reports of private trades (:class:`~zmqex.core.events.Report`) are on
+the tape too, filed by position among the fills as this node learned them;
+they belong to no order of the book, so to no trader's ``my_fills``.
+
+Costs: ``sync`` is O(new fills and reports); a page is O(log n + limit).
 """
 
 from __future__ import annotations
@@ -41,7 +45,9 @@ class Share(NamedTuple):
 class History:
     def __init__(self, replica: Replica) -> None:
         self.replica = replica
-        self._ids: list[Any] = []  # fill event id by position - 1
+        self._ids: list[Any] = []  # (fill or report event id, whether a report) by position - 1
+        self._fills = 0  # how many of the ledger's fills, and of its reports, are filed
+        self._reports = 0
         self._of: dict[str, list[Share]] = {}  # trader -> shares of their orders, by position
         self._own: list[Share] = []  # shares of every own order (what an operator sees)
         self.sync()
@@ -50,16 +56,23 @@ class History:
         return len(self._ids)
 
     def sync(self) -> list[Event]:
-        """File the fills the ledger gained since the last call; returns them, in order."""
-        fills = self.replica.ledger.fills
-        missing = len(fills) - len(self._ids)
+        """File the fills the ledger gained since the last call, then its new reports; returns the fills, in order."""
+        ledger = self.replica.ledger
+        reports = ledger.reports
+        if len(reports) > self._reports:
+            for event in itertools.islice(reports.values(), self._reports, None):
+                self._ids.append((event.id, True))
+            self._reports = len(reports)
+        fills = ledger.fills
+        missing = len(fills) - self._fills
         if missing <= 0:
             return []
         new = list(itertools.islice(reversed(fills.values()), missing))  # O(missing): from the end
         new.reverse()
+        self._fills = len(fills)
         me, traders = self.replica.id, self.replica.traders.of
         for event in new:
-            self._ids.append(event.id)
+            self._ids.append((event.id, False))
             position, body = len(self._ids), fill_of(event)
             for oid, liquidity in ((body.maker, MAKER), (body.taker, TAKER)):
                 if owner_of(oid) == me:
@@ -71,7 +84,10 @@ class History:
         return new
 
     def event(self, position: int) -> Event:
-        return self.replica.ledger.fills[self._ids[position - 1]]
+        """The fill or report at ``position``."""
+        event_id, report = self._ids[position - 1]
+        ledger = self.replica.ledger
+        return ledger.reports[event_id] if report else ledger.fills[event_id]
 
     def trades(self, since: int, limit: int) -> tuple[list[Event], int, bool]:
         """Fills after position ``since``, at most ``limit``: (fills, the last one's position, more after it)."""

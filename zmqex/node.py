@@ -53,9 +53,9 @@ from zmqex import api, auth, heap, keys, mesh, protocol
 from zmqex.auth import Authenticator
 from zmqex.claim import Claim
 from zmqex.core import messages, wire
-from zmqex.core.events import Cancel, Event, Fill, NewOrder
+from zmqex.core.events import Cancel, Event, Fill, NewOrder, Report
 from zmqex.core.money import format_price, format_qty
-from zmqex.core.outputs import Delivered, PeerChanged, Record, Repaired
+from zmqex.core.outputs import Delivered, OtcChanged, PeerChanged, Record, Repaired
 from zmqex.core.replica import Config, Replica
 from zmqex.core.schedule import Notice, Schedule, schedule
 from zmqex.errors import Busy, DecodeError, KeyFileError, LocalError, RemoteError, StoreUnavailable
@@ -603,6 +603,9 @@ class Node:
         if type(notice) is PeerChanged:
             log.info("peer %s is %s", notice.peer, "up" if notice.up else "down: its orders are unavailable")
             self.api.streams.peers_changed()
+        elif type(notice) is OtcChanged:
+            for identity, frame in self.api.streams.on_otc(notice.item):
+                self._to_client(identity, frame)
         elif type(notice) is Repaired:
             self.api.streams.peers_changed()  # the book may have changed under its streams
             log.warning("records of %s here differed from %s's own and were replaced by them: %s%s",
@@ -665,7 +668,7 @@ class Node:
             if rest:
                 later[peer] = rest
         for notice in plan.notices:  # logs and stream ends: nothing that promises anything
-            if type(notice) is not Delivered:
+            if type(notice) is not Delivered and type(notice) is not OtcChanged:  # streams wait for the commit
                 self._notice(notice)
         stall.hold(list(plan.records), plan._replace(to_peers=later), answers)
 
@@ -804,6 +807,9 @@ class Node:
             whose = "granted" if event.origin == self.id else f"granted by {event.origin}"
             log.info("fill %s:%d %s %s @ %s (maker %s, taker %s)", event.origin, event.seq, whose,
                      format_qty(body.qty), format_price(body.price), body.maker, body.taker)
+        elif isinstance(body, Report):
+            log.info("private trade %s:%d on the tape: %s %s @ %s", event.origin, event.seq, body.side.value,
+                     format_qty(body.qty), format_price(body.price))
         elif event.origin != self.id:
             if log.isEnabledFor(logging.DEBUG):
                 log.debug("event %s:%d from %s: %s", event.origin, event.seq, event.origin, body)

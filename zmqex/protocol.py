@@ -35,6 +35,7 @@ from zmqex.core.money import Amount
 from zmqex.core.replica import PROTECTION_BPS
 from zmqex.core.tif import RULES
 from zmqex.core.traders import Stp
+from zmqex.otcwire import desks_field
 from zmqex.errors import (Busy, DecodeError, ErrorReply, InvalidAmount, InvalidRequest, LimitReached, NotOwner,
                           OrderClosed, RateLimited, Rejected, StoreUnavailable, UnknownOrder, ZmqexError)
 
@@ -44,7 +45,7 @@ VERSION = 1
 #: A request with any other field is refused (``invalid_request``): a misspelt option is
 #: never silently ignored.
 ARGUMENTS: dict[str, tuple[str, ...]] = {
-    "place": ("side", "qty", "price", "tif", "expire_at", "client_order_id", "ack", "stp", "protection_bps"),
+    "place": ("side", "qty", "price", "tif", "expire_at", "client_order_id", "ack", "stp", "protection_bps", "only"),
     "cancel": ("order_id", "client_order_id"),
     "amend": ("order_id", "client_order_id", "qty", "price"),
     "cancel_all": ("side",),
@@ -60,12 +61,17 @@ ARGUMENTS: dict[str, tuple[str, ...]] = {
     "watch": (),
     "cancel_on_disconnect": ("timeout_ms",),
     "heartbeat": (),
+    "rfq": ("side", "qty", "desks", "answer_ms"),
+    "quote": ("rfq_id", "price", "qty", "valid_ms"),
+    "accept": ("offer_id", "qty", "disclose"),
+    "withdraw": ("item_id",),
+    "otc": (),
 }
 OPS = tuple(ARGUMENTS)
 #: The ops that change what a node keeps (an order, or a trader's cancel on disconnect): refused,
 #: the rest still answered, while the node cannot write its store (``store_unavailable``) or
 #: is not yet ready (``busy``).
-WRITES = ("place", "cancel", "amend", "cancel_all", "cancel_on_disconnect")
+WRITES = ("place", "cancel", "amend", "cancel_all", "cancel_on_disconnect", "rfq", "quote", "accept", "withdraw")
 #: Fields of every request; ``trader`` may be left out.
 COMMON = ("v", "id", "op", "trader")
 
@@ -127,8 +133,8 @@ _AMOUNT = {places: re.compile(rf"(0|[1-9][0-9]{{0,15}})(\.[0-9]{{1,{places}}})?"
            for places in (PRICE_PLACES, QTY_PLACES)}
 
 #: The streams a client may ``subscribe`` to; ``watch`` is ``trades`` under another name.
-STREAMS = ("trades", "orders", "book")
-STREAM_TRADES, STREAM_ORDERS, STREAM_BOOK = STREAMS
+STREAMS = ("trades", "orders", "book", "rfqs")
+STREAM_TRADES, STREAM_ORDERS, STREAM_BOOK, STREAM_RFQS = STREAMS
 #: What happened to an order, in an ``orders`` stream message.
 ORDER_EVENTS = ("placed", "fill", "cancel")
 #: Which side of a fill an own order was: the resting one (maker) or the one that took (taker).
@@ -290,7 +296,8 @@ def request(request_id: int | str, op: str, args: Mapping[str, Any], trader: str
 
 def place_args(side_: Any, qty: Amount, price: Amount | None = None, tif_: Any = DEFAULT_TIF, *,
                client_order_id: str | None = None, expire_at: int | None = None, ack: str = DEFAULT_ACK,
-               stp: str = DEFAULT_STP, protection_bps: int | None = None) -> dict[str, Any]:
+               stp: str = DEFAULT_STP, protection_bps: int | None = None,
+               only: list[str] | None = None) -> dict[str, Any]:
     """The arguments of a ``place`` from a program's values (``Decimal`` and ``int`` amounts too).
 
     Amounts go out as canonical decimal strings.  Checks what the node would,
@@ -310,6 +317,8 @@ def place_args(side_: Any, qty: Amount, price: Amount | None = None, tif_: Any =
         args["stp"] = stp
     if protection_bps is not None:
         args["protection_bps"] = protection_bps
+    if only is not None:
+        args["only"] = list(only)
     parse_place(args)  # the node's own checks: post-only without a price, gtd without expire_at, ...
     return args
 
@@ -345,6 +354,7 @@ class Place(NamedTuple):
     ack: str  # one of ACKS
     stp: Stp
     protection_bps: int | None  # None: the node's default
+    only: tuple[str, ...] = ()  # a directed order: the desks that may trade with it
 
 
 def parse_place(request: Mapping[str, Any]) -> Place:
@@ -372,8 +382,13 @@ def parse_place(request: Mapping[str, Any]) -> Place:
             raise InvalidRequest(f"protection_bps must be an integer 0..{MAX_PROTECTION_BPS}")
         if RULES[tif_].rests and cents is not None:  # a market order never rests, whatever its tif
             raise InvalidRequest("only an order that does not rest (ioc, or market) takes protection_bps")
+    only: tuple[str, ...] = ()
+    if "only" in request:
+        only = desks_field(request.get("only"), "only")
+        if cents is None or tif_ not in (Tif.GTC, Tif.GTD) or coid is not None:
+            raise InvalidRequest("a directed order (only) is a gtc or gtd limit order, without a client_order_id")
     return Place(side_, qty, cents, tif_, expire_at, "" if coid is None else client_order_id_field(coid), ack, stp,
-                 bps)
+                 bps, only)
 
 
 def wire_price(value: Any) -> int:
@@ -701,12 +716,16 @@ def _applied(levels: list[Level], changes: list[Level], bids: bool) -> list[Leve
 
 
 def parse_fill(value: Any) -> FillView:
-    """A fill from a node, checked field by field; fields this version does not know are left out."""
+    """A fill from a node, checked field by field; fields this version does not know are left out.
+
+    A private trade's report is a fill whose ``maker`` and ``taker`` are both "" (docs/protocol.md).
+    """
     fill = _map(value, "fill")
+    report = fill.get("maker") == "" and fill.get("taker") == ""
     return {
         "id": _ref(fill.get("id"), "fill id"),
-        "maker": _ref(fill.get("maker"), "fill's maker"),
-        "taker": _ref(fill.get("taker"), "fill's taker"),
+        "maker": "" if report else _ref(fill.get("maker"), "fill's maker"),
+        "taker": "" if report else _ref(fill.get("taker"), "fill's taker"),
         "price": _price(fill.get("price"), "fill's price"),
         "qty": _qty(fill.get("qty"), "fill's qty"),
         "ts": wire.need_int(fill.get("ts"), "fill's ts"),

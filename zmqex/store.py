@@ -55,14 +55,14 @@ from zmqex.core import events, messages, wire
 from zmqex.core.clock import VectorClock
 from zmqex.core.events import clock_from_wire, clock_to_wire
 from zmqex.core.outputs import (
-    Checkpoint, Decision, EventRecord, Evidence, HoldSettled, HoldTaken, OrderTrader, Outcome, Record, RecoveryMark,
-    TakeSent, TakeSettled,
+    Checkpoint, Decision, EventRecord, Evidence, HoldSettled, HoldTaken, OrderTrader, OtcRecord, Outcome, Record,
+    RecoveryMark, TakeSent, TakeSettled,
 )
 from zmqex.errors import DecodeError, StoreError, StoreLocked, StoreUnavailable
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 3  # 3: fill-or-kill (holds and decisions; wire version 3); 2: timestamps, client order ids
+SCHEMA_VERSION = 4  # 4: OTC, balances, credit; 3: fill-or-kill (holds and decisions; wire version 3); 2: timestamps, client order ids
 FILENAME = "zmqex.db"
 LOCKNAME = "zmqex.lock"
 
@@ -89,6 +89,8 @@ CREATE TABLE IF NOT EXISTS decisions ( -- what we decided for our own all-or-not
     order_id TEXT PRIMARY KEY, data BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS cod (       -- traders with cancel on disconnect armed, to keep it over a restart
     trader TEXT PRIMARY KEY, timeout_ms INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS otc (       -- the OTC desk's items: offers, requests for quote, trades, answers
+    key TEXT PRIMARY KEY, data BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS members (id TEXT PRIMARY KEY, router TEXT NOT NULL, pub TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS checkpoint ( -- the latest snapshot: events at or below its base are gone
     id INTEGER PRIMARY KEY CHECK (id = 1), vc BLOB NOT NULL, base BLOB NOT NULL, items BLOB NOT NULL);
@@ -183,6 +185,7 @@ class SqliteStore:
         first_pos = self._next_pos
         new_events, sent, settled, outcomes, traders, evidence = [], [], [], [], [], []
         holds, settled_holds, decisions = [], [], []
+        otc: list[tuple[str, bytes | None]] = []
         recovering: RecoveryMark | None = None
         checkpoint: Checkpoint | None = None
         for record in records:
@@ -208,6 +211,8 @@ class SqliteStore:
                 settled_holds.append((messages.encode(record.reply), record.sender, record.reply.request))
             elif isinstance(record, Decision):
                 decisions.append((record.order, wire.pack([record.commit, [list(p) for p in record.parts]])))
+            elif isinstance(record, OtcRecord):
+                otc.append((record.key, None if record.data is None else wire.pack(record.data)))
             elif isinstance(record, RecoveryMark):
                 recovering = record  # the latest counts
             elif isinstance(record, Checkpoint):
@@ -224,6 +229,11 @@ class SqliteStore:
             db.executemany("INSERT OR IGNORE INTO holds VALUES (?, ?, ?, NULL)", holds)
             db.executemany("UPDATE holds SET settled = ? WHERE sender = ? AND request = ?", settled_holds)
             db.executemany("INSERT OR IGNORE INTO decisions VALUES (?, ?)", decisions)
+            for key, data in otc:  # in order: the last record of a key wins
+                if data is None:
+                    db.execute("DELETE FROM otc WHERE key = ?", (key,))
+                else:
+                    db.execute("INSERT OR REPLACE INTO otc VALUES (?, ?)", (key, data))
             if recovering is not None:
                 db.execute("INSERT OR REPLACE INTO meta VALUES ('recovering', ?)", (recovering.reason or "",))
             if checkpoint is not None:
@@ -273,6 +283,8 @@ class SqliteStore:
             for order, data in self.db.execute("SELECT order_id, data FROM decisions"):
                 commit, parts = _unpack(data)
                 yield Decision(order, commit, tuple((r, m, q) for r, m, q in parts))
+            for key, data in self.db.execute("SELECT key, data FROM otc"):
+                yield OtcRecord(key, _unpack(data))
         except (sqlite3.Error, DecodeError, StoreError, ValueError) as exc:
             raise StoreError(f"store {self.path} is unreadable: {exc}") from None
 

@@ -7,10 +7,14 @@ sees ``seq`` jump knows it missed one.  A heartbeat (sent to a subscription
 that sent nothing for ``protocol.HEARTBEAT_MS``) and an end carry the last
 ``seq`` without counting.  docs/protocol.md ("Streams") is what a client sees.
 
-* ``trades``: every fill this replica applies, in the order it applies them.
+* ``trades``: every fill this replica applies, in the order it applies them,
+  and every report of a private trade.
 * ``orders``: every change to the subscriber's own orders at this node
   (placed, each fill, the cancel or expiry), as the order after it; an
   operator gets every own order of the node.
+* ``rfqs``: what this desk holds off the book (:mod:`zmqex.otcapi`): each
+  request for quote and offer as it changes, and the subscriber's private
+  trades (an operator's: every one of this desk).
 * ``book``: the view ``book`` answers at the subscription's depth, first a
   snapshot, then after each loop iteration that changed it the levels that
   changed (a level of count 0 is gone).  A change is the level's new total,
@@ -47,7 +51,9 @@ from typing import Any
 
 from zmqex import protocol
 from zmqex.core import wire
-from zmqex.core.events import Cancel, Event, Fill, NewOrder, Side, owner_of
+from zmqex import otcwire
+from zmqex.core.events import Cancel, Event, Fill, NewOrder, Report, Side, owner_of
+from zmqex.core.otc import Offer, Rfq, Trade
 from zmqex.core.queries import fill_info
 from zmqex.core.replica import Replica
 from zmqex.errors import InvalidRequest, LimitReached
@@ -144,6 +150,7 @@ class Streams:
         self._trades: dict[Key, Sub] = {}
         self._orders: dict[str, dict[Key, Sub]] = {}  # trader -> their orders subscriptions
         self._all_orders: dict[Key, Sub] = {}  # operators' orders subscriptions: every own order
+        self._rfqs: dict[Key, Sub] = {}
         self._books: dict[int, dict[Key, Sub]] = {}  # depth -> book subscriptions that had their snapshot
         self._new_books: dict[Key, Sub] = {}  # book subscriptions awaiting their snapshot (next flush)
         self._views: dict[int, View] = {}  # depth -> the book as last sent at that depth
@@ -178,6 +185,8 @@ class Streams:
             self._trades[sub.key] = sub
         elif stream == protocol.STREAM_ORDERS:
             (self._all_orders if operator else self._orders.setdefault(trader, {}))[sub.key] = sub
+        elif stream == protocol.STREAM_RFQS:
+            self._rfqs[sub.key] = sub
         else:
             self._new_books[sub.key] = sub
 
@@ -199,6 +208,8 @@ class Streams:
             del self._per_trader[sub.trader]
         if sub.stream == protocol.STREAM_TRADES:
             del self._trades[key]
+        elif sub.stream == protocol.STREAM_RFQS:
+            del self._rfqs[key]
         elif sub.stream == protocol.STREAM_ORDERS:
             if sub.operator:
                 del self._all_orders[key]
@@ -268,12 +279,31 @@ class Streams:
                 if later is not None:
                     for oid, liquidity in ((body.maker, MAKER), (body.taker, TAKER)):
                         frames += self._order_changed(oid, FILLED, later, i, fill, liquidity)
+            elif isinstance(body, Report):
+                if self._trades:
+                    packed = wire.pack(protocol.TRADE) + wire.pack(protocol.fill_view(fill_info(event, self.replica.ledger)))
+                    frames += [sub.frame(packed, 1, True, self.now) for sub in self._trades.values()]
             elif later is not None and event.origin == self.replica.id:  # only the owner places and cancels
                 if isinstance(body, NewOrder):
                     frames += self._order_changed(event.order_id, PLACED, later, i)
                 elif isinstance(body, Cancel):
                     frames += self._order_changed(body.order_id, CANCELLED, later, i)
         return frames
+
+    def on_otc(self, item: Offer | Rfq | Trade) -> Frames:
+        """The ``rfqs`` stream's message about an OTC item that changed here (zmqex.otcapi says who sees what)."""
+        if not self._rfqs:
+            return []
+        me = self.replica.id
+        if isinstance(item, Trade):
+            trader = self.replica.otc.trader_of.get(item.request)
+            subs = [sub for sub in self._rfqs.values() if sub.operator or sub.trader == trader]
+            body = wire.pack("trade") + wire.pack(otcwire.trade_view(item, me))
+        else:
+            subs = list(self._rfqs.values())
+            body = (wire.pack("rfq") + wire.pack(otcwire.rfq_view(item, me)) if isinstance(item, Rfq)
+                    else wire.pack("offer") + wire.pack(otcwire.offer_view(item, me)))
+        return [sub.frame(body, 1, True, self.now) for sub in subs]
 
     def _order_changed(self, oid: str, what: str, later: _Later, index: int, fill: protocol.FillView | None = None,
                        liquidity: str = "") -> Frames:

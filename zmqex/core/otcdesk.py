@@ -369,10 +369,8 @@ class OtcDesk:
     # --- views ------------------------------------------------------------------------------------------
 
     def accept_view(self, request: str, reason: str) -> dict[str, Any]:
-        """How accept ``request`` ended: traded (with the trade), or refused and why."""
-        trade = self.trades.get(request)
-        return {"request": request, "traded": trade is not None, "reason": reason or None,
-                "trade": None if trade is None else trade_to_wire(trade)}
+        """How accept ``request`` ended: ``trade`` (a Trade, or None) and ``reason`` ("" when traded)."""
+        return {"request": request, "reason": reason, "trade": self.trades.get(request)}
 
     # --- restart ------------------------------------------------------------------------------------------
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from zmqex.core.events import Event, NewOrder, fill_of
+from zmqex.core.events import Event, NewOrder, Report, fill_of
 from zmqex.core.ledger import Ledger
 from zmqex.errors import UnknownOrder
 
@@ -56,8 +56,13 @@ def fill_info(event: Event, ledger: Ledger) -> dict[str, Any]:
     """A fill event as a client sees it; its id is ``origin:seq``, the event's identity.
 
     ``taker_side`` is the side of the order that took (the maker's other side);
-    ``ts`` the maker's owner's wall clock when it granted the fill.
+    ``ts`` the maker's owner's wall clock when it granted the fill.  A private
+    trade's report is a fill without order ids (``maker`` and ``taker`` "").
     """
+    body = event.body
+    if isinstance(body, Report):
+        return {"id": f"{event.origin}:{event.seq}", "maker": "", "taker": "", "price": body.price, "qty": body.qty,
+                "request": "", "taker_side": body.side._value_, "ts": event.ts}
     fill = fill_of(event)
     maker = ledger.orders[fill.maker]
     return {
