@@ -9,6 +9,13 @@ replica must be identical, uncrossed, and hold every acknowledged order; no
 hold may be left, and every fill-or-kill order must be filled whole or have
 nothing filled.
 
+Off the book, the same faults hit requests for quote, quotes, directed orders,
+accepts and withdrawals racing each other and expiry: after every step no
+offer is traded past its quantity or after it expired, and no desk holds a
+copy of an offer or request that does not name it; at the end both desks of
+every private trade hold it alike, and every replica's tape has exactly its
+report.
+
 The differential test pins the matching semantics: with the network drained
 between orders, the distributed book must trade exactly like a naive
 single-threaded price-time matcher.
@@ -23,7 +30,8 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, ru
 from zmqex.core.events import Side, Tif
 from zmqex.core.replica import Config
 from zmqex.core.traders import Stp
-from zmqex.errors import Busy, InvalidRequest, OrderClosed, Rejected
+from zmqex.core.otc import ref_of
+from zmqex.errors import Busy, InvalidRequest, OrderClosed, Rejected, UnknownOrder
 from tests.checked import Network
 
 from tests.reference import NaiveMatcher
@@ -46,6 +54,7 @@ class ReplicasUnderFaults(RuleBasedStateMachine):
         config = Config(compact_after=1, compact_every_ms=0) if compact else Config()
         self.net = Network(NAMES[:n], config, keyed=NAMES if keyed else None)
         self.client_orders: dict[tuple[str, str, str], str] = {}  # (node, trader, client order id) -> order
+        self.wiped: set[str] = set()  # nodes that lost their disk: their OTC records went with it
 
     @rule(settle_first=st.booleans())
     def join(self, settle_first: bool) -> None:
@@ -192,6 +201,69 @@ class ReplicasUnderFaults(RuleBasedStateMachine):
         if chosen:
             getattr(self.net, fault)(*chosen, index=index)
 
+    # --- off the book ---------------------------------------------------------------
+
+    def _otc_ready(self, name: str) -> bool:
+        self.net.restart(name)
+        return not self.net.replica(name).recovering
+
+    @rule(node=picks, side=sides, qty=qtys, desks=st.sets(picks, min_size=1, max_size=3),
+          within=st.sampled_from([300, 2_000, 30_000]))
+    def ask_for_quotes(self, node: int, side: Side, qty: int, desks: set[int], within: int) -> None:
+        name = self._node(node)
+        named = sorted({self._node(d) for d in desks} - {name})
+        if named and self._otc_ready(name):
+            replica = self.net.replica(name)
+            try:
+                self.net.act(name, "rfq", side, qty, replica.wall() + within, desks=named, trader="t0")
+            except InvalidRequest:
+                return  # a desk it does not know yet (one that just joined)
+
+    @rule(node=picks, pick=picks, price=st.integers(9_990, 10_010), qty=qtys,
+          valid=st.sampled_from([200, 1_000, 20_000]))
+    def quote_or_direct(self, node: int, pick: int, price: int, qty: int, valid: int) -> None:
+        """A desk quotes a request it was asked, or places a directed order to some desks."""
+        name = self._node(node)
+        if not self._otc_ready(name):
+            return
+        replica = self.net.replica(name)
+        asked = [r for r in replica.otc.rfqs.values() if r.owner != name]
+        try:
+            if asked and pick % 3:
+                rfq = asked[pick % len(asked)]
+                self.net.act(name, "quote", rfq.id, price, qty, replica.wall() + valid, trader="t1")
+            else:
+                only = sorted({self._node(pick), self._node(pick // 7)} - {name})
+                if only:
+                    self.net.place(name, Side.SELL if pick % 2 else Side.BUY, qty, price,
+                                   Tif.GTD if pick % 4 == 0 else Tif.GTC, trader="t1", only=only,
+                                   expire_at=replica.wall() + valid if pick % 4 == 0 else None)
+        except (InvalidRequest, OrderClosed):
+            return  # more than asked, the request closed or past its answer_by, a desk it does not know
+
+    @rule(node=picks, pick=picks, qty=qtys)
+    def accept(self, node: int, pick: int, qty: int) -> None:
+        name = self._node(node)
+        if not self._otc_ready(name):
+            return
+        offers = [o for o in self.net.replica(name).otc.offers.values() if o.owner != name]
+        if offers:
+            offer = offers[pick % len(offers)]
+            try:
+                self.net.act(name, "accept", offer.id, qty, trader="t2", disclose=bool(pick % 2))
+            except (InvalidRequest, OrderClosed, Busy, UnknownOrder):
+                return  # more than its copy shows open, closed or expired here, its owner down
+
+    @rule(node=picks, pick=picks)
+    def withdraw(self, node: int, pick: int) -> None:
+        name = self._node(node)
+        if not self._otc_ready(name):
+            return
+        desk = self.net.replica(name).otc
+        own = [i for i in [*desk.offers.values(), *desk.rfqs.values()] if i.owner == name and not i.status.closed]
+        if own:
+            self.net.act(name, "withdraw", own[pick % len(own)].id, operator=True)
+
     @rule(members=st.sets(picks, max_size=2))
     def partition_or_heal(self, members: set[int]) -> None:
         if members:
@@ -216,6 +288,7 @@ class ReplicasUnderFaults(RuleBasedStateMachine):
         name = self._node(node)
         self.net.wipe(name)
         self.net.restart(name)
+        self.wiped.add(name)
         assert self.net.replica(name).recovering
         # Who placed which order, and under which client order id, lived only in that store.
         self.client_orders = {key: oid for key, oid in self.client_orders.items() if key[0] != name}
@@ -276,6 +349,31 @@ class ReplicasUnderFaults(RuleBasedStateMachine):
             assert not replica.ledger.book.crossed(), f"{replica.id}: crossed book at quiescence"
             assert net.acknowledged <= set(replica.ledger.orders), f"{replica.id} lost acknowledged orders"
             assert set(replica.ledger.fills) == set(first.fills)
+        self._off_the_book_agrees(replicas)
+
+    def _off_the_book_agrees(self, replicas: list) -> None:
+        """Both desks of a private trade hold it alike; the tape holds one report per private trade; no
+        offer traded past its quantity, counted at the desks that accepted it."""
+        desks = {r.id: r.otc for r in replicas}
+        reports = {e.body.ref for e in replicas[0].ledger.reports.values()}
+        taken: dict[str, int] = {}
+        for name, desk in desks.items():
+            assert not desk._accepting, f"{name} still waits for an answer to {list(desk._accepting)}"
+            for request, trade in desk.trades.items():
+                assert ref_of(request) in reports, f"private trade {request} has no report on the tape"
+                other = trade.maker if trade.taker == name else trade.taker
+                if other in desks and not ({name, other} & self.wiped):
+                    assert desks[other].trades.get(request) == trade, f"{name} and {other} differ on {request}"
+                if trade.taker == name:
+                    taken[trade.offer] = taken.get(trade.offer, 0) + trade.qty
+        for offer_id, qty in taken.items():
+            owner = desks.get(offer_id.split(":")[0])
+            held = owner.offers.get(offer_id) if owner is not None else None
+            if held is not None and owner is not None and owner._ctx.id not in self.wiped:
+                assert qty <= held.qty and qty == held.filled, f"{offer_id}: {qty} taken, {held.filled} of {held.qty}"
+        if not self.wiped:
+            granted = {ref_of(request) for desk in desks.values() for request, t in desk.trades.items()}
+            assert reports == granted, "a report on the tape that no desk granted"
 
 
 TestReplicasUnderFaults = ReplicasUnderFaults.TestCase

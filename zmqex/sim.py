@@ -88,7 +88,8 @@ class Network:
             oid = replica.place(Side(side), qty, price, Tif(tif), token=token, trader=trader, **options)
         finally:
             self._carry_out(node, replica.take_outputs())
-        self.acknowledged.add(oid)  # persisted before the client could have heard of it
+        if not options.get("only"):  # a directed order is an offer, off the book
+            self.acknowledged.add(oid)  # persisted before the client could have heard of it
         return oid
 
     def cancel(self, node: str, oid: str, trader: str = "", operator: bool = False) -> dict[str, Any]:
