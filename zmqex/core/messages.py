@@ -279,7 +279,7 @@ def _to_wire(msg: Message) -> list[Any]:
     if isinstance(msg, Accept):
         return [v, "accept", msg.request, msg.offer, msg.qty, msg.price, msg.disclose]
     if isinstance(msg, AcceptReply):
-        return [v, "accepted", msg.request, msg.offer, msg.reason, None if msg.trade is None else trade_to_wire(msg.trade)]
+        return [v, "accepted", *reply_to_wire(msg)]
     if isinstance(msg, SyncRequest):
         return [v, "sync", clock_to_wire(msg.vc), msg.limit]
     if isinstance(msg, SnapshotPage):
@@ -478,3 +478,14 @@ def _audit_from_wire(kind: str, f: list[Any]) -> Message:
     if len(items) > MAX_BUCKETS * 2 * 1024:
         raise DecodeError("too many records")
     return Records(clock_from_wire(f[0]), wire.need_node_id(f[1], "origin"), buckets, tuple(items))
+
+
+def reply_to_wire(reply: AcceptReply) -> list[Any]:
+    """An accept's answer as a list (in a message, and as an owner keeps it to answer a retry)."""
+    return [reply.request, reply.offer, reply.reason, None if reply.trade is None else trade_to_wire(reply.trade)]
+
+
+def reply_from_wire(raw: list[Any]) -> AcceptReply:
+    """Inverse of :func:`reply_to_wire`, for our own records (a peer's message is read by decode)."""
+    request, offer, reason, trade = raw
+    return AcceptReply(request, offer, reason, None if trade is None else trade_from_wire(trade))

@@ -10,6 +10,7 @@ Off the public book, desks (nodes) trade with named counterparties:
   in ``only``.  Copies travel only to those desks.
 * An :class:`Rfq` is a request for quote: a trader wants to ``side`` ``qty``
   and asks ``desks`` to answer by ``answer_by``.
+* An :class:`Accepting` is an accept of ours waiting for its answer.
 * A :class:`Trade` is a private trade: ``qty`` of an offer at its price, known
   in full to its two desks; every replica records only its public
   :class:`~zmqex.core.events.Report`.
@@ -220,3 +221,26 @@ def _enum(members: dict[str, Any], value: Any, what: str) -> Any:
     if member is None:
         raise DecodeError(f"{what} {wire.brief(value, 20)} is not one of {sorted(members)}")
     return member
+
+
+@dataclass(frozen=True, slots=True)
+class Accepting:
+    """An accept of ours waiting for the offer owner's answer (durable)."""
+
+    request: str
+    offer: str
+    owner: str
+    side: Side  # ours
+    price: int
+    qty: int
+    trader: str
+    disclose: bool
+
+    def to_wire(self) -> list[Any]:
+        return [self.request, self.offer, self.owner, self.side.value, self.price, self.qty, self.trader,
+                self.disclose]
+
+    @classmethod
+    def from_wire(cls, raw: list[Any]) -> Accepting:
+        request, offer, owner, side, price, qty, trader, disclose = raw
+        return cls(request, offer, owner, Side(side), price, qty, trader, disclose)

@@ -7,11 +7,11 @@ gave.  None of it is in the ledger, so none of it reaches a replica that is
 not a party; the ledger gets only each trade's public
 :class:`~zmqex.core.events.Report`.
 
-How items travel.  An item's owner is its single writer.  It sends each desk
-the item names a :class:`Share` of the current version, and again every
-``retry_ms`` until that desk acknowledges that version; a holder keeps the
-highest version it was sent.  Messages may be lost, repeated or reordered:
-versions make that harmless.
+How items travel.  An item's owner is its single writer; it sends every
+version to the desks the item names, until they acknowledge it
+(:mod:`zmqex.core.sharing`), and a holder keeps the highest version it was
+sent.  Messages may be lost, repeated or reordered: versions make that
+harmless.
 
 Accepting an offer is one request to its owner, who alone decides, in one
 step: the whole ``qty`` at the offer's price, or nothing (``reason`` says
@@ -39,18 +39,19 @@ has its report on the tape.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 from zmqex.core import money
 from zmqex.core.context import Context
 from zmqex.core.events import Report, Side
-from zmqex.core.messages import Accept, AcceptReply, Share, ShareAck
+from zmqex.core.accounts import Limits
+from zmqex.core.messages import Accept, AcceptReply, Share, ShareAck, reply_from_wire, reply_to_wire
 from zmqex.core.otc import (
-    ACCEPT, DIRECTED, MAX_DESKS, QUOTE, RFQ, Offer, Rfq, Status, Trade, offer_from_wire, offer_to_wire, otc_id,
-    parse_otc_id, ref_of, rfq_from_wire, rfq_to_wire, trade_from_wire, trade_to_wire,
+    ACCEPT, DIRECTED, MAX_DESKS, QUOTE, RFQ, Accepting, Offer, Rfq, Status, Trade, offer_from_wire, offer_to_wire,
+    otc_id, parse_otc_id, ref_of, rfq_from_wire, rfq_to_wire, trade_from_wire, trade_to_wire,
 )
 from zmqex.core.outputs import OtcChanged, OtcRecord
+from zmqex.core.sharing import Sharing
 from zmqex.errors import Busy, CreditRefused, Forged, InvalidRequest, OrderClosed, Rejected, UnknownOrder
 
 log = logging.getLogger(__name__)
@@ -59,74 +60,6 @@ log = logging.getLogger(__name__)
 CLOSED, EXPIRED, SIZE, PRICE, CREDIT, BALANCE, UNKNOWN = (
     "closed", "expired", "size", "price", "credit", "insufficient_balance", "unknown")
 REASONS = (CLOSED, EXPIRED, SIZE, PRICE, CREDIT, BALANCE, UNKNOWN)
-
-
-class Limits(Protocol):
-    """What the desk asks of the node's trader balances and bilateral credit.
-
-    ``reserve`` and ``credit_reserve`` raise InsufficientBalance / CreditRefused
-    (a :class:`~zmqex.errors.Rejected`), changing nothing.
-    """
-
-    def check(self, trader: str, side: Side, price: int, qty: int) -> None: ...
-    def reserve(self, key: str, trader: str, side: Side, price: int, qty: int) -> None: ...
-    def release(self, key: str) -> None: ...
-    def traded(self, trader: str, side: Side, price: int, qty: int) -> None: ...
-    def credit_room(self, desk: str) -> int | None: ...
-    def credit_reserve(self, key: str, desk: str, notional: int) -> None: ...
-    def credit_release(self, key: str) -> None: ...
-    def credit_traded(self, desk: str, notional: int, ts: int) -> None: ...
-
-
-class NoLimits:
-    """No balances and no credit limits: every trade fits."""
-
-    def check(self, trader: str, side: Side, price: int, qty: int) -> None:
-        pass
-
-    def reserve(self, key: str, trader: str, side: Side, price: int, qty: int) -> None:
-        pass
-
-    def release(self, key: str) -> None:
-        pass
-
-    def traded(self, trader: str, side: Side, price: int, qty: int) -> None:
-        pass
-
-    def credit_room(self, desk: str) -> int | None:
-        return None
-
-    def credit_reserve(self, key: str, desk: str, notional: int) -> None:
-        pass
-
-    def credit_release(self, key: str) -> None:
-        pass
-
-    def credit_traded(self, desk: str, notional: int, ts: int) -> None:
-        pass
-
-
-@dataclass(frozen=True, slots=True)
-class Accepting:
-    """An accept of ours waiting for the offer owner's answer (durable)."""
-
-    request: str
-    offer: str
-    owner: str
-    side: Side  # ours
-    price: int
-    qty: int
-    trader: str
-    disclose: bool
-
-    def to_wire(self) -> list[Any]:
-        return [self.request, self.offer, self.owner, self.side.value, self.price, self.qty, self.trader,
-                self.disclose]
-
-    @classmethod
-    def from_wire(cls, raw: list[Any]) -> Accepting:
-        request, offer, owner, side, price, qty, trader, disclose = raw
-        return cls(request, offer, owner, Side(side), price, qty, trader, disclose)
 
 
 class OtcDesk:
@@ -142,9 +75,9 @@ class OtcDesk:
         self._accepting: dict[str, Accepting] = {}
         self._tokens: dict[str, Any] = {}  # request -> the client waiting (not durable: gone with the process)
         self._answers: dict[str, tuple[str, AcceptReply]] = {}  # request -> (who asked, our answer)
-        self._acked: dict[tuple[str, str], int] = {}  # (own item, desk) -> the version it acknowledged
+        self._sharing = Sharing(ctx)  # own items to the desks they name
         self._next = 0  # the last number an id of ours used
-        self._retry_at = 0
+        self._retry_at = 0  # when pending accepts are asked again
 
     # --- commands (from this desk's traders) ------------------------------------------------------
 
@@ -275,9 +208,7 @@ class OtcDesk:
         ctx.send(sender, ShareAck(item.id, max(item.version, held.version if held is not None else 0)))
 
     def on_share_ack(self, sender: str, msg: ShareAck) -> None:
-        key = (msg.id, sender)
-        if key in self._acked and msg.version > self._acked[key]:
-            self._acked[key] = msg.version
+        self._sharing.acked(sender, msg)
 
     def on_accept(self, sender: str, msg: Accept) -> None:
         """An accept of an own offer: grant exactly ``msg.qty`` or refuse, in this one step."""
@@ -348,13 +279,10 @@ class OtcDesk:
         for rfq in [r for r in self.rfqs.values() if r.owner == ctx.id and r.status is Status.OPEN
                     and r.answer_by <= wall]:
             self._put_rfq(rfq.changed(status=Status.EXPIRED))
+        self._sharing.tick()
         if ctx.now < self._retry_at:
             return
         self._retry_at = ctx.now + ctx.config.retry_ms
-        for (item_id, desk), version in self._acked.items():
-            item: Offer | Rfq | None = self.offers.get(item_id) or self.rfqs.get(item_id)
-            if item is not None and version < item.version and ctx.is_up(desk):
-                ctx.send(desk, Share(item))
         for accepting in self._accepting.values():
             ctx.send(accepting.owner, Accept(accepting.request, accepting.offer, accepting.qty, accepting.price,
                                              accepting.disclose))
@@ -362,9 +290,7 @@ class OtcDesk:
     @property
     def unfinished(self) -> int:
         """Accepts waiting for an answer, and shares not yet acknowledged by a desk that is up."""
-        unacked = sum(1 for (item_id, desk), version in self._acked.items()
-                      if version < self._version(item_id) and self._ctx.is_up(desk))
-        return len(self._accepting) + unacked
+        return len(self._accepting) + self._sharing.unfinished
 
     # --- views ------------------------------------------------------------------------------------------
 
@@ -395,14 +321,15 @@ class OtcDesk:
                 self.trades[trade.request] = trade
                 self.trader_of[trade.request] = data[1]
             elif kind == "answer":
-                self._answers[name] = (data[0], _reply_from_wire(data[1]))
+                self._answers[name] = (data[0], reply_from_wire(data[1]))
             elif kind == "accept":
                 accepting = Accepting.from_wire(data)
                 self._accepting[accepting.request] = accepting
                 self.trader_of[accepting.request] = accepting.trader
-        for item_id in list(self.offers) + list(self.rfqs):
-            for desk in self._named(item_id):
-                self._acked.setdefault((item_id, desk), 0)  # resend after a restart: cheap, and versions dedupe
+        own: list[Offer | Rfq] = [*self.offers.values(), *self.rfqs.values()]
+        for item in own:
+            if item.owner == self._ctx.id:
+                self._sharing.restore(item)
         self._reserve_again()
 
     def _reserve_again(self) -> None:
@@ -471,7 +398,7 @@ class OtcDesk:
 
     def _answer(self, sender: str, reply: AcceptReply) -> None:
         self._answers[reply.request] = (sender, reply)
-        self._ctx.persist(OtcRecord(f"answer:{reply.request}", [sender, _reply_to_wire(reply)]))
+        self._ctx.persist(OtcRecord(f"answer:{reply.request}", [sender, reply_to_wire(reply)]))
         self._ctx.send(sender, reply)
 
     def _trade_of_report(self, sender: str, msg: Accept, event: Any) -> Trade:
@@ -483,17 +410,15 @@ class OtcDesk:
     def _put_offer(self, offer: Offer) -> None:
         self.offers[offer.id] = offer
         self._ctx.persist(OtcRecord(f"offer:{offer.id}", [offer_to_wire(offer), self.trader_of.get(offer.id, "")]))
-        self._share(offer, offer.only)
+        self._share(offer)
 
     def _put_rfq(self, rfq: Rfq) -> None:
         self.rfqs[rfq.id] = rfq
         self._ctx.persist(OtcRecord(f"rfq:{rfq.id}", [rfq_to_wire(rfq), self.trader_of.get(rfq.id, "")]))
-        self._share(rfq, rfq.desks)
+        self._share(rfq)
 
-    def _share(self, item: Offer | Rfq, desks: tuple[str, ...]) -> None:
-        for desk in desks:
-            self._acked.setdefault((item.id, desk), 0)
-            self._ctx.send(desk, Share(item))
+    def _share(self, item: Offer | Rfq) -> None:
+        self._sharing.put(item)
         self._ctx.notify(OtcChanged(item))
 
     def _own(self, item_id: str, trader: str) -> None:
@@ -523,20 +448,10 @@ class OtcDesk:
             raise UnknownOrder(f"{item_id} belongs to another trader")
         return item
 
-    def _named(self, item_id: str) -> tuple[str, ...]:
-        offer = self.offers.get(item_id)
-        if offer is not None:
-            return offer.only if offer.owner == self._ctx.id else ()
-        rfq = self.rfqs.get(item_id)
-        return rfq.desks if rfq is not None and rfq.owner == self._ctx.id else ()
-
-    def _version(self, item_id: str) -> int:
-        item: Offer | Rfq | None = self.offers.get(item_id) or self.rfqs.get(item_id)
-        return 0 if item is None else item.version
-
     # --- invariants -------------------------------------------------------------------------------------
 
     def _check(self) -> None:
+        self._sharing._check()
         me = self._ctx.id
         filled: dict[str, int] = {}
         for trade in self.trades.values():
@@ -563,13 +478,3 @@ class OtcDesk:
         for request, accepting in self._accepting.items():
             assert request not in self.trades, f"accept {request} is both pending and traded"
             assert parse_otc_id(request, ACCEPT)[0] == me
-
-
-def _reply_to_wire(reply: AcceptReply) -> list[Any]:
-    return [reply.request, reply.offer, reply.reason, None if reply.trade is None else trade_to_wire(reply.trade)]
-
-
-def _reply_from_wire(raw: list[Any]) -> AcceptReply:
-    request, offer, reason, trade = raw
-    return AcceptReply(request, offer, reason, None if trade is None else trade_from_wire(trade))
-

@@ -64,7 +64,8 @@ from zmqex.core.messages import (
     Message, Records, RecordsRequest, Share, ShareAck, SnapshotPage, SyncReply, SyncRequest, Take, TakeReply,
 )
 from zmqex.core.otc import DIRECTED, QUOTE, RFQ, Offer, Rfq, is_otc_id
-from zmqex.core.otcdesk import NoLimits, OtcDesk
+from zmqex.core.accounts import NoLimits
+from zmqex.core.otcdesk import OtcDesk
 from zmqex.core.queries import fill_info
 from zmqex.core.outputs import (
     Delivered, EventRecord, Evidence, OrderTrader, Output, PeerChanged, Persist, Publish, Record, RecoveryMark, Repaired,

@@ -12,7 +12,7 @@ export const VERSION = 1;
 
 /** Each op and the arguments it takes, besides the fields of every request (`v`, `id`, `op`, `trader`). */
 export const ARGUMENTS = {
-  place: ["side", "qty", "price", "tif", "expire_at", "client_order_id", "ack", "stp", "protection_bps"],
+  place: ["side", "qty", "price", "tif", "expire_at", "client_order_id", "ack", "stp", "protection_bps", "only"],
   cancel: ["order_id", "client_order_id"],
   amend: ["order_id", "client_order_id", "qty", "price"],
   cancel_all: ["side"],
@@ -28,6 +28,11 @@ export const ARGUMENTS = {
   watch: [],
   cancel_on_disconnect: ["timeout_ms"],
   heartbeat: [],
+  rfq: ["side", "qty", "desks", "answer_ms"],
+  quote: ["rfq_id", "price", "qty", "valid_ms"],
+  accept: ["offer_id", "qty", "disclose"],
+  withdraw: ["item_id"],
+  otc: [],
 } as const satisfies Record<string, readonly string[]>;
 export type Op = keyof typeof ARGUMENTS;
 export const OPS = Object.keys(ARGUMENTS) as Op[];
@@ -86,7 +91,7 @@ export const CLIENT_ORDER_ID = /^[A-Za-z0-9_.-]{1,36}$/;
 export const ORDER_ID = /^[A-Za-z0-9_.-]{1,32}:[1-9][0-9]{0,17}$/;
 export const NODE_ID = /^[A-Za-z0-9_.-]{1,32}$/;
 
-export const STREAMS = ["trades", "orders", "book"] as const;
+export const STREAMS = ["trades", "orders", "book", "rfqs"] as const;
 export type StreamName = (typeof STREAMS)[number];
 export const ORDER_EVENTS = ["placed", "fill", "cancel"] as const;
 export type OrderEventName = (typeof ORDER_EVENTS)[number];

@@ -49,10 +49,12 @@ export function isDropped(message: WireMap): boolean {
 
 export function parseFill(value: unknown): Fill {
   const fill = map(value, "fill");
+  const report = fill["maker"] === "" && fill["taker"] === "";
   return {
     id: ref(fill["id"], "fill id"),
-    maker: ref(fill["maker"], "fill's maker"),
-    taker: ref(fill["taker"], "fill's taker"),
+    // A private trade's report is a fill without order ids: maker and taker both "".
+    maker: report ? "" : ref(fill["maker"], "fill's maker"),
+    taker: report ? "" : ref(fill["taker"], "fill's taker"),
     price: price(fill["price"], "fill's price"),
     qty: qty(fill["qty"], "fill's qty"),
     ts: int(fill["ts"], "fill's ts"),

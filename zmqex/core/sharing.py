@@ -1,0 +1,70 @@
+"""Sharing: an OTC desk's own items, each version sent to the desks it names until they acknowledge it.
+
+An item's owner is its single writer and makes a new version on every change
+(:mod:`zmqex.core.otc`).  :class:`Sharing` sends each new version to every
+desk the item names, and sends the latest again every ``retry_ms`` to a desk
+that is up and has not acknowledged it; a holder keeps the highest version it
+was sent and acknowledges that.  So lost, repeated and reordered messages do
+no harm, and a desk that was down gets the latest version once it is back.
+
+Costs: ``put`` O(desks named); ``tick`` and ``unfinished`` O(items x desks)
+(every ``retry_ms`` at most for ``tick``).
+"""
+
+from __future__ import annotations
+
+from zmqex.core.context import Context
+from zmqex.core.messages import Share, ShareAck
+from zmqex.core.otc import Offer, Rfq
+
+
+class Sharing:
+    def __init__(self, ctx: Context) -> None:
+        self._ctx = ctx
+        self._latest: dict[str, Offer | Rfq] = {}  # own item -> its latest version
+        self._acked: dict[tuple[str, str], int] = {}  # (own item, desk) -> the version it acknowledged
+        self._retry_at = 0
+
+    def put(self, item: Offer | Rfq) -> None:
+        """Send the new version ``item`` of an own item to every desk it names."""
+        self._latest[item.id] = item
+        for desk in _named(item):
+            self._acked.setdefault((item.id, desk), 0)
+            self._ctx.send(desk, Share(item))
+
+    def restore(self, item: Offer | Rfq) -> None:
+        """An own item after a restart: sent again at the next tick (versions make a repeat harmless)."""
+        self._latest[item.id] = item
+        for desk in _named(item):
+            self._acked[(item.id, desk)] = 0
+
+    def acked(self, sender: str, msg: ShareAck) -> None:
+        key = (msg.id, sender)
+        if key in self._acked and msg.version > self._acked[key]:
+            self._acked[key] = msg.version
+
+    def tick(self) -> None:
+        ctx = self._ctx
+        if ctx.now < self._retry_at:
+            return
+        self._retry_at = ctx.now + ctx.config.retry_ms
+        for (item_id, desk), version in self._acked.items():
+            item = self._latest[item_id]
+            if version < item.version and ctx.is_up(desk):
+                ctx.send(desk, Share(item))
+
+    @property
+    def unfinished(self) -> int:
+        """Versions not yet acknowledged by a desk that is up."""
+        return sum(1 for (item_id, desk), version in self._acked.items()
+                   if version < self._latest[item_id].version and self._ctx.is_up(desk))
+
+    def _check(self) -> None:
+        for (item_id, desk), version in self._acked.items():
+            item = self._latest[item_id]
+            assert item.owner == self._ctx.id and desk in _named(item), f"{item_id} shared with {desk}"
+            assert version <= item.version, f"{desk} acknowledged {item_id} version {version} > {item.version}"
+
+
+def _named(item: Offer | Rfq) -> tuple[str, ...]:
+    return item.only if isinstance(item, Offer) else item.desks
