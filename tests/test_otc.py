@@ -262,3 +262,16 @@ def test_accepting_needs_the_owner_up_and_the_node_whole() -> None:
     with pytest.raises(Busy):
         net.act("a", "accept", q, 3)
     assert ref_of("a.a1") != ref_of("b.a1")
+
+
+def test_a_desk_that_lost_its_store_makes_no_id_its_peers_hold_already() -> None:
+    net = Network(["a", "b"])
+    old = rfq(net, "a", BUY, 3, ["b"])
+    net.settle()
+    net.tick(5_000)
+    net.wipe("a")
+    net.restart("a")
+    net.settle()
+    new = rfq(net, "a", BUY, 3, ["b"])
+    net.settle()
+    assert new != old and {old, new} <= set(net.replica("b").otc.rfqs)

@@ -332,6 +332,15 @@ class OtcDesk:
                 self._sharing.restore(item)
         self._reserve_again()
 
+    def lost_store(self) -> None:
+        """This node lost its store: its ids must not repeat those its peers may still hold.
+
+        The counter went with the store, so ids start past the wall clock in ms: never
+        fewer than the ids made before, unless a desk made more than one a millisecond
+        on average since its ids began, or its clock went back.
+        """
+        self._next = max(self._next, self._ctx.wall())
+
     def _reserve_again(self) -> None:
         """Limits are rebuilt empty on restart: reserve again what our open items and accepts hold."""
         ctx = self._ctx

@@ -501,6 +501,7 @@ class Replica:
                 self.amnesia = f"node {self.id} has lost its own history ({reason}): restart it with its data directory"
             return
         if self.recovery is None and not self.amnesia:
+            self.otc.lost_store()
             self.recovery = Recovery(self.id, reason)
             self.amnesia = f"node {self.id} is getting its own history back from its peers ({reason})"
             self.counters["recoveries"] += 1
