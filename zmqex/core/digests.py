@@ -28,7 +28,7 @@ from collections.abc import Collection
 from typing import Any, Final
 
 from zmqex.core.events import encode, fill_of, from_wire, to_wire
-from zmqex.core.ledger import FILL_ITEM, ORDER_ITEM, REPORT_ITEM, Ledger, OrderState, export, rebuild
+from zmqex.core.ledger import FILL_ITEM, ITEM_KINDS, ORDER_ITEM, REPORT_ITEM, Ledger, OrderState, export, rebuild
 from zmqex.errors import BadEvent, DecodeError
 
 #: Sequence numbers per bucket: small enough that a bucket's records fit one message.
@@ -87,7 +87,7 @@ def replace(ledger: Ledger, origin: str, buckets: Collection[int], items: list[A
     theirs_fills: list[list[Any]] = []
     theirs_reports: list[list[Any]] = []
     for item in items:
-        if type(item) is not list or len(item) not in (2, 5) or item[0] not in (ORDER_ITEM, FILL_ITEM, REPORT_ITEM):
+        if type(item) is not list or len(item) not in (2, 5) or item[0] not in ITEM_KINDS:
             raise DecodeError("malformed record item")
         event = from_wire(item[1])
         if event.origin != origin or event.seq // BUCKET not in wanted:

@@ -285,6 +285,7 @@ def _digest(data: bytes) -> int:
 # rebuilt from its snapshot has the same state hash, book and fills.
 
 ORDER_ITEM, FILL_ITEM, REPORT_ITEM = 0, 1, 2
+ITEM_KINDS = (ORDER_ITEM, FILL_ITEM, REPORT_ITEM)
 
 
 def export(ledger: Ledger) -> list[list[Any]]:

@@ -61,7 +61,7 @@ from zmqex.core import wire
 from zmqex.core.clock import VectorClock
 from zmqex.core.context import Context
 from zmqex.core.events import Event, from_wire
-from zmqex.core.ledger import FILL_ITEM, ORDER_ITEM, export, rebuild
+from zmqex.core.ledger import FILL_ITEM, ITEM_KINDS, ORDER_ITEM, REPORT_ITEM, export, rebuild
 from zmqex.core.log import EventLog
 from zmqex.core.messages import Heartbeat, SnapshotPage, SyncReply, SyncRequest
 from zmqex.core.outputs import Checkpoint
@@ -286,7 +286,7 @@ class Replication:
 
     def _check_items(self, items: tuple[Any, ...]) -> None:
         for item in items:
-            if type(item) is not list or len(item) not in (2, 5) or item[0] not in (ORDER_ITEM, FILL_ITEM):
+            if type(item) is not list or len(item) not in (2, 5) or item[0] not in ITEM_KINDS:
                 raise DecodeError("malformed snapshot item")
             event = from_wire(item[1])
             if not self._verify(event):
