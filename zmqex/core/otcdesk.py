@@ -330,7 +330,7 @@ class OtcDesk:
         for item in own:
             if item.owner == self._ctx.id:
                 self._sharing.restore(item)
-        self._reserve_again()
+        self._count_again()
 
     def lost_store(self) -> None:
         """This node lost its store: its ids must not repeat those its peers may still hold.
@@ -341,9 +341,15 @@ class OtcDesk:
         """
         self._next = max(self._next, self._ctx.wall())
 
-    def _reserve_again(self) -> None:
-        """Limits are rebuilt empty on restart: reserve again what our open items and accepts hold."""
+    def _count_again(self) -> None:
+        """Limits are rebuilt on restart from the ledger, which holds no private trade: count ours
+        again, and reserve again what our open directed orders and our accepts hold."""
         ctx = self._ctx
+        for request, trade in self.trades.items():
+            mine = trade.side if trade.taker == ctx.id else trade.side.opposite
+            self.limits.traded(self.trader_of.get(request, ""), mine, trade.price, trade.qty)
+            other = trade.maker if trade.taker == ctx.id else trade.taker
+            self.limits.credit_traded(other, money.notional(trade.price, trade.qty), trade.ts)
         for offer in self.offers.values():
             if offer.owner == ctx.id and offer.kind == DIRECTED and offer.open:
                 self.limits.reserve(offer.id, self.trader_of.get(offer.id, ""), offer.side, offer.price, offer.open)
