@@ -398,7 +398,9 @@ class Coordinator:
                     held = live.asks[request].held
                     assert qty <= (held or 0), f"{oid}: {request} confirms {qty}, more than held"
         for oid, order in orders.items():
-            if order.owner == ctx.id and ATOMIC[order.tif] and order.filled:
+            # While a node that lost its store gets its history back, its orders' fills come back
+            # before its decisions do: recover_decisions rebuilds them from the ledger at the end.
+            if order.owner == ctx.id and ATOMIC[order.tif] and order.filled and not ctx.recovering:
                 decided = self._decisions.get(oid)
                 assert decided is not None and decided.commit, f"{oid} filled without a commit"
 

@@ -40,7 +40,15 @@ class Sharing:
 
     def acked(self, sender: str, msg: ShareAck) -> None:
         key = (msg.id, sender)
-        if key in self._acked and msg.version > self._acked[key]:
+        if key not in self._acked:
+            return
+        latest = self._latest[msg.id].version
+        if msg.version > latest:
+            # It holds a later version than we ever made: an item of ours from before we lost
+            # our store, under the same id.  Nothing we send can replace it; stop sending.
+            self._ctx.counters["otc_id_clashes"] += 1
+            self._acked[key] = latest
+        elif msg.version > self._acked[key]:
             self._acked[key] = msg.version
 
     def tick(self) -> None:
