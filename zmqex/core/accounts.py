@@ -14,18 +14,21 @@ from zmqex.core.events import Side
 class Limits(Protocol):
     """What the desk asks of the node's trader balances and bilateral credit.
 
-    ``reserve`` and ``credit_reserve`` raise InsufficientBalance / CreditRefused
-    (a :class:`~zmqex.errors.Rejected`), changing nothing.
+    Keys name a reservation (an own directed order's id, an accept's request id).
+    ``reserve`` raises InsufficientBalance (a :class:`~zmqex.errors.Rejected`),
+    changing nothing; ``traded`` moves a trader's balance, paying from what
+    ``key`` reserved if one is given; ``credit_fit`` is the most of ``qty`` at
+    ``price`` the credit this desk grants ``desk`` lets trade now.
     """
 
     def check(self, trader: str, side: Side, price: int, qty: int) -> None: ...
     def reserve(self, key: str, trader: str, side: Side, price: int, qty: int) -> None: ...
     def release(self, key: str) -> None: ...
-    def traded(self, trader: str, side: Side, price: int, qty: int) -> None: ...
-    def credit_room(self, desk: str) -> int | None: ...
-    def credit_reserve(self, key: str, desk: str, notional: int) -> None: ...
+    def traded(self, trader: str, side: Side, price: int, qty: int, key: str | None = None) -> None: ...
+    def credit_fit(self, desk: str, price: int, qty: int) -> int: ...
+    def credit_reserve(self, key: str, desk: str, price: int, qty: int) -> None: ...
     def credit_release(self, key: str) -> None: ...
-    def credit_traded(self, desk: str, notional: int, ts: int) -> None: ...
+    def credit_traded(self, key: str, desk: str, price: int, qty: int, ts: int) -> None: ...
 
 
 class NoLimits:
@@ -40,17 +43,17 @@ class NoLimits:
     def release(self, key: str) -> None:
         pass
 
-    def traded(self, trader: str, side: Side, price: int, qty: int) -> None:
+    def traded(self, trader: str, side: Side, price: int, qty: int, key: str | None = None) -> None:
         pass
 
-    def credit_room(self, desk: str) -> int | None:
-        return None
+    def credit_fit(self, desk: str, price: int, qty: int) -> int:
+        return qty
 
-    def credit_reserve(self, key: str, desk: str, notional: int) -> None:
+    def credit_reserve(self, key: str, desk: str, price: int, qty: int) -> None:
         pass
 
     def credit_release(self, key: str) -> None:
         pass
 
-    def credit_traded(self, desk: str, notional: int, ts: int) -> None:
+    def credit_traded(self, key: str, desk: str, price: int, qty: int, ts: int) -> None:
         pass

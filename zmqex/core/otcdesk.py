@@ -171,12 +171,10 @@ class OtcDesk:
             raise Busy(f"desk {offer.owner} is not reachable now; try again")
         side = offer.side.opposite
         request = self._new_id(ACCEPT)
-        notional = money.notional(offer.price, qty)
-        room = self.limits.credit_room(offer.owner)
-        if room is not None and notional > room:
-            raise CreditRefused(f"this desk's credit for {offer.owner} has {money.format_price(room)} USD of room")
-        self.limits.reserve(request, trader, side, offer.price, qty)
-        self.limits.credit_reserve(request, offer.owner, notional)
+        if self.limits.credit_fit(offer.owner, offer.price, qty) < qty:
+            raise CreditRefused(f"the credit this desk grants {offer.owner} has no room for this trade")
+        self.limits.reserve(request, trader, side, offer.price, qty)  # raises InsufficientBalance, changing nothing
+        self.limits.credit_reserve(request, offer.owner, offer.price, qty)
         accepting = Accepting(request, offer.id, offer.owner, side, offer.price, qty, trader, disclose)
         self._accepting[request] = accepting
         if token is not None:
@@ -246,12 +244,10 @@ class OtcDesk:
                                  or trade.side is not accepting.side):
             raise Forged(f"{sender} answered accept {msg.request} with a trade that is not the one asked for")
         del self._accepting[msg.request]
-        self.limits.release(msg.request)
         self.limits.credit_release(msg.request)
         ctx.persist(OtcRecord(f"accept:{msg.request}", None))
         if trade is not None and msg.reason == "":
-            self._record_trade(trade, accepting.trader)
-            self.limits.credit_traded(sender, money.notional(trade.price, trade.qty), trade.ts)
+            self._record_trade(trade, accepting.trader, msg.request)  # what the accept reserved pays for it
             offer = self.offers.get(trade.offer)
             rfq = self.rfqs.get(offer.rfq) if offer is not None else None
             if rfq is not None and rfq.owner == ctx.id:
@@ -261,6 +257,7 @@ class OtcDesk:
             log.info("accepted %s: %s %s @ %s from %s", msg.offer, trade.side.value, money.format_qty(trade.qty),
                      money.format_price(trade.price), sender)
         else:
+            self.limits.release(msg.request)
             log.info("accept of %s refused by %s: %s", msg.offer, sender, msg.reason)
         token = self._tokens.pop(msg.request, None)
         if token is not None:
@@ -346,16 +343,13 @@ class OtcDesk:
         again, and reserve again what our open directed orders and our accepts hold."""
         ctx = self._ctx
         for request, trade in self.trades.items():
-            mine = trade.side if trade.taker == ctx.id else trade.side.opposite
-            self.limits.traded(self.trader_of.get(request, ""), mine, trade.price, trade.qty)
-            other = trade.maker if trade.taker == ctx.id else trade.taker
-            self.limits.credit_traded(other, money.notional(trade.price, trade.qty), trade.ts)
+            self._count(trade, self.trader_of.get(request, ""), None)
         for offer in self.offers.values():
             if offer.owner == ctx.id and offer.kind == DIRECTED and offer.open:
                 self.limits.reserve(offer.id, self.trader_of.get(offer.id, ""), offer.side, offer.price, offer.open)
         for a in self._accepting.values():
             self.limits.reserve(a.request, a.trader, a.side, a.price, a.qty)
-            self.limits.credit_reserve(a.request, a.owner, money.notional(a.price, a.qty))
+            self.limits.credit_reserve(a.request, a.owner, a.price, a.qty)
 
     # --- inside -------------------------------------------------------------------------------------------
 
@@ -371,8 +365,7 @@ class OtcDesk:
             return PRICE
         if msg.qty > offer.open:
             return SIZE
-        room = self.limits.credit_room(sender)
-        if room is not None and money.notional(offer.price, msg.qty) > room:
+        if self.limits.credit_fit(sender, offer.price, msg.qty) < msg.qty:
             return CREDIT
         if offer.kind == QUOTE:
             try:
@@ -391,25 +384,28 @@ class OtcDesk:
                       f"{report.origin}:{report.seq}")
         filled = offer.filled + msg.qty
         trader = self.trader_of.get(offer.id, "")
-        if offer.kind == DIRECTED:
-            self.limits.release(offer.id)
-            if filled < offer.qty:
-                self.limits.reserve(offer.id, trader, offer.side, offer.price, offer.qty - filled)
         self._put_offer(offer.changed(filled=filled, status=Status.FILLED if filled == offer.qty else Status.OPEN))
-        self._record_trade(trade, trader)
-        self.limits.credit_traded(sender, money.notional(trade.price, trade.qty), trade.ts)
+        # A directed order's reservation pays for it; a quote reserved nothing (checked in _refusal).
+        self._record_trade(trade, trader, offer.id if offer.kind == DIRECTED else None)
         self._answer(sender, AcceptReply(msg.request, offer.id, "", trade))
         log.info("granted %s of %s to %s @ %s", money.format_qty(msg.qty), offer.id, sender,
                  money.format_price(offer.price))
 
-    def _record_trade(self, trade: Trade, trader: str) -> None:
+    def _record_trade(self, trade: Trade, trader: str, reserved: str | None) -> None:
         ctx = self._ctx
         self.trades[trade.request] = trade
         self.trader_of[trade.request] = trader
-        mine = trade.side if trade.taker == ctx.id else trade.side.opposite
-        self.limits.traded(trader, mine, trade.price, trade.qty)
+        self._count(trade, trader, reserved)
         ctx.persist(OtcRecord(f"trade:{trade.request}", [trade_to_wire(trade), trader]))
         ctx.notify(OtcChanged(trade))
+
+    def _count(self, trade: Trade, trader: str, reserved: str | None) -> None:
+        """Move ``trader``'s balance (from what ``reserved`` holds, if given) and count the trade
+        against the credit granted the other desk."""
+        taker = trade.taker == self._ctx.id
+        self.limits.traded(trader, trade.side if taker else trade.side.opposite, trade.price, trade.qty, reserved)
+        self.limits.credit_traded(trade.request, trade.maker if taker else trade.taker, trade.price, trade.qty,
+                                  trade.ts)
 
     def _answer(self, sender: str, reply: AcceptReply) -> None:
         self._answers[reply.request] = (sender, reply)
