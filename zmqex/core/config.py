@@ -23,3 +23,4 @@ class Config:
     inquire_after_ms: int = 5_000  # a hold this old makes its holder ask the coordinator's decision
     audit_every_ms: int = 10_000  # a peer whose state differs at our clock is compared at most this often
     park_ms: int = 10_000  # a take waits this long for its taker order, then its taker must ask again
+    require_funding: bool = False  # a trader without an account (zmqex.core.balances) may not place

@@ -34,6 +34,9 @@ counts: each one's clock and base are at least the previous one's.
   signed two events with one id: its orders stay untradeable.
 * **Traders.**  Every :class:`OrderTrader` says again who placed an own
   order, so only they (or an operator) may cancel it after the restart.
+* **Balances.**  Every :class:`Funding`, in the order made, funds its
+  trader's account again; what fills moved is counted from the ledger
+  (:mod:`zmqex.core.balances`).
 
 Costs: O(records).
 """
@@ -48,6 +51,7 @@ from zmqex.core.outputs import (
     Checkpoint, Decision, EventRecord, Evidence, HoldSettled, HoldTaken, OrderTrader, Outcome, Record, RecoveryMark,
     TakeSent, TakeSettled,
 )
+from zmqex.core.outputs import Funding
 
 
 @dataclass(slots=True)
@@ -65,6 +69,7 @@ class Durable:
     settled_holds: list[HoldSettled] = field(default_factory=list)
     decisions: dict[str, Decision] = field(default_factory=dict)  # by order
     recovering: str | None = None  # why it was getting its history back, if it had not finished
+    fundings: list[Funding] = field(default_factory=list)  # the operator's, in the order made
 
 
 def fold(records: Iterable[Record]) -> Durable:
@@ -93,4 +98,6 @@ def fold(records: Iterable[Record]) -> Durable:
             durable.decisions[record.order] = record
         elif isinstance(record, RecoveryMark):
             durable.recovering = record.reason  # the latest counts
+        elif isinstance(record, Funding):
+            durable.fundings.append(record)
     return durable
