@@ -3,23 +3,27 @@
 Unit tests of :class:`Balances` (the interface beyond orders), then the replica:
 refusals that change nothing, reservations of market orders, amends and
 cancels, fills between traders of two nodes, restarts, and the proof that a
-fill cannot take available below zero (hypothesis).
+fill cannot take available below zero (hypothesis).  The client protocol
+(``fund``, ``balance``) at the end.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+import msgpack
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from zmqex import protocol
+from zmqex.api import ClientApi
 from zmqex.core import money
 from zmqex.core.balances import MAX_BTC, MAX_USD, Balance, Balances
 from zmqex.core.events import Side, Tif
 from zmqex.core.ledger import Ledger
 from zmqex.core.money import notional
-from zmqex.core.outputs import Funding
+from zmqex.core.outputs import Funding, Persist
 from zmqex.core.replica import Config, Replica
 from zmqex.core.takes import Reservations
 from zmqex.core.traders import Traders
@@ -401,6 +405,137 @@ def test_a_node_without_fundings_behaves_as_before() -> None:
     assert a.balances.traders == [] and a.balances.reserved("a:1") == (0, 0)
     with pytest.raises(InvalidRequest, match="no account"):
         a.balance("alice")
+
+
+# --- the client protocol: fund and balance --------------------------------------------------------
+
+
+class Node:
+    """A replica and its api; ``user`` as a keyed node's ZAP gives it (None: no keys)."""
+
+    def __init__(self) -> None:
+        self.replica = Replica("a")
+        self.api = ClientApi(self.replica)
+
+    def ask(self, user: str | None = None, who: bytes = b"\x00c", **request: Any) -> dict[str, Any]:
+        reply = self.api.handle(who, msgpack.packb({"v": 1, "id": 1, **request}), user=user)
+        assert reply is not None
+        return dict(msgpack.unpackb(reply))
+
+
+def test_fund_then_balance_over_the_protocol_and_the_funding_is_a_promise() -> None:
+    node = Node()
+    reply = node.ask(op="fund", account="alice", usd="1000.5", btc="0.25", trader="anyone")
+    assert reply["ok"], reply
+    assert reply["result"] == {"trader": "alice",
+                               "usd": {"total": "1000.50", "reserved": "0.00", "available": "1000.50"},
+                               "btc": {"total": "0.25000000", "reserved": "0.00000000", "available": "0.25000000"}}
+    assert node.api.changed  # the reply waits for the commit
+    assert [o for o in node.replica.take_outputs() if isinstance(o, Persist)] == [
+        Persist(Funding("alice", 1000_50, BTC // 4, 0), promise=True)]
+    assert node.ask(op="place", side="buy", qty="0.01", price="50000", trader="alice", ack="accepted")["ok"]
+    node.replica.take_outputs()
+    mine = node.ask(op="balance", trader="alice")["result"]
+    assert protocol.parse_balance(mine) == mine
+    assert mine["usd"] == {"total": "1000.50", "reserved": "500.00", "available": "500.50"}
+    withdrawn = node.ask(op="fund", account="alice", usd="-500.50", trader="anyone")["result"]
+    assert withdrawn["usd"]["available"] == "0.00" and withdrawn["btc"]["total"] == "0.25000000"
+    refused = node.ask(op="place", side="buy", qty="0.00002", price="50000", trader="alice")  # 1.00 USD
+    assert refused["error"]["code"] == "insufficient_balance", refused
+
+
+@pytest.mark.parametrize("args, code", [
+    ({"usd": "-0.01"}, "insufficient_balance"),  # a withdrawal from nothing
+    ({"usd": 5}, "invalid_amount"), ({"usd": 1.5}, "invalid_amount"), ({"btc": "0.000000001"}, "invalid_amount"),
+    ({"usd": "1e3"}, "invalid_amount"), ({"usd": "+1"}, "invalid_amount"), ({"usd": "01"}, "invalid_amount"),
+    ({"usd": "--1"}, "invalid_amount"), ({"usd": " 1"}, "invalid_amount"), ({"usd": "1.001"}, "invalid_amount"),
+    ({"usd": "9" * 16}, "invalid_amount"), ({"btc": "21000000.00000001"}, "invalid_amount"),
+    ({"usd": [1]}, "invalid_amount"), ({"usd": "NaN"}, "invalid_amount"),
+    ({"usd": "10000000000000.01"}, "invalid_amount"),  # past MAX_USD
+    ({"account": ""}, "invalid_request"), ({"account": None}, "invalid_request"),
+    ({"account": "o:root"}, "invalid_request"), ({"account": "x" * 33}, "invalid_request"),
+    ({"amount": "1"}, "invalid_request"),
+])
+def test_a_bad_fund_is_refused_and_changes_nothing(args: dict[str, Any], code: str) -> None:
+    node = Node()
+    node.ask(op="fund", account="bob", usd="1", btc="1")  # an account to leave alone
+    node.replica.take_outputs()
+    before = node.replica.balance("bob")
+    reply = node.ask(op="fund", **{"account": "alice", **args})
+    assert reply["ok"] is False and reply["error"]["code"] == code, reply
+    assert node.replica.take_outputs() == [] and node.replica.balance("bob") == before
+    assert not node.replica.balances.has_account("alice")
+
+
+def test_bounds_of_a_fund_are_inclusive() -> None:
+    node = Node()
+    assert node.ask(op="fund", account="alice", usd="10000000000000.00", btc="21000000")["ok"]
+    assert node.ask(op="fund", account="bob", usd="-0", btc="0.00")["ok"]  # zero either way: opens it, empty
+    assert node.replica.balance("bob") == Balance("bob", 0, 0, 0, 0)
+
+
+def test_a_balance_of_a_trader_without_an_account_is_a_clear_error() -> None:
+    node = Node()
+    for request in ({"trader": "ghost"}, {"account": "ghost"}, {}):
+        reply = node.ask(op="balance", **request)
+        assert reply["error"]["code"] == "invalid_request" and "no account" in reply["error"]["message"], reply
+    assert node.ask(op="balance", account="bad name")["error"]["code"] == "invalid_request"
+
+
+def test_with_keys_only_an_operator_funds_and_sees_another_traders_balance() -> None:
+    node = Node()
+    refused = node.ask("t:bob", op="fund", account="bob", usd="1000000")
+    assert refused["error"]["code"] == "not_owner" and "operator" in refused["error"]["message"]
+    assert node.replica.take_outputs() == [] and not node.replica.balances.has_account("bob")
+    assert node.ask("o:root", op="fund", account="bob", usd="10")["ok"]
+    assert node.ask("o:root", op="fund", account="alice", usd="20")["ok"]
+    assert node.ask("t:bob", op="balance")["result"]["usd"]["total"] == "10.00"
+    assert node.ask("t:bob", op="balance", account="bob")["ok"]
+    assert node.ask("t:bob", op="balance", account="alice")["error"]["code"] == "not_owner"
+    assert node.ask("o:root", op="balance", account="alice")["result"]["usd"]["total"] == "20.00"
+    assert node.ask("t:bob", op="fund", account="alice", usd="-20", trader="bob")["error"]["code"] == "not_owner"
+    assert node.replica.balance("alice").usd_total == 20_00
+
+
+def test_a_funding_is_refused_while_the_store_cannot_be_written() -> None:
+    from zmqex.errors import StoreUnavailable
+
+    node = Node()
+    node.api.refusal = (StoreUnavailable, "node a cannot write its store (disk full)")
+    assert node.ask(op="fund", account="alice", usd="1")["error"]["code"] == "store_unavailable"
+    assert node.ask(op="balance", account="alice")["error"]["code"] == "invalid_request"  # a read: answered
+
+
+def test_a_client_builds_fund_requests_as_a_node_reads_them() -> None:
+    from decimal import Decimal
+
+    assert protocol.fund_request("alice", Decimal("-1.50"), 2) == {"account": "alice", "usd": "-1.50",
+                                                                    "btc": "2.00000000"}
+    assert protocol.fund_request("alice", "0.1") == {"account": "alice", "usd": "0.10"}
+    assert protocol.fund_args(protocol.fund_request("bob", "-0.01", Decimal("1E-8"))) == ("bob", -1, 1)
+    for bad in (0.1, True, Decimal("NaN"), "1.001", Decimal("0.001"), 10**17):
+        with pytest.raises(InvalidAmount):
+            protocol.fund_request("alice", bad)  # type: ignore[arg-type]
+    with pytest.raises(InvalidRequest):
+        protocol.fund_request("not a name", "1")
+    assert protocol.balance_request() == {} and protocol.balance_request("bob") == {"account": "bob"}
+
+
+@pytest.mark.parametrize("mutate", [
+    lambda b: b["usd"].update(available="1.00"),  # not total less reserved
+    lambda b: b["btc"].update(total="1"),  # not canonical
+    lambda b: b["usd"].update(reserved="-1.00"),
+    lambda b: b.pop("btc"),
+    lambda b: b.update(trader=7),
+])
+def test_a_bad_balance_reply_raises_decode_error(mutate: Any) -> None:
+    from zmqex.errors import DecodeError
+
+    good = protocol.balance_view(Balance("alice", 10_00, 2_50, BTC, 0))
+    assert protocol.parse_balance(good) == good
+    mutate(good)
+    with pytest.raises(DecodeError):
+        protocol.parse_balance(good)
 
 
 # --- the store keeps fundings; a store of the version before balances is upgraded in place ----------
