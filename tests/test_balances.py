@@ -247,6 +247,21 @@ def test_a_cancelled_order_keeps_what_its_take_in_flight_may_still_fill() -> Non
     assert a.balance("bob") == Balance("bob", 0, 0, BTC, 0)
 
 
+def test_a_cancelled_order_whose_take_is_refused_frees_what_it_kept() -> None:
+    net = Network(["a", "b"])
+    ask = net.place("b", Side.SELL, BTC, 100_00, trader="s")
+    net.settle()
+    net.fund("a", "bob", 100_00, 0)
+    a = net.replica("a")
+    oid = net.place("a", Side.BUY, BTC, 100_00, trader="bob")
+    net.cancel("a", oid, trader="bob")
+    net.cancel("b", ask, trader="s")  # before bob's take gets there: it is answered closed, nothing granted
+    assert a.balances.reserved(oid) == (100_00, 0)
+    net.settle()
+    assert a.ledger.orders[oid].filled == 0 and a.balances.reserved(oid) == (0, 0)
+    assert a.balance("bob") == Balance("bob", 100_00, 0, 0, 0)
+
+
 def test_a_cancel_frees_what_the_order_reserved() -> None:
     net = Network(["a"])
     net.fund("a", "alice", 1000_00, BTC)

@@ -452,6 +452,13 @@ class Balances:
             reserved[reserve.trader] = (usd + reserve.usd, btc + reserve.btc)
         missing = set(orders) - {k for k, r in self._reserves.items() if r.order}
         assert not missing, f"own orders with nothing reserved: {sorted(missing)[:5]}"
+        for oid in self._traders.of:  # each counted order covers all it may still fill: what rests, is asked, held
+            state = ledger.orders.get(oid)
+            if state is not None and self._account_of(state) is not None:
+                kept = self._reserves.get(oid)
+                qty = 0 if kept is None else kept.qty
+                assert qty >= state.open and qty >= self._reservations.reserved(oid), \
+                    f"{oid} reserves {qty}: {state.open} open, {self._reservations.reserved(oid)} asked or held"
         for trader, account in self._accounts.items():
             assert account.trader == trader
             assert (account.filled_usd, account.filled_btc) == filled.get(trader, (0, 0)), \
