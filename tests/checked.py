@@ -49,6 +49,12 @@ class Network(sim.Network):
         finally:
             self.check()
 
+    def fund(self, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return super().fund(*args, **kwargs)
+        finally:
+            self.check()
+
     def deliver(self, *args: Any, **kwargs: Any) -> bool:
         delivered = super().deliver(*args, **kwargs)
         self.check()

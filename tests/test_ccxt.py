@@ -231,15 +231,38 @@ def test_the_order_book_leaves_out_levels_nobody_can_trade_with(node, exchange):
     assert sent(node)["depth"] == protocol.MAX_DEPTH
 
 
-def test_the_balance_is_what_open_orders_commit_and_nothing_made_up(node, exchange):
+def test_the_balance_is_the_nodes_free_used_and_total(node, exchange):
+    view = {"trader": "alice", "usd": {"total": "1000.50", "reserved": "400.25", "available": "600.25"},
+            "btc": {"total": "2.00000000", "reserved": "0.00000001", "available": "1.99999999"}}
+    node.handlers["balance"] = lambda req: [ok(req, view)]
+    balance = exchange.fetch_balance()
+    assert sent(node) == {"op": "balance"}
+    assert balance["USD"] == {"free": 600.25, "used": 400.25, "total": 1000.5}
+    assert balance["BTC"] == {"free": 1.99999999, "used": 1e-08, "total": 2.0}
+    assert balance["info"] == view
+    exchange.number = str  # exact, as the node wrote them
+    assert exchange.fetch_balance()["BTC"] == {"free": "1.99999999", "used": "0.00000001", "total": "2.00000000"}
+
+
+@pytest.mark.parametrize("code", ["invalid_request", "unknown_op"])
+def test_the_balance_of_a_trader_never_funded_is_what_open_orders_commit_and_nothing_made_up(node, exchange, code):
+    """No account (or a node older than balances): only ``used``, from the open orders."""
     bid = {**ORDER, "side": "buy", "price": "50000.01", "qty": "0.50000000", "filled": "0.10000000"}
     ask = {**ORDER, "order_id": "a:18", "side": "sell", "qty": "1.50000000", "filled": "0.50000000"}
+    node.handlers["balance"] = lambda req: [fail(req["id"], code, "trader alice has no account at this node")]
     node.handlers["open_orders"] = lambda req: [ok(req, {"orders": [bid, ask, bid], "next": 18, "more": False})]
     balance = exchange.fetch_balance()
+    assert [sent(node)["op"] for _ in range(2)] == ["balance", "open_orders"]
     assert balance["info"]["used"] == {"USD": "40000.008", "BTC": "1"}  # 2 x 50000.01 x 0.4; 1.5 - 0.5
     assert balance["used"] == {"USD": 40000.008, "BTC": 1.0}
-    assert balance["free"] == balance["total"] == {"USD": None, "BTC": None}  # a node keeps no balances yet
+    assert balance["free"] == balance["total"] == {"USD": None, "BTC": None}  # the node keeps none for it
     assert balance["USD"] == {"free": None, "used": 40000.008, "total": None}
+
+
+def test_a_balance_refused_otherwise_is_an_error(node, exchange):
+    node.handlers["balance"] = lambda req: [fail(req["id"], "busy", "not ready")]
+    with pytest.raises(ccxt.ExchangeNotAvailable):
+        exchange.fetch_balance()
 
 
 # --- the other calls --------------------------------------------------------------------------

@@ -31,7 +31,7 @@ from zmqex.core.events import Side, Tif
 from zmqex.core.replica import Config
 from zmqex.core.traders import Stp
 from zmqex.core.otc import ref_of
-from zmqex.errors import Busy, InvalidRequest, OrderClosed, Rejected, UnknownOrder
+from zmqex.errors import Busy, InsufficientBalance, InvalidRequest, OrderClosed, Rejected, UnknownOrder
 from tests.checked import Network
 
 from tests.reference import NaiveMatcher
@@ -40,14 +40,18 @@ NAMES = ["a", "b", "c", "d", "e"]
 
 sides = st.sampled_from(list(Side))
 tifs = st.sampled_from([Tif.GTC, Tif.GTC, Tif.GTC, Tif.IOC, Tif.POST_ONLY, Tif.GTD, Tif.FOK])
-prices = st.one_of(st.integers(9_998, 10_002), st.integers(9_998, 10_002), st.none())  # plenty of crossing
+#: About 1,000,000 USD per BTC (in cents), so that a few satoshis cost some cents, rounded down (balances).
+TICK = 10_001
+prices = st.one_of(st.integers(9_998, 10_002), st.integers(9_998, 10_002), st.none()).map(
+    lambda p: None if p is None else p * TICK)  # plenty of crossing
 qtys = st.integers(1, 30)
 picks = st.integers(0, 2**16)  # index into whatever is there to choose from
 
 
 class ReplicasUnderFaults(RuleBasedStateMachine):
-    @initialize(n=st.integers(3, 4), compact=st.booleans(), keyed=st.booleans())
-    def start(self, n: int, compact: bool, keyed: bool) -> None:
+    @initialize(n=st.integers(3, 4), compact=st.booleans(), keyed=st.booleans(),
+                funds=st.none() | st.tuples(st.integers(0, 600), st.integers(0, 60)))
+    def start(self, n: int, compact: bool, keyed: bool, funds: tuple[int, int] | None) -> None:
         # Half the runs compact as eagerly as they can, so snapshots replace the log
         # and a joining node catches up from a snapshot and the tail.  Half the runs are
         # keyed: every event signed, every relayed event and snapshot item verified.
@@ -55,6 +59,12 @@ class ReplicasUnderFaults(RuleBasedStateMachine):
         self.net = Network(NAMES[:n], config, keyed=NAMES if keyed else None)
         self.client_orders: dict[tuple[str, str, str], str] = {}  # (node, trader, client order id) -> order
         self.wiped: set[str] = set()  # nodes that lost their disk: their OTC records went with it
+        self.funded: dict[tuple[str, str], list[int]] = {}  # (node, trader) -> [usd, btc, opened] funded there
+        if funds is not None:  # about half the runs: two of the three traders of each node funded, not the third
+            for name in self.net.ids:
+                for trader in ("t0", "t1"):
+                    self.net.fund(name, trader, *funds)
+                    self.funded[(name, trader)] = [*funds, 0]
 
     @rule(settle_first=st.booleans())
     def join(self, settle_first: bool) -> None:
@@ -292,6 +302,34 @@ class ReplicasUnderFaults(RuleBasedStateMachine):
         assert self.net.replica(name).recovering
         # Who placed which order, and under which client order id, lived only in that store.
         self.client_orders = {key: oid for key, oid in self.client_orders.items() if key[0] != name}
+        self.funded = {key: funds for key, funds in self.funded.items() if key[0] != name}  # and its fundings
+
+    @rule(node=picks, trader=st.integers(0, 2), usd=st.integers(-400, 1_500) | st.none(),
+          btc=st.integers(-40, 150) | st.none())
+    def fund(self, node: int, trader: int, usd: int | None, btc: int | None) -> None:
+        """An operator funds a trader, or takes some back (None: all that is available, so that what a
+        cancel freed while its takes are in flight would be spent twice if it were not still reserved):
+        from then on its orders must fit, whatever trades, amends, cancels, crashes and snapshots come
+        (Replica._check: available is never negative)."""
+        name = self._node(node)
+        if not self.net.nodes[name].up or self.net.replica(name).recovering:
+            return
+        replica, who = self.net.replica(name), f"t{trader}"
+        opening = not replica.balances.has_account(who)
+        if opening:  # its orders placed unchecked must go first (a fill-or-kill in flight stays: refused)
+            self.net.cancel_all(name, who)
+        else:
+            balance = replica.balance(who)
+            usd = -balance.usd_available if usd is None else usd
+            btc = -balance.btc_available if btc is None else btc
+        usd, btc = usd or 0, btc or 0
+        try:
+            self.net.fund(name, who, usd, btc)
+        except (InsufficientBalance, InvalidRequest):
+            return  # more than is available, or an order still open
+        funds = self.funded.setdefault((name, who), [0, 0, replica.clock.get(name)])
+        funds[0] += usd
+        funds[1] += btc
 
     @rule(advance=st.sampled_from([0, 100, 500, 2500]))
     def tick(self, advance: int) -> None:
@@ -350,6 +388,7 @@ class ReplicasUnderFaults(RuleBasedStateMachine):
             assert net.acknowledged <= set(replica.ledger.orders), f"{replica.id} lost acknowledged orders"
             assert set(replica.ledger.fills) == set(first.fills)
         self._off_the_book_agrees(replicas)
+        self._balances_are_what_was_funded_and_traded()
 
     def _off_the_book_agrees(self, replicas: list) -> None:
         """Both desks of a private trade hold it alike; the tape holds one report per private trade; no
@@ -376,6 +415,31 @@ class ReplicasUnderFaults(RuleBasedStateMachine):
         if not self.wiped:
             granted = {ref_of(request) for desk in desks.values() for request, t in desk.trades.items()}
             assert reports == granted, "a report on the tape that no desk granted"
+
+    def _balances_are_what_was_funded_and_traded(self) -> None:
+        """Counted apart from zmqex.core.balances: every account holds what it was funded with, plus what
+        each fill of its trader's orders (placed since it opened) moved, both sides by the same rounded
+        notional; what is reserved is what its open orders commit (nothing is in flight now)."""
+        for (node, trader), (usd, btc, opened) in self.funded.items():
+            replica = self.net.replica(node)
+            replica.balances._check(replica.ledger)
+            reserved = [0, 0]
+            for oid, named in replica.traders.of.items():
+                order = replica.ledger.orders[oid]
+                if named != trader or order.event.seq <= opened:
+                    continue
+                for event in replica.ledger.fills_of.get(oid, ()):
+                    cost = event.body.price * event.body.qty // 100_000_000
+                    usd, btc = (usd - cost, btc + event.body.qty) if order.side is Side.BUY else (
+                        usd + cost, btc - event.body.qty)
+                if order.side is Side.BUY:
+                    reserved[0] += order.price * order.open // 100_000_000
+                else:
+                    reserved[1] += order.open
+            balance = replica.balance(trader)
+            assert (balance.usd_total, balance.btc_total) == (usd, btc), f"{trader} at {node}: {balance}"
+            assert [balance.usd_reserved, balance.btc_reserved] == reserved, f"{trader} at {node}: {balance}"
+            assert balance.usd_available >= 0 and balance.btc_available >= 0
 
 
 TestReplicasUnderFaults = ReplicasUnderFaults.TestCase

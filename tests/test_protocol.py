@@ -611,6 +611,8 @@ EXAMPLES = {
     "watch": {},
     "cancel_on_disconnect": {"timeout_ms": 5000},
     "heartbeat": {},
+    "fund": {"account": "dave", "usd": "1000.5", "btc": "-0"},
+    "balance": {"account": "dave"},
 }
 
 
@@ -685,6 +687,13 @@ def test_every_op_the_doc_names_takes_those_arguments_and_answers_that_result():
             assert set(keys(ticked(described)[0])) == set(result), op
     assert node.ask(op="my_fills", trader="alice")["result"]["fills"][0]["liquidity"] == "maker"
     assert list(node.ask(op="place", trader="carol", **IOC)["result"]) == order_keys
+
+
+def test_the_doc_fund_bounds():
+    amounts = DOC.split("The amounts of a `fund`")[1].split("\n\n")[0]
+    assert f"a `usd` at most {int(money.format_price(protocol.MAX_FUND_USD).split('.')[0]):,}.00 either way" in \
+        amounts.replace("\n", " ")
+    assert f"a `btc` at most {protocol.MAX_FUND_BTC // money.SATS_PER_BTC:,} either way" in amounts.replace("\n", " ")
 
 
 def test_the_doc_status_fields_are_what_a_node_sends():
@@ -770,6 +779,9 @@ def produce(code: str) -> dict[str, Any]:
         for i in range(DEFAULT.subs_per_connection):
             node.ask(op="subscribe", stream="trades", id=i)
         return node.ask(op="subscribe", stream="trades", id="one more")
+    if code == "insufficient_balance":  # an order beyond what its funded trader has
+        assert node.ask(op="fund", account="bob", usd="100")["ok"]
+        return node.ask(op="place", side="buy", qty="1", price="100.01", trader="bob")
     if code == "store_unavailable":  # what zmqex.node sets while its store refuses commits (zmqex.stall)
         node.api.refusal = (errors.StoreUnavailable, "node a cannot write its store (disk full)")
         assert node.ask(op="book")["ok"] and node.ask(op="status")["result"]["ready"] is False

@@ -99,6 +99,7 @@ class Caller:
     identity: bytes
     trader: str
     operator: bool = False
+    keyed: bool = True  # False: a node without keys, where names are claimed, not proven
 
 
 @dataclass(slots=True)
@@ -266,7 +267,7 @@ class ClientApi:
         if "trader" in request:
             protocol.trader_name(named)
         if user is None:  # no keys: names are claimed, not proven (loopback only)
-            return Caller(identity, named if named is not None else "conn-" + identity.hex())
+            return Caller(identity, named if named is not None else "conn-" + identity.hex(), keyed=False)
         kind, _, name = user.partition(":")
         if kind not in ("t", "o") or not protocol.is_trader_name(name):
             log.warning("connection %r authenticated as %r: neither t:NAME nor o:NAME", identity[:40], user[:80])
@@ -490,6 +491,24 @@ class ClientApi:
     def _heartbeat(self, caller: Caller, request_id: Any, req: dict[str, Any]) -> dict[str, Any]:
         cod = self.cod.get(caller.identity)
         return protocol.cod(0 if cod is None else cod.timeout_ms)
+
+    def _fund(self, caller: Caller, request_id: Any, req: dict[str, Any]) -> protocol.BalanceView:
+        """An operator's (without keys, anyone's: names are only claimed there): fund a trader's account."""
+        if caller.keyed and not caller.operator:
+            raise NotOwner("only an operator may fund a trader")
+        account, usd, btc = protocol.fund_args(req)
+        balance = self.replica.fund(account, usd, btc)
+        self.changed = True  # the reply waits for the funding's commit
+        return protocol.balance_view(balance)
+
+    def _balance(self, caller: Caller, request_id: Any, req: dict[str, Any]) -> protocol.BalanceView:
+        """A trader's own account; an operator (without keys, anyone) may name any trader's."""
+        account = protocol.balance_args(req)
+        if account is None:
+            account = caller.trader
+        elif account != caller.trader and caller.keyed and not caller.operator:
+            raise NotOwner("only an operator may see another trader's balance")
+        return protocol.balance_view(self.replica.balance(account))
 
     def forget(self, identity: bytes) -> None:
         """A connection is gone (the node can no longer route to it): its subscriptions end unsaid.

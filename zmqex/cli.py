@@ -63,6 +63,8 @@ def node_main(argv: list[str] | None = None) -> int:
                              "(shown only if the other desk allows it too)")
     parser.add_argument("--compact-after", type=int, default=Config().compact_after, metavar="N",
                         help="checkpoint once N events are known to every member (default %(default)s)")
+    parser.add_argument("--require-funding", action="store_true",
+                        help="a trader an operator never funded (op fund) may not place orders here")
     parser.add_argument("--drop-gossip", type=int, default=0, metavar="N",
                         help="testing: drop every Nth gossip message received, to exercise repair")
     parser.add_argument("--metrics", metavar="HOST:PORT", type=_host_port,
@@ -108,7 +110,9 @@ def node_main(argv: list[str] | None = None) -> int:
             print(f"zmqex-node: {refusal}", file=sys.stderr)
             return EX_USAGE
         node = Node(args.id, host=args.host, port=args.port, join=args.join, store=store,
-                    config=Config(compact_after=args.compact_after, disclose_desks=args.disclose_desks), keys_dir=args.keys,
+                    config=Config(compact_after=args.compact_after, require_funding=args.require_funding,
+                                  disclose_desks=args.disclose_desks),
+                    keys_dir=args.keys,
                     drop_gossip=args.drop_gossip)
     except StoreLocked as exc:
         print(f"zmqex-node: {exc}", file=sys.stderr)

@@ -49,7 +49,7 @@ from zmqex import otcwire, protocol
 from zmqex.core import money, wire
 from zmqex.core.money import Amount
 from zmqex.errors import DecodeError, InvalidRequest, StreamEnded, Timeout
-from zmqex.protocol import BookView, FillView, OrderView, Page
+from zmqex.protocol import BalanceView, BookView, FillView, OrderView, Page
 
 log = logging.getLogger(__name__)
 
@@ -219,6 +219,16 @@ class Client(_Connection):
     def heartbeat(self) -> int:
         """Tell the node this connection is alive; returns its cancel on disconnect timeout (0: none)."""
         return protocol.parse_cod(self._request("heartbeat"))
+
+    def fund(self, account: str, usd: Amount | None = None, btc: Amount | None = None) -> BalanceView:
+        """An operator's: move ``usd`` and ``btc`` into trader ``account``'s balance at this node
+        (negative: out of it; the first funding opens the account); returns the balance after."""
+        return protocol.parse_balance(self._request("fund", protocol.fund_request(account, usd, btc)))
+
+    def balance(self, account: str | None = None) -> BalanceView:
+        """This trader's balance at this node (an operator may name any ``account``): for USD and BTC,
+        ``total``, what its open orders ``reserved``, and ``available``, the rest."""
+        return protocol.parse_balance(self._request("balance", protocol.balance_request(account)))
 
     def subscribe(self, stream: str, depth: int | None = None, timeout: float | None = None) -> Subscription:
         """A stream (``trades``, ``orders`` or ``book``) on a connection of its own; see :class:`Subscription`."""

@@ -26,10 +26,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping
+from decimal import Decimal
 from enum import Enum
 from typing import Any, NamedTuple, NotRequired, TypedDict, TypeVar, cast
 
 from zmqex.core import money, wire
+from zmqex.core.balances import MAX_BTC, MAX_USD, Balance
 from zmqex.core.events import CancelReason, Side, Tif, parse_order_id
 from zmqex.core.money import Amount
 from zmqex.core.replica import PROTECTION_BPS
@@ -38,6 +40,7 @@ from zmqex.core.traders import Stp
 from zmqex.otcwire import desks_field
 from zmqex.errors import (Busy, DecodeError, ErrorReply, InvalidAmount, InvalidRequest, LimitReached, NotOwner,
                           OrderClosed, RateLimited, Rejected, StoreUnavailable, UnknownOrder, ZmqexError)
+from zmqex.errors import InsufficientBalance
 
 VERSION = 1
 
@@ -66,12 +69,15 @@ ARGUMENTS: dict[str, tuple[str, ...]] = {
     "accept": ("offer_id", "qty", "disclose"),
     "withdraw": ("item_id",),
     "otc": (),
+    "fund": ("account", "usd", "btc"),
+    "balance": ("account",),
 }
 OPS = tuple(ARGUMENTS)
 #: The ops that change what a node keeps (an order, or a trader's cancel on disconnect): refused,
 #: the rest still answered, while the node cannot write its store (``store_unavailable``) or
 #: is not yet ready (``busy``).
-WRITES = ("place", "cancel", "amend", "cancel_all", "cancel_on_disconnect", "rfq", "quote", "accept", "withdraw")
+WRITES = ("place", "cancel", "amend", "cancel_all", "cancel_on_disconnect", "fund", "rfq", "quote", "accept",
+          "withdraw")
 #: Fields of every request; ``trader`` may be left out.
 COMMON = ("v", "id", "op", "trader")
 
@@ -156,7 +162,7 @@ DROPPED = "dropped"  # id null, with a ``count``: replies the node dropped for a
 #: The errors a node answers with a class of their own; each class's ``code`` is its wire code.
 ERROR_CLASSES: tuple[type[ZmqexError], ...] = (DecodeError, InvalidAmount, InvalidRequest, UnknownOrder, NotOwner,
                                                OrderClosed, Rejected, Busy, RateLimited, LimitReached,
-                                               StoreUnavailable)
+                                               StoreUnavailable, InsufficientBalance)
 ERRORS: dict[str, type[ZmqexError]] = {cls.code: cls for cls in ERROR_CLASSES}
 #: Every code of an error reply to a request (``dropped`` answers none).
 ERROR_CODES = (*ERRORS, UNSUPPORTED_VERSION, UNKNOWN_OP)
@@ -902,3 +908,144 @@ def _levels(value: Any, what: str, changes: bool = False) -> list[Level]:
         levels.append([_price(item[0], f"price in {what}"),
                        item[1] if gone else _qty(item[1], f"qty in {what}"), item[2]])
     return levels
+
+
+# --- balances: fund and balance (zmqex.core.balances) ---------------------------------------------
+
+#: The most one ``fund`` may move, and an account may be funded to: USD (cents) and BTC (satoshis).
+MAX_FUND_USD, MAX_FUND_BTC = MAX_USD, MAX_BTC
+#: A signed amount (``fund``): an amount as above, or zero, with an optional leading minus (a withdrawal).
+_CHANGE = {places: re.compile(rf"(-?)(0|[1-9][0-9]{{0,15}})(?:\.([0-9]{{1,{places}}}))?")
+           for places in (PRICE_PLACES, QTY_PLACES)}
+_UNIT = {PRICE_PLACES: money.CENTS_PER_USD, QTY_PLACES: money.SATS_PER_BTC}
+
+
+class Holding(TypedDict):
+    """One currency of a balance: ``available`` is ``total`` less what open orders ``reserved``."""
+
+    total: str
+    reserved: str
+    available: str
+
+
+class BalanceView(TypedDict):
+    trader: str
+    usd: Holding  # 2 decimals
+    btc: Holding  # 8 decimals
+
+
+def balance_view(balance: Balance) -> BalanceView:
+    """An account as :class:`~zmqex.core.balances.Balance` gives it (integers), as the wire carries it."""
+    price, qty = money.format_price, money.format_qty
+    return {"trader": balance.trader,
+            "usd": {"total": price(balance.usd_total), "reserved": price(balance.usd_reserved),
+                    "available": price(balance.usd_available)},
+            "btc": {"total": qty(balance.btc_total), "reserved": qty(balance.btc_reserved),
+                    "available": qty(balance.btc_available)}}
+
+
+def wire_change(value: Any, what: str, places: int, most: int) -> int:
+    """A signed amount as a ``fund`` request carries it, in cents (``places`` 2) or satoshis (8).
+
+    The form of an amount (a decimal string, no leading zero, at most ``places``
+    decimals), zero allowed, with an optional minus; at most ``most`` units either
+    way.  InvalidAmount otherwise.
+    """
+    if type(value) is not str:
+        raise InvalidAmount(f"{what} must be a decimal string like \"-1.5\", not {type(value).__name__}"
+                            f"{' (a float cannot hold money exactly)' if type(value) is float else ''}")
+    found = _CHANGE[places].fullmatch(value)
+    if found is None:
+        raise InvalidAmount(f"{what} {wire.brief(value, 40)} must be digits with at most {places} decimals and an "
+                            "optional leading minus, like \"-1.5\": no plus, space, exponent or leading zero")
+    minus, whole, fraction = found.groups()
+    units = int(whole) * _UNIT[places] + (int(fraction.ljust(places, "0")) if fraction else 0)
+    if units > most:
+        raise InvalidAmount(f"{what} {wire.brief(value, 40)} is more than {_units_text(most, places)} either way")
+    return -units if minus else units
+
+
+def _units_text(units: int, places: int) -> str:
+    return money.format_price(units) if places == PRICE_PLACES else money.format_qty(units)
+
+
+def fund_args(request: Mapping[str, Any]) -> tuple[str, int, int]:
+    """(account, USD cents, BTC satoshis) of a ``fund``: a trader's name; either amount may be absent (0)."""
+    account = request.get("account")
+    if not is_trader_name(account):
+        raise InvalidRequest(f"account must be the trader to fund: {TRADER_RULE}")
+    usd, btc = request.get("usd"), request.get("btc")
+    return (cast(str, account), 0 if usd is None else wire_change(usd, "usd", PRICE_PLACES, MAX_FUND_USD),
+            0 if btc is None else wire_change(btc, "btc", QTY_PLACES, MAX_FUND_BTC))
+
+
+def fund_request(account: str, usd: Amount | None = None, btc: Amount | None = None) -> dict[str, Any]:
+    """The arguments of a ``fund`` from a program's values (``Decimal`` and ``int`` too: whole units),
+    as canonical decimal strings, checked as a node checks them."""
+    args: dict[str, Any] = {"account": trader_name(account)}
+    if usd is not None:
+        args["usd"] = money.format_price(wire_change(_change_text(usd, "usd"), "usd", PRICE_PLACES, MAX_FUND_USD))
+    if btc is not None:
+        args["btc"] = money.format_qty(wire_change(_change_text(btc, "btc"), "btc", QTY_PLACES, MAX_FUND_BTC))
+    return args
+
+
+def _change_text(value: Amount, what: str) -> str:
+    """A program's signed amount as plain decimal text (trailing zeros of a fraction dropped)."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool) or not isinstance(value, (int, Decimal)):
+        raise InvalidAmount(f"{what} must be a decimal string, int or Decimal, not {type(value).__name__}"
+                            f"{' (a float cannot hold money exactly)' if isinstance(value, float) else ''}")
+    if isinstance(value, Decimal) and not value.is_finite():
+        raise InvalidAmount(f"{what} must be a finite number")
+    if isinstance(value, int) and value.bit_length() > 128:
+        raise InvalidAmount(f"{what} is far too large")
+    text = format(value, "f") if isinstance(value, Decimal) else str(value)
+    if "." in text:
+        text = text.rstrip("0").rstrip(".")
+    return "0" if text == "-0" else text
+
+
+def balance_args(request: Mapping[str, Any]) -> str | None:
+    """The ``account`` of a ``balance``: a trader's name, or None (the asking trader's own)."""
+    if "account" not in request:
+        return None
+    account = request["account"]
+    if not is_trader_name(account):
+        raise InvalidRequest(f"account must be a trader: {TRADER_RULE}")
+    return cast(str, account)  # is_trader_name: a str
+
+
+def balance_request(account: str | None = None) -> dict[str, Any]:
+    """The arguments of a ``balance`` from a program's values, checked as a node checks them."""
+    return {} if account is None else {"account": trader_name(account)}
+
+
+def parse_balance(value: Any) -> BalanceView:
+    """The result of ``fund`` or ``balance``: every amount canonical and not negative, and each
+    currency's ``available`` exactly its ``total`` less ``reserved``."""
+    result = _map(value, "balance")
+    trader = result.get("trader")
+    if type(trader) is not str or not trader:
+        raise DecodeError("a balance names its trader")
+    return {"trader": trader, "usd": _holding(result.get("usd"), "usd", PRICE_PLACES),
+            "btc": _holding(result.get("btc"), "btc", QTY_PLACES)}
+
+
+def _holding(value: Any, what: str, places: int) -> Holding:
+    held = _map(value, f"balance's {what}")
+    units = {}
+    for key in ("total", "reserved", "available"):
+        text = held.get(key)
+        try:
+            amount = wire_change(text, what, places, 2**63)
+        except InvalidAmount:
+            amount = -1
+        if amount < 0 or _units_text(amount, places) != text:
+            raise DecodeError(f"balance's {what} {key} must be a decimal string like {_units_text(1, places)}, "
+                              f"got {wire.brief(text, 40)}")
+        units[key] = amount
+    if units["available"] != units["total"] - units["reserved"]:
+        raise DecodeError(f"balance's {what}: available is not total less reserved")
+    return {"total": held["total"], "reserved": held["reserved"], "available": held["available"]}

@@ -22,6 +22,7 @@ from typing import Any
 
 from zmqex import keys
 from zmqex.core import messages
+from zmqex.core.balances import Balance
 from zmqex.core.events import Side, Tif
 from zmqex.core.outputs import Output, Record
 from zmqex.core.replica import Config, Replica
@@ -118,6 +119,14 @@ class Network:
         replica = self.replica(node)
         try:
             return getattr(replica, method)(*args, **options)
+        finally:
+            self._carry_out(node, replica.take_outputs())
+
+    def fund(self, node: str, trader: str, usd: int = 0, btc: int = 0) -> Balance:
+        """``Replica.fund`` at ``node`` (an operator's): cents and satoshis, negative to withdraw."""
+        replica = self.replica(node)
+        try:
+            return replica.fund(trader, usd, btc)
         finally:
             self._carry_out(node, replica.take_outputs())
 

@@ -4,7 +4,8 @@ What the core asks to persist (:mod:`zmqex.core.outputs` records) lands here,
 one transaction per loop iteration (group commit): every event this node
 delivered, in delivery order; the take requests it sent and their answers
 (its reservations); the answer it gave to every take it received, by request
-id; and which trader placed each own order (node-local, never replicated).
+id; which trader placed each own order, and what the operator funded each
+trader's account with (node-local, never replicated).
 Together they rebuild the replica and its promises after a crash
 (``records()`` in an order :meth:`Replica.restore` accepts).  The member list
 is kept too, so a restarted node finds its peers without being told, and
@@ -58,11 +59,16 @@ from zmqex.core.outputs import (
     Checkpoint, Decision, EventRecord, Evidence, HoldSettled, HoldTaken, OrderTrader, OtcRecord, Outcome, Record,
     RecoveryMark, TakeSent, TakeSettled,
 )
+from zmqex.core.outputs import Funding
 from zmqex.errors import DecodeError, StoreError, StoreLocked, StoreUnavailable
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 4  # 4: OTC, balances, credit; 3: fill-or-kill (holds and decisions; wire version 3); 2: timestamps, client order ids
+SCHEMA_VERSION = 4  # 4: OTC, balances (fundings), credit; 3: fill-or-kill (holds and decisions; wire version 3)
+# (2: timestamps, client order ids)
+#: Older versions a store is upgraded from in place, when it opens: their events are in this wire version, and
+#: the upgrade only adds tables (_SCHEMA creates them).  3: no fundings yet.
+UPGRADES_FROM = (3,)
 FILENAME = "zmqex.db"
 LOCKNAME = "zmqex.lock"
 
@@ -87,6 +93,9 @@ CREATE TABLE IF NOT EXISTS holds (     -- parts of our orders held for coordinat
     PRIMARY KEY (sender, request));
 CREATE TABLE IF NOT EXISTS decisions ( -- what we decided for our own all-or-nothing orders
     order_id TEXT PRIMARY KEY, data BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS funding ( -- what the operator moved into (or out of) traders' accounts, in order
+    pos INTEGER PRIMARY KEY, trader TEXT NOT NULL, usd INTEGER NOT NULL, btc INTEGER NOT NULL,
+    opened INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS cod (       -- traders with cancel on disconnect armed, to keep it over a restart
     trader TEXT PRIMARY KEY, timeout_ms INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS otc (       -- the OTC desk's items: offers, requests for quote, trades, answers
@@ -128,7 +137,8 @@ class SqliteStore:
             self._fsync = synchronous == "FULL"  # whether commits fsync now (see commit)
             self.db.execute("PRAGMA wal_autocheckpoint=0")  # the checkpointer thread does it (see above)
             version = self._meta("schema_version")
-            if version is not None and int(version) != SCHEMA_VERSION:
+            upgrade = version is not None and int(version) in UPGRADES_FROM
+            if version is not None and int(version) != SCHEMA_VERSION and not upgrade:
                 # No migration: the events in it are in another wire version, which this zmqex
                 # cannot decode nor its peers accept.
                 raise StoreError(f"store {self.path} has schema version {version}; this zmqex reads "
@@ -141,6 +151,9 @@ class SqliteStore:
             self.db.execute("BEGIN")
             self.db.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
             self.db.execute("INSERT OR IGNORE INTO meta VALUES ('node_id', ?)", (node_id,))
+            if upgrade:
+                log.info("store %s upgraded from schema version %s to %d", self.path, version, SCHEMA_VERSION)
+                self.db.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", (str(SCHEMA_VERSION),))
             self.db.execute("COMMIT")
             self._next_pos = (self.db.execute("SELECT max(pos) FROM events").fetchone()[0] or 0) + 1
             self._checkpoint_every_s = checkpoint_every_s
@@ -186,6 +199,7 @@ class SqliteStore:
         new_events, sent, settled, outcomes, traders, evidence = [], [], [], [], [], []
         holds, settled_holds, decisions = [], [], []
         otc: list[tuple[str, bytes | None]] = []
+        fundings = []
         recovering: RecoveryMark | None = None
         checkpoint: Checkpoint | None = None
         for record in records:
@@ -217,6 +231,8 @@ class SqliteStore:
                 recovering = record  # the latest counts
             elif isinstance(record, Checkpoint):
                 checkpoint = record  # a later one in the batch supersedes an earlier one
+            elif isinstance(record, Funding):
+                fundings.append((record.trader, record.usd_cents, record.btc_sats, record.opened))
         db = self.db
         try:
             db.execute("BEGIN")
@@ -234,6 +250,7 @@ class SqliteStore:
                     db.execute("DELETE FROM otc WHERE key = ?", (key,))
                 else:
                     db.execute("INSERT OR REPLACE INTO otc VALUES (?, ?)", (key, data))
+            db.executemany("INSERT INTO funding (trader, usd, btc, opened) VALUES (?, ?, ?, ?)", fundings)
             if recovering is not None:
                 db.execute("INSERT OR REPLACE INTO meta VALUES ('recovering', ?)", (recovering.reason or "",))
             if checkpoint is not None:
@@ -285,6 +302,9 @@ class SqliteStore:
                 yield Decision(order, commit, tuple((r, m, q) for r, m, q in parts))
             for key, data in self.db.execute("SELECT key, data FROM otc"):
                 yield OtcRecord(key, _unpack(data))
+            for trader, usd, btc, opened in self.db.execute(
+                    "SELECT trader, usd, btc, opened FROM funding ORDER BY pos"):
+                yield Funding(trader, usd, btc, opened)
         except (sqlite3.Error, DecodeError, StoreError, ValueError) as exc:
             raise StoreError(f"store {self.path} is unreadable: {exc}") from None
 

@@ -23,8 +23,10 @@ trades and balances exact strings (ccxt's books are always floats).
 
 Errors are ccxt's unified exceptions, from one table: :data:`zmqex.ccxt.errors.ERRORS`.
 
-``fetch_balance`` returns only ``used`` (what open orders commit): a node keeps
-no balances yet, so ``free`` and ``total`` are None.
+``fetch_balance`` is the trader's balance at its node (``free``: available,
+``used``: what its orders reserve, ``total``) once an operator funded it; for a
+trader never funded, only ``used`` (what its open orders commit), ``free`` and
+``total`` None.
 """
 
 from __future__ import annotations

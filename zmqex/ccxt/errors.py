@@ -7,8 +7,8 @@ for each.  One code reads differently on an order op than on any other:
 post-only without a price), on ``cancel`` a bad request.  So each row has two
 columns.  A code not in the table (a later version's) raises ``ExchangeError``.
 
-No code maps to ``InsufficientFunds``: a node keeps no balances yet, so it never
-refuses an order for want of funds.
+``insufficient_balance`` is ``InsufficientFunds``: an order (or a withdrawal)
+that would spend more than a funded trader has available.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from contextlib import contextmanager
 from ccxt.base.errors import (AuthenticationError, BadRequest, BadResponse, BaseError, ExchangeError,
                               ExchangeNotAvailable, InvalidOrder, NetworkError, NotSupported, OperationRejected,
                               OrderNotFound, PermissionDenied, RateLimitExceeded, RequestTimeout)
+from ccxt.base.errors import InsufficientFunds
 
 from zmqex.errors import ZmqexError
 
@@ -41,6 +42,7 @@ ERRORS: dict[str, tuple[type[BaseError], type[BaseError]]] = {
     "store_unavailable": (ExchangeNotAvailable, ExchangeNotAvailable),  # its disk is full: try again later
     "rate_limited": (RateLimitExceeded, RateLimitExceeded),
     "limit": (OperationRejected, OperationRejected),  # as many open orders / subscriptions as allowed
+    "insufficient_balance": (InsufficientFunds, InsufficientFunds),  # more than the funded trader has available
     # the Python client's own
     "timeout": (RequestTimeout, RequestTimeout),  # a create_order that timed out may still have placed
     "keys": (AuthenticationError, AuthenticationError),  # key files missing, unreadable or half given

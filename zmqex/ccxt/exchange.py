@@ -93,7 +93,8 @@ class zmqex(Requests, Exchange):  # type: ignore[misc]  # mypy: ccxt's Exchange 
         return self._do(self._fetch_order_book_request(symbol, limit, params))
 
     def fetch_balance(self, params: Mapping[str, Any] | None = None) -> Any:
-        """What this trader's open orders commit (``used``); ``free`` and ``total`` are None: a node keeps
-        no balances yet, so they are not known (not zero)."""
+        """This trader's balance at its node: ``free`` (available), ``used`` (reserved by its orders),
+        ``total``.  A trader no operator funded has none: then ``used`` is what its open orders commit, and
+        ``free`` and ``total`` are None (not known, not zero)."""
         self.load_markets()
         return self._do(self._fetch_balance_request(params))

@@ -31,6 +31,7 @@ from zmqex.client import Client
 from zmqex.core import money
 from zmqex.core.money import Amount
 from zmqex.errors import DecodeError, InvalidAmount, KeyFileError
+from zmqex.errors import ErrorReply, InvalidRequest
 from zmqex.protocol import Page
 
 log = logging.getLogger(__name__)
@@ -193,7 +194,7 @@ class Requests(Structures):
 
     def _fetch_balance_request(self, params: Mapping[str, Any] | None) -> Request:
         check_params(params, ())
-        return Request("open_orders", lambda node: all_pages(node.open_orders), self._balance)
+        return Request("balance", funded_or_open_orders, self._balance)
 
     # --- sending ------------------------------------------------------------------------------
 
@@ -270,6 +271,19 @@ def _order_ref(order_id: str | None, options: Mapping[str, Any], method: str) ->
     if (order_id is None) == (coid is None):
         raise ArgumentsRequired(f"zmqex {method}() needs an id or params clientOrderId, one of them")
     return {"order_id": order_id} if order_id is not None else {"client_order_id": coid}
+
+
+def funded_or_open_orders(node: Client) -> protocol.BalanceView | list[protocol.OrderView]:
+    """The trader's balance; for a trader without an account (or a node older than balances), its
+    open orders instead, which say only what they commit."""
+    try:
+        return node.balance()
+    except InvalidRequest:  # no account: an operator never funded this trader
+        pass
+    except ErrorReply as exc:
+        if exc.code != protocol.UNKNOWN_OP:
+            raise
+    return all_pages(node.open_orders)
 
 
 def all_pages(fetch: Callable[[int, int], Page], since: int = 0, enough: int | None = None) -> list[Any]:

@@ -142,11 +142,23 @@ class Structures(_Ccxt):  # type: ignore[misc]  # mypy: a mixin over ccxt's Exch
         book["info"] = view
         return book
 
-    def _balance(self, orders: list[protocol.OrderView]) -> dict[str, Any]:
+    def _balance(self, answer: protocol.BalanceView | list[protocol.OrderView]) -> dict[str, Any]:
+        """The trader's balance, as ccxt's: ``free`` is what the node says is available, ``used`` what
+        its orders reserve, ``total`` both; the node's own view in ``info``.  A trader the operator
+        never funded has no balance: then what its open orders commit (``_committed``)."""
+        if isinstance(answer, list):
+            return self._committed(answer)
+        balance: dict[str, Any] = {"info": answer, "timestamp": None, "datetime": None}
+        for code, held in ((QUOTE, answer["usd"]), (BASE, answer["btc"])):
+            balance[code] = {"free": held["available"], "used": held["reserved"], "total": held["total"]}
+        result: dict[str, Any] = self.safe_balance(balance)
+        return result
+
+    def _committed(self, orders: list[protocol.OrderView]) -> dict[str, Any]:
         """What the trader's open orders commit, as ccxt's balance: ``used`` only.
 
-        A node keeps no balances (yet), so ``free`` and ``total`` are None: unknown, not
-        zero.  ``used``: USD for bids, price x (qty - filled); BTC for asks, qty - filled.
+        The node keeps no balance for such a trader, so ``free`` and ``total`` are None:
+        unknown, not zero.  ``used``: USD for bids, price x (qty - filled); BTC for asks, qty - filled.
         Exact strings in ``info``.
         """
         usd: int | None = 0

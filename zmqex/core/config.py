@@ -24,3 +24,4 @@ class Config:
     audit_every_ms: int = 10_000  # a peer whose state differs at our clock is compared at most this often
     park_ms: int = 10_000  # a take waits this long for its taker order, then its taker must ask again
     disclose_desks: bool = False  # whether this desk allows both desks' names on its private trades' public reports
+    require_funding: bool = False  # a trader without an account (zmqex.core.balances) may not place

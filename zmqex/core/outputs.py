@@ -183,8 +183,25 @@ class OtcRecord:
     data: Any
 
 
+@dataclass(frozen=True, slots=True)
+class Funding:
+    """The operator moved ``usd_cents`` and ``btc_sats`` into ``trader``'s account (negative: out of it).
+
+    Node-local, like :class:`OrderTrader`.  ``opened`` is this node's own event
+    count when the account opened (its first funding): only own orders placed
+    after it count for the account (:mod:`zmqex.core.balances`), so a restart
+    leaves out what the trader traded before it had one.  A promise: durable
+    before the operator is told.
+    """
+
+    trader: str
+    usd_cents: int
+    btc_sats: int
+    opened: int
+
+
 Record = Union[EventRecord, TakeSent, TakeSettled, Outcome, OrderTrader, Checkpoint, Evidence,
-               HoldTaken, HoldSettled, Decision, RecoveryMark, OtcRecord]
+               HoldTaken, HoldSettled, Decision, RecoveryMark, OtcRecord, Funding]
 
 # --- outputs ----------------------------------------------------------------------
 

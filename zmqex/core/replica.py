@@ -49,6 +49,7 @@ from typing import Any
 
 from zmqex.core import money, queries
 from zmqex.core.audit import Auditor
+from zmqex.core.balances import Balance, Balances
 from zmqex.core.causal import CausalBuffer
 from zmqex.core.clock import VectorClock
 from zmqex.core.config import Config
@@ -130,6 +131,8 @@ class Replica:
         self.maker = MakerDesk(self, self.taker.reservations)
         self.holds = HoldDesk(self, self.taker.reservations)
         self.coordinator = Coordinator(self, self.traders, self.taker.reservations)
+        # What funded traders hold and their orders commit (node-local, like traders).
+        self.balances = Balances(node_id, self.traders, self.taker.reservations, config.require_funding)
         self.replication = Replication(self, self.trust.verified)
         self.auditor = Auditor(self, self.trust.verified)
         self.otc = OtcDesk(self, NoLimits())
@@ -266,12 +269,14 @@ class Replica:
         protected = False
         if not RESTS[tif]:
             price, protected = self._protect(side, price, protection_bps)
+        self.balances.check(trader, side, price, qty)  # a market order: at the edge of its band
         event = self.emit(NewOrder(side, price, qty, tif, expire_at if EXPIRY[tif] else None))
         oid = event.order_id
         if trader or client_order_id or stp is not Stp.CANCEL_NEWEST:
             # A promise: committed with the event.
             self._out.append(Persist(OrderTrader(oid, trader, client_order_id, stp.value)))
         self.traders.placed(oid, trader, self.ledger, client_order_id, stp)
+        self.balances.order_changed(oid, self.ledger)
         if ATOMIC[tif]:
             self.coordinator.placed(oid, token)
         else:
@@ -443,14 +448,36 @@ class Replica:
         assert new_price is not None  # it rests, so it has a price
         if not TAKES[state.tif]:
             self._refuse_if_crossing(state.side, new_price, state.tif)
+        # What the old order reserves is freed by its cancel: the new one may use it.
+        self.balances.check(self.traders.of.get(oid, ""), state.side, new_price, new_qty - state.filled, freeing=oid)
         self.emit(Cancel(oid, CancelReason.AMENDED))
         named, client_order_id, stp = self.traders.of.get(oid, ""), self.traders.client_order_id(oid), self.traders.stp(oid)
         new = self.emit(NewOrder(state.side, new_price, new_qty - state.filled, state.tif, body.expire_at)).order_id
         self._out.append(Persist(OrderTrader(new, named, client_order_id, stp.value)))
         self.traders.placed(new, named, self.ledger, client_order_id, stp)
+        self.balances.order_changed(new, self.ledger)
         self.taker.placed(new, None)
         self._pump()
         return new
+
+    # --- balances (zmqex.core.balances) ----------------------------------------------------------
+
+    def fund(self, trader: str, usd: object = 0, btc: object = 0) -> Balance:
+        """The operator moves ``usd`` cents and ``btc`` satoshis into ``trader``'s account (negative: out).
+
+        The first funding opens the account (0 and 0 open it empty); from then on
+        ``trader``'s orders here must fit in what it has available.  Durable (a
+        promise) when the host has carried out the outputs.  Returns the account
+        after.  Raises InvalidAmount, InvalidRequest or InsufficientBalance (a
+        withdrawal beyond what is available), changing nothing.
+        """
+        self._check_memory()
+        self._out.append(Persist(self.balances.fund(trader, usd, btc, self.ledger, self.clock.get(self.id))))
+        return self.balances.balance(trader)
+
+    def balance(self, trader: str) -> Balance:
+        """``trader``'s account: totals and what its orders reserve; InvalidRequest if it has none."""
+        return self.balances.balance(trader)
 
     def _own_open(self, oid: str, trader: str, operator: bool) -> OrderState:
         """Own order ``oid``, still open, which ``trader`` (or an operator) may change; raises otherwise."""
@@ -652,6 +679,7 @@ class Replica:
 
     def _reservation_changed(self, oid: str) -> None:
         """Own order ``oid``'s reservation went down: takes queued on it are judged, waiting orders stepped."""
+        self.balances.order_changed(oid, self.ledger)  # a cancelled order may fill less now
         self.maker.release(oid)
         self.taker.reservation_changed(oid)
 
@@ -797,6 +825,7 @@ class Replica:
                 self.traders.maybe_closed(body.maker, self.ledger)
                 self.traders.maybe_closed(body.taker, self.ledger)
             settled = self.taker.on_fill(body)
+            self.balances.on_fill(body, self.ledger)  # its takes count it filled: before anything acts on it
             if settled is not None:
                 self._reservation_changed(settled)
             self.coordinator.on_fill(body)
@@ -811,6 +840,7 @@ class Replica:
                 self.taker.peer_order_rests(self.ledger.orders[event.order_id])
         elif mine:  # a cancel (only the owner closes an order), or a reduce
             self.traders.maybe_closed(body.order_id, self.ledger)
+            self.balances.order_changed(body.order_id, self.ledger)
             self.taker.cancelled(body.order_id)  # its first pass may be over now
 
     # --- restart and snapshots ----------------------------------------------------------------
@@ -831,6 +861,7 @@ class Replica:
             elif event.seq > log.base.get(event.origin):
                 log.append(event)  # already in the checkpoint's state, still servable to peers
         self.traders.restore(durable.traders)
+        self.balances.restore(durable.fundings)
         self.trust.restore((e.ours, e.theirs) for e in durable.evidence.values())
         takes = [(Reservation(t.request, t.order, t.maker, t.qty, self.now), durable.settled.get(t.request))
                  for t in durable.takes.values()]
@@ -853,6 +884,7 @@ class Replica:
         self.maker.reconcile()
         self.coordinator.reconcile()
         self.traders.recount(self.ledger, self.id)
+        self.balances.recount(self.ledger)  # after the taker counted the ledger's fills: exposures need it
 
     # --- invariants ----------------------------------------------------------------------------
 
@@ -880,6 +912,7 @@ class Replica:
         self.auditor._check()
         self.otc._check()
         self.traders._check(self.ledger, self.id)
+        self.balances._check(self.ledger)
         self.trust._check()
         assert not self._local, "messages to ourselves left unhandled"
         assert self.id not in self.peers and set(self.peers) == set(self.replication.peers), "peer lists differ"

@@ -37,6 +37,9 @@ counts: each one's clock and base are at least the previous one's.
 * **OTC.**  The last :class:`OtcRecord` of each key is the OTC desk's item
   under it (a record with no data deletes it): offers, requests for quote,
   trades, answers given and accepts waiting (:mod:`zmqex.core.otcdesk`).
+* **Balances.**  Every :class:`Funding`, in the order made, funds its
+  trader's account again; what fills moved is counted from the ledger
+  (:mod:`zmqex.core.balances`).
 
 Costs: O(records).
 """
@@ -52,6 +55,7 @@ from zmqex.core.outputs import (
     Checkpoint, Decision, EventRecord, Evidence, HoldSettled, HoldTaken, OrderTrader, OtcRecord, Outcome, Record,
     RecoveryMark, TakeSent, TakeSettled,
 )
+from zmqex.core.outputs import Funding
 
 
 @dataclass(slots=True)
@@ -70,6 +74,7 @@ class Durable:
     decisions: dict[str, Decision] = field(default_factory=dict)  # by order
     recovering: str | None = None  # why it was getting its history back, if it had not finished
     otc: dict[str, Any] = field(default_factory=dict)  # the OTC desk's items, by key
+    fundings: list[Funding] = field(default_factory=list)  # the operator's, in the order made
 
 
 def fold(records: Iterable[Record]) -> Durable:
@@ -103,4 +108,6 @@ def fold(records: Iterable[Record]) -> Durable:
                 durable.otc.pop(record.key, None)
             else:
                 durable.otc[record.key] = record.data
+        elif isinstance(record, Funding):
+            durable.fundings.append(record)
     return durable

@@ -64,8 +64,15 @@ export class OrderClosed extends ZmqexError {
 
 /** The order was refused as a whole (a post-only order that would cross, a market order with no other side). */
 export class Rejected extends ZmqexError {
+  constructor(message: string, code = "rejected") {
+    super(code, message);
+  }
+}
+
+/** The order (or amend, or withdrawal) would spend more than the funded trader has available. */
+export class InsufficientBalance extends Rejected {
   constructor(message: string) {
-    super("rejected", message);
+    super(message, "insufficient_balance");
   }
 }
 
@@ -92,7 +99,7 @@ export class LimitReached extends ZmqexError {
 
 /**
  * The node cannot write its store now (a full disk, an I/O error): until it can it refuses
- * place, cancel, amend, cancel_all and cancel_on_disconnect, and answers queries; try again later.
+ * place, cancel, amend, cancel_all, cancel_on_disconnect and fund, and answers queries; try again later.
  */
 export class StoreUnavailable extends ZmqexError {
   constructor(message: string) {
@@ -138,6 +145,7 @@ export const ERRORS: Readonly<Record<string, ReplyErrorClass>> = Object.freeze({
   busy: Busy,
   rate_limited: RateLimited,
   limit: LimitReached,
+  insufficient_balance: InsufficientBalance,
   store_unavailable: StoreUnavailable,
 });
 

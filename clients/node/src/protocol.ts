@@ -33,6 +33,8 @@ export const ARGUMENTS = {
   accept: ["offer_id", "qty", "disclose"],
   withdraw: ["item_id"],
   otc: [],
+  fund: ["account", "usd", "btc"],
+  balance: ["account"],
 } as const satisfies Record<string, readonly string[]>;
 export type Op = keyof typeof ARGUMENTS;
 export const OPS = Object.keys(ARGUMENTS) as Op[];
@@ -104,7 +106,7 @@ export const DROPPED = "dropped";
 /** Every code of an error reply to a request. */
 export const ERROR_CODES = [
   "malformed", "invalid_amount", "invalid_request", "unknown_order", "not_owner", "order_closed", "rejected",
-  "busy", "rate_limited", "limit", "store_unavailable", "unsupported_version", "unknown_op",
+  "busy", "rate_limited", "limit", "store_unavailable", "insufficient_balance", "unsupported_version", "unknown_op",
 ] as const;
 
 /** A fill: `maker` is the resting order, whose owner granted it at the maker's price. */
@@ -195,6 +197,20 @@ export interface OrderEvent {
 export interface RecentFills {
   fills: Fill[];
   truncated: boolean;
+}
+
+/** One currency of a balance (`fund`, `balance`): `available` is `total` less what open orders `reserved`. */
+export interface Holding {
+  total: string;
+  reserved: string;
+  available: string;
+}
+
+/** A funded trader's balance at its node (docs/protocol.md, "Balances"): USD with 2 decimals, BTC with 8. */
+export interface Balance {
+  trader: string;
+  usd: Holding;
+  btc: Holding;
 }
 
 /** The result of `status`, as the node sends it (not checked: a node may add fields). */

@@ -9,8 +9,8 @@ import { describe, test } from "node:test";
 
 import * as zmqex from "../src/index.js";
 import {
-  DecodeError, ErrorReply, ERROR_CODES, ERRORS, InvalidAmount, InvalidRequest, NotOwner, parsePrice,
-  parseQty, formatPrice, formatQty, type Book, type Level,
+  DecodeError, ErrorReply, ERROR_CODES, ERRORS, InsufficientBalance, InvalidAmount, InvalidRequest, NotOwner,
+  parsePrice, parseQty, formatPrice, formatQty, Rejected, type Book, type Level,
 } from "../src/index.js";
 import { applyChanges, decodeReply, parseBook, parseOrder, parseStream } from "../src/replies.js";
 import { amendArgs, orderRef, pageArgs, placeArgs, subscribeArgs } from "../src/requests.js";
@@ -112,6 +112,8 @@ describe("replies", () => {
   test("an error reply rejects with the error its code names, carrying the code", () => {
     const reply = (code: string) => ({ v: 1, id: 1, ok: false, error: { code, message: "no" } });
     assert.throws(() => decodeReply(reply("not_owner")), NotOwner);
+    assert.throws(() => decodeReply(reply("insufficient_balance")),
+      (err: unknown) => err instanceof InsufficientBalance && err instanceof Rejected);
     for (const code of ERROR_CODES) {
       assert.throws(() => decodeReply(reply(code)), (err: unknown) => (err as ErrorReply).code === code);
     }
