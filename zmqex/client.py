@@ -130,8 +130,8 @@ class Client(_Connection):
     def place_directed(self, side: str, qty: Amount, price: Amount, only: list[str], *,
                        expire_at: int | None = None) -> otcwire.OfferView:
         """A directed order: a limit order only the desks ``only`` see and may ``accept``; its offer."""
-        args = protocol.place_args(side, qty, price, "gtd" if expire_at is not None else "gtc", expire_at=expire_at,
-                                   only=only)
+        tif = protocol.DEFAULT_TIF if expire_at is None else protocol.TIF_EXPIRES
+        args = protocol.place_args(side, qty, price, tif, expire_at=expire_at, only=only)
         return otcwire.parse_offer(self._request("place", args))
 
     def rfq(self, side: str, qty: Amount, *, desks: list[str] | None = None,

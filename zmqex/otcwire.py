@@ -25,6 +25,7 @@ OTC_STATUSES = ("open", "filled", "withdrawn", "expired")
 OFFER_KINDS = ("quote", "directed")
 #: What an ``rfqs`` stream message carries: one of these keys.
 RFQS_ITEMS = ("rfq", "offer", "trade")
+RFQ_ITEM, OFFER_ITEM, TRADE_ITEM = RFQS_ITEMS
 
 
 class RfqView(TypedDict):

@@ -298,11 +298,11 @@ class Streams:
         if isinstance(item, Trade):
             trader = self.replica.otc.trader_of.get(item.request)
             subs = [sub for sub in self._rfqs.values() if sub.operator or sub.trader == trader]
-            body = wire.pack("trade") + wire.pack(otcwire.trade_view(item, me))
+            body = wire.pack(otcwire.TRADE_ITEM) + wire.pack(otcwire.trade_view(item, me))
         else:
             subs = list(self._rfqs.values())
-            body = (wire.pack("rfq") + wire.pack(otcwire.rfq_view(item, me)) if isinstance(item, Rfq)
-                    else wire.pack("offer") + wire.pack(otcwire.offer_view(item, me)))
+            body = (wire.pack(otcwire.RFQ_ITEM) + wire.pack(otcwire.rfq_view(item, me)) if isinstance(item, Rfq)
+                    else wire.pack(otcwire.OFFER_ITEM) + wire.pack(otcwire.offer_view(item, me)))
         return [sub.frame(body, 1, True, self.now) for sub in subs]
 
     def _order_changed(self, oid: str, what: str, later: _Later, index: int, fill: protocol.FillView | None = None,
