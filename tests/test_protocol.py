@@ -234,7 +234,9 @@ def test_error_classes_are_those_of_errors_py_each_under_its_own_code():
                 errors.Timeout,  # the client's own: no node sends it
                 errors.Forged, errors.BadEvent,  # about peers' events, not a client's request
                 errors.StoreError, errors.StoreLocked, errors.KeyFileError,  # a node's environment
-                errors.StreamEnded}  # a stream's end, or the client's finding: no reply has it
+                errors.StreamEnded,  # a stream's end, or the client's finding: no reply has it
+                errors.InsufficientBalance,  # the balances work of issue 12 maps it (not on this branch)
+                errors.CreditRefused}  # not answered yet: the client protocol's credit ops come next
     every = {cls for _, cls in inspect.getmembers(errors, inspect.isclass) if issubclass(cls, errors.ZmqexError)}
     assert every - left_out == set(protocol.ERROR_CLASSES), "a new error class: map its code, or say why not"
     assert not set(protocol.ERRORS) & {protocol.UNSUPPORTED_VERSION, protocol.UNKNOWN_OP, protocol.DROPPED}

@@ -58,11 +58,13 @@ from zmqex.core.outputs import (
     Checkpoint, Decision, EventRecord, Evidence, HoldSettled, HoldTaken, OrderTrader, Outcome, Record, RecoveryMark,
     TakeSent, TakeSettled,
 )
+from zmqex.core.outputs import CreditLimit, Settlement
 from zmqex.errors import DecodeError, StoreError, StoreLocked, StoreUnavailable
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 3  # 3: fill-or-kill (holds and decisions; wire version 3); 2: timestamps, client order ids
+SCHEMA_VERSION = 4  # 4: credit limits and settlements (wire version 4); 3: fill-or-kill (holds and decisions;
+#   wire version 3); 2: timestamps, client order ids
 FILENAME = "zmqex.db"
 LOCKNAME = "zmqex.lock"
 
@@ -87,6 +89,10 @@ CREATE TABLE IF NOT EXISTS holds (     -- parts of our orders held for coordinat
     PRIMARY KEY (sender, request));
 CREATE TABLE IF NOT EXISTS decisions ( -- what we decided for our own all-or-nothing orders
     order_id TEXT PRIMARY KEY, data BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS credit_limits ( -- this node's credit limits per counterparty desk (or '*'), cents
+    desk TEXT PRIMARY KEY, lim INTEGER, daily INTEGER);
+CREATE TABLE IF NOT EXISTS settlements ( -- exposure to a desk the operator marked settled, cents, in order
+    pos INTEGER PRIMARY KEY AUTOINCREMENT, desk TEXT NOT NULL, cents INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS cod (       -- traders with cancel on disconnect armed, to keep it over a restart
     trader TEXT PRIMARY KEY, timeout_ms INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS members (id TEXT PRIMARY KEY, router TEXT NOT NULL, pub TEXT NOT NULL);
@@ -183,6 +189,8 @@ class SqliteStore:
         first_pos = self._next_pos
         new_events, sent, settled, outcomes, traders, evidence = [], [], [], [], [], []
         holds, settled_holds, decisions = [], [], []
+        limits: list[tuple[str, int | None, int | None]] = []
+        settlements: list[tuple[str, int]] = []
         recovering: RecoveryMark | None = None
         checkpoint: Checkpoint | None = None
         for record in records:
@@ -212,6 +220,10 @@ class SqliteStore:
                 recovering = record  # the latest counts
             elif isinstance(record, Checkpoint):
                 checkpoint = record  # a later one in the batch supersedes an earlier one
+            elif isinstance(record, CreditLimit):
+                limits.append((record.desk, record.limit, record.daily))  # in order: the latest counts
+            elif isinstance(record, Settlement):
+                settlements.append((record.desk, record.cents))
         db = self.db
         try:
             db.execute("BEGIN")
@@ -224,6 +236,8 @@ class SqliteStore:
             db.executemany("INSERT OR IGNORE INTO holds VALUES (?, ?, ?, NULL)", holds)
             db.executemany("UPDATE holds SET settled = ? WHERE sender = ? AND request = ?", settled_holds)
             db.executemany("INSERT OR IGNORE INTO decisions VALUES (?, ?)", decisions)
+            db.executemany("INSERT OR REPLACE INTO credit_limits VALUES (?, ?, ?)", limits)
+            db.executemany("INSERT INTO settlements (desk, cents) VALUES (?, ?)", settlements)
             if recovering is not None:
                 db.execute("INSERT OR REPLACE INTO meta VALUES ('recovering', ?)", (recovering.reason or "",))
             if checkpoint is not None:
@@ -243,7 +257,8 @@ class SqliteStore:
             raise  # a constraint broken, a misuse: a bug, which stops the node (node.run)
 
     def records(self) -> Iterator[Record]:
-        """Everything needed to restore: events in delivery order, then takes, outcomes, traders, evidence."""
+        """Everything needed to restore: events in delivery order, then takes, outcomes, traders, evidence,
+        holds, decisions, credit limits and settlements."""
         try:
             for vc, base, items in self.db.execute("SELECT vc, base, items FROM checkpoint"):
                 yield Checkpoint(_unpack_clock(vc), _unpack_clock(base), tuple(_unpack(items)))
@@ -273,6 +288,10 @@ class SqliteStore:
             for order, data in self.db.execute("SELECT order_id, data FROM decisions"):
                 commit, parts = _unpack(data)
                 yield Decision(order, commit, tuple((r, m, q) for r, m, q in parts))
+            for desk, limit, daily in self.db.execute("SELECT desk, lim, daily FROM credit_limits"):
+                yield CreditLimit(desk, limit, daily)
+            for desk, cents in self.db.execute("SELECT desk, cents FROM settlements ORDER BY pos"):
+                yield Settlement(desk, cents)
         except (sqlite3.Error, DecodeError, StoreError, ValueError) as exc:
             raise StoreError(f"store {self.path} is unreadable: {exc}") from None
 

@@ -23,3 +23,4 @@ class Config:
     inquire_after_ms: int = 5_000  # a hold this old makes its holder ask the coordinator's decision
     audit_every_ms: int = 10_000  # a peer whose state differs at our clock is compared at most this often
     park_ms: int = 10_000  # a take waits this long for its taker order, then its taker must ask again
+    credit_retry_ms: int = 10_000  # a desk that refused us for credit is not asked again for this long

@@ -34,6 +34,9 @@ counts: each one's clock and base are at least the previous one's.
   signed two events with one id: its orders stay untradeable.
 * **Traders.**  Every :class:`OrderTrader` says again who placed an own
   order, so only they (or an operator) may cancel it after the restart.
+* **Credit.**  The latest :class:`CreditLimit` per desk is in force again,
+  and every :class:`Settlement` counts again; exposures are counted again
+  from the ledger (:mod:`zmqex.core.credit`).
 
 Costs: O(records).
 """
@@ -48,6 +51,7 @@ from zmqex.core.outputs import (
     Checkpoint, Decision, EventRecord, Evidence, HoldSettled, HoldTaken, OrderTrader, Outcome, Record, RecoveryMark,
     TakeSent, TakeSettled,
 )
+from zmqex.core.outputs import CreditLimit, Settlement
 
 
 @dataclass(slots=True)
@@ -65,6 +69,8 @@ class Durable:
     settled_holds: list[HoldSettled] = field(default_factory=list)
     decisions: dict[str, Decision] = field(default_factory=dict)  # by order
     recovering: str | None = None  # why it was getting its history back, if it had not finished
+    credit_limits: dict[str, CreditLimit] = field(default_factory=dict)  # by desk: the latest
+    settlements: list[Settlement] = field(default_factory=list)
 
 
 def fold(records: Iterable[Record]) -> Durable:
@@ -93,4 +99,8 @@ def fold(records: Iterable[Record]) -> Durable:
             durable.decisions[record.order] = record
         elif isinstance(record, RecoveryMark):
             durable.recovering = record.reason  # the latest counts
+        elif isinstance(record, CreditLimit):
+            durable.credit_limits[record.desk] = record  # the latest counts
+        elif isinstance(record, Settlement):
+            durable.settlements.append(record)
     return durable

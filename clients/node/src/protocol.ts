@@ -53,7 +53,7 @@ export const MAX_PROTECTION_BPS = 10_000;
 export const STATUSES = ["open", "partial", "filled", "cancelled", "expired"] as const;
 export type OrderStatus = (typeof STATUSES)[number];
 export const REASONS = [
-  "user", "expired", "would_cross", "self_trade", "disconnect", "price_protection", "amended", "killed",
+  "user", "expired", "would_cross", "self_trade", "disconnect", "price_protection", "amended", "killed", "credit",
 ] as const;
 export type Reason = (typeof REASONS)[number];
 /** When a `place` is answered: once its matching is done (the default), or at once. */
