@@ -6,16 +6,19 @@ notional and a limit of $150.00 lets 1.5 BTC trade.
 
 from __future__ import annotations
 
+import msgpack
 import pytest
 
+from zmqex import protocol
+from zmqex.api import ClientApi
 from zmqex.core.clock import VectorClock
 from zmqex.core.config import Config
 from zmqex.core.credit import ANY, CREDIT, DAY_MS, UNIT, Credit
 from zmqex.core.events import CancelReason, Event, Fill, NewOrder, Side, Tif
 from zmqex.core.ledger import Ledger
-from zmqex.core.outputs import CreditLimit, Persist, Settlement
+from zmqex.core.outputs import CreditLimit, Persist, Reply, Settlement
 from zmqex.core.replica import Replica
-from zmqex.errors import CreditRefused, InvalidAmount, InvalidRequest
+from zmqex.errors import CreditRefused, DecodeError, InvalidAmount, InvalidRequest
 from tests.checked import Network
 
 BUY, SELL = Side.BUY, Side.SELL
@@ -357,3 +360,136 @@ def test_limits_and_settlements_survive_a_reopened_store(tmp_path):
     restored._check()
     assert restored.credit_view() == net.replica("a").credit_view()
     assert restored.credit.room("b", 0) == 50_00
+
+
+# --- the protocol: operators' ops, bad input, the book's tradeable ---------------------------------
+
+def node_with_asks(*asks: tuple[str, int, int]) -> tuple[Replica, ClientApi]:
+    """Node a, and peers' asks (owner, price in cents, qty in satoshis) delivered to it."""
+    replica = Replica("a", peers=["b", "c"])
+    seqs: dict[str, int] = {}
+    for owner, price, qty in asks:
+        seq = seqs[owner] = seqs.get(owner, 0) + 1
+        replica.offer(Event(owner, seq, VectorClock({**seqs}), NewOrder(SELL, price, qty, Tif.GTC)), owner)
+    replica.take_outputs()
+    return replica, ClientApi(replica)
+
+
+def ask(api: ClientApi, user: str | None = None, **request):
+    raw = api.handle(b"\x00c", msgpack.packb({"v": 1, "id": 1, **request}), user=user)
+    if raw is None:  # a place: its flow ends in the outputs
+        [raw] = [frame for _, frame in filter(None, (api.finish(o.token, o.result) for o in
+                                                       api.replica.take_outputs() if isinstance(o, Reply)))]
+    return msgpack.unpackb(raw)
+
+
+@pytest.mark.parametrize("user, ok", [(None, True), ("o:ops", True), ("t:alice", False)])
+def test_only_an_operator_may_set_credit_on_a_keyed_node_and_anyone_on_a_node_without_keys(user, ok):
+    replica, api = node_with_asks()
+    for request in ({"op": "set_credit", "desk": "b", "limit": "5"}, {"op": "settle", "desk": "b", "usd": "1"},
+                    {"op": "credit"}):
+        reply = ask(api, user, **request)
+        assert reply["ok"] is ok, reply
+        if not ok:
+            assert reply["error"]["code"] == "not_owner"
+    assert replica.credit.active is ok
+
+
+@pytest.mark.parametrize("request_", [
+    {"desk": "b", "limit": "-1"}, {"desk": "b", "limit": 1.5}, {"desk": "b", "limit": 100}, {"desk": "b", "limit": "1e3"},
+    {"desk": "b", "limit": "12345678901234567"}, {"desk": "b", "limit": "1.001"}, {"desk": "b", "limit": "abc"},
+    {"desk": "b", "limit": "5", "daily": "-5"}, {"desk": "b", "limit": "5", "daily": True},
+    {"desk": "b", "limit": True}, {"desk": "b", "limit": ["5"]},
+])
+def test_bad_amounts_in_set_credit_are_invalid_amount_and_change_nothing(request_):
+    replica, api = node_with_asks()
+    reply = ask(api, op="set_credit", **request_)
+    assert reply["error"]["code"] == "invalid_amount", reply
+    assert not replica.credit.active and replica.take_outputs() == []
+
+
+@pytest.mark.parametrize("op, request_", [
+    ("set_credit", {"desk": "zz", "limit": "5"}), ("set_credit", {"desk": "a", "limit": "5"}),
+    ("set_credit", {"desk": 5, "limit": "5"}), ("set_credit", {"desk": "b c", "limit": "5"}),
+    ("set_credit", {"desk": "b"}), ("set_credit", {"limit": "5"}), ("set_credit", {"desk": "b", "limit": "5", "x": 1}),
+    ("settle", {"desk": "*", "usd": "5"}), ("settle", {"desk": "nobody", "usd": "5"}), ("credit", {"desk": "b"}),
+])
+def test_bad_desks_and_fields_are_invalid_request_and_change_nothing(op, request_):
+    replica, api = node_with_asks()
+    reply = ask(api, op=op, **request_)
+    assert reply["error"]["code"] == "invalid_request", reply
+    assert not replica.credit.active and replica.take_outputs() == []
+
+
+@pytest.mark.parametrize("usd", ["0", "0.00", "-1", 5, None])
+def test_a_settlement_must_be_a_positive_usd_string(usd):
+    replica, api = node_with_asks()
+    reply = ask(api, op="settle", desk="b", usd=usd)
+    assert reply["error"]["code"] == "invalid_amount" and replica.take_outputs() == []
+
+
+def test_the_credit_view_on_the_wire_and_what_a_client_reads_of_it():
+    replica, api = node_with_asks(("b", P, 2 * BTC))
+    assert ask(api, op="credit")["result"] == {"default": None, "desks": {}}
+    set_ = ask(api, op="set_credit", desk="*", limit="150", daily="1000.5")["result"]
+    assert set_ == {"default": {"limit": "150.00", "daily": "1000.50"}, "desks": {}}
+    taken = ask(api, op="place", side="buy", qty="2", price="100", tif="ioc", ack="accepted")["result"]
+    assert (taken["filled"], taken["pending"]) == ("0.00000000", "1.50000000")  # asked b as far as credit goes
+    view = ask(api, op="credit")["result"]
+    assert view["desks"] == {"b": {"limit": "150.00", "daily": "1000.50", "exposure": "0.00", "pending": "150.00",
+                                   "today": "0.00", "room": "0.00"}}
+    assert protocol.parse_credit(msgpack.unpackb(msgpack.packb(view))) == view
+    assert ask(api, op="settle", desk="b", usd="10")["result"]["settled"] == "0.00"  # nothing traded yet
+    for bad in ({**view, "desks": {"b c": view["desks"]["b"]}}, {**view, "default": 1},
+                {**view, "desks": {"b": {**view["desks"]["b"], "room": "1"}}},
+                {**view, "desks": {"b": {k: v for k, v in view["desks"]["b"].items() if k != "limit"}}}):
+        with pytest.raises(DecodeError):
+            protocol.parse_credit(bad)
+
+
+def test_client_side_arguments_are_checked_as_the_node_checks_them():
+    assert protocol.set_credit_request("b", "150", None) == {"desk": "b", "limit": "150.00"}
+    assert protocol.set_credit_request("*", 0, "1.5") == {"desk": "*", "limit": "0.00", "daily": "1.50"}
+    assert protocol.settle_request("b", 12) == {"desk": "b", "usd": "12.00"}
+    for call in (lambda: protocol.set_credit_request("b", 1.5), lambda: protocol.set_credit_request("b", -1),
+                 lambda: protocol.settle_request("b", "0"), lambda: protocol.settle_request("*", "1")):
+        with pytest.raises((InvalidAmount, InvalidRequest)):
+            call()
+
+
+def test_the_book_tells_what_this_desk_can_trade_against_only_while_it_has_limits():
+    replica, api = node_with_asks(("b", P, BTC), ("c", P, BTC), ("b", P + 1, 2 * BTC), ("c", P + 2, BTC))
+    plain = ask(api, op="book")["result"]["asks"]
+    assert plain == [["100.00", "2.00000000", 2], ["100.01", "2.00000000", 1], ["100.02", "1.00000000", 1]]
+    ask(api, op="set_credit", desk="b", limit="150")  # c: unlimited
+    asks = ask(api, op="book")["result"]["asks"]
+    # b's room ($150) goes first to its 1 BTC at $100, then to $50 worth at $100.01
+    assert asks == [["100.00", "2.00000000", 2, "2.00000000"], ["100.01", "2.00000000", 1, "0.49995000"],
+                    ["100.02", "1.00000000", 1, "1.00000000"]]
+    assert protocol.parse_book(ask(api, op="book")["result"])["asks"] == asks
+    ask(api, op="set_credit", desk="b", limit=None)
+    assert ask(api, op="book")["result"]["asks"] == plain
+
+
+def test_a_level_with_tradeable_is_read_back_and_a_gone_level_has_none():
+    book = {"unavailable": {"bids": [], "asks": []}, "bids": [["1.00", "1.00000000", 1, "0.00000000"]], "asks": []}
+    assert protocol.parse_book(book) == book
+    for bad in ([["1.00", "1.00000000", 1, "x"]], [["1.00", "1.00000000", 1, "0", 5]], [["1.00", "1.00000000", 1, 1]]):
+        with pytest.raises(DecodeError):
+            protocol.parse_book({**book, "bids": bad})
+    with pytest.raises(DecodeError):
+        protocol.parse_book({**book, "bids": [["1.00", "0.00000000", 0, "0.00000000"]]}, changes=True)
+
+
+def test_a_book_stream_sends_the_levels_whose_tradeable_a_credit_change_moved():
+    replica, api = node_with_asks(("b", P, BTC), ("c", P + 1, BTC))
+    assert api.handle(b"s", msgpack.packb({"v": 1, "id": "sub", "op": "subscribe", "stream": "book"})) is not None
+    [(_, snapshot)] = api.flush(0)
+    assert msgpack.unpackb(snapshot)["snapshot"]["asks"] == [["100.00", "1.00000000", 1], ["100.01", "1.00000000", 1]]
+    ask(api, op="set_credit", desk="b", limit="50")
+    [(_, changes)] = api.flush(1)
+    assert msgpack.unpackb(changes)["changes"]["asks"] == [["100.00", "1.00000000", 1, "0.50000000"],
+                                                           ["100.01", "1.00000000", 1, "1.00000000"]]
+    ask(api, op="set_credit", desk="b", limit="60")
+    [(_, changes)] = api.flush(2)
+    assert msgpack.unpackb(changes)["changes"]["asks"] == [["100.00", "1.00000000", 1, "0.60000000"]]

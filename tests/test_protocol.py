@@ -24,7 +24,8 @@ from hypothesis import strategies as st
 from zmqex import errors, protocol
 from zmqex.api import ClientApi
 from zmqex.core import money, wire
-from zmqex.core.events import CancelReason, Side, Tif
+from zmqex.core.clock import VectorClock
+from zmqex.core.events import CancelReason, Event, NewOrder, Side, Tif
 from zmqex.core.traders import Stp
 from zmqex.core.outputs import Reply
 from zmqex.core.replica import Replica
@@ -235,8 +236,7 @@ def test_error_classes_are_those_of_errors_py_each_under_its_own_code():
                 errors.Forged, errors.BadEvent,  # about peers' events, not a client's request
                 errors.StoreError, errors.StoreLocked, errors.KeyFileError,  # a node's environment
                 errors.StreamEnded,  # a stream's end, or the client's finding: no reply has it
-                errors.InsufficientBalance,  # the balances work of issue 12 maps it (not on this branch)
-                errors.CreditRefused}  # not answered yet: the client protocol's credit ops come next
+                errors.InsufficientBalance}  # the balances work of issue 12 maps it (not on this branch)
     every = {cls for _, cls in inspect.getmembers(errors, inspect.isclass) if issubclass(cls, errors.ZmqexError)}
     assert every - left_out == set(protocol.ERROR_CLASSES), "a new error class: map its code, or say why not"
     assert not set(protocol.ERRORS) & {protocol.UNSUPPORTED_VERSION, protocol.UNKNOWN_OP, protocol.DROPPED}
@@ -612,6 +612,9 @@ EXAMPLES = {
     "watch": {},
     "cancel_on_disconnect": {"timeout_ms": 5000},
     "heartbeat": {},
+    "set_credit": {"desk": "b", "limit": "1000.00", "daily": "100"},
+    "settle": {"desk": "b", "usd": "5.00"},
+    "credit": {},
 }
 
 
@@ -624,6 +627,7 @@ def test_every_op_the_doc_names_takes_those_arguments_and_answers_that_result():
                                                    for op in protocol.OPS)
     assert set(EXAMPLES["place"]) | set(IOC) == set(protocol.ARGUMENTS["place"])
     node = Node()
+    node.replica.add_peer("b")  # a desk to set credit for
     node.ask(op="place", side="sell", qty="1", price="50000", trader="alice")
     node.ask(op="place", side="buy", qty="0.5", price="50000", trader="bob")
     node.ask(op="subscribe", stream="trades", id="sub", trader="alice")
@@ -724,6 +728,10 @@ def produce(code: str) -> dict[str, Any]:
         for i in range(DEFAULT.subs_per_connection):
             node.ask(op="subscribe", stream="trades", id=i)
         return node.ask(op="subscribe", stream="trades", id="one more")
+    if code == "credit":  # a market order, and every ask is of a desk this node gives no credit
+        node.replica.offer(Event("b", 1, VectorClock({"b": 1}), NewOrder(Side.SELL, 5_000_000, 10**8, Tif.GTC)), "b")
+        assert node.ask(op="set_credit", desk="b", limit="0")["ok"]
+        return node.ask(op="place", side="buy", qty="1")
     if code == "store_unavailable":  # what zmqex.node sets while its store refuses commits (zmqex.stall)
         node.api.refusal = (errors.StoreUnavailable, "node a cannot write its store (disk full)")
         assert node.ask(op="book")["ok"] and node.ask(op="status")["result"]["ready"] is False

@@ -28,6 +28,9 @@ export const ARGUMENTS = {
   watch: [],
   cancel_on_disconnect: ["timeout_ms"],
   heartbeat: [],
+  set_credit: ["desk", "limit", "daily"],
+  settle: ["desk", "usd"],
+  credit: [],
 } as const satisfies Record<string, readonly string[]>;
 export type Op = keyof typeof ARGUMENTS;
 export const OPS = Object.keys(ARGUMENTS) as Op[];
@@ -99,7 +102,7 @@ export const DROPPED = "dropped";
 /** Every code of an error reply to a request. */
 export const ERROR_CODES = [
   "malformed", "invalid_amount", "invalid_request", "unknown_order", "not_owner", "order_closed", "rejected",
-  "busy", "rate_limited", "limit", "store_unavailable", "unsupported_version", "unknown_op",
+  "busy", "rate_limited", "limit", "store_unavailable", "credit", "unsupported_version", "unknown_op",
 ] as const;
 
 /** A fill: `maker` is the resting order, whose owner granted it at the maker's price. */
@@ -159,7 +162,11 @@ export interface Order extends OrderUpdate {
 }
 
 /** One book level: price, total quantity, number of orders (0 in a book stream's changes: the level is gone). */
-export type Level = [price: string, qty: string, orders: number];
+/**
+ * While the node has credit limits set, a level of `bids` or `asks` has a fourth element: what of it
+ * the node's traders can trade against (docs/protocol.md, "Credit").
+ */
+export type Level = [price: string, qty: string, orders: number, tradeable?: string];
 
 export interface Levels {
   bids: Level[];
