@@ -45,8 +45,8 @@ only that they are spent.  Not durable: after a restart we ask once more.
 Invariants (``_check``): the traded totals per desk and per day are those of the
 ledger's fills between our orders and another desk's, plus the private trades;
 the in-flight totals are the sums of their parts, hold no zeros, and the core
-desks' parts are exactly what the desks' own state says is in flight; a
-settlement never exceeds what was traded.
+desks' parts are exactly what the desks' own state says is in flight.  A
+settlement never exceeds what was traded when it is made.
 
 Costs: O(1) per fill, per change of an amount in flight, per ``room`` or
 ``fit``; ``rebuild`` and ``_check`` O(fills + amounts in flight).
@@ -304,8 +304,9 @@ class Credit:
         gross, days = self._traded_from(ledger)
         assert gross == self._gross, f"credit: traded totals drifted from the ledger: {self._gross} != {gross}"
         assert days == self._days, "credit: traded per day drifted from the ledger"
-        for desk, cents in self._settled.items():
-            assert 0 < cents and cents * UNIT <= self._gross.get(desk, 0), f"credit: settled more with {desk} than traded"
+        # (A settlement is never more than was traded when it is made, but a repair may take a
+        # bad fill away after it: exposure is then 0, never below, and that is no bug of ours.)
+        assert all(cents > 0 for cents in self._settled.values()), "credit: an empty settlement is kept"
         by: dict[str, int] = {}
         for desk, amount in self._pending.values():
             assert amount > 0 and desk != self.me, "credit: an amount in flight is not positive, or is ours"
