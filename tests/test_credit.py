@@ -396,7 +396,8 @@ def test_only_an_operator_may_set_credit_on_a_keyed_node_and_anyone_on_a_node_wi
 
 
 @pytest.mark.parametrize("request_", [
-    {"desk": "b", "limit": "-1"}, {"desk": "b", "limit": 1.5}, {"desk": "b", "limit": 100}, {"desk": "b", "limit": "1e3"},
+    {"desk": "b", "limit": "-1"}, {"desk": "b", "limit": 1.5}, {"desk": "b", "limit": 100},
+    {"desk": "b", "limit": "1e3"},
     {"desk": "b", "limit": "12345678901234567"}, {"desk": "b", "limit": "1.001"}, {"desk": "b", "limit": "abc"},
     {"desk": "b", "limit": "5", "daily": "-5"}, {"desk": "b", "limit": "5", "daily": True},
     {"desk": "b", "limit": True}, {"desk": "b", "limit": ["5"]},

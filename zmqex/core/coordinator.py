@@ -7,7 +7,8 @@ side):
 
 1. **Hold.**  ``T`` is persisted (its event is a promise) before anything
    leaves the node.  The coordinator plans: crossing makers best first, whose
-   owners are up, for exactly ``Q`` in total, and asks each owner to hold its
+   owners are up, as far as our credit for their desks goes
+   (:mod:`zmqex.core.credit`), for exactly ``Q`` in total, and asks each owner to hold its
    part (:class:`~zmqex.core.messages.Hold`, retried every ``retry_ms``).  If
    the book cannot cover ``Q``, ``T`` is killed at once: nothing was held.
 2. **Decide.**  When what is held covers ``Q``, the decision is ``commit``

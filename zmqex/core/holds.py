@@ -8,9 +8,11 @@ maker's owner to *hold* part of a maker order, then decides, and then
 
 This desk is the maker's owner in that exchange.  For a
 :class:`~zmqex.core.messages.Hold` it reserves ``min(asked, open - reserved)``
-of its order, and no more than its credit for the coordinator's desk lets
-trade (:mod:`zmqex.core.credit`; nothing at all is a ``credit`` refusal), (in the shared :class:`~zmqex.core.takes.Reservations`, so
-neither its takes nor its grants can promise it again), persists the hold
+of its order (in the shared :class:`~zmqex.core.takes.Reservations`, so
+neither its takes nor its grants can promise it again), and no more than its
+credit for the coordinator's desk lets trade (:mod:`zmqex.core.credit`: a hold
+cut short for credit is answered ``credit``, and none at all is a ``credit``
+refusal), persists the hold
 (:class:`~zmqex.core.outputs.HoldTaken`), and answers how much it holds.  A
 hold publishes nothing: other replicas never learn of it.  On a
 :class:`~zmqex.core.messages.Confirm` it turns the confirmed quantity into an

@@ -27,10 +27,13 @@ Invariants (``_check``):
   until its first pass ends; one that was busy is skipped until the next tick;
   one whose owner answered ``closed`` is asked by none of our orders again.
 * Our takes never ask one maker, in total, for more than it shows open here
-  (``Reservations.asked``).
+  (``Reservations.asked``); nor a maker's desk for more than our credit for it
+  leaves (:mod:`zmqex.core.credit`: what a take reserves is in flight there).
+  A desk whose owner answered ``credit`` is asked by none of our orders for
+  ``Config.credit_retry_ms``.
 * An order's first pass ends, and its client hears the result, when nothing
   is left to ask and nothing is reserved; an order that does not rest then has
-  its remainder cancelled (``expired``).
+  its remainder cancelled (``expired``; ``credit`` if credit kept it from a maker).
 
 Work list: only own orders that may have something to do are stepped: a new
 order, one whose take was answered or whose fill came in, one a peer's new
@@ -63,7 +66,8 @@ from zmqex.core.traders import Stp, Traders
 GRANTED, CLOSED, BUSY, INVALID = "filled", "closed", "busy", "invalid"
 
 _NONE: Final[frozenset[str]] = frozenset()  # Final: see core/tif.py
-_ANSWERED: Final = {reason: f"takes_answered_{reason}" for reason in (GRANTED, CLOSED, BUSY, INVALID, CREDIT)}  # counters
+_ANSWERED: Final = {reason: f"takes_answered_{reason}"  # counter names
+                    for reason in (GRANTED, CLOSED, BUSY, INVALID, CREDIT)}
 
 
 class Working:
