@@ -55,6 +55,18 @@ class Network(sim.Network):
         finally:
             self.check()
 
+    def set_credit(self, *args: Any, **kwargs: Any) -> None:
+        try:
+            super().set_credit(*args, **kwargs)
+        finally:
+            self.check()
+
+    def settle_credit(self, *args: Any, **kwargs: Any) -> int:
+        try:
+            return super().settle_credit(*args, **kwargs)
+        finally:
+            self.check()
+
     def deliver(self, *args: Any, **kwargs: Any) -> bool:
         delivered = super().deliver(*args, **kwargs)
         self.check()

@@ -206,9 +206,9 @@ members = st.builds(mesh.Member, node_ids, endpoints, endpoints)
 valid_hellos = st.builds(mesh.Hello, members, st.lists(members, max_size=4).map(tuple))
 
 OPS = ["place", "cancel", "cancel_all", "order", "open_orders", "my_fills", "trades", "book", "status", "fills",
-       "subscribe", "unsubscribe", "watch", "cancel_on_disconnect", "heartbeat"]
+       "subscribe", "unsubscribe", "watch", "cancel_on_disconnect", "heartbeat", "set_credit", "settle", "credit"]
 CODES = {"malformed", "unsupported_version", "unknown_op", "invalid_amount", "invalid_request",
-         "unknown_order", "not_owner", "order_closed", "rejected", "busy", "limit"}
+         "unknown_order", "not_owner", "order_closed", "rejected", "busy", "limit", "credit"}
 
 
 @st.composite
@@ -250,6 +250,14 @@ def valid_requests(draw) -> dict[str, Any]:
         req["subscription"] = draw(st.integers(0, 3))
     elif op == "cancel_on_disconnect":
         req["timeout_ms"] = draw(st.sampled_from([0, 500, 600_000]))
+    elif op == "set_credit":  # credit (zmqex.core.credit): "*" is every desk; "b" may be no member there
+        req["desk"] = draw(st.sampled_from(["*", "b"]))
+        req["limit"] = draw(st.sampled_from(["0", "150.50", None]))
+        if draw(st.booleans()):
+            req["daily"] = draw(st.sampled_from(["0", "10", None]))
+    elif op == "settle":
+        req["desk"] = draw(st.sampled_from(["b", "c"]))
+        req["usd"] = draw(st.sampled_from(["1", "0.01", "9999999999999999.99"]))
     return req
 
 

@@ -16,6 +16,18 @@ copy of an offer or request that does not name it; at the end both desks of
 every private trade hold it alike, and every replica's tape has exactly its
 report.
 
+Credit: nodes set limits for each other (and settle), so some desks cannot
+trade with others.  After every step, no node's exposure to a desk from trades
+may exceed the limit in force, unless it already stood above it, with what was
+in flight, after the step before (a grant is checked when it is made: what a
+step brings is either new, and within the limit, or was in flight already).  At
+quiescence the book may stay crossed only between desks without credit for each
+other.
+
+Balances: about half the runs fund traders, and an operator funds or
+withdraws during the run; no balance ever goes below zero, and at the end
+each account holds exactly what was funded plus what its trades moved.
+
 The differential test pins the matching semantics: with the network drained
 between orders, the distributed book must trade exactly like a naive
 single-threaded price-time matcher.
@@ -27,8 +39,10 @@ from hypothesis import given, note
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
-from zmqex.core.events import Side, Tif
-from zmqex.core.replica import Config
+from zmqex.core.clock import VectorClock
+from zmqex.core.credit import ANY, DAY_MS, UNIT
+from zmqex.core.events import Side, Tif, fill_of, owner_of
+from zmqex.core.replica import Config, Replica
 from zmqex.core.traders import Stp
 from zmqex.core.otc import ref_of
 from zmqex.errors import Busy, InsufficientBalance, InvalidRequest, OrderClosed, Rejected, UnknownOrder
@@ -45,13 +59,19 @@ TICK = 10_001
 prices = st.one_of(st.integers(9_998, 10_002), st.integers(9_998, 10_002), st.none()).map(
     lambda p: None if p is None else p * TICK)  # plenty of crossing
 qtys = st.integers(1, 30)
+#: Quantities in satoshis: at ~1,000,000 USD per BTC an order is worth cents, so credit limits of a few
+#: cents bind (matching is the same at any scale).
+LOT = 1
+limits = st.sampled_from([None, 0, 5, 20, 100])  # cents
 picks = st.integers(0, 2**16)  # index into whatever is there to choose from
 
 
 class ReplicasUnderFaults(RuleBasedStateMachine):
     @initialize(n=st.integers(3, 4), compact=st.booleans(), keyed=st.booleans(),
-                funds=st.none() | st.tuples(st.integers(0, 600), st.integers(0, 60)))
-    def start(self, n: int, compact: bool, keyed: bool, funds: tuple[int, int] | None) -> None:
+                funds=st.none() | st.tuples(st.integers(0, 600), st.integers(0, 60)),
+                credit=st.lists(st.tuples(picks, picks, st.sampled_from([0, 5, 20])), max_size=4))
+    def start(self, n: int, compact: bool, keyed: bool, funds: tuple[int, int] | None,
+              credit: list[tuple[int, int, int]]) -> None:
         # Half the runs compact as eagerly as they can, so snapshots replace the log
         # and a joining node catches up from a snapshot and the tail.  Half the runs are
         # keyed: every event signed, every relayed event and snapshot item verified.
@@ -65,6 +85,13 @@ class ReplicasUnderFaults(RuleBasedStateMachine):
                 for trader in ("t0", "t1"):
                     self.net.fund(name, trader, *funds)
                     self.funded[(name, trader)] = [*funds, 0]
+        self.settled: dict[tuple[str, str], int] = {}  # (node, desk) -> cents it marked settled (credit)
+        self.used: dict[tuple[str, str], tuple[int, int]] = {}  # (node, desk) -> (exposure, today), in flight too
+        self.seen: dict[str, Replica] = {}  # node -> its replica when credit was last checked
+        self.relearning: dict[str, VectorClock] = {}  # node that lost its disk -> the history it gets back
+        for node, pick, limit in credit:  # some desks short of credit with others from the start
+            name = self._node(node)
+            self.net.set_credit(name, self._desk(name, pick, default=True), limit)
 
     @rule(settle_first=st.booleans())
     def join(self, settle_first: bool) -> None:
@@ -100,8 +127,9 @@ class ReplicasUnderFaults(RuleBasedStateMachine):
             trader, client_order_id = f"t{qty % 3}", f"c{pick % 50}" if pick % 2 else ""  # three traders a node
             expire_at = self.net.now + pick % 5_000 + 1 if tif is Tif.GTD else None
             try:
-                oid = self.net.place(name, side, qty, price, tif, trader=trader, client_order_id=client_order_id,
-                                     expire_at=expire_at, stp=stp, protection_bps=pick % 1_000)
+                oid = self.net.place(name, side, qty * LOT, price, tif, trader=trader,
+                                     client_order_id=client_order_id, expire_at=expire_at, stp=stp,
+                                     protection_bps=pick % 1_000)
             except (Rejected, InvalidRequest):
                 continue  # post-only that would cross or without a price, market into an empty book, id taken
             if client_order_id:
@@ -118,7 +146,8 @@ class ReplicasUnderFaults(RuleBasedStateMachine):
         if own:
             oid = own[pick % len(own)].id
             try:
-                new = self.net.amend(name, oid, qty=qty, price=price, trader=replica.traders.of.get(oid, ""))
+                new = self.net.amend(name, oid, qty=None if qty is None else qty * LOT, price=price,
+                                     trader=replica.traders.of.get(oid, ""))
             except (Busy, InvalidRequest, Rejected):
                 return  # taking right now, nothing would be left, or a post-only moved across the book
             for key, named in self.client_orders.items():
@@ -182,6 +211,28 @@ class ReplicasUnderFaults(RuleBasedStateMachine):
             except Busy:
                 assert replica.coordinator.working(oid), "only a fill-or-kill in its coordinator's hands may not be cancelled"
 
+    # --- credit (zmqex.core.credit) -----------------------------------------------------
+
+    def _desk(self, name: str, pick: int, default: bool) -> str:
+        desks = [d for d in self.net.ids if d != name] + ([ANY] if default else [])
+        return desks[pick % len(desks)]
+
+    @rule(node=picks, pick=picks, limit=limits, daily=st.sampled_from([None, None, 30]))
+    def set_credit(self, node: int, pick: int, limit: int | None, daily: int | None) -> None:
+        """An operator sets (or lifts) a node's credit for one desk, or for every desk without its own."""
+        name = self._node(node)
+        if self.net.nodes[name].up:
+            self.net.set_credit(name, self._desk(name, pick, default=True), limit, daily)
+
+    @rule(node=picks, pick=picks, cents=st.sampled_from([1, 5, 50]))
+    def settle_credit(self, node: int, pick: int, cents: int) -> None:
+        name = self._node(node)
+        if self.net.nodes[name].up:
+            desk = self._desk(name, pick, default=False)
+            done = self.net.settle_credit(name, desk, cents)
+            assert 0 <= done <= cents
+            self.settled[(name, desk)] = self.settled.get((name, desk), 0) + done
+
     # --- the network ------------------------------------------------------------------
 
     @rule(link=picks, index=st.integers(0, 3))
@@ -241,11 +292,11 @@ class ReplicasUnderFaults(RuleBasedStateMachine):
         try:
             if asked and pick % 3:
                 rfq = asked[pick % len(asked)]
-                self.net.act(name, "quote", rfq.id, price, qty, replica.wall() + valid, trader="t1")
+                self.net.act(name, "quote", rfq.id, price * TICK, qty, replica.wall() + valid, trader="t1")
             else:
                 only = sorted({self._node(pick), self._node(pick // 7)} - {name})
                 if only:
-                    self.net.place(name, Side.SELL if pick % 2 else Side.BUY, qty, price,
+                    self.net.place(name, Side.SELL if pick % 2 else Side.BUY, qty, price * TICK,
                                    Tif.GTD if pick % 4 == 0 else Tif.GTC, trader="t1", only=only,
                                    expire_at=replica.wall() + valid if pick % 4 == 0 else None)
         except (InvalidRequest, OrderClosed):
@@ -296,13 +347,18 @@ class ReplicasUnderFaults(RuleBasedStateMachine):
         store (an answer kept for a retry, a hold, a decision) cannot come back, and the README says so."""
         self.net.settle()
         name = self._node(node)
+        self.relearning[name] = self.net.live()[0].clock  # all of it: the network is settled
         self.net.wipe(name)
         self.net.restart(name)
         self.wiped.add(name)
         assert self.net.replica(name).recovering
-        # Who placed which order, and under which client order id, lived only in that store.
+        # Who placed which order, and under which client order id, lived only in that store;
+        # and its credit limits and settlements.
         self.client_orders = {key: oid for key, oid in self.client_orders.items() if key[0] != name}
         self.funded = {key: funds for key, funds in self.funded.items() if key[0] != name}  # and its fundings
+        self.settled = {key: done for key, done in self.settled.items() if key[0] != name}
+        self.used = {key: used for key, used in self.used.items() if key[0] != name}
+        self.seen.pop(name, None)
 
     @rule(node=picks, trader=st.integers(0, 2), usd=st.integers(-400, 1_500) | st.none(),
           btc=st.integers(-40, 150) | st.none())
@@ -348,6 +404,53 @@ class ReplicasUnderFaults(RuleBasedStateMachine):
             replica._check()
 
     @invariant()
+    def no_trade_beyond_credit(self) -> None:
+        # What a node traded with a desk, counted here from its ledger and the settlements it
+        # reported, against its limits for that desk: a step may bring trades beyond a limit
+        # only if they were in flight before it (Credit's own figures, which Replica._check
+        # holds to the ledger and the desks' state).  Nor may what is traded and in flight
+        # together go beyond it, but in a step that restarted the node (a take's answer not
+        # yet kept counts as asked for again until the maker answers again).
+        for replica in self.net.live():
+            me, day = replica.id, replica.wall() // DAY_MS
+            fresh = self.seen.get(me) is not replica
+            self.seen[me] = replica
+            past = self.relearning.get(me)
+            if past is not None and not replica.recovering and replica.clock.dominates(past):
+                del self.relearning[me]  # from the next step on, what it trades is new
+            relearning = past is not None  # the trades of its lost past come back: no new grants
+            traded: dict[str, int] = {}
+            today: dict[str, int] = {}
+            for event in replica.ledger.fills.values():
+                fill = fill_of(event)
+                maker, taker = event.origin, owner_of(fill.taker)
+                if maker != taker and me in (maker, taker):
+                    desk = taker if maker == me else maker
+                    traded[desk] = traded.get(desk, 0) + fill.price * fill.qty
+                    if event.ts // DAY_MS == day:
+                        today[desk] = today.get(desk, 0) + fill.price * fill.qty
+            credit = replica.credit
+            for desk in self.net.ids:
+                if desk == me:
+                    continue
+                exposure = traded.get(desk, 0) - self.settled.get((me, desk), 0) * UNIT
+                assert exposure >= 0 and exposure == credit.exposure(desk), f"{me}: exposure to {desk}"
+                before = self.used.get((me, desk), (0, 0))
+                limit, daily = credit.limits_of(desk)
+                if not relearning:
+                    assert limit is None or exposure <= max(limit * UNIT, before[0]), (
+                        f"{me} traded beyond its limit of {limit} cents with {desk}: {exposure / UNIT} cents")
+                    assert daily is None or today.get(desk, 0) <= max(daily * UNIT, before[1]), (
+                        f"{me} traded beyond its daily limit of {daily} cents with {desk}")
+                flying = credit.in_flight(desk)
+                used = self.used[(me, desk)] = (exposure + flying, today.get(desk, 0) + flying)
+                if not (fresh or relearning):
+                    assert limit is None or used[0] <= max(limit * UNIT, before[0]), (
+                        f"{me} promised or asked {desk} beyond its limit of {limit} cents: {used[0] / UNIT} cents")
+                    assert daily is None or used[1] <= max(daily * UNIT, before[1]), (
+                        f"{me} promised or asked {desk} beyond its daily limit of {daily} cents")
+
+    @invariant()
     def a_client_order_id_keeps_naming_its_order(self) -> None:
         # Across crashes and restarts: a retried place finds the order it made.
         for (node, trader, client_order_id), oid in self.client_orders.items():
@@ -374,6 +477,7 @@ class ReplicasUnderFaults(RuleBasedStateMachine):
             assert replica.counters["state_mismatches"] == 0, f"{replica.id} saw a peer's state differ"
             assert replica.amnesia is None, f"{replica.id}: {replica.amnesia}"  # every lost disk recovered
             assert replica.counters["reused_event_ids"] == 0 and not replica.equivocators
+        self.no_trade_beyond_credit()  # across the settling too: the limits did not change
         hashes = {r.id: r.ledger.state_hash() for r in replicas}
         note(f"hashes: {hashes}")
         assert len(set(hashes.values())) == 1, f"replicas diverged: {hashes}"
@@ -384,7 +488,8 @@ class ReplicasUnderFaults(RuleBasedStateMachine):
                 assert order.filled or order.cancelled is not None, f"{order.id} is still open"
         for replica in replicas:
             assert not replica.taker.reservations.held_totals(), f"{replica.id} still holds {replica.holds.holds()}"
-            assert not replica.ledger.book.crossed(), f"{replica.id}: crossed book at quiescence"
+            assert not replica.ledger.book.crossed() or crossed_only_for_credit(net, replica), (
+                f"{replica.id}: crossed book at quiescence")
             assert net.acknowledged <= set(replica.ledger.orders), f"{replica.id} lost acknowledged orders"
             assert set(replica.ledger.fills) == set(first.fills)
         self._off_the_book_agrees(replicas)
@@ -443,6 +548,28 @@ class ReplicasUnderFaults(RuleBasedStateMachine):
 
 
 TestReplicasUnderFaults = ReplicasUnderFaults.TestCase
+
+
+def crossed_only_for_credit(net: Network, replica: Replica) -> bool:
+    """Whether every two orders that cross in ``replica``'s book are of two desks one of which gives
+    the other no room for even one satoshi at the maker's price, or refused it lately (so the later
+    one's owner does not ask)."""
+    book = replica.ledger.book
+    bids, asks = list(book.orders(Side.BUY)), list(book.orders(Side.SELL))
+    for bid in bids:
+        for ask in asks:
+            if bid.price < ask.price:
+                break
+            maker, taker = (bid, ask) if bid.key < ask.key else (ask, bid)
+            m, t = owner_of(maker.order_id), owner_of(taker.order_id)
+            if m == t:
+                return False  # its owner takes from itself at once
+            of_m, of_t = net.replica(m), net.replica(t)
+            if (of_t.credit.fit(m, maker.price, 1, of_t.wall()) and not of_t.credit.cooling(m, of_t.now)
+                    and of_m.credit.fit(t, maker.price, 1, of_m.wall())):
+                note(f"{maker.order_id} and {taker.order_id} cross, and credit would let them trade")
+                return False
+    return True
 
 
 # --- differential: the distributed book trades like a naive matcher -----------------------

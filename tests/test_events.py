@@ -133,10 +133,10 @@ def test_parse_order_id_inverts_order_id(origin, seq):
 # --- strict decoding ----------------------------------------------------------
 
 TS = 1_764_633_600_000
-ORDER = [3, "a", 2, {"a": 2, "b": 1}, TS, "order", "buy", 5000, 10, "gtc", None]
-CANCEL = [3, "a", 3, {"a": 3}, TS, "cancel", "a:1", "user"]
-FILL = [3, "a", 3, {"a": 3, "b": 1}, TS, "fill", "a:1", "b:1", 5000, 10, "req-1"]
-REDUCE = [3, "a", 3, {"a": 3}, TS, "reduce", "a:1", 5]
+ORDER = [4, "a", 2, {"a": 2, "b": 1}, TS, "order", "buy", 5000, 10, "gtc", None]
+CANCEL = [4, "a", 3, {"a": 3}, TS, "cancel", "a:1", "user"]
+FILL = [4, "a", 3, {"a": 3, "b": 1}, TS, "fill", "a:1", "b:1", 5000, 10, "req-1"]
+REDUCE = [4, "a", 3, {"a": 3}, TS, "reduce", "a:1", 5]
 BASES = {"order": ORDER, "cancel": CANCEL, "fill": FILL, "reduce": REDUCE}
 
 
@@ -152,7 +152,7 @@ def test_bases_are_valid():
 
 
 BAD_EVERY_KIND = [  # (index, value) wrong in any event
-    (0, 2), (0, 4), (0, 0), (0, "3"), (0, None),
+    (0, 3), (0, 5), (0, 0), (0, "4"), (0, None),
     (1, ""), (1, "a" * 33), (1, "a:b"), (1, "a b"), (1, 5), (1, None), (1, b"a"), (1, "\u00e9"),
     (2, 0), (2, -1), (2, True), (2, "3"), (2, 3.0), (2, 2**63), (2, 2**64 - 1), (2, None),
     (3, []), (3, {}), (3, None), (3, {"a": 9}), (3, {"b": 1}),

@@ -25,7 +25,8 @@ from zmqex import errors, otcwire, protocol, sim
 from zmqex.api import ClientApi
 from zmqex.otcapi import AcceptToken
 from zmqex.core import money, wire
-from zmqex.core.events import CancelReason, Side, Tif
+from zmqex.core.clock import VectorClock
+from zmqex.core.events import CancelReason, Event, NewOrder, Side, Tif
 from zmqex.core.traders import Stp
 from zmqex.core.outputs import Reply
 from zmqex.core.replica import Replica
@@ -613,6 +614,9 @@ EXAMPLES = {
     "heartbeat": {},
     "fund": {"account": "dave", "usd": "1000.5", "btc": "-0"},
     "balance": {"account": "dave"},
+    "set_credit": {"desk": "b", "limit": "1000.00", "daily": "100"},
+    "settle": {"desk": "b", "usd": "5.00"},
+    "credit": {},
 }
 
 
@@ -672,6 +676,7 @@ def test_every_op_the_doc_names_takes_those_arguments_and_answers_that_result():
         set(EXAMPLES[op]) <= set(protocol.ARGUMENTS[op]) for op in EXAMPLES)
     assert set(EXAMPLES["place"]) | set(IOC) | {"only"} == set(protocol.ARGUMENTS["place"])
     node = Node()
+    node.replica.add_peer("b")  # a desk to set credit for
     node.ask(op="place", side="sell", qty="1", price="50000", trader="alice")
     node.ask(op="place", side="buy", qty="0.5", price="50000", trader="bob")
     node.ask(op="subscribe", stream="trades", id="sub", trader="alice")
@@ -782,6 +787,10 @@ def produce(code: str) -> dict[str, Any]:
     if code == "insufficient_balance":  # an order beyond what its funded trader has
         assert node.ask(op="fund", account="bob", usd="100")["ok"]
         return node.ask(op="place", side="buy", qty="1", price="100.01", trader="bob")
+    if code == "credit":  # a market order, and every ask is of a desk this node gives no credit
+        node.replica.offer(Event("b", 1, VectorClock({"b": 1}), NewOrder(Side.SELL, 5_000_000, 10**8, Tif.GTC)), "b")
+        assert node.ask(op="set_credit", desk="b", limit="0")["ok"]
+        return node.ask(op="place", side="buy", qty="1")
     if code == "store_unavailable":  # what zmqex.node sets while its store refuses commits (zmqex.stall)
         node.api.refusal = (errors.StoreUnavailable, "node a cannot write its store (disk full)")
         assert node.ask(op="book")["ok"] and node.ask(op="status")["result"]["ready"] is False

@@ -99,7 +99,7 @@ class Caller:
     identity: bytes
     trader: str
     operator: bool = False
-    keyed: bool = True  # False: a node without keys, where names are claimed, not proven
+    keyed: bool = False  # the node has keys: the connection's key says who it is (else names are claimed)
 
 
 @dataclass(slots=True)
@@ -186,6 +186,9 @@ class ClientApi:
             protocol.check_fields(request, op)
             if self.refusal is not None and op in protocol.WRITES:
                 raise self.refusal[0](self.refusal[1])
+            if op in protocol.OPERATOR_OPS and caller.keyed and not caller.operator:
+                # Without keys every name is only claimed: any connection may (docs/protocol.md).
+                raise NotOwner(f"only an operator of this node may send {op}")
             result = self._ops[op](caller, request_id, request)
             if op in _OTC_WRITES:  # its records are committed before the reply (or before the accept leaves)
                 self.changed = True
@@ -274,7 +277,7 @@ class ClientApi:
             raise NotOwner("this connection is authenticated as neither a trader nor an operator")
         if named is not None and named != name:
             raise NotOwner(f"this connection is authenticated as {name}; it may not act as another trader")
-        return Caller(identity, name, False) if kind == "t" else Caller(identity, user, True)
+        return Caller(identity, name, False, True) if kind == "t" else Caller(identity, user, True, True)
 
     def _charge(self, trader: str, now: int) -> None:
         """Take one token from ``trader``'s bucket, or refuse the request (RateLimited)."""
@@ -509,6 +512,25 @@ class ClientApi:
         elif account != caller.trader and caller.keyed and not caller.operator:
             raise NotOwner("only an operator may see another trader's balance")
         return protocol.balance_view(self.replica.balance(account))
+    # --- credit (zmqex.core.credit): operators' ops (protocol.OPERATOR_OPS, checked in handle) ------
+
+    def _set_credit(self, caller: Caller, request_id: Any, req: dict[str, Any]) -> protocol.CreditView:
+        desk, limit, daily = protocol.credit_args(req)
+        self.replica.set_credit(desk, limit, daily)
+        self.changed = True
+        self.streams.peers_changed()  # what of each level this desk may trade against moved with it
+        return protocol.credit_view(self.replica.credit_view())
+
+    def _settle(self, caller: Caller, request_id: Any, req: dict[str, Any]) -> dict[str, Any]:
+        desk, cents = protocol.settle_args(req)
+        done = self.replica.settle(desk, cents)
+        if done:
+            self.changed = True
+            self.streams.peers_changed()
+        return protocol.settled(done, protocol.credit_view(self.replica.credit_view()))
+
+    def _credit(self, caller: Caller, request_id: Any, req: dict[str, Any]) -> protocol.CreditView:
+        return protocol.credit_view(self.replica.credit_view())
 
     def forget(self, identity: bytes) -> None:
         """A connection is gone (the node can no longer route to it): its subscriptions end unsaid.

@@ -49,7 +49,7 @@ from zmqex import otcwire, protocol
 from zmqex.core import money, wire
 from zmqex.core.money import Amount
 from zmqex.errors import DecodeError, InvalidRequest, StreamEnded, Timeout
-from zmqex.protocol import BalanceView, BookView, FillView, OrderView, Page
+from zmqex.protocol import BalanceView, BookView, CreditView, FillView, OrderView, Page
 
 log = logging.getLogger(__name__)
 
@@ -237,6 +237,20 @@ class Client(_Connection):
     def watch(self, timeout: float | None = None) -> Subscription:
         """Fills as they happen: a ``trades`` subscription (the op ``watch`` is deprecated)."""
         return Subscription(self, protocol.STREAM_TRADES, None, timeout)
+
+    def set_credit(self, desk: str, limit: Amount | None, daily: Amount | None = None) -> CreditView:
+        """Set this node's credit limits for trades with ``desk`` (a node id, or ``*`` for every desk
+        without its own): USD of open exposure, and of notional traded a UTC day; None: no such limit
+        (both None: the desk's own limits go).  An operator's op (any connection without keys)."""
+        return protocol.parse_credit(self._request("set_credit", protocol.set_credit_request(desk, limit, daily)))
+
+    def settle(self, desk: str, usd: Amount) -> tuple[str, CreditView]:
+        """Mark up to ``usd`` of this node's exposure to ``desk`` settled; (USD it did, the credit after)."""
+        return protocol.parse_settled(self._request("settle", protocol.settle_request(desk, usd)))
+
+    def credit(self) -> CreditView:
+        """This node's credit limits, and per desk its exposure, in flight, today's traded and room (USD)."""
+        return protocol.parse_credit(self._request("credit"))
 
     def _page(self, op: str, since: int, limit: int) -> Page:
         return protocol.parse_page(op, self._request(op, protocol.page_request(since, limit)))

@@ -26,21 +26,22 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from enum import Enum
 from typing import Any, NamedTuple, NotRequired, TypedDict, TypeVar, cast
 
 from zmqex.core import money, wire
 from zmqex.core.balances import MAX_BTC, MAX_USD, Balance
+from zmqex.core.credit import ANY, MAX_CREDIT
 from zmqex.core.events import CancelReason, Side, Tif, parse_order_id
 from zmqex.core.money import Amount
 from zmqex.core.replica import PROTECTION_BPS
 from zmqex.core.tif import RULES
 from zmqex.core.traders import Stp
 from zmqex.otcwire import desks_field
-from zmqex.errors import (Busy, DecodeError, ErrorReply, InvalidAmount, InvalidRequest, LimitReached, NotOwner,
-                          OrderClosed, RateLimited, Rejected, StoreUnavailable, UnknownOrder, ZmqexError)
-from zmqex.errors import InsufficientBalance
+from zmqex.errors import (Busy, CreditRefused, DecodeError, ErrorReply, InsufficientBalance, InvalidAmount,
+                          InvalidRequest, LimitReached, NotOwner, OrderClosed, RateLimited, Rejected, StoreUnavailable,
+                          UnknownOrder, ZmqexError)
 
 VERSION = 1
 
@@ -71,13 +72,21 @@ ARGUMENTS: dict[str, tuple[str, ...]] = {
     "otc": (),
     "fund": ("account", "usd", "btc"),
     "balance": ("account",),
+    "set_credit": ("desk", "limit", "daily"),
+    "settle": ("desk", "usd"),
+    "credit": (),
 }
 OPS = tuple(ARGUMENTS)
 #: The ops that change what a node keeps (an order, or a trader's cancel on disconnect): refused,
 #: the rest still answered, while the node cannot write its store (``store_unavailable``) or
 #: is not yet ready (``busy``).
-WRITES = ("place", "cancel", "amend", "cancel_all", "cancel_on_disconnect", "fund", "rfq", "quote", "accept",
-          "withdraw")
+WRITES = ("place", "cancel", "amend", "cancel_all", "cancel_on_disconnect", "rfq", "quote", "accept", "withdraw",
+          "fund", "set_credit", "settle")
+#: The ops of a node's operators: on a node with keys only an operator's connection may send them
+#: (``not_owner`` otherwise); on a node without keys, where every name is only claimed, any may.
+OPERATOR_OPS = ("set_credit", "settle", "credit")
+#: The ``desk`` of ``set_credit`` that names every desk without limits of its own.
+ANY_DESK = ANY
 #: Fields of every request; ``trader`` may be left out.
 COMMON = ("v", "id", "op", "trader")
 
@@ -162,7 +171,7 @@ DROPPED = "dropped"  # id null, with a ``count``: replies the node dropped for a
 #: The errors a node answers with a class of their own; each class's ``code`` is its wire code.
 ERROR_CLASSES: tuple[type[ZmqexError], ...] = (DecodeError, InvalidAmount, InvalidRequest, UnknownOrder, NotOwner,
                                                OrderClosed, Rejected, Busy, RateLimited, LimitReached,
-                                               StoreUnavailable, InsufficientBalance)
+                                               StoreUnavailable, InsufficientBalance, CreditRefused)
 ERRORS: dict[str, type[ZmqexError]] = {cls.code: cls for cls in ERROR_CLASSES}
 #: Every code of an error reply to a request (``dropped`` answers none).
 ERROR_CODES = (*ERRORS, UNSUPPORTED_VERSION, UNKNOWN_OP)
@@ -215,7 +224,7 @@ class OrderView(OrderUpdate):
     mine: NotRequired[bool]  # only in the reply to ``order``
 
 
-#: One book level: [price, qty, number of orders].
+#: One book level: [price, qty, number of orders], and [..., tradeable] while the node has credit limits set.
 Level = list[str | int]
 
 
@@ -282,9 +291,50 @@ def order_view(info: Mapping[str, Any], mine: bool | None = None, private: bool 
     return view
 
 
-def level(price: int, qty: int, orders: int) -> Level:
-    """One book level from cents, satoshis and a count (a count of 0: the level is gone, in ``changes``)."""
-    return [money.format_price(price), money.format_qty(qty), orders]
+def level(price: int, qty: int, orders: int, tradeable: int | None = None) -> Level:
+    """One book level from cents, satoshis and a count (a count of 0: the level is gone, in ``changes``);
+    with ``tradeable``, the satoshis of it this desk's credit lets it trade against."""
+    if tradeable is None:
+        return [money.format_price(price), money.format_qty(qty), orders]
+    return [money.format_price(price), money.format_qty(qty), orders, money.format_qty(tradeable)]
+
+
+class CreditLimits(TypedDict):
+    limit: str | None  # USD of open exposure; None: no limit
+    daily: str | None  # USD traded a UTC day; None: no limit
+
+
+class DeskCredit(CreditLimits):
+    """This node's credit for one counterparty desk: the limits in force and where it stands."""
+
+    exposure: str  # USD of open exposure from trades (traded both ways, less settled)
+    pending: str  # USD in flight: asked, granted or held, not yet a trade
+    today: str  # USD traded today (UTC, by the node's clock)
+    room: str | None  # what the limits leave for new trades; None: unlimited
+
+
+class CreditView(TypedDict):
+    default: CreditLimits | None  # the limits of ``*``: for every desk without its own
+    desks: dict[str, DeskCredit]
+
+
+def credit_view(info: Mapping[str, Any]) -> CreditView:
+    """The credit as :meth:`zmqex.core.credit.Credit.view` gives it (cents), as the wire carries it."""
+    default = info["default"]
+    return {"default": None if default is None else {"limit": _usd(default[0]), "daily": _usd(default[1])},
+            "desks": {desk: {"limit": _usd(d["limit"]), "daily": _usd(d["daily"]),
+                             "exposure": money.format_price(d["exposure"]), "pending": money.format_price(d["pending"]),
+                             "today": money.format_price(d["today"]), "room": _usd(d["room"])}
+                      for desk, d in info["desks"].items()}}
+
+
+def settled(cents: int, view: CreditView) -> dict[str, Any]:
+    """The result of ``settle``: how much it marked settled, and the credit after."""
+    return {"settled": money.format_price(cents), **view}
+
+
+def _usd(cents: int | None) -> str | None:
+    return None if cents is None else money.format_price(cents)
 
 
 # --- requests: building them (client) and reading their fields (node) ---------------------
@@ -538,6 +588,81 @@ def cod_timeout(value: Any) -> int:
     if type(value) is not int or not (value == 0 or COD_MIN_MS <= value <= COD_MAX_MS):
         raise InvalidRequest(f"timeout_ms must be 0 (off) or an integer {COD_MIN_MS}..{COD_MAX_MS}")
     return value
+
+
+def desk_field(value: Any, default: bool = True) -> str:
+    """A ``desk``: a node's id, or (``default``) ``*`` for every desk without limits of its own."""
+    if default and type(value) is str and value == ANY_DESK:
+        return value
+    if not wire.is_node_id(value):
+        raise InvalidRequest(f"desk must be a node id{' or ' + ANY_DESK if default else ''} "
+                             f"(1-32 characters of A-Z a-z 0-9 _ . -), got {wire.brief(value, 40)}")
+    return value  # type: ignore[no-any-return]  # is_node_id: a str
+
+
+def usd_field(value: Any, what: str, zero: bool = True) -> int:
+    """A USD amount as a request carries it (a decimal string, at most 2 decimals, 0 allowed if ``zero``), in cents."""
+    if type(value) is not str or _AMOUNT[PRICE_PLACES].fullmatch(value) is None:
+        raise InvalidAmount(f"{what} must be a decimal string of USD like \"1000.50\", at most {PRICE_PLACES} "
+                            f"decimals and 16 digits before the point, got {wire.brief(value, 40)}"
+                            f"{' (a float cannot hold money exactly)' if type(value) is float else ''}")
+    whole, _, frac = value.partition(".")
+    cents = int(whole) * money.CENTS_PER_USD + int(frac.ljust(PRICE_PLACES, "0") or "0")
+    if not zero and cents == 0:
+        raise InvalidAmount(f"{what} must be more than 0")
+    return cents
+
+
+def credit_args(request: Mapping[str, Any]) -> tuple[str, int | None, int | None]:
+    """(desk, limit, daily limit) of a ``set_credit``, in cents; None: no such limit."""
+    if "limit" not in request:
+        raise InvalidRequest("set_credit needs limit: a USD amount, or null for none")
+    limit, daily = request["limit"], request.get("daily")
+    return (desk_field(request.get("desk")), None if limit is None else usd_field(limit, "limit"),
+            None if daily is None else usd_field(daily, "daily"))
+
+
+def settle_args(request: Mapping[str, Any]) -> tuple[str, int]:
+    """(desk, cents) of a ``settle``."""
+    return desk_field(request.get("desk"), default=False), usd_field(request.get("usd"), "usd", zero=False)
+
+
+_CENT = Decimal("0.01")
+
+
+def usd_text(value: Amount, what: str, zero: bool = True) -> str:
+    """A program's USD amount (str as on the wire, int of dollars, Decimal) as the wire carries it."""
+    cents = -1
+    if type(value) is str:
+        cents = usd_field(value, what, zero)
+    elif type(value) is int:
+        cents = value * money.CENTS_PER_USD
+    elif isinstance(value, Decimal):
+        try:
+            whole_cents = value.quantize(_CENT)
+        except InvalidOperation:  # not finite, or too many digits
+            whole_cents = _CENT / 3
+        if whole_cents == value:
+            cents = int(whole_cents * money.CENTS_PER_USD)
+    if not 0 <= cents <= MAX_CREDIT:
+        raise InvalidAmount(f"{what} must be a decimal string, an int of dollars or a Decimal of whole cents, "
+                            f"0 or more, got {wire.brief(value, 40)}")
+    if not zero and cents == 0:
+        raise InvalidAmount(f"{what} must be more than 0")
+    return money.format_price(cents)
+
+
+def set_credit_request(desk: str, limit: Amount | None, daily: Amount | None = None) -> dict[str, Any]:
+    """The arguments of a ``set_credit`` from a program's values, checked as a node checks them."""
+    args: dict[str, Any] = {"desk": desk_field(desk), "limit": None if limit is None else usd_text(limit, "limit")}
+    if daily is not None:
+        args["daily"] = usd_text(daily, "daily")
+    return args
+
+
+def settle_request(desk: str, usd: Amount) -> dict[str, Any]:
+    """The arguments of a ``settle`` from a program's values, checked as a node checks them."""
+    return {"desk": desk_field(desk, default=False), "usd": usd_text(usd, "usd", zero=False)}
 
 
 def optional_side(request: Mapping[str, Any]) -> Side | None:
@@ -900,13 +1025,17 @@ def _levels(value: Any, what: str, changes: bool = False) -> list[Level]:
     levels: list[Level] = []
     least = 0 if changes else 1
     for item in wire.need_list(value, what):
-        if type(item) is not list or len(item) != 3 or type(item[2]) is not int or not least <= item[2] <= wire.MAX_INT:
-            raise DecodeError(f"a level of {what} must be [price, qty, number of orders]")
+        if (type(item) is not list or len(item) not in (3, 4) or type(item[2]) is not int
+                or not least <= item[2] <= wire.MAX_INT):
+            raise DecodeError(f"a level of {what} must be [price, qty, number of orders] or [..., tradeable]")
         gone = item[2] == 0
-        if gone and item[1] != ZERO_QTY or not gone and item[1] == ZERO_QTY:
-            raise DecodeError(f"a level of {what} has a count of 0 exactly when its qty is 0")
-        levels.append([_price(item[0], f"price in {what}"),
-                       item[1] if gone else _qty(item[1], f"qty in {what}"), item[2]])
+        if gone and (item[1] != ZERO_QTY or len(item) == 4) or not gone and item[1] == ZERO_QTY:
+            raise DecodeError(f"a level of {what} has a count of 0 exactly when its qty is 0, and then no tradeable")
+        level_: Level = [_price(item[0], f"price in {what}"), item[1] if gone else _qty(item[1], f"qty in {what}"),
+                         item[2]]
+        if len(item) == 4:
+            level_.append(_qty(item[3], f"tradeable in {what}", zero=True))
+        levels.append(level_)
     return levels
 
 
@@ -1049,3 +1178,44 @@ def _holding(value: Any, what: str, places: int) -> Holding:
     if units["available"] != units["total"] - units["reserved"]:
         raise DecodeError(f"balance's {what}: available is not total less reserved")
     return {"total": held["total"], "reserved": held["reserved"], "available": held["available"]}
+def parse_credit(value: Any) -> CreditView:
+    """The result of ``credit`` (and of ``set_credit``, and ``settle`` after its ``settled``), checked."""
+    result = _map(value, "credit result")
+    default = result.get("default")
+    desks = _map(result.get("desks"), "credit desks")
+    view: CreditView = {"default": None if default is None else _credit_limits(default, "default"), "desks": {}}
+    for desk, raw in desks.items():
+        wire.need_node_id(desk, "credit desk")
+        limits = _credit_limits(raw, desk)
+        item = _map(raw, desk)
+        view["desks"][desk] = {**limits, "exposure": _usd_amount(item.get("exposure"), "exposure"),
+                               "pending": _usd_amount(item.get("pending"), "pending"),
+                               "today": _usd_amount(item.get("today"), "today"),
+                               "room": _optional_usd(item, "room")}
+    return view
+
+
+def parse_settled(value: Any) -> tuple[str, CreditView]:
+    """The result of ``settle``: (USD marked settled, the credit after)."""
+    return _usd_amount(_map(value, "settle result").get("settled"), "settled"), parse_credit(value)
+
+
+def _credit_limits(value: Any, what: str) -> CreditLimits:
+    item = _map(value, what)
+    return {"limit": _optional_usd(item, "limit"), "daily": _optional_usd(item, "daily")}
+
+
+def _optional_usd(item: Mapping[str, Any], key: str) -> str | None:
+    if key not in item:
+        raise DecodeError(f"credit has no {key}")
+    return None if item[key] is None else _usd_amount(item[key], key)
+
+
+def _usd_amount(value: Any, what: str) -> str:
+    """A USD amount exactly as a node writes it: 2 decimals, 0 allowed."""
+    try:
+        if type(value) is str and money.format_price(usd_field(value, what)) == value:
+            return value
+    except InvalidAmount:
+        pass
+    raise DecodeError(f"{what} must be a decimal string of USD like 0.00, got {wire.brief(value, 40)}")

@@ -130,6 +130,22 @@ class Network:
         finally:
             self._carry_out(node, replica.take_outputs())
 
+    def set_credit(self, node: str, desk: str, limit: int | None, daily: int | None = None) -> None:
+        """``Replica.set_credit`` at ``node``: its credit limits (cents) for trades with ``desk``."""
+        replica = self.replica(node)
+        try:
+            replica.set_credit(desk, limit, daily)
+        finally:
+            self._carry_out(node, replica.take_outputs())
+
+    def settle_credit(self, node: str, desk: str, cents: int) -> int:
+        """``Replica.settle`` at ``node``: how much of its exposure to ``desk`` it marked settled."""
+        replica = self.replica(node)
+        try:
+            return replica.settle(desk, cents)
+        finally:
+            self._carry_out(node, replica.take_outputs())
+
     # --- network steps -------------------------------------------------------------------
 
     def deliver(self, src: str, dst: str, index: int = 0, crash_before_send: bool = False) -> bool:

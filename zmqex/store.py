@@ -60,11 +60,12 @@ from zmqex.core.outputs import (
     RecoveryMark, TakeSent, TakeSettled,
 )
 from zmqex.core.outputs import Funding
+from zmqex.core.outputs import CreditLimit, Settlement
 from zmqex.errors import DecodeError, StoreError, StoreLocked, StoreUnavailable
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 4  # 4: OTC, balances (fundings), credit; 3: fill-or-kill (holds and decisions; wire version 3)
+SCHEMA_VERSION = 4  # 4: OTC, balances (fundings), credit (wire version 4); 3: fill-or-kill (holds and decisions)
 # (2: timestamps, client order ids)
 #: Older versions a store is upgraded from in place, when it opens: their events are in this wire version, and
 #: the upgrade only adds tables (_SCHEMA creates them).  3: no fundings yet.
@@ -96,6 +97,10 @@ CREATE TABLE IF NOT EXISTS decisions ( -- what we decided for our own all-or-not
 CREATE TABLE IF NOT EXISTS funding ( -- what the operator moved into (or out of) traders' accounts, in order
     pos INTEGER PRIMARY KEY, trader TEXT NOT NULL, usd INTEGER NOT NULL, btc INTEGER NOT NULL,
     opened INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS credit_limits ( -- this node's credit limits per counterparty desk (or '*'), cents
+    desk TEXT PRIMARY KEY, lim INTEGER, daily INTEGER);
+CREATE TABLE IF NOT EXISTS settlements ( -- exposure to a desk the operator marked settled, cents, in order
+    pos INTEGER PRIMARY KEY AUTOINCREMENT, desk TEXT NOT NULL, cents INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS cod (       -- traders with cancel on disconnect armed, to keep it over a restart
     trader TEXT PRIMARY KEY, timeout_ms INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS otc (       -- the OTC desk's items: offers, requests for quote, trades, answers
@@ -200,6 +205,8 @@ class SqliteStore:
         holds, settled_holds, decisions = [], [], []
         otc: list[tuple[str, bytes | None]] = []
         fundings = []
+        limits: list[tuple[str, int | None, int | None]] = []
+        settlements: list[tuple[str, int]] = []
         recovering: RecoveryMark | None = None
         checkpoint: Checkpoint | None = None
         for record in records:
@@ -233,6 +240,10 @@ class SqliteStore:
                 checkpoint = record  # a later one in the batch supersedes an earlier one
             elif isinstance(record, Funding):
                 fundings.append((record.trader, record.usd_cents, record.btc_sats, record.opened))
+            elif isinstance(record, CreditLimit):
+                limits.append((record.desk, record.limit, record.daily))  # in order: the latest counts
+            elif isinstance(record, Settlement):
+                settlements.append((record.desk, record.cents))
         db = self.db
         try:
             db.execute("BEGIN")
@@ -251,6 +262,8 @@ class SqliteStore:
                 else:
                     db.execute("INSERT OR REPLACE INTO otc VALUES (?, ?)", (key, data))
             db.executemany("INSERT INTO funding (trader, usd, btc, opened) VALUES (?, ?, ?, ?)", fundings)
+            db.executemany("INSERT OR REPLACE INTO credit_limits VALUES (?, ?, ?)", limits)
+            db.executemany("INSERT INTO settlements (desk, cents) VALUES (?, ?)", settlements)
             if recovering is not None:
                 db.execute("INSERT OR REPLACE INTO meta VALUES ('recovering', ?)", (recovering.reason or "",))
             if checkpoint is not None:
@@ -270,7 +283,8 @@ class SqliteStore:
             raise  # a constraint broken, a misuse: a bug, which stops the node (node.run)
 
     def records(self) -> Iterator[Record]:
-        """Everything needed to restore: events in delivery order, then takes, outcomes, traders, evidence."""
+        """Everything needed to restore: events in delivery order, then takes, outcomes, traders, evidence,
+        holds, decisions, credit limits and settlements."""
         try:
             for vc, base, items in self.db.execute("SELECT vc, base, items FROM checkpoint"):
                 yield Checkpoint(_unpack_clock(vc), _unpack_clock(base), tuple(_unpack(items)))
@@ -305,6 +319,10 @@ class SqliteStore:
             for trader, usd, btc, opened in self.db.execute(
                     "SELECT trader, usd, btc, opened FROM funding ORDER BY pos"):
                 yield Funding(trader, usd, btc, opened)
+            for desk, limit, daily in self.db.execute("SELECT desk, lim, daily FROM credit_limits"):
+                yield CreditLimit(desk, limit, daily)
+            for desk, cents in self.db.execute("SELECT desk, cents FROM settlements ORDER BY pos"):
+                yield Settlement(desk, cents)
         except (sqlite3.Error, DecodeError, StoreError, ValueError) as exc:
             raise StoreError(f"store {self.path} is unreadable: {exc}") from None
 

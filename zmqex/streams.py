@@ -54,6 +54,7 @@ from zmqex.core import wire
 from zmqex import otcwire
 from zmqex.core.events import Cancel, Event, Fill, NewOrder, Report, Side, owner_of
 from zmqex.core.otc import Offer, Rfq, Trade
+from zmqex.core.credit import Rooms
 from zmqex.core.queries import fill_info
 from zmqex.core.replica import Replica
 from zmqex.errors import InvalidRequest, LimitReached
@@ -63,8 +64,9 @@ log = logging.getLogger(__name__)
 
 Frames = list[tuple[bytes, bytes]]
 Key = tuple[bytes, Any]  # (connection, subscribe request id)
-#: A book as ints: bids, asks, unavailable bids, unavailable asks; each price -> (qty, orders), best first.
-View = tuple[dict[int, tuple[int, int]], ...]
+#: A book as ints: bids, asks, unavailable bids, unavailable asks; each price -> (qty, orders), best first,
+#: or (qty, orders, tradeable) in bids and asks while the node has credit limits set.
+View = tuple[dict[int, tuple[int, ...]], ...]
 
 _SEQ = wire.pack(protocol.SEQ)
 _MAPS = [bytes([0x80 | (4 + entries)]) for entries in range(4)]  # msgpack fixmap headers: v, id, stream, seq + body
@@ -379,6 +381,10 @@ def book_levels(replica: Replica, depth: int) -> View:
     """
     everyone_up = (all(peer.up for peer in replica.peers.values())
                    and not replica.removed and not replica.equivocators)
+    if replica.credit.active:
+        bids_, bids_down_ = _credit_levels(replica, Side.BUY, depth)
+        asks_, asks_down_ = _credit_levels(replica, Side.SELL, depth)
+        return bids_, asks_, bids_down_, asks_down_
     bids, bids_down = _side_levels(replica, Side.BUY, depth, everyone_up)
     asks, asks_down = _side_levels(replica, Side.SELL, depth, everyone_up)
     return bids, asks, bids_down, asks_down
@@ -389,7 +395,7 @@ def book_view(replica: Replica, depth: int) -> protocol.BookView:
 
 
 def _side_levels(replica: Replica, side: Side, depth: int,
-                 everyone_up: bool) -> tuple[dict[int, tuple[int, int]], dict[int, tuple[int, int]]]:
+                 everyone_up: bool) -> tuple[dict[int, tuple[int, ...]], dict[int, tuple[int, ...]]]:
     """(levels of owners up, levels of owners down) of one side, ``depth`` of each at most."""
     book = replica.ledger.book
     if everyone_up:  # the common case costs O(depth)
@@ -408,13 +414,37 @@ def _side_levels(replica: Replica, side: Side, depth: int,
     return {p: (q, n) for p, (q, n) in up.items()}, {p: (q, n) for p, (q, n) in down.items()}
 
 
+def _credit_levels(replica: Replica, side: Side,
+                   depth: int) -> tuple[dict[int, tuple[int, ...]], dict[int, tuple[int, ...]]]:
+    """As ``_side_levels``, each level of owners up with what of it this desk's credit lets it trade
+    against: its orders, best first, each as far as its owner's room still goes (zmqex.core.credit).
+    O(orders in the levels shown)."""
+    up: dict[int, list[int]] = {}
+    down: dict[int, list[int]] = {}
+    rooms, me = Rooms(replica.credit, replica.wall()), replica.id
+    for order in replica.ledger.book.orders(side):  # best price first, as in _side_levels
+        owner = owner_of(order.order_id)
+        is_up = replica.is_up(owner)
+        target = up if is_up else down
+        if order.price not in target and len(target) >= depth:
+            if len(up) >= depth and len(down) >= depth:
+                break
+            continue
+        level = target.setdefault(order.price, [0, 0, 0])
+        level[0] += order.qty
+        level[1] += 1
+        if is_up:
+            level[2] += order.qty if owner == me else rooms.take(owner, order.price, order.qty)
+    return ({p: (q, n, t) for p, (q, n, t) in up.items()}, {p: (q, n) for p, (q, n, _) in down.items()})
+
+
 def _cut(view: View, depth: int) -> View:
     return tuple(dict(itertools.islice(levels.items(), depth)) if len(levels) > depth else levels
                  for levels in view)
 
 
-def _levels(levels: dict[int, tuple[int, int]]) -> list[protocol.Level]:
-    return [protocol.level(p, q, n) for p, (q, n) in levels.items()]  # dicts keep the best-first order
+def _levels(levels: dict[int, tuple[int, ...]]) -> list[protocol.Level]:
+    return [protocol.level(p, *v) for p, v in levels.items()]  # dicts keep the best-first order
 
 
 def _book(view: View) -> protocol.BookView:
@@ -427,7 +457,7 @@ def _changes(old: View, new: View) -> protocol.BookView | None:
     """The levels that differ between two views (gone ones with count 0), as a book; None if none do."""
     lists: list[list[protocol.Level]] = []
     for before, after in zip(old, new):
-        changed = [protocol.level(p, q, n) for p, (q, n) in after.items() if before.get(p) != (q, n)]
+        changed = [protocol.level(p, *v) for p, v in after.items() if before.get(p) != v]
         changed += [protocol.level(p, 0, 0) for p in before if p not in after]
         lists.append(changed)
     if not any(lists):

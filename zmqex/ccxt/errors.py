@@ -43,6 +43,7 @@ ERRORS: dict[str, tuple[type[BaseError], type[BaseError]]] = {
     "rate_limited": (RateLimitExceeded, RateLimitExceeded),
     "limit": (OperationRejected, OperationRejected),  # as many open orders / subscriptions as allowed
     "insufficient_balance": (InsufficientFunds, InsufficientFunds),  # more than the funded trader has available
+    "credit": (InvalidOrder, OperationRejected),  # a market order with only makers of desks beyond credit
     # the Python client's own
     "timeout": (RequestTimeout, RequestTimeout),  # a create_order that timed out may still have placed
     "keys": (AuthenticationError, AuthenticationError),  # key files missing, unreadable or half given

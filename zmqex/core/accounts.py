@@ -1,13 +1,16 @@
 """What the OTC desk asks of a node's limits: its traders' balances and the credit it grants other desks.
 
 :class:`Limits` is the whole of it, so the desk (:mod:`zmqex.core.otcdesk`)
-needs to know nothing else of them; :class:`NoLimits` is a node with neither.
+needs to know nothing else of them; :class:`NodeLimits` is a node's.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Protocol
 
+from zmqex.core.balances import Balances
+from zmqex.core.credit import Credit
 from zmqex.core.events import Side
 
 
@@ -31,29 +34,35 @@ class Limits(Protocol):
     def credit_traded(self, key: str, desk: str, price: int, qty: int, ts: int) -> None: ...
 
 
-class NoLimits:
-    """No balances and no credit limits: every trade fits."""
+class NodeLimits:
+    """A node's trader balances (:mod:`zmqex.core.balances`) and bilateral credit
+    (:mod:`zmqex.core.credit`), as the OTC desk asks them; ``wall`` is the node's wall clock."""
+
+    def __init__(self, balances: Balances, credit: Credit, wall: Callable[[], int]) -> None:
+        self._balances = balances
+        self._credit = credit
+        self._wall = wall
 
     def check(self, trader: str, side: Side, price: int, qty: int) -> None:
-        pass
+        self._balances.check(trader, side, price, qty)
 
     def reserve(self, key: str, trader: str, side: Side, price: int, qty: int) -> None:
-        pass
+        self._balances.reserve(key, trader, side, price, qty)
 
     def release(self, key: str) -> None:
-        pass
+        self._balances.release(key)
 
     def traded(self, trader: str, side: Side, price: int, qty: int, key: str | None = None) -> None:
-        pass
+        self._balances.traded(trader, side, price, qty, key)
 
     def credit_fit(self, desk: str, price: int, qty: int) -> int:
-        return qty
+        return self._credit.fit(desk, price, qty, self._wall())
 
     def credit_reserve(self, key: str, desk: str, price: int, qty: int) -> None:
-        pass
+        self._credit.reserve(key, desk, price, qty)
 
     def credit_release(self, key: str) -> None:
-        pass
+        self._credit.release(key)
 
     def credit_traded(self, key: str, desk: str, price: int, qty: int, ts: int) -> None:
-        pass
+        self._credit.traded(key, desk, price, qty, ts)

@@ -25,3 +25,4 @@ class Config:
     park_ms: int = 10_000  # a take waits this long for its taker order, then its taker must ask again
     disclose_desks: bool = False  # whether this desk allows both desks' names on its private trades' public reports
     require_funding: bool = False  # a trader without an account (zmqex.core.balances) may not place
+    credit_retry_ms: int = 10_000  # a desk that refused us for credit is not asked again for this long

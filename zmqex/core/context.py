@@ -10,7 +10,9 @@ desk tests may pass a fake.
 Reading: the node's ``id``, the time ``now``, the ``config``, the replicated
 ``ledger`` (replaced whole when a snapshot is installed, so desks read it here
 each time rather than keep it), the delivered ``clock``, ``amnesia``, and
-``counters`` (health figures: a shared tally, not state).
+``counters`` (health figures: a shared tally, not state).  ``credit``
+(:mod:`zmqex.core.credit`) is shared the way the reservations are: each desk
+tells it what it has in flight, and asks it how far a desk may trade.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from typing import Any, Protocol
 
 from zmqex.core.clock import VectorClock
 from zmqex.core.config import Config
+from zmqex.core.credit import Credit
 from zmqex.core.events import Body, Event
 from zmqex.core.ledger import Ledger
 from zmqex.core.messages import Message
@@ -34,6 +37,7 @@ class Context(Protocol):
     clock: VectorClock
     amnesia: str | None
     counters: Counter[str]
+    credit: Credit  # this node's credit limits per counterparty desk, and what is traded and in flight
 
     @property
     def recovering(self) -> bool:

@@ -7,7 +7,8 @@ side):
 
 1. **Hold.**  ``T`` is persisted (its event is a promise) before anything
    leaves the node.  The coordinator plans: crossing makers best first, whose
-   owners are up, for exactly ``Q`` in total, and asks each owner to hold its
+   owners are up, as far as our credit for their desks goes
+   (:mod:`zmqex.core.credit`), for exactly ``Q`` in total, and asks each owner to hold its
    part (:class:`~zmqex.core.messages.Hold`, retried every ``retry_ms``).  If
    the book cannot cover ``Q``, ``T`` is killed at once: nothing was held.
 2. **Decide.**  When what is held covers ``Q``, the decision is ``commit``
@@ -42,10 +43,11 @@ message is O(asks of its order).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from zmqex.core.context import Context
+from zmqex.core.credit import ASK, CREDIT, Pending
 from zmqex.core.events import Cancel, CancelReason, Fill, fill_of, owner_of
 from zmqex.core.holds import request_of
 from zmqex.core.ledger import OrderState
@@ -73,7 +75,7 @@ class Ask:
 class Atomic:
     """One own all-or-nothing order being decided or finished."""
 
-    __slots__ = ("order", "token", "asks", "started", "decision")
+    __slots__ = ("order", "token", "asks", "started", "decision", "credit")
 
     def __init__(self, order: str, token: Any, started: int) -> None:
         self.order = order
@@ -81,6 +83,7 @@ class Atomic:
         self.asks: dict[str, Ask] = {}  # by request id, in plan order
         self.started = started  # ms
         self.decision: Decision | None = None
+        self.credit = False  # credit (ours, or a holder's) kept it from some maker: an abort says so
 
     @property
     def held(self) -> int:
@@ -146,6 +149,10 @@ class Coordinator:
         if ask.held is not None and (ask.held or not msg.held):
             return  # the answer we have stands
         ask.held = msg.held
+        if msg.reason == CREDIT:  # its owner gives our desk no more credit: plan without that desk
+            ctx.credit.refused_by(sender, ctx.now + ctx.config.credit_retry_ms)
+            atomic.credit = True
+        self._credit_sync(atomic)
         order = ctx.ledger.orders[atomic.order]
         if atomic.held >= order.qty:
             self._decide(atomic, True)
@@ -290,6 +297,7 @@ class Coordinator:
         orders = ctx.ledger.orders
         asked = {a.maker for a in atomic.asks.values()}
         plan: list[tuple[str, int]] = []
+        planned: dict[str, int] = {}  # desk -> notional planned of it so far (credit: see _credit_cap)
         for resting in ctx.ledger.book.crossing(order.side, order.price):
             if wanted <= 0:
                 break
@@ -305,6 +313,8 @@ class Coordinator:
                 break
             free = maker.open - (self._reservations.reserved(oid) if maker.owner == me
                                  else self._reservations.asked(oid))
+            if free > 0 and maker.owner != me and ctx.credit.engaged:
+                free = self._credit_cap(atomic, maker, min(wanted, free), planned)
             if free > 0:
                 plan.append((oid, min(wanted, free)))
                 wanted -= min(wanted, free)
@@ -315,6 +325,20 @@ class Coordinator:
             ask = Ask(request_of(atomic.order, len(atomic.asks)), maker_id, qty, ctx.now)
             atomic.asks[ask.request] = ask
             self._send_hold(atomic, ask)
+        self._credit_sync(atomic)
+
+    def _credit_cap(self, atomic: Atomic, maker: OrderState, qty: int, planned: dict[str, int]) -> int:
+        """How much of ``qty`` of a peer's ``maker`` to plan on: what our credit for its desk lets trade,
+        besides what is planned of that desk already; none of a desk that refused us lately."""
+        ctx = self._ctx
+        desk, price = maker.owner, maker.price
+        assert price is not None  # a maker rests, so it has a price
+        fits = 0 if ctx.credit.cooling(desk, ctx.now) else ctx.credit.fit(desk, price, qty, ctx.wall(),
+                                                                            planned.get(desk, 0))
+        if fits < qty:
+            atomic.credit = True
+        planned[desk] = planned.get(desk, 0) + price * fits
+        return fits
 
     def _send_hold(self, atomic: Atomic, ask: Ask) -> None:
         ctx = self._ctx
@@ -345,7 +369,7 @@ class Coordinator:
         ctx.persist(Decision(atomic.order, commit, decision.parts))
         ctx.counters["fok_committed" if commit else "fok_killed"] += 1
         if not commit and order.open > 0:
-            ctx.emit(Cancel(atomic.order, CancelReason.KILLED))
+            ctx.emit(Cancel(atomic.order, CancelReason.CREDIT if atomic.credit else CancelReason.KILLED))
         for ask in atomic.asks.values():
             if ask.held == 0:
                 ask.settled = True  # nothing held: nothing to settle
@@ -371,6 +395,42 @@ class Coordinator:
             self._ctx.reply(token, atomic.order)
         if done and all(a.settled for a in atomic.asks.values()):
             self._live.pop(atomic.order, None)  # may come twice: a fill delivered inside a reply
+        self._credit_sync(atomic)
+
+    # --- credit (zmqex.core.credit) ------------------------------------------------------------
+
+    def _in_flight(self, atomic: Atomic, ask: Ask) -> int:
+        """What of a peer's maker ``ask`` may still become a fill: asked, or held, until decided;
+        then what the decision confirms and its fill has not brought yet (a confirm may be answered
+        before its fill can be delivered here)."""
+        if owner_of(ask.maker) == self._ctx.id:
+            return 0
+        decision = atomic.decision
+        if decision is None:
+            return ask.qty if ask.held is None else ask.held
+        fill = self._ctx.ledger.fill_by_request.get(ask.request)
+        filled = fill.body.qty if fill is not None and isinstance(fill.body, Fill) else 0
+        return max(0, _amount(decision, ask.request) - filled)
+
+    def _credit_sync(self, atomic: Atomic) -> None:
+        """Tell credit what ``atomic``'s asks have in flight now (nothing once it is finished)."""
+        live = atomic.order in self._live
+        orders, credit = self._ctx.ledger.orders, self._ctx.credit
+        for ask in atomic.asks.values():
+            maker = orders[ask.maker]
+            qty = self._in_flight(atomic, ask) if live else 0
+            if maker.price is not None:
+                credit.reserve(ASK + ask.request, maker.owner, maker.price, qty)
+
+    def credit_pending(self) -> Iterator[Pending]:
+        """What our asks have in flight with the holders' desks, from scratch (zmqex.core.credit)."""
+        orders = self._ctx.ledger.orders
+        for atomic in self._live.values():
+            for ask in atomic.asks.values():
+                maker = orders[ask.maker]
+                qty = self._in_flight(atomic, ask)
+                if qty > 0 and maker.price is not None:
+                    yield ASK + ask.request, maker.owner, maker.price, qty
 
     # --- invariants -----------------------------------------------------------------------
 

@@ -60,6 +60,7 @@ class CancelReason(str, enum.Enum):
     PRICE_PROTECTION = "price_protection"  # what is left lies beyond its price band
     AMENDED = "amended"  # replaced by a new order (a new price, or more quantity) by its trader
     KILLED = "killed"  # a fill-or-kill order that could not fill whole: nothing of it traded
+    CREDIT = "credit"  # an order that does not rest stopped short of a maker beyond credit (zmqex.core.credit)
 
 
 # Values: events, and the messages and outputs that carry them, never change once made.

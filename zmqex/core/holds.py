@@ -9,7 +9,10 @@ maker's owner to *hold* part of a maker order, then decides, and then
 This desk is the maker's owner in that exchange.  For a
 :class:`~zmqex.core.messages.Hold` it reserves ``min(asked, open - reserved)``
 of its order (in the shared :class:`~zmqex.core.takes.Reservations`, so
-neither its takes nor its grants can promise it again), persists the hold
+neither its takes nor its grants can promise it again), and no more than its
+credit for the coordinator's desk lets trade (:mod:`zmqex.core.credit`: a hold
+cut short for credit is answered ``credit``, and none at all is a ``credit``
+refusal), persists the hold
 (:class:`~zmqex.core.outputs.HoldTaken`), and answers how much it holds.  A
 hold publishes nothing: other replicas never learn of it.  On a
 :class:`~zmqex.core.messages.Confirm` it turns the confirmed quantity into an
@@ -33,9 +36,10 @@ Costs: O(1) per message; the tick walks the holds, O(holds).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 
 from zmqex.core.context import Context
+from zmqex.core.credit import CREDIT, HOLD, Pending
 from zmqex.core.events import Event, Fill, NewOrder, fill_of, owner_of
 from zmqex.core.ledger import crosses
 from zmqex.core.messages import Confirm, ConfirmReply, Hold, HoldReply, Inquire
@@ -128,11 +132,20 @@ class HoldDesk:
         if qty <= 0:
             self._refuse(sender, msg, BUSY)  # all of it is promised right now; not kept (see _refuse)
             return
+        reason = HELD
+        if ctx.credit.engaged:  # a short hold is fine: the coordinator asks others, or kills
+            fits = ctx.credit.fit(sender, maker.price, qty, ctx.wall())
+            if fits == 0:
+                self._refuse(sender, msg, CREDIT)
+                return
+            if fits < qty:
+                qty, reason = fits, CREDIT  # held short for credit: the coordinator asks this desk no more
         self._reservations.hold(maker.id, qty)
         self._holds[key] = Held(sender, msg.request, maker.id, taker_state.id, qty, ctx.now)
+        ctx.credit.reserve(_credit_key(key), sender, maker.price, qty)
         ctx.persist(HoldTaken(sender, msg.request, maker.id, taker_state.id, qty))
         ctx.counters["holds_taken"] += 1
-        ctx.send(sender, HoldReply(msg.request, maker.id, qty, HELD))
+        ctx.send(sender, HoldReply(msg.request, maker.id, qty, reason))
 
     def _refuse(self, sender: str, msg: Hold, reason: str) -> None:
         """Hold nothing.  Not kept: a hold asked again may get something then, which is safe,
@@ -162,6 +175,7 @@ class HoldDesk:
             return None
         del self._holds[key]
         self._reservations.unhold(held.maker, held.qty)
+        ctx.credit.release(_credit_key(key))  # what it confirms counts as a trade once its fill is delivered
         fill: Event | None = None
         if msg.qty:
             maker = ctx.ledger.orders[held.maker]
@@ -206,6 +220,14 @@ class HoldDesk:
                 self._settled.setdefault((owner_of(body.taker), body.request),
                                          ConfirmReply(body.request, body.maker, body.qty, fill))
 
+    def credit_pending(self) -> Iterator[Pending]:
+        """What our holds have in flight with their coordinators' desks, from scratch (zmqex.core.credit)."""
+        orders = self._ctx.ledger.orders
+        for key, held in self._holds.items():
+            price = orders[held.maker].price
+            if price is not None:
+                yield _credit_key(key), held.sender, price, held.qty
+
     # --- invariants -----------------------------------------------------------------------
 
     def _check(self) -> None:
@@ -222,3 +244,8 @@ class HoldDesk:
                 fill = reply.fill
                 assert fill is not None and isinstance(fill.body, Fill) and fill.body.qty == reply.filled
                 assert ctx.ledger.fill_by_request.get(request) == fill, f"confirmed {request}, fill not applied"
+
+
+def _credit_key(key: tuple[str, str]) -> str:
+    """The key of a hold's amount in flight (zmqex.core.credit): its sender and request."""
+    return f"{HOLD}{key[0]}/{key[1]}"

@@ -14,7 +14,9 @@ taker desk's reservations, never writes them.
 Invariants (``_check``):
 
 * Never more than ``open - reserved`` of an order is granted, where
-  ``reserved`` is what this node's own taker desk is asking for with it.
+  ``reserved`` is what this node's own taker desk is asking for with it;
+  and never more than our credit for the taker's desk lets trade
+  (:mod:`zmqex.core.credit`): nothing at all is a ``credit`` refusal.
 * One answer per ``(sender, request)``.  A grant or a busy answer is
   persisted (:class:`~zmqex.core.outputs.Outcome`) before it is sent, and a
   retried or duplicated request gets the stored answer again, never a second
@@ -41,6 +43,7 @@ from collections import Counter
 from collections.abc import Iterable
 
 from zmqex.core.context import Context
+from zmqex.core.credit import CREDIT
 from zmqex.core.events import Event, Fill, NewOrder, fill_of, owner_of
 from zmqex.core.ledger import crosses
 from zmqex.core.messages import Take, TakeReply
@@ -220,6 +223,12 @@ class MakerDesk:
             ctx.counters["takes_held"] += 1
         else:
             granted = min(take.qty, available)
+            if ctx.credit.engaged:  # no more than our credit for the taker's desk lets it (zmqex.core.credit)
+                granted = ctx.credit.fit(sender, maker.price, granted, ctx.wall())
+                if granted == 0:
+                    ctx.counters["takes_refused_credit"] += 1
+                    self._answer(sender, take, 0, CREDIT)
+                    return
             fill = ctx.emit(Fill(maker.id, taker.id, maker.price, granted, take.request))
             self._answer(sender, take, granted, GRANTED, fill)
 
@@ -239,8 +248,9 @@ class MakerDesk:
     def _answer(self, sender: str, take: Take, granted: int, reason: str, fill: Event | None = None) -> None:
         """Send the answer; a grant or a busy answer is stored first (persisted before it is sent).
 
-        Those two are promises: asked again, the same take must get the same answer
-        (a second judgement could grant what the taker already let go).  ``closed`` and
+        Those two are promises, and so is a ``credit`` refusal (credit comes back): asked
+        again, the same take must get the same answer (a second judgement could grant
+        what the taker already let go).  ``closed`` and
         ``invalid`` are not: a closed order never reopens, and an invalid take (one no
         honest taker sends: another's order, a maker we never had, more than the taker
         has left, a non-crossing price, or from a member caught equivocating) is invalid
@@ -248,7 +258,7 @@ class MakerDesk:
         store one request id at a time.
         """
         reply = TakeReply(take.request, take.maker, granted, reason, fill)
-        if reason is GRANTED or reason is BUSY:
+        if reason is GRANTED or reason is BUSY or reason is CREDIT:
             self._answers[(sender, take.request)] = reply
             self._ctx.persist(Outcome(sender, reply))
         self._ctx.send(sender, reply)
@@ -272,7 +282,7 @@ class MakerDesk:
             assert held and order is not None and order.owner == ctx.id, f"takes queued on {oid}"
             assert order.open <= self._reservations.reserved(oid), f"takes queued on {oid}, which has room"
         for (sender, request), reply in self._answers.items():
-            assert reply.request == request and reply.reason in (GRANTED, BUSY)
+            assert reply.request == request and reply.reason in (GRANTED, BUSY, CREDIT)
             fill = reply.fill
             if reply.granted:
                 assert fill is not None and isinstance(fill.body, Fill) and fill.body.qty == reply.granted

@@ -86,7 +86,7 @@ class TakeReply:
     request: str
     maker: str
     granted: int
-    reason: str  # "filled" if granted > 0, else why not: closed / busy / invalid
+    reason: str  # "filled" if granted > 0, else why not: closed / busy / invalid / credit (zmqex.core.credit)
     fill: Event | None
 
     def __init__(self, request: str, maker: str, granted: int, reason: str, fill: Event | None) -> None:
@@ -112,7 +112,7 @@ class HoldReply:
     request: str
     maker: str
     held: int  # 0: nothing held (see reason)
-    reason: str  # "held" if held > 0, else closed / busy / invalid
+    reason: str  # "held" if held > 0 ("credit": held short for credit), else closed / busy / invalid / credit
 
 
 @dataclass(frozen=True, slots=True)

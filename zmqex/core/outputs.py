@@ -200,8 +200,28 @@ class Funding:
     opened: int
 
 
+@dataclass(frozen=True, slots=True)
+class CreditLimit:
+    """The operator set this node's credit limits for trades with ``desk`` (a node id, or ``*`` for
+    every desk without its own), in cents: on open exposure, on each UTC day's traded notional;
+    None: no such limit (both None: the desk's own limits are removed).  The latest per desk counts
+    (:mod:`zmqex.core.credit`).  A promise: the operator is told once it holds."""
+
+    desk: str
+    limit: int | None
+    daily: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class Settlement:
+    """The operator marked ``cents`` of the exposure to ``desk`` settled (never more than was traded)."""
+
+    desk: str
+    cents: int
+
+
 Record = Union[EventRecord, TakeSent, TakeSettled, Outcome, OrderTrader, Checkpoint, Evidence,
-               HoldTaken, HoldSettled, Decision, RecoveryMark, OtcRecord, Funding]
+               HoldTaken, HoldSettled, Decision, RecoveryMark, OtcRecord, Funding, CreditLimit, Settlement]
 
 # --- outputs ----------------------------------------------------------------------
 

@@ -44,7 +44,8 @@ the ones across desks; the tests call it after every step.
 from __future__ import annotations
 
 from collections import Counter, deque
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from itertools import chain
 from typing import Any
 
 from zmqex.core import money, queries
@@ -57,6 +58,7 @@ from zmqex.core.coordinator import Coordinator
 from zmqex.core.events import (
     Body, Cancel, CancelReason, Event, Fill, NewOrder, Reduce, Report, Side, owner_of, parse_order_id,
 )
+from zmqex.core.credit import ANY, MAX_CREDIT, Credit, Pending
 from zmqex.core.ledger import Ledger, OrderState, merge, rebuild
 from zmqex.core.holds import HoldDesk
 from zmqex.core.maker import MakerDesk
@@ -65,12 +67,12 @@ from zmqex.core.messages import (
     Message, Records, RecordsRequest, Share, ShareAck, SnapshotPage, SyncReply, SyncRequest, Take, TakeReply,
 )
 from zmqex.core.otc import DIRECTED, QUOTE, RFQ, Offer, Rfq, is_otc_id
-from zmqex.core.accounts import NoLimits
+from zmqex.core.accounts import NodeLimits
 from zmqex.core.otcdesk import OtcDesk
 from zmqex.core.queries import fill_info
 from zmqex.core.outputs import (
-    Delivered, EventRecord, Evidence, OrderTrader, Output, PeerChanged, Persist, Publish, Record, RecoveryMark, Repaired,
-    Reply, Send,
+    CreditLimit, Delivered, EventRecord, Evidence, OrderTrader, Output, PeerChanged, Persist, Publish, Record,
+    RecoveryMark, Repaired, Reply, Send, Settlement,
 )
 from zmqex.core.repair import Replication
 from zmqex.core.recovery import Recovery
@@ -81,7 +83,8 @@ from zmqex.core.tif import ATOMIC, EXPIRY, RESTS, RULES, TAKES, Tif
 from zmqex.core.traders import Stp, Traders
 from zmqex.core.trust import Copy, Signer, Trust, Verifier
 from zmqex.core.wire import is_node_id
-from zmqex.errors import Busy, Forged, InvalidRequest, InvariantViolation, NotOwner, OrderClosed, Rejected, UnknownOrder
+from zmqex.errors import (Busy, CreditRefused, Forged, InvalidAmount, InvalidRequest, InvariantViolation, NotOwner,
+                          OrderClosed, Rejected, UnknownOrder)
 
 #: An order that does not rest trades within this many basis points of the best opposite price at arrival.
 PROTECTION_BPS = 500
@@ -127,6 +130,7 @@ class Replica:
         self._next_heartbeat = now
         self._heartbeat_clock: VectorClock | None = None  # our clock at the last heartbeat
         self.traders = Traders()  # who placed each own order (node-local: never in an event)
+        self.credit = Credit(node_id)  # credit limits per counterparty desk (node-local: zmqex.core.credit)
         self.taker = TakerDesk(self, self.traders)
         self.maker = MakerDesk(self, self.taker.reservations)
         self.holds = HoldDesk(self, self.taker.reservations)
@@ -135,7 +139,7 @@ class Replica:
         self.balances = Balances(node_id, self.traders, self.taker.reservations, config.require_funding)
         self.replication = Replication(self, self.trust.verified)
         self.auditor = Auditor(self, self.trust.verified)
-        self.otc = OtcDesk(self, NoLimits())
+        self.otc = OtcDesk(self, NodeLimits(self.balances, self.credit, self.wall))
         for peer in peers:
             self.add_peer(peer)
 
@@ -260,6 +264,8 @@ class Replica:
             if market is None:
                 raise InvalidRequest(f"a {tif.value} order needs a price")
             tif = market
+            if self.credit.engaged:
+                self._refuse_without_credit(side)
         else:
             price = money.check_price(price)
         if EXPIRY[tif] and (expire_at is None or expire_at <= self.wall()):
@@ -378,6 +384,79 @@ class Replica:
     def client_order(self, trader: str, client_order_id: str) -> str | None:
         """The own order ``trader`` placed under ``client_order_id``, if any (durable across restarts)."""
         return self.traders.client_order(trader, client_order_id)
+
+    # --- credit (zmqex.core.credit): the operator's ------------------------------------------------
+
+    def set_credit(self, desk: str, limit: object, daily: object = None) -> None:
+        """Set this node's credit limits for trades with ``desk`` (a member's id, or ``*`` for every
+        desk without limits of its own), in cents: on open exposure, and on each UTC day's traded
+        notional; None: no such limit (both None: the desk's own limits go, and ``*``'s hold for it).
+
+        In force for every grant and every ask from now on; durable once the host has
+        carried out the outputs.  Raises InvalidRequest / InvalidAmount, changing nothing.
+        """
+        self._credit_desk(desk, default=True)
+        limit_, daily_ = _cents(limit, "credit limit"), _cents(daily, "daily credit limit")
+        self._out.append(Persist(CreditLimit(desk, limit_, daily_)))
+        self.credit.set_limit(desk, limit_, daily_)
+        self._credit_changed()
+
+    def settle(self, desk: str, cents: object) -> int:
+        """Mark up to ``cents`` of the exposure to ``desk`` from trades settled; returns how much was
+        (never more than is outstanding).  Durable once the host has carried out the outputs."""
+        self._credit_desk(desk, default=False)
+        amount = _cents(cents, "settlement")
+        if not amount:
+            raise InvalidAmount("a settlement must be positive")
+        done = self.credit.settle(desk, amount)
+        if done:
+            self._out.append(Persist(Settlement(desk, done)))
+            self._credit_changed()
+        return done
+
+    def credit_view(self) -> dict[str, Any]:
+        """The limits in force and, per desk, exposure, in flight, today's and room, in cents."""
+        return self.credit.view(self.wall())
+
+    def _credit_desk(self, desk: object, default: bool) -> None:
+        """Refuse (InvalidRequest) a desk that is neither a member this node knows nor (``default``) ``*``."""
+        if default and desk == ANY:
+            return
+        if not is_node_id(desk):
+            raise InvalidRequest(f"desk must be a node id{' or *' if default else ''}, got {desk!r:.40}")
+        if desk == self.id:
+            raise InvalidRequest(f"{desk} is this node: its trades with itself need no credit")
+        members = self.trust.members
+        if desk not in self.peers and desk not in self.clock and (members is None or desk not in members):
+            raise InvalidRequest(f"desk {desk} is not a node this node knows")
+
+    def _credit_changed(self) -> None:
+        """A limit or a settlement changed: own orders still crossing may have room now."""
+        self.taker.sweep()
+        self._pump()
+
+    def _refuse_without_credit(self, side: Side) -> None:
+        """A market order meets only orders beyond credit (ours, or a desk that refused us): CreditRefused.
+
+        O(opposite orders) at worst, and only while a limit is set or a desk refused us.
+        """
+        credit, wall, skipped = self.credit, self.wall(), False
+        for resting in self.ledger.book.orders(side.opposite):
+            owner = owner_of(resting.order_id)
+            if owner == self.id:
+                return
+            if not self.is_up(owner):
+                continue
+            if not credit.cooling(owner, self.now) and credit.fit(owner, resting.price, 1, wall):
+                return
+            skipped = True
+        if skipped:
+            raise CreditRefused(f"every {'ask' if side is Side.BUY else 'bid'} is of a desk beyond this desk's "
+                                "credit, or one that gives it none: nothing to take from")
+
+    def _credit_pending(self) -> Iterator[Pending]:
+        """What every desk has in flight with other desks, from their own state (Credit.rebuild, _check)."""
+        return chain(self.taker.credit_pending(), self.holds.credit_pending(), self.coordinator.credit_pending())
 
     def own_open_orders(self, trader: str | None = None) -> list[str]:
         """Own orders still open, placed by ``trader`` (None: by anyone), oldest first."""
@@ -821,6 +900,7 @@ class Replica:
             self.add_peer(event.origin)
         body = event.body
         if isinstance(body, Fill):
+            self.credit.count(event)
             if self.traders.any_open:
                 self.traders.maybe_closed(body.maker, self.ledger)
                 self.traders.maybe_closed(body.taker, self.ledger)
@@ -862,6 +942,7 @@ class Replica:
                 log.append(event)  # already in the checkpoint's state, still servable to peers
         self.traders.restore(durable.traders)
         self.balances.restore(durable.fundings)
+        self.credit.restore(durable.credit_limits.values(), durable.settlements)
         self.trust.restore((e.ours, e.theirs) for e in durable.evidence.values())
         takes = [(Reservation(t.request, t.order, t.maker, t.qty, self.now), durable.settled.get(t.request))
                  for t in durable.takes.values()]
@@ -880,6 +961,7 @@ class Replica:
 
     def _reconcile(self) -> None:
         """Reconcile the desks with a ledger that just changed under them: restart, snapshot install."""
+        self.credit.rebuild(self.ledger, self._credit_pending())  # first: the desks may grant below
         self.taker.reconcile()
         self.maker.reconcile()
         self.coordinator.reconcile()
@@ -914,6 +996,7 @@ class Replica:
         self.traders._check(self.ledger, self.id)
         self.balances._check(self.ledger)
         self.trust._check()
+        self.credit._check(self.ledger, self._credit_pending())
         assert not self._local, "messages to ourselves left unhandled"
         assert self.id not in self.peers and set(self.peers) == set(self.replication.peers), "peer lists differ"
         assert not (set(self.peers) & self.removed), "a removed member is still a peer"
@@ -922,3 +1005,14 @@ class Replica:
         own = self.clock.get(self.id)
         assert all(e.seq <= own for e in self.ledger.fills.values() if e.origin == self.id)
         assert all(owner_of(o) == self.id for o in self.traders.of), "a trader is named for a peer's order"
+
+
+def _cents(value: object, what: str) -> int | None:
+    """A credit amount in integer cents, 0 or more (None passes: no amount); InvalidAmount otherwise."""
+    if value is None:
+        return None
+    if type(value) is not int:
+        raise InvalidAmount(f"{what} must be an integer of cents, not {type(value).__name__}")
+    if not 0 <= value <= MAX_CREDIT:
+        raise InvalidAmount(f"{what} {value} is out of range 0..{MAX_CREDIT} cents")
+    return value

@@ -40,6 +40,9 @@ counts: each one's clock and base are at least the previous one's.
 * **Balances.**  Every :class:`Funding`, in the order made, funds its
   trader's account again; what fills moved is counted from the ledger
   (:mod:`zmqex.core.balances`).
+* **Credit.**  The latest :class:`CreditLimit` per desk is in force again,
+  and every :class:`Settlement` counts again; exposures are counted again
+  from the ledger (:mod:`zmqex.core.credit`).
 
 Costs: O(records).
 """
@@ -56,6 +59,7 @@ from zmqex.core.outputs import (
     RecoveryMark, TakeSent, TakeSettled,
 )
 from zmqex.core.outputs import Funding
+from zmqex.core.outputs import CreditLimit, Settlement
 
 
 @dataclass(slots=True)
@@ -75,6 +79,8 @@ class Durable:
     recovering: str | None = None  # why it was getting its history back, if it had not finished
     otc: dict[str, Any] = field(default_factory=dict)  # the OTC desk's items, by key
     fundings: list[Funding] = field(default_factory=list)  # the operator's, in the order made
+    credit_limits: dict[str, CreditLimit] = field(default_factory=dict)  # by desk: the latest
+    settlements: list[Settlement] = field(default_factory=list)
 
 
 def fold(records: Iterable[Record]) -> Durable:
@@ -110,4 +116,8 @@ def fold(records: Iterable[Record]) -> Durable:
                 durable.otc[record.key] = record.data
         elif isinstance(record, Funding):
             durable.fundings.append(record)
+        elif isinstance(record, CreditLimit):
+            durable.credit_limits[record.desk] = record  # the latest counts
+        elif isinstance(record, Settlement):
+            durable.settlements.append(record)
     return durable

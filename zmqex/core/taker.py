@@ -27,10 +27,13 @@ Invariants (``_check``):
   until its first pass ends; one that was busy is skipped until the next tick;
   one whose owner answered ``closed`` is asked by none of our orders again.
 * Our takes never ask one maker, in total, for more than it shows open here
-  (``Reservations.asked``).
+  (``Reservations.asked``); nor a maker's desk for more than our credit for it
+  leaves (:mod:`zmqex.core.credit`: what a take reserves is in flight there).
+  A desk whose owner answered ``credit`` is asked by none of our orders for
+  ``Config.credit_retry_ms``.
 * An order's first pass ends, and its client hears the result, when nothing
   is left to ask and nothing is reserved; an order that does not rest then has
-  its remainder cancelled (``expired``).
+  its remainder cancelled (``expired``; ``credit`` if credit kept it from a maker).
 
 Work list: only own orders that may have something to do are stepped: a new
 order, one whose take was answered or whose fill came in, one a peer's new
@@ -46,10 +49,11 @@ request (nothing can race it inside one replica).
 from __future__ import annotations
 
 import heapq
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import Any, Final
 
 from zmqex.core.context import Context
+from zmqex.core.credit import CREDIT, TAKE, Pending
 from zmqex.core.events import Cancel, CancelReason, Event, Fill, NewOrder, Side, owner_of
 from zmqex.core.ledger import OrderState
 from zmqex.core.messages import Take, TakeReply
@@ -62,13 +66,14 @@ from zmqex.core.traders import Stp, Traders
 GRANTED, CLOSED, BUSY, INVALID = "filled", "closed", "busy", "invalid"
 
 _NONE: Final[frozenset[str]] = frozenset()  # Final: see core/tif.py
-_ANSWERED: Final = {reason: f"takes_answered_{reason}" for reason in (GRANTED, CLOSED, BUSY, INVALID)}  # counter names
+_ANSWERED: Final = {reason: f"takes_answered_{reason}"  # counter names
+                    for reason in (GRANTED, CLOSED, BUSY, INVALID, CREDIT)}
 
 
 class Working:
     """What the taker desk remembers of one own order beyond the ledger and the reservations."""
 
-    __slots__ = ("first_pass", "token", "protected", "refused", "busy")
+    __slots__ = ("first_pass", "token", "protected", "refused", "busy", "credit")
 
     def __init__(self) -> None:
         self.first_pass = False  # its first taker pass has not finished
@@ -76,6 +81,7 @@ class Working:
         self.protected = False  # its price is the edge of its price band, not the trader's
         self.refused: set[str] = set()  # makers whose owners answered invalid (until the pass ends)
         self.busy: set[str] = set()  # makers skipped until the next tick
+        self.credit = False  # credit (ours, or a maker owner's) kept it from a crossing maker in its first pass
 
     @property
     def idle(self) -> bool:
@@ -114,6 +120,7 @@ class TakerDesk:
         work.first_pass = True
         work.token = token
         work.protected = protected
+        work.credit = False
         self._todo.add(oid)
         self._expire_later(oid)
 
@@ -132,6 +139,7 @@ class TakerDesk:
         if take is None or take.order != body.taker:
             return None
         self.reservations.fill_applied(take, body.qty)
+        self._credit_sync(take)
         self._todo.add(take.order)
         return take.order
 
@@ -149,6 +157,7 @@ class TakerDesk:
             ctx.counters["take_id_clashes"] += 1
             ctx.persist(TakeSettled(take.request, 0), promise=False)
             self.reservations.answer(take, 0)
+            self._credit_sync(take)
             self._todo.add(take.order)
             return take.order
         if reply.granted > take.qty or (reply.granted > 0) != (fill is not None):
@@ -162,6 +171,7 @@ class TakerDesk:
         ctx.persist(TakeSettled(take.request, reply.granted), promise=False)  # a retry recovers it
         ctx.counters[_ANSWERED.get(reply.reason, "takes_answered_other")] += 1
         self.reservations.answer(take, reply.granted)
+        self._credit_sync(take)
         self._todo.add(take.order)
         if reply.granted < take.qty:  # some of the maker is no longer asked for by us
             self._todo.update(self._behind.pop(take.maker, ()))
@@ -169,6 +179,12 @@ class TakerDesk:
             self._work(take.order).busy.add(take.maker)
         elif reply.reason == CLOSED:
             self._spent.add(take.maker)  # its owner says so: true for good, and for all our orders
+        elif reply.reason == CREDIT:
+            # Its owner gives our desk no more credit: none of our orders asks that desk for a while.
+            ctx.credit.refused_by(sender, ctx.now + ctx.config.credit_retry_ms)
+            work = self._working.get(take.order)
+            if work is not None and work.first_pass:
+                work.credit = True
         elif reply.granted == 0:
             self._work(take.order).refused.add(take.maker)  # invalid: not for this order
         return take.order
@@ -271,6 +287,7 @@ class TakerDesk:
             fill = fills.get(take.request)
             if fill is not None and not take.applied and isinstance(fill.body, Fill) and fill.body.taker == take.order:
                 self.reservations.fill_applied(take, fill.body.qty)
+                self._credit_sync(take)
         self.sweep()
 
     # --- stepping an order ------------------------------------------------------------------
@@ -329,8 +346,22 @@ class TakerDesk:
                     continue
                 if not ctx.is_up(maker.owner):
                     continue
+                if ctx.credit.engaged and not self._credit_allows(maker, work):
+                    continue
             return maker
         return None
+
+    def _credit_allows(self, maker: OrderState, work: Working | None) -> bool:
+        """Whether our credit for the maker's desk has room for some of it, and that desk has not
+        refused us for credit lately (zmqex.core.credit).  O(1)."""
+        ctx = self._ctx
+        credit = ctx.credit
+        assert maker.price is not None  # a maker rests, so it has a price
+        if not credit.cooling(maker.owner, ctx.now) and credit.fit(maker.owner, maker.price, 1, ctx.wall()) > 0:
+            return True
+        if work is not None and work.first_pass:
+            work.credit = True
+        return False
 
     def _prevent_self_trade(self, order: OrderState, maker: OrderState) -> bool:
         """Two orders of one trader would trade: cancel one or both as ``order`` says; True if it is closed."""
@@ -360,8 +391,12 @@ class TakerDesk:
         ctx = self._ctx
         self._requests += 1
         qty = min(order.open - self.reservations.reserved(order.id), maker.open - self.reservations.asked(maker.id))
+        if ctx.credit.engaged:
+            assert maker.price is not None  # a maker rests, so it has a price
+            qty = ctx.credit.fit(maker.owner, maker.price, qty, ctx.wall())  # >= 1: _next_maker checked
         take = Reservation(f"{ctx.id}.{self._requests}", order.id, maker.id, qty, ctx.now)
         self.reservations.open(take)
+        self._credit_sync(take)
         ctx.persist(TakeSent(take.request, take.order, take.maker, take.qty))
         self._send(take)
 
@@ -387,7 +422,25 @@ class TakerDesk:
             if best is not None and order.price is not None and (
                     best > order.price if order.side is Side.BUY else best < order.price):
                 return CancelReason.PRICE_PROTECTION
+        if work.credit:
+            return CancelReason.CREDIT  # a maker it crossed was beyond credit, ours or its owner's
         return CancelReason.EXPIRED
+
+    # --- credit (zmqex.core.credit) -------------------------------------------------------
+
+    def _credit_sync(self, take: Reservation) -> None:
+        """Tell credit what ``take`` has in flight now: what it still reserves, at the maker's price."""
+        maker = self._ctx.ledger.orders.get(take.maker)
+        if maker is not None and maker.price is not None:
+            self._ctx.credit.reserve(TAKE + take.request, maker.owner, maker.price, take.reserved)
+
+    def credit_pending(self) -> Iterator[Pending]:
+        """What our takes have in flight, from scratch (for Credit.rebuild and its check). O(takes)."""
+        orders = self._ctx.ledger.orders
+        for take in self.reservations:
+            maker = orders.get(take.maker)
+            if maker is not None and maker.price is not None and take.reserved > 0:
+                yield TAKE + take.request, maker.owner, maker.price, take.reserved
 
     def _work(self, oid: str) -> Working:
         work = self._working.get(oid)

@@ -16,7 +16,7 @@ import msgpack
 from zmqex.errors import DecodeError
 
 #: Version of the peer protocol and event encoding; bumped on any change.
-VERSION = 3
+VERSION = 4  # 4: the cancel reason credit (zmqex.core.credit)
 
 #: Largest frame a node accepts (also set as ZMQ_MAXMSGSIZE on its sockets).
 MAX_FRAME = 4 * 1024 * 1024

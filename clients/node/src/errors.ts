@@ -107,6 +107,13 @@ export class StoreUnavailable extends ZmqexError {
   }
 }
 
+/** A market order found only makers of desks beyond the node's credit (docs/protocol.md, "Credit"). */
+export class CreditRefused extends ZmqexError {
+  constructor(message: string) {
+    super("credit", message);
+  }
+}
+
 /** An error reply whose code has no class of its own; `code` is the node's code as it sent it. */
 export class ErrorReply extends ZmqexError {}
 
@@ -147,6 +154,7 @@ export const ERRORS: Readonly<Record<string, ReplyErrorClass>> = Object.freeze({
   limit: LimitReached,
   insufficient_balance: InsufficientBalance,
   store_unavailable: StoreUnavailable,
+  credit: CreditRefused,
 });
 
 /** The error an error reply with `code` stands for. */

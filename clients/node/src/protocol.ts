@@ -35,6 +35,9 @@ export const ARGUMENTS = {
   otc: [],
   fund: ["account", "usd", "btc"],
   balance: ["account"],
+  set_credit: ["desk", "limit", "daily"],
+  settle: ["desk", "usd"],
+  credit: [],
 } as const satisfies Record<string, readonly string[]>;
 export type Op = keyof typeof ARGUMENTS;
 export const OPS = Object.keys(ARGUMENTS) as Op[];
@@ -60,7 +63,7 @@ export const MAX_PROTECTION_BPS = 10_000;
 export const STATUSES = ["open", "partial", "filled", "cancelled", "expired"] as const;
 export type OrderStatus = (typeof STATUSES)[number];
 export const REASONS = [
-  "user", "expired", "would_cross", "self_trade", "disconnect", "price_protection", "amended", "killed",
+  "user", "expired", "would_cross", "self_trade", "disconnect", "price_protection", "amended", "killed", "credit",
 ] as const;
 export type Reason = (typeof REASONS)[number];
 /** When a `place` is answered: once its matching is done (the default), or at once. */
@@ -106,7 +109,8 @@ export const DROPPED = "dropped";
 /** Every code of an error reply to a request. */
 export const ERROR_CODES = [
   "malformed", "invalid_amount", "invalid_request", "unknown_order", "not_owner", "order_closed", "rejected",
-  "busy", "rate_limited", "limit", "store_unavailable", "insufficient_balance", "unsupported_version", "unknown_op",
+  "busy", "rate_limited", "limit", "store_unavailable", "insufficient_balance", "credit", "unsupported_version",
+  "unknown_op",
 ] as const;
 
 /** A fill: `maker` is the resting order, whose owner granted it at the maker's price. */
@@ -166,7 +170,11 @@ export interface Order extends OrderUpdate {
 }
 
 /** One book level: price, total quantity, number of orders (0 in a book stream's changes: the level is gone). */
-export type Level = [price: string, qty: string, orders: number];
+/**
+ * While the node has credit limits set, a level of `bids` or `asks` has a fourth element: what of it
+ * the node's traders can trade against (docs/protocol.md, "Credit").
+ */
+export type Level = [price: string, qty: string, orders: number, tradeable?: string];
 
 export interface Levels {
   bids: Level[];

@@ -306,17 +306,21 @@ function qty(value: unknown, what: string, zero = false): string {
 
 function levels(value: unknown, what: string, changes: boolean): Level[] {
   return list(value, what).map((item): Level => {
-    if (!Array.isArray(item) || item.length !== 3) {
-      throw new DecodeError(`a level of ${what} must be [price, qty, number of orders]`);
+    if (!Array.isArray(item) || (item.length !== 3 && item.length !== 4)) {
+      throw new DecodeError(`a level of ${what} must be [price, qty, number of orders] or [..., tradeable]`);
     }
     const count = int(item[2], `number of orders in ${what}`);
     if (count < (changes ? 0 : 1)) {
       throw new DecodeError(`a level of ${what} has ${count} orders`);
     }
-    if ((count === 0) !== (item[1] === ZERO_QTY)) {
-      throw new DecodeError(`a level of ${what} has a count of 0 exactly when its qty is 0`);
+    if ((count === 0) !== (item[1] === ZERO_QTY) || (count === 0 && item.length === 4)) {
+      throw new DecodeError(`a level of ${what} has a count of 0 exactly when its qty is 0, and then no tradeable`);
     }
-    return [price(item[0], `price in ${what}`), qty(item[1], `qty in ${what}`, true), count];
+    const level: Level = [price(item[0], `price in ${what}`), qty(item[1], `qty in ${what}`, true), count];
+    if (item.length === 4) {
+      level.push(qty(item[3], `tradeable in ${what}`, true));
+    }
+    return level;
   });
 }
 

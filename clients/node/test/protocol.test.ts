@@ -157,4 +157,15 @@ describe("replies", () => {
     assert.throws(() => parseStream({ v: 1, id: 1, stream: "orders", seq: 1, event: "placed", order: {} }, 1),
       DecodeError);
   });
+
+  test("a level may carry what of it the node's credit lets its traders trade against", () => {
+    const empty = { bids: [] as Level[], asks: [] as Level[] };
+    const book = parseBook({ bids: [["100.00", "1.00000000", 1, "0.50000000"]], asks: [], unavailable: empty });
+    assert.deepEqual(book.bids, [["100.00", "1.00000000", 1, "0.50000000"]]);
+    for (const bad of [["100.00", "1.00000000", 1, 5], ["100.00", "1.00000000", 1, "0.5", 1]]) {
+      assert.throws(() => parseBook({ bids: [bad], asks: [], unavailable: empty }), DecodeError);
+    }
+    assert.throws(() => parseBook({ bids: [["1.00", "0.00000000", 0, "0.00000000"]], asks: [], unavailable: empty },
+      true), DecodeError);
+  });
 });
