@@ -14,7 +14,7 @@ from zmqex.core import messages
 from zmqex.core.events import Report, Side
 from zmqex.core.messages import Accept, Share
 from zmqex.core.otc import Status, ref_of
-from zmqex.errors import Busy, Forged, InvalidRequest, OrderClosed, UnknownOrder
+from zmqex.errors import Busy, CreditRefused, Forged, InsufficientBalance, InvalidRequest, OrderClosed, UnknownOrder
 from tests.checked import Network
 
 BUY, SELL = Side.BUY, Side.SELL
@@ -275,3 +275,74 @@ def test_a_desk_that_lost_its_store_makes_no_id_its_peers_hold_already() -> None
     new = rfq(net, "a", BUY, 3, ["b"])
     net.settle()
     assert new != old and {old, new} <= set(net.replica("b").otc.rfqs)
+
+
+# --- with balances and credit --------------------------------------------------------------
+
+
+def test_an_accept_moves_both_traders_balances_exactly_and_a_quote_beyond_its_traders_balance_is_refused() -> None:
+    net = Network(["a", "b"])
+    net.fund("a", "t1", 1_000_00, 0)  # alice: $1,000, no BTC
+    net.fund("b", "q1", 0, 3_000)  # the quoter: 3,000 satoshis
+    r = rfq(net, "a", BUY, 3_000)
+    net.settle()
+    q = quote(net, "b", r, 50_000_00, 3_000)  # checked against its balance, not reserved ...
+    net.fund("b", "q1", 0, -1_000)  # ... so its operator may take some back: the accept finds too little
+    net.settle()
+    net.act("a", "accept", q, 3_000, trader="t1", token="too much")
+    net.settle()
+    assert net.replies["too much"]["reason"] == "insufficient_balance" and not net.replies["too much"]["trade"]
+    net.fund("b", "q1", 0, 1_000)
+    net.act("a", "accept", q, 3_000, trader="t1", token="ok")
+    net.settle()
+    assert net.replies["ok"]["trade"] is not None
+    cost = 50_000_00 * 3_000 // 10**8  # $1.50
+    alice, bob = net.replica("a").balance("t1"), net.replica("b").balance("q1")
+    assert (alice.usd_total, alice.btc_total) == (1_000_00 - cost, 3_000)
+    assert (bob.usd_total, bob.btc_total) == (cost, 0)
+    assert alice.usd_reserved == alice.btc_reserved == bob.usd_reserved == bob.btc_reserved == 0
+
+
+def test_an_accept_reserves_its_traders_balance_until_answered() -> None:
+    net = Network(["a", "b"])
+    net.fund("a", "t1", 60, 0)  # $0.60
+    d = net.place("b", SELL, 1_000, 50_000_00, trader="s", only=["a"])  # 1,000 sats for $0.50
+    net.settle()
+    net.act("a", "accept", d, 1_000, trader="t1")
+    assert net.replica("a").balance("t1").usd_reserved == 50
+    with pytest.raises(InsufficientBalance):  # the $0.50 it reserved is not available to a second one
+        net.act("a", "accept", d, 1_000, trader="t1")
+    net.settle()
+    assert net.replica("a").balance("t1").usd_total == 10 and net.replica("a").balance("t1").usd_reserved == 0
+
+
+def test_a_directed_order_reserves_what_it_may_spend() -> None:
+    net = Network(["a", "b"])
+    net.fund("b", "s", 0, 500)
+    with pytest.raises(InsufficientBalance):
+        net.place("b", SELL, 501, 50_000_00, trader="s", only=["a"])
+    d = net.place("b", SELL, 500, 50_000_00, trader="s", only=["a"])
+    assert net.replica("b").balance("s").btc_reserved == 500
+    net.act("b", "withdraw", d, trader="s")
+    assert net.replica("b").balance("s").btc_reserved == 0
+
+
+def test_credit_refuses_an_accept_at_either_desk() -> None:
+    net = Network(["a", "b"])
+    r = rfq(net, "a", BUY, 10_000)
+    net.settle()
+    q = quote(net, "b", r, 50_000_00, 10_000)  # $5.00
+    net.settle()
+    net.act("b", "set_credit", "a", 4_00)  # b grants a $4 of exposure: not enough
+    net.act("a", "accept", q, 10_000, token="owner says no")
+    net.settle()
+    assert net.replies["owner says no"]["reason"] == "credit"
+    net.act("b", "set_credit", "a", None)
+    net.act("a", "set_credit", "b", 1_00)  # now a's own limit for b has no room: refused before asking
+    with pytest.raises(CreditRefused):
+        net.act("a", "accept", q, 10_000)
+    net.act("a", "set_credit", "b", 10_00)
+    net.act("a", "accept", q, 10_000, token="yes")
+    net.settle()
+    assert net.replies["yes"]["trade"] is not None
+    assert net.replica("a").credit.exposure("b") == 50_000_00 * 10_000 == net.replica("b").credit.exposure("a")
