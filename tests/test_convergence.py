@@ -44,7 +44,7 @@ from zmqex.core.credit import ANY, DAY_MS, UNIT
 from zmqex.core.events import Side, Tif, fill_of, owner_of
 from zmqex.core.replica import Config, Replica
 from zmqex.core.traders import Stp
-from zmqex.core.otc import ref_of
+from zmqex.core.otc import DIRECTED, ref_of
 from zmqex.errors import Busy, InsufficientBalance, InvalidRequest, OrderClosed, Rejected, UnknownOrder
 from tests.checked import Network
 
@@ -79,6 +79,7 @@ class ReplicasUnderFaults(RuleBasedStateMachine):
         self.net = Network(NAMES[:n], config, keyed=NAMES if keyed else None)
         self.client_orders: dict[tuple[str, str, str], str] = {}  # (node, trader, client order id) -> order
         self.wiped: set[str] = set()  # nodes that lost their disk: their OTC records went with it
+        self.before_account: dict[tuple[str, str], set[str]] = {}  # private trades of a trader before it was funded
         self.funded: dict[tuple[str, str], list[int]] = {}  # (node, trader) -> [usd, btc, opened] funded there
         if funds is not None:  # about half the runs: two of the three traders of each node funded, not the third
             for name in self.net.ids:
@@ -299,8 +300,8 @@ class ReplicasUnderFaults(RuleBasedStateMachine):
                     self.net.place(name, Side.SELL if pick % 2 else Side.BUY, qty, price * TICK,
                                    Tif.GTD if pick % 4 == 0 else Tif.GTC, trader="t1", only=only,
                                    expire_at=replica.wall() + valid if pick % 4 == 0 else None)
-        except (InvalidRequest, OrderClosed):
-            return  # more than asked, the request closed or past its answer_by, a desk it does not know
+        except (InvalidRequest, OrderClosed, Rejected):
+            return  # more than asked, closed or past its answer_by, an unknown desk, beyond its trader's balance
 
     @rule(node=picks, pick=picks, qty=qtys)
     def accept(self, node: int, pick: int, qty: int) -> None:
@@ -312,8 +313,8 @@ class ReplicasUnderFaults(RuleBasedStateMachine):
             offer = offers[pick % len(offers)]
             try:
                 self.net.act(name, "accept", offer.id, qty, trader="t2", disclose=bool(pick % 2))
-            except (InvalidRequest, OrderClosed, Busy, UnknownOrder):
-                return  # more than its copy shows open, closed or expired here, its owner down
+            except (InvalidRequest, OrderClosed, Busy, UnknownOrder, Rejected):
+                return  # more than its copy shows open, closed or expired here, its owner down, beyond a limit
 
     @rule(node=picks, pick=picks)
     def withdraw(self, node: int, pick: int) -> None:
@@ -374,6 +375,9 @@ class ReplicasUnderFaults(RuleBasedStateMachine):
         opening = not replica.balances.has_account(who)
         if opening:  # its orders placed unchecked must go first (a fill-or-kill in flight stays: refused)
             self.net.cancel_all(name, who)
+            for item in replica.otc.open_of(who):  # and its directed orders (an accept in flight stays: refused)
+                if item in replica.otc.offers:
+                    self.net.act(name, "withdraw", item, operator=True)
         else:
             balance = replica.balance(who)
             usd = -balance.usd_available if usd is None else usd
@@ -383,6 +387,8 @@ class ReplicasUnderFaults(RuleBasedStateMachine):
             self.net.fund(name, who, usd, btc)
         except (InsufficientBalance, InvalidRequest):
             return  # more than is available, or an order still open
+        if opening:
+            self.before_account[(name, who)] = set(replica.otc.trades)  # not counted for the account
         funds = self.funded.setdefault((name, who), [0, 0, replica.clock.get(name)])
         funds[0] += usd
         funds[1] += btc
@@ -405,7 +411,7 @@ class ReplicasUnderFaults(RuleBasedStateMachine):
 
     @invariant()
     def no_trade_beyond_credit(self) -> None:
-        # What a node traded with a desk, counted here from its ledger and the settlements it
+        # What a node traded with a desk, counted here from its ledger, its private trades and the settlements it
         # reported, against its limits for that desk: a step may bring trades beyond a limit
         # only if they were in flight before it (Credit's own figures, which Replica._check
         # holds to the ledger and the desks' state).  Nor may what is traded and in flight
@@ -429,6 +435,11 @@ class ReplicasUnderFaults(RuleBasedStateMachine):
                     traded[desk] = traded.get(desk, 0) + fill.price * fill.qty
                     if event.ts // DAY_MS == day:
                         today[desk] = today.get(desk, 0) + fill.price * fill.qty
+            for trade in replica.otc.trades.values():  # private trades count the same, off the ledger
+                desk = trade.taker if trade.maker == me else trade.maker
+                traded[desk] = traded.get(desk, 0) + trade.price * trade.qty
+                if trade.ts // DAY_MS == day:
+                    today[desk] = today.get(desk, 0) + trade.price * trade.qty
             credit = replica.credit
             for desk in self.net.ids:
                 if desk == me:
@@ -541,6 +552,19 @@ class ReplicasUnderFaults(RuleBasedStateMachine):
                     reserved[0] += order.price * order.open // 100_000_000
                 else:
                     reserved[1] += order.open
+            desk = replica.otc  # off the book: its private trades since the account opened, its open directed orders
+            for request, trade in desk.trades.items():
+                if desk.trader_of.get(request) != trader or request in self.before_account.get((node, trader), ()):
+                    continue
+                cost = trade.price * trade.qty // 100_000_000
+                bought = (trade.taker == node) == (trade.side is Side.BUY)
+                usd, btc = (usd - cost, btc + trade.qty) if bought else (usd + cost, btc - trade.qty)
+            for offer in desk.offers.values():
+                if offer.owner == node and offer.kind == DIRECTED and offer.open and desk.trader_of.get(offer.id) == trader:
+                    if offer.side is Side.BUY:
+                        reserved[0] += offer.price * offer.open // 100_000_000
+                    else:
+                        reserved[1] += offer.open
             balance = replica.balance(trader)
             assert (balance.usd_total, balance.btc_total) == (usd, btc), f"{trader} at {node}: {balance}"
             assert [balance.usd_reserved, balance.btc_reserved] == reserved, f"{trader} at {node}: {balance}"

@@ -322,6 +322,7 @@ def test_a_directed_order_reserves_what_it_may_spend() -> None:
     with pytest.raises(InsufficientBalance):
         net.place("b", SELL, 501, 50_000_00, trader="s", only=["a"])
     d = net.place("b", SELL, 500, 50_000_00, trader="s", only=["a"])
+    assert d == "b:d1", "the refused one used no id"
     assert net.replica("b").balance("s").btc_reserved == 500
     net.act("b", "withdraw", d, trader="s")
     assert net.replica("b").balance("s").btc_reserved == 0

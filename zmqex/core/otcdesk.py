@@ -88,8 +88,9 @@ class OtcDesk:
         only = self._desks(only)
         if valid_until is not None and valid_until <= ctx.wall():
             raise InvalidRequest("a directed order's expire_at must be in the future")
-        oid = self._new_id(DIRECTED)
+        oid = self._next_id(DIRECTED)
         self.limits.reserve(oid, trader, side, price, qty)  # raises InsufficientBalance, changing nothing
+        self._new_id(DIRECTED)
         offer = Offer(oid, ctx.id, side, price, qty, 0, only, valid_until, "", Status.OPEN, 1, ctx.wall())
         self._own(oid, trader)
         self._put_offer(offer)
@@ -170,10 +171,11 @@ class OtcDesk:
         if not ctx.is_up(offer.owner):
             raise Busy(f"desk {offer.owner} is not reachable now; try again")
         side = offer.side.opposite
-        request = self._new_id(ACCEPT)
         if self.limits.credit_fit(offer.owner, offer.price, qty) < qty:
             raise CreditRefused(f"the credit this desk grants {offer.owner} has no room for this trade")
+        request = self._next_id(ACCEPT)
         self.limits.reserve(request, trader, side, offer.price, qty)  # raises InsufficientBalance, changing nothing
+        self._new_id(ACCEPT)
         self.limits.credit_reserve(request, offer.owner, offer.price, qty)
         accepting = Accepting(request, offer.id, offer.owner, side, offer.price, qty, trader, disclose)
         self._accepting[request] = accepting
@@ -283,6 +285,13 @@ class OtcDesk:
         for accepting in self._accepting.values():
             ctx.send(accepting.owner, Accept(accepting.request, accepting.offer, accepting.qty, accepting.price,
                                              accepting.disclose))
+
+    def open_of(self, trader: str) -> list[str]:
+        """Own directed orders still open, and accepts still waiting, of ``trader``: what reserves balance."""
+        me = self._ctx.id
+        offers = [o.id for o in self.offers.values()
+                  if o.owner == me and o.kind == DIRECTED and o.open and self.trader_of.get(o.id) == trader]
+        return offers + [r for r, a in self._accepting.items() if a.trader == trader]
 
     @property
     def unfinished(self) -> int:
@@ -434,6 +443,10 @@ class OtcDesk:
 
     def _own(self, item_id: str, trader: str) -> None:
         self.trader_of[item_id] = trader
+
+    def _next_id(self, kind: str) -> str:
+        """The id :meth:`_new_id` makes next (to reserve under it before anything is made)."""
+        return otc_id(self._ctx.id, kind, self._next + 1)
 
     def _new_id(self, kind: str) -> str:
         self._next += 1

@@ -551,6 +551,9 @@ class Replica:
         withdrawal beyond what is available), changing nothing.
         """
         self._check_memory()
+        if not self.balances.has_account(trader) and (pending := self.otc.open_of(trader)):
+            raise InvalidRequest(f"{len(pending)} directed orders or accepts of {trader} came before it had an "
+                                 "account, unchecked: withdraw them, or let them end, first")
         self._out.append(Persist(self.balances.fund(trader, usd, btc, self.ledger, self.clock.get(self.id))))
         return self.balances.balance(trader)
 
