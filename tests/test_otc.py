@@ -38,6 +38,16 @@ def quote(net: Network, node: str, rfq_id: str, price: int, qty: int, valid: int
     return str(net.act(node, "quote", rfq_id, price, qty, net.now + valid, trader="q1").id)
 
 
+def quoted(net: Network, side: Side, qty: int, price: int, valid: int = 10 * SEC,
+           desks: list[str] | None = None) -> str:
+    """a asks for a quote, b quotes ``price`` for all of it, and both know: the quote's id."""
+    r = rfq(net, "a", side, qty, desks)
+    net.settle()
+    q = quote(net, "b", r, price, qty, valid)
+    net.settle()
+    return q
+
+
 def test_an_rfq_to_three_desks_answered_by_two_is_accepted_once_and_traded_once() -> None:
     net = Network(["a", "b", "c", "d"])
     r = rfq(net, "a", BUY, 5, ["b", "c", "d"])
@@ -81,10 +91,7 @@ def test_a_report_names_no_desk_unless_both_allow() -> None:
 
 def test_accepts_of_one_quote_in_flight_together_trade_at_most_its_size() -> None:
     net = Network(["a", "b"])
-    r = rfq(net, "a", BUY, 10)
-    net.settle()
-    q = quote(net, "b", r, 100_00, 10)
-    net.settle()
+    q = quoted(net, BUY, 10, 100_00)
     first = net.act("a", "accept", q, 6, token="one")
     second = net.act("a", "accept", q, 6, token="two")  # a's copy still says 10 open: the owner decides
     net.settle()
@@ -98,10 +105,7 @@ def test_accepts_of_one_quote_in_flight_together_trade_at_most_its_size() -> Non
 @pytest.mark.parametrize("withdraw_first", [True, False])
 def test_accept_against_withdraw_one_of_them_wins_whole(withdraw_first: bool) -> None:
     net = Network(["a", "b"])
-    r = rfq(net, "a", BUY, 4)
-    net.settle()
-    q = quote(net, "b", r, 100_00, 4)
-    net.settle()
+    q = quoted(net, BUY, 4, 100_00)
     net.act("a", "accept", q, 4, token="acc")  # on the link a -> b, not yet delivered
     if withdraw_first:
         net.act("b", "withdraw", q, trader="q1")
@@ -119,10 +123,7 @@ def test_accept_against_withdraw_one_of_them_wins_whole(withdraw_first: bool) ->
 
 def test_a_quote_that_expires_before_the_accept_arrives_trades_nothing() -> None:
     net = Network(["a", "b"])
-    r = rfq(net, "a", SELL, 2)
-    net.settle()
-    q = quote(net, "b", r, 100_00, 2, valid=1500)
-    net.settle()
+    q = quoted(net, SELL, 2, 100_00, valid=1500)
     net.act("a", "accept", q, 2, token="acc")
     net.tick(2000)  # b's clock passes valid_until before the accept reaches it
     net.settle()
@@ -185,10 +186,7 @@ def test_bad_otc_commands_change_nothing() -> None:
 
 def test_forged_otc_messages_are_refused() -> None:
     net = Network(["a", "b", "c"])
-    r = rfq(net, "a", BUY, 2, ["b"])
-    net.settle()
-    q = quote(net, "b", r, 100, 2)
-    net.settle()
+    q = quoted(net, BUY, 2, 100, desks=["b"])
     offer = net.replica("a").otc.offers[q]
     c = net.replica("c")
     with pytest.raises(Forged):
@@ -202,10 +200,7 @@ def test_forged_otc_messages_are_refused() -> None:
 
 def test_a_grant_survives_the_owner_crashing_before_its_answer_is_sent() -> None:
     net = Network(["a", "b"])
-    r = rfq(net, "a", BUY, 3)
-    net.settle()
-    q = quote(net, "b", r, 100_00, 3)
-    net.settle()
+    q = quoted(net, BUY, 3, 100_00)
     request = net.act("a", "accept", q, 3, token="acc")
     assert net.deliver("a", "b", crash_before_send=True)  # b grants, persists, dies before sending
     net.restart("b")
@@ -217,24 +212,18 @@ def test_a_grant_survives_the_owner_crashing_before_its_answer_is_sent() -> None
 
 def test_a_pending_accept_survives_the_accepting_desk_crashing() -> None:
     net = Network(["a", "b"])
-    r = rfq(net, "a", BUY, 3)
-    net.settle()
-    q = quote(net, "b", r, 100_00, 3)
-    net.settle()
+    q = quoted(net, BUY, 3, 100_00)
     request = net.act("a", "accept", q, 3)
     net.crash("a")
     net.restart("a")
     net.settle()
     assert request in net.replica("a").otc.trades and request in net.replica("b").otc.trades
-    assert net.replica("a").otc.rfqs[r].accepted == 3
+    assert net.replica("a").otc.rfqs[net.replica("a").otc.offers[q].rfq].accepted == 3
 
 
 def test_an_owner_that_lost_its_store_answers_a_retried_accept_from_the_tape() -> None:
     net = Network(["a", "b", "c"])
-    r = rfq(net, "a", BUY, 3, ["b"])
-    net.settle()
-    q = quote(net, "b", r, 100_00, 3)
-    net.settle()
+    q = quoted(net, BUY, 3, 100_00, desks=["b"])
     request = net.act("a", "accept", q, 3, token="acc")
     assert net.deliver("a", "b", crash_before_send=True)  # granted and persisted, nothing sent
     net.restart("b")
@@ -253,10 +242,7 @@ def test_an_owner_that_lost_its_store_answers_a_retried_accept_from_the_tape() -
 
 def test_accepting_needs_the_owner_up_and_the_node_whole() -> None:
     net = Network(["a", "b"])
-    r = rfq(net, "a", BUY, 3)
-    net.settle()
-    q = quote(net, "b", r, 100_00, 3)
-    net.settle()
+    q = quoted(net, BUY, 3, 100_00)
     net.crash("b")
     net.tick(net.config.peer_timeout_ms + 1)
     with pytest.raises(Busy):
@@ -330,10 +316,7 @@ def test_a_directed_order_reserves_what_it_may_spend() -> None:
 
 def test_credit_refuses_an_accept_at_either_desk() -> None:
     net = Network(["a", "b"])
-    r = rfq(net, "a", BUY, 10_000)
-    net.settle()
-    q = quote(net, "b", r, 50_000_00, 10_000)  # $5.00
-    net.settle()
+    q = quoted(net, BUY, 10_000, 50_000_00)  # $5.00
     net.act("b", "set_credit", "a", 4_00)  # b grants a $4 of exposure: not enough
     net.act("a", "accept", q, 10_000, token="owner says no")
     net.settle()
