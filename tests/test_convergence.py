@@ -560,7 +560,8 @@ class ReplicasUnderFaults(RuleBasedStateMachine):
                 bought = (trade.taker == node) == (trade.side is Side.BUY)
                 usd, btc = (usd - cost, btc + trade.qty) if bought else (usd + cost, btc - trade.qty)
             for offer in desk.offers.values():
-                if offer.owner == node and offer.kind == DIRECTED and offer.open and desk.trader_of.get(offer.id) == trader:
+                mine = offer.owner == node and desk.trader_of.get(offer.id) == trader
+                if mine and offer.kind == DIRECTED and offer.open:
                     if offer.side is Side.BUY:
                         reserved[0] += offer.price * offer.open // 100_000_000
                     else:
