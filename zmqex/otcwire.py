@@ -15,12 +15,13 @@ from typing import Any, TypedDict
 
 from zmqex.core import money, wire
 from zmqex.core.otc import ACCEPT, DIRECTED, MAX_DESKS, QUOTE, RFQ, Offer, Rfq, Trade, parse_otc_id
+from zmqex.core.otcdesk import REASONS
 from zmqex.errors import DecodeError, InvalidRequest
 
 #: Bounds of ``answer_ms`` (an RFQ) and ``valid_ms`` (a quote): how long from now, in ms.
 MIN_MS, MAX_MS = 100, 24 * 3600 * 1000
 #: Why an offer's owner refused an accept (``reason`` of an accept's reply).
-ACCEPT_REASONS = ("closed", "expired", "size", "price", "credit", "insufficient_balance", "unknown")
+ACCEPT_REASONS = REASONS
 OTC_STATUSES = ("open", "filled", "withdrawn", "expired")
 OFFER_KINDS = ("quote", "directed")
 #: What an ``rfqs`` stream message carries: one of these keys.
