@@ -16,7 +16,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from zmqex import protocol
+from zmqex import accountwire, protocol
 from zmqex.api import ClientApi
 from zmqex.core import money
 from zmqex.core.balances import MAX_BTC, MAX_USD, Balance, Balances
@@ -451,7 +451,7 @@ def test_fund_then_balance_over_the_protocol_and_the_funding_is_a_promise() -> N
     assert node.ask(op="place", side="buy", qty="0.01", price="50000", trader="alice", ack="accepted")["ok"]
     node.replica.take_outputs()
     mine = node.ask(op="balance", trader="alice")["result"]
-    assert protocol.parse_balance(mine) == mine
+    assert accountwire.parse_balance(mine) == mine
     assert mine["usd"] == {"total": "1000.50", "reserved": "500.00", "available": "500.50"}
     withdrawn = node.ask(op="fund", account="alice", usd="-500.50", trader="anyone")["result"]
     assert withdrawn["usd"]["available"] == "0.00" and withdrawn["btc"]["total"] == "0.25000000"
@@ -524,16 +524,16 @@ def test_a_funding_is_refused_while_the_store_cannot_be_written() -> None:
 def test_a_client_builds_fund_requests_as_a_node_reads_them() -> None:
     from decimal import Decimal
 
-    assert protocol.fund_request("alice", Decimal("-1.50"), 2) == {"account": "alice", "usd": "-1.50",
+    assert accountwire.fund_request("alice", Decimal("-1.50"), 2) == {"account": "alice", "usd": "-1.50",
                                                                     "btc": "2.00000000"}
-    assert protocol.fund_request("alice", "0.1") == {"account": "alice", "usd": "0.10"}
-    assert protocol.fund_args(protocol.fund_request("bob", "-0.01", Decimal("1E-8"))) == ("bob", -1, 1)
+    assert accountwire.fund_request("alice", "0.1") == {"account": "alice", "usd": "0.10"}
+    assert accountwire.fund_args(accountwire.fund_request("bob", "-0.01", Decimal("1E-8"))) == ("bob", -1, 1)
     for bad in (0.1, True, Decimal("NaN"), "1.001", Decimal("0.001"), 10**17):
         with pytest.raises(InvalidAmount):
-            protocol.fund_request("alice", bad)  # type: ignore[arg-type]
+            accountwire.fund_request("alice", bad)  # type: ignore[arg-type]
     with pytest.raises(InvalidRequest):
-        protocol.fund_request("not a name", "1")
-    assert protocol.balance_request() == {} and protocol.balance_request("bob") == {"account": "bob"}
+        accountwire.fund_request("not a name", "1")
+    assert accountwire.balance_request() == {} and accountwire.balance_request("bob") == {"account": "bob"}
 
 
 @pytest.mark.parametrize("mutate", [
@@ -546,11 +546,11 @@ def test_a_client_builds_fund_requests_as_a_node_reads_them() -> None:
 def test_a_bad_balance_reply_raises_decode_error(mutate: Any) -> None:
     from zmqex.errors import DecodeError
 
-    good = protocol.balance_view(Balance("alice", 10_00, 2_50, BTC, 0))
-    assert protocol.parse_balance(good) == good
+    good = accountwire.balance_view(Balance("alice", 10_00, 2_50, BTC, 0))
+    assert accountwire.parse_balance(good) == good
     mutate(good)
     with pytest.raises(DecodeError):
-        protocol.parse_balance(good)
+        accountwire.parse_balance(good)
 
 
 # --- the store keeps fundings; a store of the version before balances is upgraded in place ----------

@@ -9,7 +9,7 @@ from __future__ import annotations
 import msgpack
 import pytest
 
-from zmqex import protocol
+from zmqex import accountwire, protocol
 from zmqex.api import ClientApi
 from zmqex.core.clock import VectorClock
 from zmqex.core.config import Config
@@ -439,21 +439,21 @@ def test_the_credit_view_on_the_wire_and_what_a_client_reads_of_it():
     view = ask(api, op="credit")["result"]
     assert view["desks"] == {"b": {"limit": "150.00", "daily": "1000.50", "exposure": "0.00", "pending": "150.00",
                                    "today": "0.00", "room": "0.00"}}
-    assert protocol.parse_credit(msgpack.unpackb(msgpack.packb(view))) == view
+    assert accountwire.parse_credit(msgpack.unpackb(msgpack.packb(view))) == view
     assert ask(api, op="settle", desk="b", usd="10")["result"]["settled"] == "0.00"  # nothing traded yet
     for bad in ({**view, "desks": {"b c": view["desks"]["b"]}}, {**view, "default": 1},
                 {**view, "desks": {"b": {**view["desks"]["b"], "room": "1"}}},
                 {**view, "desks": {"b": {k: v for k, v in view["desks"]["b"].items() if k != "limit"}}}):
         with pytest.raises(DecodeError):
-            protocol.parse_credit(bad)
+            accountwire.parse_credit(bad)
 
 
 def test_client_side_arguments_are_checked_as_the_node_checks_them():
-    assert protocol.set_credit_request("b", "150", None) == {"desk": "b", "limit": "150.00"}
-    assert protocol.set_credit_request("*", 0, "1.5") == {"desk": "*", "limit": "0.00", "daily": "1.50"}
-    assert protocol.settle_request("b", 12) == {"desk": "b", "usd": "12.00"}
-    for call in (lambda: protocol.set_credit_request("b", 1.5), lambda: protocol.set_credit_request("b", -1),
-                 lambda: protocol.settle_request("b", "0"), lambda: protocol.settle_request("*", "1")):
+    assert accountwire.set_credit_request("b", "150", None) == {"desk": "b", "limit": "150.00"}
+    assert accountwire.set_credit_request("*", 0, "1.5") == {"desk": "*", "limit": "0.00", "daily": "1.50"}
+    assert accountwire.settle_request("b", 12) == {"desk": "b", "usd": "12.00"}
+    for call in (lambda: accountwire.set_credit_request("b", 1.5), lambda: accountwire.set_credit_request("b", -1),
+                 lambda: accountwire.settle_request("b", "0"), lambda: accountwire.settle_request("*", "1")):
         with pytest.raises((InvalidAmount, InvalidRequest)):
             call()
 

@@ -21,7 +21,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from zmqex import errors, otcwire, protocol, sim
+from zmqex import accountwire, errors, otcwire, protocol, sim
 from zmqex.api import ClientApi
 from zmqex.otcapi import AcceptToken
 from zmqex.core import money, wire
@@ -696,9 +696,9 @@ def test_every_op_the_doc_names_takes_those_arguments_and_answers_that_result():
 
 def test_the_doc_fund_bounds():
     amounts = DOC.split("The amounts of a `fund`")[1].split("\n\n")[0]
-    assert f"a `usd` at most {int(money.format_price(protocol.MAX_FUND_USD).split('.')[0]):,}.00 either way" in \
+    assert f"a `usd` at most {int(money.format_price(accountwire.MAX_FUND_USD).split('.')[0]):,}.00 either way" in \
         amounts.replace("\n", " ")
-    assert f"a `btc` at most {protocol.MAX_FUND_BTC // money.SATS_PER_BTC:,} either way" in amounts.replace("\n", " ")
+    assert f"a `btc` at most {accountwire.MAX_FUND_BTC // money.SATS_PER_BTC:,} either way" in amounts.replace("\n", " ")
 
 
 def test_the_doc_status_fields_are_what_a_node_sends():

@@ -58,7 +58,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, NamedTuple, Protocol
 
-from zmqex import health, protocol
+from zmqex import accountwire, health, protocol
 from zmqex.core import wire
 from zmqex.core.events import CancelReason, Event, parse_order_id
 from zmqex.core.queries import fill_info
@@ -495,42 +495,42 @@ class ClientApi:
         cod = self.cod.get(caller.identity)
         return protocol.cod(0 if cod is None else cod.timeout_ms)
 
-    def _fund(self, caller: Caller, request_id: Any, req: dict[str, Any]) -> protocol.BalanceView:
+    def _fund(self, caller: Caller, request_id: Any, req: dict[str, Any]) -> accountwire.BalanceView:
         """An operator's (without keys, anyone's: names are only claimed there): fund a trader's account."""
         if caller.keyed and not caller.operator:
             raise NotOwner("only an operator may fund a trader")
-        account, usd, btc = protocol.fund_args(req)
+        account, usd, btc = accountwire.fund_args(req)
         balance = self.replica.fund(account, usd, btc)
         self.changed = True  # the reply waits for the funding's commit
-        return protocol.balance_view(balance)
+        return accountwire.balance_view(balance)
 
-    def _balance(self, caller: Caller, request_id: Any, req: dict[str, Any]) -> protocol.BalanceView:
+    def _balance(self, caller: Caller, request_id: Any, req: dict[str, Any]) -> accountwire.BalanceView:
         """A trader's own account; an operator (without keys, anyone) may name any trader's."""
-        account = protocol.balance_args(req)
+        account = accountwire.balance_args(req)
         if account is None:
             account = caller.trader
         elif account != caller.trader and caller.keyed and not caller.operator:
             raise NotOwner("only an operator may see another trader's balance")
-        return protocol.balance_view(self.replica.balance(account))
+        return accountwire.balance_view(self.replica.balance(account))
     # --- credit (zmqex.core.credit): operators' ops (protocol.OPERATOR_OPS, checked in handle) ------
 
-    def _set_credit(self, caller: Caller, request_id: Any, req: dict[str, Any]) -> protocol.CreditView:
-        desk, limit, daily = protocol.credit_args(req)
+    def _set_credit(self, caller: Caller, request_id: Any, req: dict[str, Any]) -> accountwire.CreditView:
+        desk, limit, daily = accountwire.credit_args(req)
         self.replica.set_credit(desk, limit, daily)
         self.changed = True
         self.streams.peers_changed()  # what of each level this desk may trade against moved with it
-        return protocol.credit_view(self.replica.credit_view())
+        return accountwire.credit_view(self.replica.credit_view())
 
     def _settle(self, caller: Caller, request_id: Any, req: dict[str, Any]) -> dict[str, Any]:
-        desk, cents = protocol.settle_args(req)
+        desk, cents = accountwire.settle_args(req)
         done = self.replica.settle(desk, cents)
         if done:
             self.changed = True
             self.streams.peers_changed()
-        return protocol.settled(done, protocol.credit_view(self.replica.credit_view()))
+        return accountwire.settled(done, accountwire.credit_view(self.replica.credit_view()))
 
-    def _credit(self, caller: Caller, request_id: Any, req: dict[str, Any]) -> protocol.CreditView:
-        return protocol.credit_view(self.replica.credit_view())
+    def _credit(self, caller: Caller, request_id: Any, req: dict[str, Any]) -> accountwire.CreditView:
+        return accountwire.credit_view(self.replica.credit_view())
 
     def forget(self, identity: bytes) -> None:
         """A connection is gone (the node can no longer route to it): its subscriptions end unsaid.

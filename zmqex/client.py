@@ -45,11 +45,12 @@ from typing import Any, Self
 import zmq
 import zmq.auth
 
-from zmqex import otcwire, protocol
+from zmqex import accountwire, otcwire, protocol
 from zmqex.core import money, wire
 from zmqex.core.money import Amount
 from zmqex.errors import DecodeError, InvalidRequest, StreamEnded, Timeout
-from zmqex.protocol import BalanceView, BookView, CreditView, FillView, OrderView, Page
+from zmqex.accountwire import BalanceView, CreditView
+from zmqex.protocol import BookView, FillView, OrderView, Page
 
 log = logging.getLogger(__name__)
 
@@ -223,12 +224,12 @@ class Client(_Connection):
     def fund(self, account: str, usd: Amount | None = None, btc: Amount | None = None) -> BalanceView:
         """An operator's: move ``usd`` and ``btc`` into trader ``account``'s balance at this node
         (negative: out of it; the first funding opens the account); returns the balance after."""
-        return protocol.parse_balance(self._request("fund", protocol.fund_request(account, usd, btc)))
+        return accountwire.parse_balance(self._request("fund", accountwire.fund_request(account, usd, btc)))
 
     def balance(self, account: str | None = None) -> BalanceView:
         """This trader's balance at this node (an operator may name any ``account``): for USD and BTC,
         ``total``, what its open orders ``reserved``, and ``available``, the rest."""
-        return protocol.parse_balance(self._request("balance", protocol.balance_request(account)))
+        return accountwire.parse_balance(self._request("balance", accountwire.balance_request(account)))
 
     def subscribe(self, stream: str, depth: int | None = None, timeout: float | None = None) -> Subscription:
         """A stream (``trades``, ``orders`` or ``book``) on a connection of its own; see :class:`Subscription`."""
@@ -242,15 +243,15 @@ class Client(_Connection):
         """Set this node's credit limits for trades with ``desk`` (a node id, or ``*`` for every desk
         without its own): USD of open exposure, and of notional traded a UTC day; None: no such limit
         (both None: the desk's own limits go).  An operator's op (any connection without keys)."""
-        return protocol.parse_credit(self._request("set_credit", protocol.set_credit_request(desk, limit, daily)))
+        return accountwire.parse_credit(self._request("set_credit", accountwire.set_credit_request(desk, limit, daily)))
 
     def settle(self, desk: str, usd: Amount) -> tuple[str, CreditView]:
         """Mark up to ``usd`` of this node's exposure to ``desk`` settled; (USD it did, the credit after)."""
-        return protocol.parse_settled(self._request("settle", protocol.settle_request(desk, usd)))
+        return accountwire.parse_settled(self._request("settle", accountwire.settle_request(desk, usd)))
 
     def credit(self) -> CreditView:
         """This node's credit limits, and per desk its exposure, in flight, today's traded and room (USD)."""
-        return protocol.parse_credit(self._request("credit"))
+        return accountwire.parse_credit(self._request("credit"))
 
     def _page(self, op: str, since: int, limit: int) -> Page:
         return protocol.parse_page(op, self._request(op, protocol.page_request(since, limit)))

@@ -24,7 +24,7 @@ import zmq.auth
 from ccxt.base.decimal_to_precision import TICK_SIZE
 from ccxt.base.errors import ArgumentsRequired, BadRequest, InvalidOrder
 
-from zmqex import protocol
+from zmqex import accountwire, protocol
 from zmqex.ccxt.errors import translated
 from zmqex.ccxt.structures import SYMBOL, Structures
 from zmqex.client import Client
@@ -273,7 +273,7 @@ def _order_ref(order_id: str | None, options: Mapping[str, Any], method: str) ->
     return {"order_id": order_id} if order_id is not None else {"client_order_id": coid}
 
 
-def funded_or_open_orders(node: Client) -> protocol.BalanceView | list[protocol.OrderView]:
+def funded_or_open_orders(node: Client) -> accountwire.BalanceView | list[protocol.OrderView]:
     """The trader's balance; for a trader without an account (or a node older than balances), its
     open orders instead, which say only what they commit."""
     try:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from zmqex import protocol
+from zmqex import accountwire, protocol
 from zmqex.core import money
 
 if TYPE_CHECKING:
@@ -142,7 +142,7 @@ class Structures(_Ccxt):  # type: ignore[misc]  # mypy: a mixin over ccxt's Exch
         book["info"] = view
         return book
 
-    def _balance(self, answer: protocol.BalanceView | list[protocol.OrderView]) -> dict[str, Any]:
+    def _balance(self, answer: accountwire.BalanceView | list[protocol.OrderView]) -> dict[str, Any]:
         """The trader's balance, as ccxt's: ``free`` is what the node says is available, ``used`` what
         its orders reserve, ``total`` both; the node's own view in ``info``.  A trader the operator
         never funded has no balance: then what its open orders commit (``_committed``)."""
