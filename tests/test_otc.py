@@ -330,3 +330,16 @@ def test_credit_refuses_an_accept_at_either_desk() -> None:
     net.settle()
     assert net.replies["yes"]["trade"] is not None
     assert net.replica("a").credit.exposure("b") == 50_000_00 * 10_000 == net.replica("b").credit.exposure("a")
+
+
+def test_a_restart_reserves_a_directed_order_again_on_top_of_what_fills_brought() -> None:
+    net = Network(["a", "b"])
+    net.fund("b", "s", 0, 10)
+    net.place("a", SELL, 5, 50_000_00)
+    net.place("b", BUY, 5, 50_000_00, trader="s")  # s buys 5 more satoshis from a: 15 now
+    net.settle()
+    net.fund("b", "s", 1_00, 0)
+    d = net.place("b", SELL, 15, 50_000_00, trader="s", only=["a"])  # all of them, directed
+    net.crash("b")
+    net.restart("b")
+    assert net.replica("b").balance("s").btc_reserved == 15 and d in net.replica("b").otc.offers

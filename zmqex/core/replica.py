@@ -954,10 +954,12 @@ class Replica:
         self.maker.restore((o.sender, o.reply) for o in durable.answers)
         self.holds.restore(durable.holds.values(), ((h.sender, h.reply) for h in durable.settled_holds))
         self.coordinator.restore(durable.decisions.values(), [s.id for s in own_open if ATOMIC[s.tif]])
-        self.otc.restore(durable.otc)
         for peer in self.clock:
             self.add_peer(peer)
         self._reconcile()
+        # After the reconcile: balances count the ledger's fills there, and the OTC desk's trades and
+        # reservations come on top of them.
+        self.otc.restore(durable.otc)
         if durable.recovering is not None:
             self.recover(durable.recovering)  # it died recovering: its peers still hold the rest
         self._out = []
