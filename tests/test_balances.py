@@ -27,7 +27,7 @@ from zmqex.core.outputs import Funding, Persist
 from zmqex.core.replica import Config, Replica
 from zmqex.core.takes import Reservations
 from zmqex.core.traders import Traders
-from zmqex.errors import InsufficientBalance, InvalidAmount, InvalidRequest, InvariantViolation, Rejected
+from zmqex.errors import InsufficientBalance, InvalidAmount, InvalidRequest, InvariantViolation
 from tests.checked import Network
 
 BTC = money.SATS_PER_BTC

@@ -61,7 +61,7 @@ from zmqex.core import wire
 from zmqex.core.clock import VectorClock
 from zmqex.core.context import Context
 from zmqex.core.events import Event, from_wire
-from zmqex.core.ledger import FILL_ITEM, ITEM_KINDS, ORDER_ITEM, REPORT_ITEM, export, rebuild
+from zmqex.core.ledger import ITEM_KINDS, export, rebuild
 from zmqex.core.log import EventLog
 from zmqex.core.messages import Heartbeat, SnapshotPage, SyncReply, SyncRequest
 from zmqex.core.outputs import Checkpoint

@@ -66,7 +66,7 @@ from zmqex.core.messages import (
     Accept, AcceptReply, Audit, AuditReply, Confirm, ConfirmReply, Gossip, Heartbeat, Hold, HoldReply, Inquire,
     Message, Records, RecordsRequest, Share, ShareAck, SnapshotPage, SyncReply, SyncRequest, Take, TakeReply,
 )
-from zmqex.core.otc import DIRECTED, QUOTE, RFQ, Offer, Rfq, is_otc_id
+from zmqex.core.otc import Offer, Rfq
 from zmqex.core.accounts import NodeLimits
 from zmqex.core.otcdesk import OtcDesk
 from zmqex.core.queries import fill_info
