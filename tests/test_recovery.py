@@ -53,3 +53,21 @@ def test_a_down_member_keeps_a_recovering_node_waiting() -> None:
     net.restart("c")
     net.settle()
     assert not net.replica("a").recovering
+
+
+def test_an_order_with_an_expiry_that_comes_back_while_recovering_expires_once_the_node_has_it_all() -> None:
+    net = Network(["a", "b", "c"])
+    gtd = net.place("a", Side.SELL, 5, 100, "gtd", expire_at=net.now + 60_000)
+    net.settle()
+    net.crash("c")  # a cannot finish recovering while c may hold events of its
+    net.wipe("a")
+    net.restart("a")
+    for _ in range(10):  # b gives a its order back (every step checked: a does not schedule it yet)
+        net.tick(500)
+        net.drain()
+    assert net.replica("a").recovering and gtd in net.replica("a").ledger.orders
+    net.restart("c")
+    net.settle()
+    net.tick(60_000)
+    net.settle()
+    assert {r.ledger.orders[gtd].status for r in net.live()} == {"expired"}
