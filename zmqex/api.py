@@ -67,7 +67,8 @@ from zmqex.errors import (Busy, DecodeError, LimitReached, LocalError, NotOwner,
                           UnknownOrder)
 from zmqex.history import History
 from zmqex.limits import DEFAULT, Limits
-from zmqex.otcapi import AcceptToken, OtcOps, is_item_id
+from zmqex.core.otc import is_otc_id
+from zmqex.otcapi import AcceptToken, OtcOps
 from zmqex.protocol import VERSION as VERSION  # re-exported: node.py reads api.VERSION
 from zmqex.streams import Frames, Streams, book_view
 
@@ -218,7 +219,7 @@ class ClientApi:
         """The reply to a ``place`` whose flow has ended, or to an ``accept`` its offer's owner answered:
         (identity, frame); None if it was answered at once."""
         if type(token) is AcceptToken:
-            return token.identity, wire.pack(protocol.ok_reply(token.request_id, self.otc.accepted(token, result)))
+            return token.identity, wire.pack(protocol.ok_reply(token.request_id, self.otc.accepted(result)))
         assert type(token) is Token
         self.pending -= 1
         left = self._pending_of[token.trader] - 1
@@ -375,7 +376,7 @@ class ClientApi:
         return found
 
     def _cancel(self, caller: Caller, request_id: Any, req: dict[str, Any]) -> Mapping[str, Any]:
-        if is_item_id(req.get("order_id")):  # a quote, directed order or request for quote: withdrawn
+        if is_otc_id(req.get("order_id")):  # a quote, directed order or request for quote: withdrawn
             self.changed = True
             return self.otc.withdraw_view(caller, req["order_id"])
         oid = self._resolve(caller, req)

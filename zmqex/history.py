@@ -60,8 +60,8 @@ class History:
         ledger = self.replica.ledger
         reports = ledger.reports
         if len(reports) > self._reports:
-            for event in itertools.islice(reports.values(), self._reports, None):
-                self._ids.append((event.id, True))
+            new_reports = list(itertools.islice(reversed(reports.values()), len(reports) - self._reports))
+            self._ids.extend((event.id, True) for event in reversed(new_reports))  # O(new): from the end
             self._reports = len(reports)
         fills = ledger.fills
         missing = len(fills) - self._fills

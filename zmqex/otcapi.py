@@ -17,7 +17,8 @@ from __future__ import annotations
 from typing import Any, NamedTuple
 
 from zmqex import otcwire, protocol
-from zmqex.core.otc import Rfq, is_otc_id
+from zmqex.core.otc import Rfq
+from zmqex.core.otcdesk import OtcDesk
 from zmqex.core.replica import Replica
 
 
@@ -74,19 +75,15 @@ class OtcOps:
 
     def _otc(self, caller: Any, request_id: Any, req: dict[str, Any]) -> dict[str, Any]:
         desk, me = self.replica.otc, self.replica.id
-        trades = [t for request, t in desk.trades.items()
-                  if caller.operator or desk.trader_of.get(request) == caller.trader]
+        trades = [t for request, t in desk.trades.items() if sees_trade(desk, request, caller.trader, caller.operator)]
         return {"rfqs": [otcwire.rfq_view(r, me) for r in desk.rfqs.values()],
                 "offers": [otcwire.offer_view(o, me) for o in desk.offers.values()],
                 "trades": [otcwire.trade_view(t, me) for t in trades]}
 
-    def accepted(self, token: AcceptToken, result: dict[str, Any]) -> otcwire.AcceptView:
+    def accepted(self, result: dict[str, Any]) -> otcwire.AcceptView:
         return otcwire.accept_view(result["request"], result["reason"], result["trade"], self.replica.id)
 
-    def sees_trade(self, request: str, trader: str, operator: bool) -> bool:
-        return operator or self.replica.otc.trader_of.get(request) == trader
 
-
-def is_item_id(value: Any) -> bool:
-    """Whether a ``cancel``'s order_id names an OTC item (withdrawn instead of cancelled)."""
-    return is_otc_id(value)
+def sees_trade(desk: OtcDesk, request: str, trader: str, operator: bool) -> bool:
+    """Whether ``trader`` may see private trade ``request`` of this desk: its own, or an operator any."""
+    return operator or desk.trader_of.get(request) == trader

@@ -181,15 +181,16 @@ class Probe:
     def _take_snapshot(self, node: Node) -> Snapshot:
         replica, api = node.replica, node.api
         taker, maker = replica.taker.unfinished, replica.maker.unfinished
-        holds, deciding = replica.holds.unfinished, replica.coordinator.unfinished
+        holds, deciding, otc = replica.holds.unfinished, replica.coordinator.unfinished, replica.otc.unfinished
         queues = {
             "pending_places": api.pending,  # place requests whose matching is not done
             "taker_work": taker,  # own orders taking: takes in flight, passes to run
             "maker_waiting": maker,  # peers' takes parked or queued here
             "holds": holds,  # parts of own orders held for fill-or-kill coordinators
             "fok_working": deciding,  # own fill-or-kill orders being decided or settled
+            "otc_waiting": otc,  # accepts awaiting their answer, offers and requests not yet acknowledged
             # awaiting causal delivery, or local messages
-            "held_events": replica.in_flight - taker - maker - holds - deciding,
+            "held_events": replica.in_flight - taker - maker - holds - deciding - otc,
             "slow_readers": node.slow_readers,  # clients owed dropped-message notices
         }
         store = node.store

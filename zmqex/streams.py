@@ -54,6 +54,7 @@ from zmqex.core import wire
 from zmqex import otcwire
 from zmqex.core.events import Cancel, Event, Fill, NewOrder, Report, Side, owner_of
 from zmqex.core.otc import Offer, Rfq, Trade
+from zmqex.otcapi import sees_trade
 from zmqex.core.credit import Rooms
 from zmqex.core.queries import fill_info
 from zmqex.core.replica import Replica
@@ -273,18 +274,14 @@ class Streams:
         later = _Later(events, self.replica.id) if self._orders or self._all_orders else None
         for i, event in enumerate(events):
             body = event.body
-            if isinstance(body, Fill):
+            if isinstance(body, (Fill, Report)):  # the tape: a report is a fill without order ids
                 fill = protocol.fill_view(fill_info(event, self.replica.ledger))
                 if self._trades:
                     packed = wire.pack(protocol.TRADE) + wire.pack(fill)
                     frames += [sub.frame(packed, 1, True, self.now) for sub in self._trades.values()]
-                if later is not None:
+                if later is not None and isinstance(body, Fill):
                     for oid, liquidity in ((body.maker, MAKER), (body.taker, TAKER)):
                         frames += self._order_changed(oid, FILLED, later, i, fill, liquidity)
-            elif isinstance(body, Report):
-                if self._trades:
-                    packed = wire.pack(protocol.TRADE) + wire.pack(protocol.fill_view(fill_info(event, self.replica.ledger)))
-                    frames += [sub.frame(packed, 1, True, self.now) for sub in self._trades.values()]
             elif later is not None and event.origin == self.replica.id:  # only the owner places and cancels
                 if isinstance(body, NewOrder):
                     frames += self._order_changed(event.order_id, PLACED, later, i)
@@ -298,8 +295,8 @@ class Streams:
             return []
         me = self.replica.id
         if isinstance(item, Trade):
-            trader = self.replica.otc.trader_of.get(item.request)
-            subs = [sub for sub in self._rfqs.values() if sub.operator or sub.trader == trader]
+            desk = self.replica.otc
+            subs = [sub for sub in self._rfqs.values() if sees_trade(desk, item.request, sub.trader, sub.operator)]
             body = wire.pack(otcwire.TRADE_ITEM) + wire.pack(otcwire.trade_view(item, me))
         else:
             subs = list(self._rfqs.values())

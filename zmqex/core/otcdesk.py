@@ -92,7 +92,7 @@ class OtcDesk:
         self.limits.reserve(oid, trader, side, price, qty)  # raises InsufficientBalance, changing nothing
         self._new_id(DIRECTED)
         offer = Offer(oid, ctx.id, side, price, qty, 0, only, valid_until, "", Status.OPEN, 1, ctx.wall())
-        self._own(oid, trader)
+        self.trader_of[oid] = trader
         self._put_offer(offer)
         log.info("directed order %s: %s %s @ %s for %s", oid, side.value, money.format_qty(qty),
                  money.format_price(price), ",".join(only))
@@ -106,7 +106,7 @@ class OtcDesk:
             raise InvalidRequest("a request for quote's answer_by must be in the future")
         rid = self._new_id(RFQ)
         rfq = Rfq(rid, ctx.id, side, qty, desks, answer_by, 0, Status.OPEN, 1, ctx.wall())
-        self._own(rid, trader)
+        self.trader_of[rid] = trader
         self._put_rfq(rfq)
         return rfq
 
@@ -128,7 +128,7 @@ class OtcDesk:
         self.limits.check(trader, side, price, qty)  # not reserved: checked again when accepted
         qid = self._new_id(QUOTE)
         offer = Offer(qid, ctx.id, side, price, qty, 0, (rfq.owner,), valid_until, rfq_id, Status.OPEN, 1, ctx.wall())
-        self._own(qid, trader)
+        self.trader_of[qid] = trader
         self._put_offer(offer)
         log.info("quote %s on %s: %s %s @ %s until %d", qid, rfq_id, side.value, money.format_qty(qty),
                  money.format_price(price), valid_until)
@@ -316,12 +316,12 @@ class OtcDesk:
                 offer = offer_from_wire(data[0])
                 self.offers[offer.id] = offer
                 if offer.owner == self._ctx.id:
-                    self._own(offer.id, data[1])
+                    self.trader_of[offer.id] = data[1]
             elif kind == "rfq":
                 rfq = rfq_from_wire(data[0])
                 self.rfqs[rfq.id] = rfq
                 if rfq.owner == self._ctx.id:
-                    self._own(rfq.id, data[1])
+                    self.trader_of[rfq.id] = data[1]
             elif kind == "trade":
                 trade = trade_from_wire(data[0])
                 self.trades[trade.request] = trade
@@ -440,9 +440,6 @@ class OtcDesk:
     def _share(self, item: Offer | Rfq) -> None:
         self._sharing.put(item)
         self._ctx.notify(OtcChanged(item))
-
-    def _own(self, item_id: str, trader: str) -> None:
-        self.trader_of[item_id] = trader
 
     def _next_id(self, kind: str) -> str:
         """The id :meth:`_new_id` makes next (to reserve under it before anything is made)."""
