@@ -582,7 +582,7 @@ def test_fundings_survive_the_sqlite_store_and_rebuild_the_same_balances(tmp_pat
                                                           BTC // 4)
 
 
-def test_a_store_of_schema_version_3_is_upgraded_and_an_older_one_refused(tmp_path: Any) -> None:
+def test_stores_of_schema_versions_3_and_4_are_upgraded_and_an_older_one_refused(tmp_path: Any) -> None:
     import sqlite3
 
     from zmqex import store as stores
@@ -590,21 +590,25 @@ def test_a_store_of_schema_version_3_is_upgraded_and_an_older_one_refused(tmp_pa
 
     net = Network(["a"])
     oid = net.place("a", Side.SELL, 5, 100, trader="alice")
-    for version, directory in ((3, tmp_path / "v3"), (2, tmp_path / "v2")):
+    for version in (4, 3, 2):
+        directory = tmp_path / f"v{version}"
         store = stores.SqliteStore(directory, "a")
         store.commit(net.nodes["a"].store)
         store.close()
-        db = sqlite3.connect(directory / stores.FILENAME)  # as a zmqex before balances left it
-        db.execute("DROP TABLE funding")
+        db = sqlite3.connect(directory / stores.FILENAME)  # as a zmqex before envelopes (and balances) left it
+        db.execute("ALTER TABLE events DROP COLUMN last")
+        if version < 4:
+            db.execute("DROP TABLE funding")
         db.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", (str(version),))
         db.commit()
         db.close()
     with pytest.raises(StoreError, match="schema version 2; .* start from an empty data directory"):
         stores.SqliteStore(tmp_path / "v2", "a")
-    store = stores.SqliteStore(tmp_path / "v3", "a")
-    store.commit([Funding("bob", 5, 0, 1)])
-    assert store._meta("schema_version") == str(stores.SCHEMA_VERSION) == "4"
-    restored = Replica.restore("a", store.records())
-    store.close()
-    assert oid in restored.ledger.orders and restored.traders.of[oid] == "alice"  # nothing of it lost
-    assert restored.balance("bob") == Balance("bob", 5, 0, 0, 0)
+    for version in (3, 4):
+        store = stores.SqliteStore(tmp_path / f"v{version}", "a")
+        store.commit([Funding("bob", 5, 0, 1)])
+        assert store._meta("schema_version") == str(stores.SCHEMA_VERSION) == "5"
+        restored = Replica.restore("a", store.records())
+        store.close()
+        assert oid in restored.ledger.orders and restored.traders.of[oid] == "alice"  # nothing of it lost
+        assert restored.balance("bob") == Balance("bob", 5, 0, 0, 0)

@@ -136,6 +136,28 @@ class ReplicasUnderFaults(RuleBasedStateMachine):
             if client_order_id:
                 self.client_orders[(name, trader, client_order_id)] = oid
 
+    # A loaded node handles several clients' orders and peers' messages in one loop iteration:
+    # what it makes there leaves in one envelope, under one clock and one signature.
+    @rule(node=picks, steps=st.lists(st.tuples(sides, qtys, prices, tifs) | st.integers(0, 3), min_size=2, max_size=8))
+    def one_loop_iteration(self, node: int, steps: list) -> None:
+        name = self._node(node)
+        self.net.restart(name)
+        if self.net.replica(name).recovering:
+            return
+        with self.net.iteration(name):
+            for step in steps:
+                if isinstance(step, int):  # a peer's message to it, read in the same iteration
+                    inbound = [link for link in self.net.busy_links() if link[1] == name]
+                    if inbound:
+                        self.net.deliver(*inbound[step % len(inbound)])
+                    continue
+                side, qty, price, tif = step
+                expire_at = self.net.now + 1_000 if tif is Tif.GTD else None
+                try:
+                    self.net.place(name, side, qty * LOT, price, tif, trader=f"t{qty % 3}", expire_at=expire_at)
+                except (Rejected, InvalidRequest):
+                    continue
+
     @rule(node=picks, pick=picks, qty=st.one_of(st.none(), qtys), price=st.one_of(st.none(), prices))
     def amend(self, node: int, pick: int, qty: int | None, price: int | None) -> None:
         """A trader lowers an order (it keeps its place) or moves it (a new place), maybe while it trades."""

@@ -44,7 +44,7 @@ messages = st.one_of(
     st.builds(SyncReply, st.lists(events(), max_size=5).map(tuple), st.booleans()),
 )
 
-V = 4  # the peer protocol's version (zmqex.core.wire.VERSION)
+V = 5  # the peer protocol's version (zmqex.core.wire.VERSION)
 ORDER = Event("a", 1, VectorClock({"a": 1}), NewOrder(Side.BUY, 5000, 10, Tif.GTC))
 FILL = Event("b", 2, VectorClock({"a": 1, "b": 2}), Fill("b:1", "a:1", 5000, 10, "a.1"))
 
@@ -216,7 +216,7 @@ def test_good_frames_decode():
 
 def malformed_cases():
     for kind, raw in GOOD.items():
-        for index, value in BAD_FIELDS[kind] + [(0, 3), (0, 5), (0, 0), (0, "4"), (0, None)]:
+        for index, value in BAD_FIELDS[kind] + [(0, 4), (0, 6), (0, 0), (0, "5"), (0, None)]:
             yield pytest.param(msgpack.packb(edit(raw, index, value)), id=f"{kind}[{index}]={value!r:.16}")
         yield pytest.param(msgpack.packb(raw + [None]), id=f"{kind}-extra-field")
         yield pytest.param(msgpack.packb(raw[:-1]), id=f"{kind}-missing-field")

@@ -26,7 +26,7 @@ def on_link(net: Network, src: str, dst: str) -> list:
 
 def gossiped(net: Network, src: str, dst: str) -> list[str]:
     """Order ids of the NewOrder gossip waiting on src->dst, oldest first."""
-    return [m.event.order_id for m in on_link(net, src, dst) if isinstance(m, Gossip)]
+    return [e.order_id for m in on_link(net, src, dst) if isinstance(m, Gossip) for e in m.envelope.events]
 
 
 def check(net: Network) -> None:

@@ -85,7 +85,7 @@ def test_events_of_non_members_and_gossip_in_anothers_name_are_refused() -> None
     stranger = Event("mallory", 1, VectorClock({"mallory": 1}), NewOrder(SELL, 100, 7, GTC))
     with pytest.raises(Forged, match="not a member"):
         deliver(net, "a", "b", messages.SyncReply((stranger,), False))
-    with pytest.raises(Forged, match="carries an event of c"):
+    with pytest.raises(Forged, match="carries events of c"):
         deliver(net, "a", "b", messages.Gossip(signed("c", 1, {"c": 1}, NewOrder(SELL, 100, 7, GTC))))
     assert net.replica("b").clock == VectorClock()
 
@@ -349,4 +349,5 @@ def test_a_copy_its_origin_sent_unsigned_is_no_proof_against_it() -> None:
     genuine = signed("a", 1, {"a": 1}, NewOrder(SELL, 100, 7, GTC))  # same content, a's own signature
     deliver(net, "c", "b", messages.SyncReply((genuine,), False))
     b = net.replica("b")
-    assert b.counters["equivocations"] == 0 and "a" not in b.equivocators and b.counters["bad_signatures"] == 1
+    # The same content is the same event, whatever vouched for it: nothing to prove, nothing to check.
+    assert b.counters["equivocations"] == 0 and "a" not in b.equivocators and b.counters["bad_signatures"] == 0

@@ -16,7 +16,8 @@ the same codec as the wire.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -61,6 +62,7 @@ class Network:
         self.replies: dict[Any, dict[str, Any]] = {}
         self.acknowledged: set[str] = set()
         self.steps = 0
+        self._iterating: str | None = None  # the node inside one loop iteration (see iteration)
 
     # --- inspection -----------------------------------------------------------------
 
@@ -88,7 +90,7 @@ class Network:
         try:
             oid = replica.place(Side(side), qty, price, Tif(tif), token=token, trader=trader, **options)
         finally:
-            self._carry_out(node, replica.take_outputs())
+            self._done(node, replica)
         if not options.get("only"):  # a directed order is an offer, off the book
             self.acknowledged.add(oid)  # persisted before the client could have heard of it
         return oid
@@ -98,21 +100,21 @@ class Network:
         try:
             return replica.cancel(oid, trader=trader, operator=operator)
         finally:
-            self._carry_out(node, replica.take_outputs())
+            self._done(node, replica)
 
     def amend(self, node: str, oid: str, **options: Any) -> str:
         replica = self.replica(node)
         try:
             return replica.amend(oid, **options)
         finally:
-            self._carry_out(node, replica.take_outputs())
+            self._done(node, replica)
 
     def cancel_all(self, node: str, trader: str, **options: Any) -> list[str]:
         replica = self.replica(node)
         try:
             return replica.cancel_all(trader, **options)
         finally:
-            self._carry_out(node, replica.take_outputs())
+            self._done(node, replica)
 
     def act(self, node: str, method: str, *args: Any, **options: Any) -> Any:
         """Any other client command, ``Replica.<method>(*args, **options)`` at ``node`` (rfq, quote, accept ...)."""
@@ -120,7 +122,7 @@ class Network:
         try:
             return getattr(replica, method)(*args, **options)
         finally:
-            self._carry_out(node, replica.take_outputs())
+            self._done(node, replica)
 
     def fund(self, node: str, trader: str, usd: int = 0, btc: int = 0) -> Balance:
         """``Replica.fund`` at ``node`` (an operator's): cents and satoshis, negative to withdraw."""
@@ -128,7 +130,7 @@ class Network:
         try:
             return replica.fund(trader, usd, btc)
         finally:
-            self._carry_out(node, replica.take_outputs())
+            self._done(node, replica)
 
     def set_credit(self, node: str, desk: str, limit: int | None, daily: int | None = None) -> None:
         """``Replica.set_credit`` at ``node``: its credit limits (cents) for trades with ``desk``."""
@@ -136,7 +138,7 @@ class Network:
         try:
             replica.set_credit(desk, limit, daily)
         finally:
-            self._carry_out(node, replica.take_outputs())
+            self._done(node, replica)
 
     def settle_credit(self, node: str, desk: str, cents: int) -> int:
         """``Replica.settle`` at ``node``: how much of its exposure to ``desk`` it marked settled."""
@@ -144,9 +146,30 @@ class Network:
         try:
             return replica.settle(desk, cents)
         finally:
-            self._carry_out(node, replica.take_outputs())
+            self._done(node, replica)
 
     # --- network steps -------------------------------------------------------------------
+
+    @contextmanager
+    def iteration(self, node: str) -> Iterator[None]:
+        """Commands at ``node`` and messages delivered to it inside, as one loop iteration of a
+        loaded node: its outputs are carried out once, at the end, so what it made inside
+        leaves in one envelope (:mod:`zmqex.core.envelope`)."""
+        if self._iterating is not None:
+            raise RuntimeError(f"{self._iterating} is already inside an iteration")
+        self._iterating = node
+        try:
+            yield
+        finally:
+            self._iterating = None
+            replica = self.nodes[node].replica
+            if replica is not None:
+                self._carry_out(node, replica.take_outputs())
+
+    def _done(self, node: str, replica: Replica) -> None:
+        """A command at ``node`` is done: carry out its outputs, unless ``node`` is inside an iteration."""
+        if node != self._iterating:
+            self._carry_out(node, replica.take_outputs())
 
     def deliver(self, src: str, dst: str, index: int = 0, crash_before_send: bool = False) -> bool:
         """Deliver the message at ``index`` on link src->dst (index > 0 reorders).
@@ -163,6 +186,8 @@ class Network:
         if replica is None:
             return True  # sent to a dead process: gone
         replica.receive(src, messages.decode(data), self.now)
+        if dst == self._iterating and not crash_before_send:
+            return True  # its outputs wait for the end of the iteration
         outputs = replica.take_outputs()
         if crash_before_send:
             # What a node has done when it dies just before its first send: the first step

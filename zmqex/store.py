@@ -52,7 +52,8 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-from zmqex.core import events, messages, wire
+from zmqex.core import messages, wire
+from zmqex.core.envelope import Envelope, bundle_from_wire, decode_event, encode_event, envelope_to_wire
 from zmqex.core.clock import VectorClock
 from zmqex.core.events import clock_from_wire, clock_to_wire
 from zmqex.core.outputs import (
@@ -65,19 +66,19 @@ from zmqex.errors import DecodeError, StoreError, StoreLocked, StoreUnavailable
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 4  # 4: OTC, balances (fundings), credit (wire version 4); 3: fill-or-kill (holds and decisions)
-# (2: timestamps, client order ids)
-#: Older versions a store is upgraded from in place, when it opens: their events are in this wire version, and
-#: the upgrade only adds tables (_SCHEMA creates them).  3: no fundings yet.
-UPGRADES_FROM = (3,)
+SCHEMA_VERSION = 5  # 5: a row per envelope (events.last); 4: OTC, balances (fundings), credit (wire version 4)
+# (3: fill-or-kill (holds and decisions); 2: timestamps, client order ids)
+#: Older versions a store is upgraded from in place, when it opens: their events are in this event encoding,
+#: each alone (an envelope of one); the upgrade adds tables (_SCHEMA creates them) and the column events.last.
+UPGRADES_FROM = (3, 4)
 FILENAME = "zmqex.db"
 LOCKNAME = "zmqex.lock"
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS events (
+CREATE TABLE IF NOT EXISTS events (     -- a row per envelope: its events seq..last were delivered here
     pos INTEGER PRIMARY KEY,            -- delivery order
-    origin TEXT NOT NULL, seq INTEGER NOT NULL, data BLOB NOT NULL,
+    origin TEXT NOT NULL, seq INTEGER NOT NULL, data BLOB NOT NULL, last INTEGER NOT NULL,
     UNIQUE (origin, seq));
 CREATE TABLE IF NOT EXISTS takes (      -- takes we sent: our reservations
     request TEXT PRIMARY KEY, pos INTEGER NOT NULL, taker TEXT NOT NULL, maker TEXT NOT NULL,
@@ -152,6 +153,9 @@ class SqliteStore:
             owner = self._meta("node_id")
             if owner is not None and owner != node_id:
                 raise StoreError(f"store {self.path} belongs to node {owner!r}, not {node_id!r}")
+            if upgrade and version is not None and int(version) < 5:  # before _SCHEMA: it would create nothing over the old table
+                self.db.execute("ALTER TABLE events ADD COLUMN last INTEGER")
+                self.db.execute("UPDATE events SET last = seq")
             self.db.executescript(_SCHEMA)
             self.db.execute("BEGIN")
             self.db.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
@@ -209,10 +213,18 @@ class SqliteStore:
         settlements: list[tuple[str, int]] = []
         recovering: RecoveryMark | None = None
         checkpoint: Checkpoint | None = None
+        row: list[Any] | None = None  # the envelope row being filled: [pos, origin, seq, data, last]
+        row_seal: object = None
         for record in records:
             if isinstance(record, EventRecord):
                 e = record.event
-                new_events.append((self._next_pos, e.origin, e.seq, events.encode(e)))
+                seal = e.seal
+                if row is not None and isinstance(seal, Envelope) and seal is row_seal and e.seq == row[4] + 1:
+                    row[4] = e.seq  # the next event of the same envelope: the same row
+                    continue
+                blob = wire.pack(envelope_to_wire(seal)) if isinstance(seal, Envelope) else encode_event(e)
+                row, row_seal = [self._next_pos, e.origin, e.seq, blob, e.seq], seal
+                new_events.append(row)
                 self._next_pos += 1
             elif isinstance(record, TakeSent):
                 sent.append((record.request, self._next_pos, record.order, record.maker, record.qty))
@@ -223,8 +235,8 @@ class SqliteStore:
             elif isinstance(record, OrderTrader):
                 traders.append((record.order, record.trader, record.client_order_id, record.stp))
             elif isinstance(record, Evidence):
-                evidence.append((record.ours.origin, record.ours.seq, events.encode(record.ours),
-                                 events.encode(record.theirs)))
+                evidence.append((record.ours.origin, record.ours.seq, encode_event(record.ours),
+                                 encode_event(record.theirs)))
             elif isinstance(record, HoldTaken):
                 holds.append((record.sender, record.request,
                               wire.pack([record.maker, record.taker, record.qty])))
@@ -247,7 +259,7 @@ class SqliteStore:
         db = self.db
         try:
             db.execute("BEGIN")
-            db.executemany("INSERT INTO events VALUES (?, ?, ?, ?)", new_events)
+            db.executemany("INSERT INTO events (pos, origin, seq, data, last) VALUES (?, ?, ?, ?, ?)", new_events)
             db.executemany("INSERT INTO takes VALUES (?, ?, ?, ?, ?, NULL)", sent)
             db.executemany("UPDATE takes SET granted = ? WHERE request = ?", settled)
             db.executemany("INSERT OR REPLACE INTO outcomes VALUES (?, ?, ?)", outcomes)
@@ -269,7 +281,7 @@ class SqliteStore:
             if checkpoint is not None:
                 db.execute("INSERT OR REPLACE INTO checkpoint VALUES (1, ?, ?, ?)", (
                     _pack_clock(checkpoint.vc), _pack_clock(checkpoint.base), wire.pack(list(checkpoint.items))))
-                db.executemany("DELETE FROM events WHERE origin = ? AND seq <= ?", dict(checkpoint.base).items())
+                db.executemany("DELETE FROM events WHERE origin = ? AND last <= ?", dict(checkpoint.base).items())
             db.execute("COMMIT")
         except BaseException as exc:
             self._next_pos = first_pos  # nothing of this commit was kept: the same records may come again
@@ -288,8 +300,10 @@ class SqliteStore:
         try:
             for vc, base, items in self.db.execute("SELECT vc, base, items FROM checkpoint"):
                 yield Checkpoint(_unpack_clock(vc), _unpack_clock(base), tuple(_unpack(items)))
-            for (data,) in self.db.execute("SELECT data FROM events ORDER BY pos"):
-                yield EventRecord(events.decode(data))
+            for data, first, last in self.db.execute("SELECT data, seq, last FROM events ORDER BY pos"):
+                for event in bundle_from_wire([_unpack(data)]):
+                    if first <= event.seq <= last:
+                        yield EventRecord(event)
             for request, taker, maker, qty, granted in self.db.execute(
                     "SELECT request, taker, maker, qty, granted FROM takes ORDER BY pos, rowid"):
                 yield TakeSent(request, taker, maker, qty)
@@ -301,7 +315,7 @@ class SqliteStore:
                     "SELECT order_id, trader, client_order_id, stp FROM traders"):
                 yield OrderTrader(order, trader, client_order_id, stp)
             for ours, theirs in self.db.execute("SELECT ours, theirs FROM evidence"):
-                yield Evidence(events.decode(ours), events.decode(theirs))
+                yield Evidence(decode_event(ours), decode_event(theirs))
             for sender, request, held, settled_reply in self.db.execute(
                     "SELECT sender, request, held, settled FROM holds"):
                 maker, taker, qty = _unpack(held)

@@ -120,7 +120,7 @@ def gossip_endpoint(node) -> str:
 def carried_events(msg: messages.Message) -> list[Event]:
     """The events a message would offer to the replica (snapshot items are verified: not these)."""
     if isinstance(msg, messages.Gossip):
-        return [msg.event]
+        return list(msg.envelope.events)
     if isinstance(msg, messages.SyncReply):
         return list(msg.events)
     if isinstance(msg, messages.Take):
@@ -267,7 +267,7 @@ def test_a_member_a_trader_and_strangers_fuzzing_a_keyed_node_change_nothing(net
             while sub.poll(50):
                 for msg in messages.decode_batch(sub.recv()):
                     if isinstance(msg, messages.Gossip):
-                        genuine[msg.event.id] = msg.event
+                        genuine.update((event.id, event) for event in msg.envelope.events)
     assert set(genuine) == {("b", 1), ("b", 2), ("a", 1)}, sorted(genuine)
     for sub in subs:
         sub.close(0)

@@ -106,9 +106,13 @@ def main(argv: list[str] | None = None) -> int:
         m = bench_mesh(n, orders, store=store, takes=takes, passive=passive,
                        clients_per_node=sizes["clients_per_node"], window=sizes["window"],
                        budget_s=budget_s, converge_s=converge_s)
-        out = {f"mesh_orders_per_s{suffix}": m["mixed"]["orders_per_s"]}
+        out = {f"mesh_orders_per_s{suffix}": m["mixed"]["orders_per_s"],
+               f"mesh_events_per_envelope{suffix}": m["mixed"].get("events_per_envelope")}
         if "passive" in m:
             out[f"mesh_passive_orders_per_s{suffix}"] = m["passive"]["orders_per_s"]
+            out[f"mesh_passive_events_per_envelope{suffix}"] = m["passive"].get("events_per_envelope")
+        if "takes_events_per_envelope" in m:
+            out[f"takes_events_per_envelope{suffix}"] = m["takes_events_per_envelope"]
         for key in ("take_p50_ms", "take_p99_ms", "fok_take_p50_ms", "fok_take_p99_ms", "converge_p50_ms",
                     "converge_p99_ms"):
             if key in m:
@@ -125,11 +129,13 @@ def main(argv: list[str] | None = None) -> int:
                            budget_s=budget_s, converge_s=converge_s)
         k, u = pair["keyed"], pair["unkeyed"]
         out: dict[str, Any] = {"mesh_orders_per_s_keyed": k["mixed"]["orders_per_s"],
-                               "mesh_orders_per_s_keyed_unkeyed": u["mixed"]["orders_per_s"]}
+                               "mesh_orders_per_s_keyed_unkeyed": u["mixed"]["orders_per_s"],
+                               "mesh_events_per_envelope_keyed": k["mixed"].get("events_per_envelope")}
         if u["mixed"]["orders_per_s"]:
             out["mesh_keyed_vs_unkeyed"] = k["mixed"]["orders_per_s"] / u["mixed"]["orders_per_s"]
         if "passive" in k:
             out["mesh_passive_orders_per_s_keyed"] = k["passive"]["orders_per_s"]
+            out["mesh_passive_events_per_envelope_keyed"] = k["passive"].get("events_per_envelope")
             out["mesh_passive_orders_per_s_keyed_unkeyed"] = u["passive"]["orders_per_s"]
             if u["passive"]["orders_per_s"]:
                 out["mesh_passive_keyed_vs_unkeyed"] = k["passive"]["orders_per_s"] / u["passive"]["orders_per_s"]
@@ -175,6 +181,7 @@ def main(argv: list[str] | None = None) -> int:
                                               / r["mesh_passive_orders_per_s_ephemeral"])
         if r.get("raw_pubsub_msgs_per_s"):
             r["mesh_vs_raw_pubsub"] = r["mesh_orders_per_s"] / r["raw_pubsub_msgs_per_s"]
+            r["mesh_keyed_vs_raw_pubsub"] = r["mesh_orders_per_s_keyed"] / r["raw_pubsub_msgs_per_s"]
         by_nodes = {str(args.nodes): r["mesh_orders_per_s"]}
         if not quick:  # every size with the same number of orders (the main run's may differ)
             by_nodes = {}
@@ -184,6 +191,8 @@ def main(argv: list[str] | None = None) -> int:
                 by_nodes[str(n)] = out[f"mesh_orders_per_s_{n}_nodes"]
                 r["converged"] = r["converged"] and out[f"converged_{n}_nodes"]
         r["mesh_orders_per_s_by_nodes"] = by_nodes
+        if by_nodes.get("2") and by_nodes.get("8"):  # falls no faster than 1/fanout: (8 nodes x 7) / (2 nodes x 1)
+            r["mesh_fanout_scaling"] = by_nodes["8"] * 7 / by_nodes["2"]
     except _CoreOnly:
         pass
     except Exception as exc:  # still report what was measured

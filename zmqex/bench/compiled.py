@@ -155,6 +155,9 @@ def compare_core(n: int, target: Path, turns: int = 5, rounds: int = 1, log: Any
         "core_orders_per_s_pure": pure["core_orders_per_s"],
         "core_orders_per_s_compiled": compiled["core_orders_per_s"],
         "compiled_vs_pure": compiled["core_orders_per_s"] / pure["core_orders_per_s"],
+        # each against the plain book of its own turn (the same Python code, the same moment)
+        "core_vs_plain_pure": pure["core_orders_per_s"] / pure["plain_book_orders_per_s"],
+        "core_vs_plain_compiled": compiled["core_orders_per_s"] / compiled["plain_book_orders_per_s"],
         "compiled_fills_match": all(r["core_plain_fills_match"] for rs in runs.values() for r in rs),
         "compiled_detail": {
             "ops": n, "turns": turns, "rounds": rounds, "pure_root": pure["root"], "compiled_root": compiled["root"],

@@ -264,6 +264,24 @@ def _shift(ops: Sequence[PlaceOp], ticks: int) -> list[PlaceOp]:
     return [(PLACE, op[1], op[2], op[3] - ticks if op[1] is BUY else op[3] + ticks, op[4]) for op in ops]
 
 
+def sealed(net: LocalNetwork) -> tuple[int, int]:
+    """Events and envelopes every node of ``net`` has sealed so far (their status counters)."""
+    from zmqex.local import _status
+
+    events = envelopes = 0
+    for node in net.nodes.values():
+        counters = (_status(node) or {}).get("counters", {})
+        events += counters.get("events_sealed", 0)
+        envelopes += counters.get("envelopes_sealed", 0)
+    return events, envelopes
+
+
+def per_envelope(before: tuple[int, int], after: tuple[int, int]) -> float | None:
+    """Events per envelope between two :func:`sealed` readings (None if none was sealed)."""
+    envelopes = after[1] - before[1]
+    return (after[0] - before[0]) / envelopes if envelopes > 0 else None
+
+
 def bench_mesh(nodes: int, orders: int, *, store: str = "full", takes: int = 0, passive: int = 0,
                clients_per_node: int = 1, window: int = 64, seed: int = 4, budget_s: float = 60.0,
                converge_s: float = 30.0, keyed: bool = False) -> dict[str, Any]:
@@ -295,6 +313,7 @@ def bench_mesh(nodes: int, orders: int, *, store: str = "full", takes: int = 0, 
         endpoints = [net.nodes[i].ready_endpoint for i in ids]
         keys = _no_keys if net.keys_dir is None else trader_keys(net.keys_dir, dict(zip(endpoints, ids)))
         if takes:
+            before = sealed(net)
             # Round trips with nothing else going on; then again with a watch stream on every node,
             # for convergence (the streams cost the nodes work, so they would skew the first figure).
             plain = take_latency(endpoints[0], endpoints[1:2], [], takes, budget_s=min(30.0, budget_s / 2), keys=keys)
@@ -308,12 +327,17 @@ def bench_mesh(nodes: int, orders: int, *, store: str = "full", takes: int = 0, 
             fok = take_latency(endpoints[0], endpoints[1:2], [], takes, budget_s=min(30.0, budget_s / 2), keys=keys,
                                tif=Tif.FOK)
             result.update({"fok_" + k: v for k, v in fok.items() if k.startswith("take_")})
+            result["takes_events_per_envelope"] = per_envelope(before, sealed(net))
         if passive:
             passive_ops = _shift(places(make_stream(passive, seed + 1, cancel_frac=0.0, cross_frac=0.0)), 1000)
+            before = sealed(net)
             result["passive"] = pipelined_places(endpoints, passive_ops, clients_per_node, window, budget_s, keys,
                                                  "passive")
+            result["passive"]["events_per_envelope"] = per_envelope(before, sealed(net))
         ops = places(make_stream(orders, seed, cancel_frac=0.0))
+        before = sealed(net)
         result["mixed"] = pipelined_places(endpoints, ops, clients_per_node, window, budget_s, keys, "mixed")
+        result["mixed"]["events_per_envelope"] = per_envelope(before, sealed(net))
         result["mixed"]["stream"] = stream_stats(ops)
         t0 = time.monotonic()
         try:
@@ -366,8 +390,10 @@ def bench_keyed(nodes: int, orders: int, *, store: str = "full", passive: int = 
             for phase, ops in streams.items():
                 for name in (("unkeyed", "keyed") if r % 2 == 0 else ("keyed", "unkeyed")):
                     if ops:
+                        before = sealed(nets[name])
                         done[name][phase] = pipelined_places(endpoints[name], ops, clients_per_node, window,
                                                              budget_s, keys[name], f"{phase}{r}-")
+                        done[name][phase]["events_per_envelope"] = per_envelope(before, sealed(nets[name]))
             for name in nets:
                 out[name]["rounds"].append(done[name])
         for name in nets:

@@ -38,7 +38,8 @@ from collections.abc import Callable
 
 from zmqex.core.context import Context
 from zmqex.core.digests import differing, digests, records, replace
-from zmqex.core.events import Event, from_wire
+from zmqex.core.envelope import event_from_wire as from_wire
+from zmqex.core.events import Event
 from zmqex.core.messages import MAX_BUCKETS, Audit, AuditReply, Records, RecordsRequest
 from zmqex.errors import BadEvent, DecodeError, Forged
 

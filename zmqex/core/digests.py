@@ -27,7 +27,9 @@ import hashlib
 from collections.abc import Collection
 from typing import Any, Final
 
-from zmqex.core.events import encode, fill_of, from_wire, to_wire
+from zmqex.core.envelope import event_from_wire as from_wire
+from zmqex.core.envelope import event_to_wire as to_wire
+from zmqex.core.events import fill_of, signed_bytes
 from zmqex.core.ledger import FILL_ITEM, ITEM_KINDS, ORDER_ITEM, REPORT_ITEM, Ledger, OrderState, export, rebuild
 from zmqex.errors import BadEvent, DecodeError
 
@@ -44,7 +46,7 @@ def digests(ledger: Ledger) -> Digests:
         _add(sums, state.owner, state.event.seq, _order_digest(state))
     for tape in (ledger.fills, ledger.reports):
         for event in tape.values():
-            _add(sums, event.origin, event.seq, _digest(encode(event)))
+            _add(sums, event.origin, event.seq, _digest(signed_bytes(event)))
     return {origin: {b: f"{v % 2**128:032x}" for b, v in buckets.items()} for origin, buckets in sums.items()}
 
 
@@ -133,7 +135,9 @@ def _changed(old: Ledger, new: Ledger, origin: str, wanted: set[int]) -> list[st
 
 def _order_digest(state: OrderState) -> int:
     text = f"{state.qty}|{state.cancelled.value if state.cancelled else ''}|".encode()
-    return _digest(text + encode(state.event))
+    # The event itself, not how it is vouched for: one replica may hold it in its envelope,
+    # another with a proof.
+    return _digest(text + signed_bytes(state.event))
 
 
 def _add(sums: dict[str, dict[int, int]], origin: str, seq: int, digest: int) -> None:

@@ -14,21 +14,25 @@ one of:
   taken: :mod:`zmqex.core.otc`) on the public tape: price, quantity and the
   taker's side, the desks only if both allowed it, no order ids.
 
-With keys, every event carries ``sig``: its origin's Ed25519 signature of
-:func:`signed_bytes` (the canonical encoding without the signature).  Ed25519
-is deterministic, so one event has one signature and one byte form: a second
-event with the same id and other bytes is a different event.  Without keys
-``sig`` is empty and not encoded at all.
+What one node makes in one loop iteration travels, is signed and is stored
+as one :class:`~zmqex.core.envelope.Envelope`; each event in it keeps its own
+identity, clock and place in the book.  An event's :class:`Seal` says how its
+origin vouches for it.  With keys, an event made alone is signed alone: its
+origin's Ed25519 signature of :func:`signed_bytes` (the canonical encoding
+without the signature).  Ed25519 is deterministic, so one event has one
+signature and one byte form: a second event with the same id and other bytes is
+a different event.  Without keys ``sig`` is empty and not encoded at all.
 
-``encode`` and ``decode`` are exact inverses; ``decode`` raises
-:class:`~zmqex.errors.DecodeError` on anything that is not an event this
-version could have produced.
+This module encodes an event alone; ``encode`` and ``decode`` are exact
+inverses, and ``decode`` raises :class:`~zmqex.errors.DecodeError` on anything
+that is not an event this version could have produced.  Events that travel or
+rest with their seals use :mod:`zmqex.core.envelope`.
 """
 
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Final, Union
 
 from zmqex.core import wire
@@ -164,22 +168,48 @@ class Report:
 Body = Union[NewOrder, Cancel, Reduce, Fill, Report]
 
 
+class Seal:
+    """How an event's origin vouches for it: here, a signature of the event alone.
+
+    An event signed alone carries this; one created in an envelope with others
+    carries the :class:`~zmqex.core.envelope.Envelope` itself, or, when it travels
+    without its siblings (a snapshot item, a take), a
+    :class:`~zmqex.core.envelope.Proof` of its place in it.  ``sig`` is b"" on a
+    mesh without keys.
+    """
+
+    __slots__ = ("sig",)
+
+    def __init__(self, sig: bytes) -> None:
+        self.sig = sig
+
+
 @dataclass(slots=True, init=False, unsafe_hash=True)  # a value: see above
 class Event:
     origin: str
     seq: int
     vc: VectorClock
     body: Body
-    sig: bytes  # the origin's signature of signed_bytes(self); b"" on a mesh without keys
     ts: int  # epoch ms on its origin's clock when it made the event: for people to read, never for ordering
+    # How its origin vouches for it (a signature, an envelope, a proof).  Not part of the
+    # event's value: one event may be held with its envelope here and with a proof there.
+    # Set once: when decoded, or, for our own event, when its envelope is sealed (the end
+    # of the loop iteration that made it, before anything about it leaves the core).
+    seal: Seal | None = field(init=False, compare=False, repr=False)
 
     def __init__(self, origin: str, seq: int, vc: VectorClock, body: Body, sig: bytes = b"", ts: int = 0) -> None:
         self.origin = origin
         self.seq = seq
         self.vc = vc
         self.body = body
-        self.sig = sig
         self.ts = ts
+        self.seal = Seal(sig) if sig else None
+
+    @property
+    def sig(self) -> bytes:
+        """Its origin's signature: of the event alone, or of its envelope (b"" without keys)."""
+        seal = self.seal
+        return b"" if seal is None else seal.sig
 
     @property
     def id(self) -> tuple[str, int]:
@@ -232,29 +262,53 @@ _FIELDS: Final = {_ORDER: 5, _CANCEL: 2, _REDUCE: 2, _FILL: 5, _REPORT: 6}  # Fi
 SIGNATURE_BYTES = 64
 
 
-def to_wire(event: Event, *, signed: bool = True) -> list[Any]:
-    """The event as a msgpack-ready list (used inside larger messages); ``signed=False`` leaves out the signature."""
-    head = [wire.VERSION, event.origin, event.seq, dict(event.vc.items_sorted()), event.ts]
-    body = event.body
+def body_to_wire(body: Body) -> list[Any]:
+    """``[kind, *fields]``: the body as it follows an event's head (alone or in an envelope)."""
     # _value_: the same str as .value, without a Python-level property call (see queries.order_info).
     if isinstance(body, NewOrder):
-        out = head + [_ORDER, body.side._value_, body.price, body.qty, body.tif._value_, body.expire_at]
-    elif isinstance(body, Cancel):
-        out = head + [_CANCEL, body.order_id, body.reason._value_]
-    elif isinstance(body, Reduce):
-        out = head + [_REDUCE, body.order_id, body.qty]
-    elif isinstance(body, Fill):
-        out = head + [_FILL, body.maker, body.taker, body.price, body.qty, body.request]
-    else:
-        out = head + [_REPORT, body.price, body.qty, body.side._value_, body.ref, body.maker_desk, body.taker_desk]
-    if signed and event.sig:
-        out.append(event.sig)
+        return [_ORDER, body.side._value_, body.price, body.qty, body.tif._value_, body.expire_at]
+    if isinstance(body, Cancel):
+        return [_CANCEL, body.order_id, body.reason._value_]
+    if isinstance(body, Reduce):
+        return [_REDUCE, body.order_id, body.qty]
+    if isinstance(body, Fill):
+        return [_FILL, body.maker, body.taker, body.price, body.qty, body.request]
+    return [_REPORT, body.price, body.qty, body.side._value_, body.ref, body.maker_desk, body.taker_desk]
+
+
+def to_wire(event: Event, *, signed: bool = True) -> list[Any]:
+    """The event alone as a msgpack-ready list; ``signed=False`` leaves out the signature.
+
+    Only a signature of the event alone is written: one made in an envelope with
+    others travels in :func:`zmqex.core.envelope.event_to_wire`'s form.
+    """
+    out = [wire.EVENT_VERSION, event.origin, event.seq, dict(event.vc.items_sorted()), event.ts]
+    out += body_to_wire(event.body)
+    seal = event.seal
+    if signed and type(seal) is Seal and seal.sig:
+        out.append(seal.sig)
     return out
 
 
 def signed_bytes(event: Event) -> bytes:
-    """What the origin signs: the canonical encoding of everything but the signature."""
+    """What the origin signs for an event alone: its canonical encoding without the signature."""
     return wire.pack(to_wire(event, signed=False))
+
+
+def need_head(version: Any, origin: Any, seq: Any, ts: Any) -> None:
+    """Check the head every event and envelope starts with; raise DecodeError."""
+    if type(version) is not int or version != wire.EVENT_VERSION:
+        raise DecodeError(f"event version {wire.brief(version, 20)} is not supported "
+                          f"(this node speaks {wire.EVENT_VERSION})")
+    wire.need_node_id(origin, "event origin")
+    wire.need_int(seq, "event seq", 1)
+    wire.need_int(ts, "event timestamp", 0)
+
+
+def need_signature(sig: Any) -> bytes:
+    if type(sig) is not bytes or len(sig) != SIGNATURE_BYTES:
+        raise DecodeError(f"event signature must be {SIGNATURE_BYTES} bytes")
+    return sig
 
 
 def from_wire(raw: Any) -> Event:
@@ -263,19 +317,18 @@ def from_wire(raw: Any) -> Event:
     if len(raw) < 6:
         raise DecodeError("event is too short")
     version, origin, seq, vc_raw, ts, kind, *fields = raw
-    if type(version) is not int or version != wire.VERSION:
-        raise DecodeError(f"event version {wire.brief(version, 20)} is not supported (this node speaks {wire.VERSION})")
-    wire.need_node_id(origin, "event origin")
-    wire.need_int(seq, "event seq", 1)
-    wire.need_int(ts, "event timestamp", 0)
+    need_head(version, origin, seq, ts)
     vc = clock_from_wire(vc_raw)
     if vc.get(origin) != seq:
         raise DecodeError(f"event clock must have {origin}={seq}, has {vc.get(origin)}")
-    sig: Any = b""  # Any: checked below (compiled, a bytes variable would raise TypeError first)
+    sig = b""
     if type(kind) is str and len(fields) == _FIELDS.get(kind, -2) + 1:
-        sig = fields.pop()
-        if type(sig) is not bytes or len(sig) != SIGNATURE_BYTES:
-            raise DecodeError(f"event signature must be {SIGNATURE_BYTES} bytes")
+        sig = need_signature(fields.pop())
+    return Event(origin, seq, vc, body_from_wire(kind, fields), sig, ts)
+
+
+def body_from_wire(kind: Any, fields: list[Any]) -> Body:
+    """Inverse of :func:`body_to_wire` (``kind`` and the fields after it); strict."""
     if kind == _ORDER:
         wire.need_list(fields, "order fields", 5)
         side, price, qty, tif_raw, expire_at = fields
@@ -284,42 +337,42 @@ def from_wire(raw: Any) -> Event:
         tif: Tif = _enum(Tif, tif_raw, "tif")
         if (expire_at is not None) != EXPIRY[tif]:
             raise DecodeError(f"a {tif.value} order {'needs' if EXPIRY[tif] else 'takes no'} expire_at")
-        body: Body = NewOrder(
+        return NewOrder(
             _enum(Side, side, "side"),
             None if price is None else wire.need_int(price, "price", 1, MAX_PRICE),
             wire.need_int(qty, "quantity", 1, MAX_QTY),
             tif,
             None if expire_at is None else wire.need_int(expire_at, "expire_at", 0),
         )
-    elif kind == _CANCEL:
+    if kind == _CANCEL:
         wire.need_list(fields, "cancel fields", 2)
         target, reason = fields
         parse_order_id(target)
-        body = Cancel(target, _enum(CancelReason, reason, "cancel reason"))
-    elif kind == _REDUCE:
+        return Cancel(target, _enum(CancelReason, reason, "cancel reason"))
+    if kind == _REDUCE:
         wire.need_list(fields, "reduce fields", 2)
         target, qty = fields
         parse_order_id(target)
-        body = Reduce(target, wire.need_int(qty, "quantity", 1, MAX_QTY))
-    elif kind == _FILL:
+        return Reduce(target, wire.need_int(qty, "quantity", 1, MAX_QTY))
+    if kind == _FILL:
         wire.need_list(fields, "fill fields", 5)
         maker, taker, price, qty, request = fields
         parse_order_id(maker, "maker")
         parse_order_id(taker, "taker")
-        body = Fill(
+        return Fill(
             maker,
             taker,
             wire.need_int(price, "price", 1, MAX_PRICE),
             wire.need_int(qty, "quantity", 1, MAX_QTY),
             wire.need_str(request, "request id"),
         )
-    elif kind == _REPORT:
+    if kind == _REPORT:
         wire.need_list(fields, "report fields", 6)
         price, qty, side, ref, maker_desk, taker_desk = fields
         for desk in (maker_desk, taker_desk):
             if desk != "":
                 wire.need_node_id(desk, "report desk")
-        body = Report(
+        return Report(
             wire.need_int(price, "price", 1, MAX_PRICE),
             wire.need_int(qty, "quantity", 1, MAX_QTY),
             _enum(Side, side, "side"),
@@ -327,9 +380,7 @@ def from_wire(raw: Any) -> Event:
             maker_desk,
             taker_desk,
         )
-    else:
-        raise DecodeError(f"unknown event kind {wire.brief(kind, 20)}")
-    return Event(origin, seq, vc, body, sig, ts)
+    raise DecodeError(f"unknown event kind {wire.brief(kind, 20)}")
 
 
 def encode(event: Event) -> bytes:

@@ -25,9 +25,9 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 
 from zmqex.core.book import Book, Key
-from zmqex.core.events import (
-    Cancel, CancelReason, Event, Fill, NewOrder, Reduce, Report, Side, fill_of, from_wire, to_wire,
-)
+from zmqex.core.envelope import event_from_wire as from_wire
+from zmqex.core.envelope import event_to_wire as to_wire
+from zmqex.core.events import Cancel, CancelReason, Event, Fill, NewOrder, Reduce, Report, Side, fill_of
 from zmqex.core.tif import RESTS, Tif
 from zmqex.core.wire import brief, need_int, need_str
 from zmqex.errors import DecodeError, BadEvent

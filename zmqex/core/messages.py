@@ -4,7 +4,7 @@ The sender of a message is not part of it: the transport says who sent it
 (the ROUTER routing id, or the peer whose SUB socket it came in on), and the
 replica checks what a message claims against that.
 
-* :class:`Gossip`      - one event, on the fast path (PUB/SUB).
+* :class:`Gossip`      - one envelope of events (:mod:`zmqex.core.envelope`), on the fast path (PUB/SUB).
 * :class:`Heartbeat`   - "I am alive, this is my clock and state hash".
 * :class:`Take`        - a taker's owner asks a maker's owner for a fill.
 * :class:`TakeReply`   - the maker's owner answers, with the fill event if any.
@@ -18,7 +18,7 @@ replica checks what a message claims against that.
   the OTC exchange between two desks (:mod:`zmqex.core.otcdesk`): a copy of an
   offer or a request for quote for a desk it names, and accepting an offer.
 * :class:`SyncRequest` - "send me the events my clock lacks" (repair).
-* :class:`SyncReply`   - one page of those events, in the server's delivery order.
+* :class:`SyncReply`   - one page of those events, in the server's delivery order, in their envelopes.
 * :class:`SnapshotPage` - the state itself, in pages, when the events are gone (compacted).
 
 A frame holds one message, or several (:func:`encode_batch`): a node sends
@@ -35,7 +35,11 @@ from typing import Any, Union
 
 from zmqex.core import wire
 from zmqex.core.clock import VectorClock
-from zmqex.core.events import Event, clock_from_wire, clock_to_wire, from_wire, parse_order_id, to_wire
+from zmqex.core.envelope import MAX_EVENTS, Envelope, bundle_from_wire, bundle_to_wire, envelope_from_wire
+from zmqex.core.envelope import envelope_to_wire
+from zmqex.core.envelope import event_from_wire as from_wire
+from zmqex.core.envelope import event_to_wire as to_wire
+from zmqex.core.events import Event, clock_from_wire, clock_to_wire, parse_order_id
 from zmqex.core.money import MAX_PRICE, MAX_QTY
 from zmqex.core.otc import ACCEPT, DIRECTED, QUOTE, RFQ, Offer, Rfq, Trade, offer_from_wire, offer_to_wire, parse_otc_id
 from zmqex.core.otc import rfq_from_wire, rfq_to_wire, trade_from_wire, trade_to_wire
@@ -54,10 +58,11 @@ MAX_BATCH = 1000
 
 @dataclass(slots=True, init=False, unsafe_hash=True)  # a value (see above)
 class Gossip:
-    event: Event
+    envelope: Envelope
 
-    def __init__(self, event: Event) -> None:
-        self.event = event
+    def __init__(self, envelope: Envelope | Event) -> None:
+        # An event alone is an envelope of one (as it travels at light load).
+        self.envelope = envelope if isinstance(envelope, Envelope) else Envelope((envelope,), envelope.sig)
 
 
 @dataclass(frozen=True, slots=True)
@@ -243,7 +248,7 @@ def encode(msg: Message) -> bytes:
 def _to_wire(msg: Message) -> list[Any]:
     v = wire.VERSION
     if isinstance(msg, Gossip):
-        return [v, "gossip", to_wire(msg.event)]
+        return [v, "gossip", envelope_to_wire(msg.envelope)]
     if isinstance(msg, Heartbeat):
         return [v, "hb", msg.origin, clock_to_wire(msg.vc), msg.state_hash]
     if isinstance(msg, Take):
@@ -284,7 +289,7 @@ def _to_wire(msg: Message) -> list[Any]:
         return [v, "sync", clock_to_wire(msg.vc), msg.limit]
     if isinstance(msg, SnapshotPage):
         return [v, "snapshot", clock_to_wire(msg.vc), msg.index, msg.total, list(msg.items), msg.state_hash]
-    return [v, "events", [to_wire(e) for e in msg.events], msg.more]
+    return [v, "events", bundle_to_wire(msg.events), msg.more]
 
 
 def encode_batch(msgs: list[Message]) -> bytes:
@@ -343,7 +348,7 @@ def _from_wire(raw: Any) -> Message:
         raise DecodeError(f"protocol version {wire.brief(version, 20)} is not supported (this node speaks {wire.VERSION})")
     if kind == "gossip":
         wire.need_list(f, "gossip", 1)
-        return Gossip(from_wire(f[0]))
+        return Gossip(envelope_from_wire(f[0]))
     if kind == "hb":
         wire.need_list(f, "heartbeat", 3)
         if type(f[2]) is not str or len(f[2]) > 64:
@@ -372,12 +377,15 @@ def _from_wire(raw: Any) -> Message:
         return SyncRequest(clock_from_wire(f[0]), wire.need_int(f[1], "page limit", 1, MAX_PAGE))
     if kind == "events":
         wire.need_list(f, "sync reply", 2)
-        events = wire.need_list(f[0], "events")
-        if len(events) > MAX_PAGE:
-            raise DecodeError(f"sync page of {len(events)} events is over {MAX_PAGE}")
+        bundle = wire.need_list(f[0], "events")
+        if len(bundle) > MAX_PAGE:
+            raise DecodeError(f"sync page of {len(bundle)} envelopes is over {MAX_PAGE}")
         if type(f[1]) is not bool:
             raise DecodeError("sync reply 'more' must be a boolean")
-        return SyncReply(tuple(from_wire(e) for e in events), f[1])
+        events = tuple(bundle_from_wire(bundle))
+        if len(events) > MAX_PAGE + MAX_EVENTS:  # a page ends with a whole envelope
+            raise DecodeError(f"sync page of {len(events)} events is over {MAX_PAGE + MAX_EVENTS}")
+        return SyncReply(events, f[1])
     if kind == "snapshot":
         wire.need_list(f, "snapshot page", 5)
         total = wire.need_int(f[2], "page count", 1, 1_000_000)

@@ -60,7 +60,8 @@ from typing import Any
 from zmqex.core import wire
 from zmqex.core.clock import VectorClock
 from zmqex.core.context import Context
-from zmqex.core.events import Event, from_wire
+from zmqex.core.envelope import event_from_wire as from_wire
+from zmqex.core.events import Event
 from zmqex.core.ledger import ITEM_KINDS, export, rebuild
 from zmqex.core.log import EventLog
 from zmqex.core.messages import Heartbeat, SnapshotPage, SyncReply, SyncRequest

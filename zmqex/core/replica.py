@@ -46,7 +46,7 @@ from __future__ import annotations
 from collections import Counter, deque
 from collections.abc import Iterable, Iterator
 from itertools import chain
-from typing import Any
+from typing import Any, Final
 
 from zmqex.core import money, queries
 from zmqex.core.audit import Auditor
@@ -58,6 +58,7 @@ from zmqex.core.coordinator import Coordinator
 from zmqex.core.events import (
     Body, Cancel, CancelReason, Event, Fill, NewOrder, Reduce, Report, Side, owner_of, parse_order_id,
 )
+from zmqex.core.envelope import MAX_EVENTS, Envelope
 from zmqex.core.credit import ANY, MAX_CREDIT, Credit, Pending
 from zmqex.core.ledger import Ledger, OrderState, merge, rebuild
 from zmqex.core.holds import HoldDesk
@@ -92,6 +93,12 @@ PROTECTION_BPS = 500
 __all__ = ["Config", "Replica", "Signer", "Verifier", "fill_info"]  # what hosts import from here
 
 
+#: Messages whose handling may add to the open envelope: they neither read our log or state
+#: for a peer nor move our clock but by delivering (which seals first when it delivers a peer's).
+_KEEP_OPEN: Final = frozenset({Gossip, Take, TakeReply, Hold, HoldReply, Confirm, ConfirmReply, Inquire,
+                               Share, ShareAck, Accept, AcceptReply})
+
+
 class Peer:
     """Whether a peer is up: heard from within ``peer_timeout_ms``."""
 
@@ -124,6 +131,10 @@ class Replica:
         # cannot (it created events since it started, so ids may clash), or nothing was lost.
         self.recovery: Recovery | None = None
         self._created = False  # whether this process has created an event
+        # Our events made since the last seal: one envelope, sealed (signed, published) at the
+        # end of the loop iteration, when it is full, or before anything could tell a peer of
+        # them or move our clock past them otherwise (:meth:`_seal`).
+        self._open: list[Event] = []
         self._buffer = CausalBuffer()
         self._out: list[Output] = []
         self._local: deque[tuple[str, Message]] = deque()  # messages to ourselves
@@ -146,6 +157,9 @@ class Replica:
     # --- host interface -----------------------------------------------------------
 
     def take_outputs(self) -> list[Output]:
+        """What this loop iteration asks of the host, in order; the iteration's envelope is sealed first."""
+        if self._open:
+            self._seal()
         out, self._out = self._out, []
         return out
 
@@ -661,6 +675,8 @@ class Replica:
 
     def tick(self, now: int) -> None:
         """Timers: heartbeats, peer liveness, retries of unanswered requests."""
+        if self._open:
+            self._seal()  # a heartbeat tells peers our clock: the events it counts go first
         self.now = now = max(self.now, now)
         if now >= self._next_heartbeat:
             self._next_heartbeat = now + self.config.heartbeat_ms
@@ -698,11 +714,15 @@ class Replica:
             self.taker.sweep()  # its orders are tradeable again
 
     def _handle(self, sender: str, msg: Message) -> None:
+        if self._open and type(msg) not in _KEEP_OPEN:
+            self._seal()  # it may read our log or state for a peer, or move our clock
         if isinstance(msg, Gossip):
-            if msg.event.origin != sender:  # a node publishes only its own events; relays go by sync
+            envelope = msg.envelope
+            if envelope.origin != sender:  # a node publishes only its own events; relays go by sync
                 self.counters["events_refused"] += 1
-                raise Forged(f"gossip from {sender} carries an event of {msg.event.origin}")
-            self.offer(msg.event, sender)
+                raise Forged(f"gossip from {sender} carries events of {envelope.origin}")
+            for event in envelope.events:
+                self.offer(event, sender)
         elif isinstance(msg, Heartbeat):
             if self.replication.on_heartbeat(sender, msg):
                 self.auditor.mismatch(sender)
@@ -789,12 +809,29 @@ class Replica:
         self.replication.note_gap(peer, vc)
 
     def emit(self, body: Body) -> Event:
+        """Make, deliver and persist an event of ours; it leaves in this iteration's envelope."""
         self._created = True
         seq = self.clock.get(self.id) + 1
-        event = self.trust.sign(Event(self.id, seq, self.clock.with_entry(self.id, seq), body, ts=self.wall()))
+        opened = self._open
+        ts = opened[0].ts if opened else self.wall()  # one envelope, one timestamp
+        event = Event(self.id, seq, self.clock.with_entry(self.id, seq), body, ts=ts)
+        opened.append(event)
         self._deliver(event, event.vc)  # its clock is ours after it
-        self._out.append(Publish(Gossip(event)))
+        if len(opened) >= MAX_EVENTS:
+            self._seal()
         return event
+
+    def _seal(self) -> None:
+        """Close the open envelope: sign it once and publish it as one message.
+
+        Its events were delivered here as they were made; their records are persisted
+        in this iteration's commit, which the host makes before anything leaves.
+        """
+        envelope = self.trust.seal(self._open)
+        self.counters["envelopes_sealed"] += 1
+        self.counters["events_sealed"] += len(self._open)
+        self._open = []
+        self._out.append(Publish(Gossip(envelope)))
 
     def offer(self, event: Event, sender: str) -> None:
         """An event from peer ``sender``: deliver it when causally ready, after checking who made it.
@@ -832,6 +869,8 @@ class Replica:
 
     def install(self, sender: str, vc: VectorClock, items: list[Any]) -> None:
         """Unite our ledger with a whole, vouched-for snapshot from ``sender`` taken at ``vc``."""
+        if self._open:
+            self._seal()
         if vc.get(self.id) > self.clock.get(self.id):
             # It holds events of ours that we do not (signed by us, with keys: its items were
             # verified): we lost our history, as when such events come by sync.
@@ -893,6 +932,8 @@ class Replica:
 
     def _deliver(self, event: Event, clock: VectorClock | None = None) -> None:
         """Apply a causally ready event; ``clock``, if given, is our clock after it (saves a copy)."""
+        if self._open and event.origin != self.id:
+            self._seal()  # events of one envelope share one clock: none of another origin's in between
         self.ledger.apply(event)  # raises (changing nothing) on an event no honest peer sends
         self.clock = clock if clock is not None else self.clock.with_entry(event.origin, event.seq)
         self.replication.log.append(event)
@@ -1010,6 +1051,23 @@ class Replica:
         own = self.clock.get(self.id)
         assert all(e.seq <= own for e in self.ledger.fills.values() if e.origin == self.id)
         assert all(owner_of(o) == self.id for o in self.traders.of), "a trader is named for a peer's order"
+        self._check_envelopes()
+
+    def _check_envelopes(self) -> None:
+        """The open envelope holds our latest events, one clock apart; an event in the log
+        sealed by an envelope is the one that envelope holds."""
+        opened = self._open
+        assert len(opened) < MAX_EVENTS, "a full envelope left open"
+        if opened:
+            head = opened[0]
+            assert opened[-1].seq == self.clock.get(self.id), "the open envelope is not our latest events"
+            for i, event in enumerate(opened):
+                assert event.origin == self.id and event.seq == head.seq + i and event.seal is None
+                assert event.vc == head.vc.with_entry(self.id, event.seq) and event.ts == head.ts
+        for event in self.replication.log:
+            seal = event.seal
+            if isinstance(seal, Envelope):
+                assert seal.events[event.seq - seal.first] is event, f"{event.origin}:{event.seq} not in its envelope"
 
 
 def _cents(value: object, what: str) -> int | None:

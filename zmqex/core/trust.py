@@ -2,7 +2,8 @@
 
 With keys, a mesh has a list of members (the key directory's ``members/``);
 only they may originate events, each event carries its origin's Ed25519
-signature, and a member that signs two different events with one id has
+signature (of the event alone, or of its envelope: :mod:`zmqex.core.envelope`),
+and a member that signs two different events with one id has
 *equivocated*: the two events are kept as evidence, and none of its orders is
 traded here again.  Without keys (``members`` is None) anyone may join, and
 nothing is signed.
@@ -20,7 +21,9 @@ import enum
 from collections import Counter
 from collections.abc import Callable, Iterable
 
-from zmqex.core.events import Event, signed_bytes
+from zmqex.core import envelope
+from zmqex.core.envelope import Envelope
+from zmqex.core.events import Event
 from zmqex.errors import Forged
 
 #: Signs our events' signed bytes (deterministic: Ed25519); and checks ``(origin, data, signature)``.
@@ -70,16 +73,26 @@ class Trust:
         """Whether ``node``'s orders may be traded: not removed, never caught equivocating."""
         return node not in self.removed and node not in self.equivocators
 
-    def sign(self, event: Event) -> Event:
-        if self._signer is None:
-            return event
-        return Event(event.origin, event.seq, event.vc, event.body, self._signer(signed_bytes(event)), event.ts)
+    def seal(self, events: list[Event]) -> Envelope:
+        """Seal our own ``events`` into one envelope, signed with keys (~25 us, however many)."""
+        return envelope.seal(events, self._signer)
 
     def verified(self, event: Event) -> bool:
-        """Whether ``event`` carries its origin's signature (always, without keys). ~55 us with keys."""
-        ok = self._verifier is None or self._verifier(event.origin, signed_bytes(event), event.sig)
+        """Whether ``event`` carries its origin's signature (always, without keys).
+
+        ~55 us with keys, once per envelope: its other events are then verified too.
+        """
+        if self._verifier is None:
+            return True
+        seal = event.seal
+        if isinstance(seal, Envelope) and seal.verified:
+            return True
+        claim = envelope.vouched(event)
+        ok = claim is not None and self._verifier(event.origin, claim[0], claim[1])
         if not ok:
             self._counters["bad_signatures"] += 1
+        elif isinstance(seal, Envelope):
+            seal.verified = True
         return ok
 
     def second_copy(self, ours: Event, theirs: Event, sender: str) -> Copy:

@@ -15,8 +15,12 @@ import msgpack
 
 from zmqex.errors import DecodeError
 
-#: Version of the peer protocol and event encoding; bumped on any change.
-VERSION = 4  # 4: the cancel reason credit (zmqex.core.credit)
+#: Version of the peer protocol; bumped on any change.
+VERSION = 5  # 5: envelopes (zmqex.core.envelope)
+
+#: Version of the event encoding, apart: stores keep events, and an event alone is
+#: still encoded as under protocol 4 (an envelope is a new form beside it).
+EVENT_VERSION = 4  # 4: the cancel reason credit (zmqex.core.credit)
 
 #: Largest frame a node accepts (also set as ZMQ_MAXMSGSIZE on its sockets).
 MAX_FRAME = 4 * 1024 * 1024
