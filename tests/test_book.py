@@ -281,6 +281,10 @@ class BookMachine(RuleBasedStateMachine):
             for limit in (None, 0, 2, 3, 4, 6):
                 got = [(r.order_id, r.qty) for r in b.crossing(side, limit)]
                 assert got == self.expected(side.opposite, limit, side)
+                if limit is not None:
+                    for after in ((5, "b", 0), (0, "a", 0), (30, "a", 0)):
+                        later = [(r.order_id, r.qty) for r in b.crossing_after(side, limit, after)]
+                        assert later == [(o, q) for o, q in got if self.model[o][2] > after]
         bid, ask = b.best_bid(), b.best_ask()
         crossed = bid is not None and ask is not None and bid >= ask
         assert b.crossed() == crossed

@@ -53,11 +53,13 @@ def test_a_build_needs_a_source_tree(tmp_path: Path) -> None:
 
 def test_the_table_shows_the_build_and_the_ratio() -> None:
     r = {**bench.bench_core(200), "core_build": "pure", "core_orders_per_s_pure": 30_000.0,
-         "core_orders_per_s_compiled": 48_000.0, "compiled_vs_pure": 1.6}
+         "core_orders_per_s_compiled": 48_000.0, "compiled_vs_pure": 1.6,
+         "core_vs_plain_pure": 0.07, "core_vs_plain_compiled": 0.16}
     r["targets"] = bench._targets(r)
     text = bench.table(r)
     assert "core replica (pure core)" in text and "compiled (mypyc)" in text and "1.600x" in text
-    assert r["targets"]["compiled core >= 1.4x pure"]["met"] is True
+    assert r["targets"]["compiled core >= 0.15x plain book"]["met"] is True
+    assert r["targets"]["pure core >= 0.08x plain book"]["met"] is False
 
 
 # Compiled code checks arguments against their annotations: the core's checked inputs are

@@ -71,8 +71,15 @@ class Recorder:
     def __init__(self) -> None:
         self.steps: list[tuple[object, ...]] = []
 
-    def commit(self, records: Iterable[Record], *, promise: bool = True) -> None:
+    def commit(self, records: Iterable[Record], *, promise: bool = True) -> int:
         self.steps.append(("commit", list(records), promise))
+        return 0  # durable at once (a store whose fsync runs apart: see test_gate)
+
+    def durable(self, ticket: int) -> bool:
+        return True
+
+    def wait(self, ticket: int) -> None:
+        pass
 
     def send(self, *args: Any) -> bool:
         if len(args) == 3:  # Peers.send(peer, kind, frame)

@@ -24,11 +24,11 @@ class FullDisk(Recorder):
         super().__init__()
         self.full = True
 
-    def commit(self, records: Iterable[Record], *, promise: bool = True) -> None:
+    def commit(self, records: Iterable[Record], *, promise: bool = True) -> int:
         if self.full:
             self.steps.append(("refused", list(records)))
             raise StoreUnavailable("store x cannot be written: database or disk is full (0 bytes free)")
-        super().commit(records, promise=promise)
+        return super().commit(records, promise=promise)
 
 
 @pytest.fixture

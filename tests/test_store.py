@@ -79,16 +79,22 @@ def test_commits_leave_the_wal_to_the_checkpointer_thread(tmp_path):
     reopened.close()
 
 
-def test_only_commits_that_back_a_promise_are_fsynced(tmp_path):
+def test_only_commits_that_back_a_promise_are_fsynced_and_off_the_callers_thread(tmp_path):
     net = traded_network()
     records = net.nodes["a"].store
     store = SqliteStore(tmp_path, "a")  # synchronous=FULL
-    synchronous = lambda: store.db.execute("PRAGMA synchronous").fetchone()[0]  # noqa: E731
-    store.commit(records[:3], promise=False)
-    assert synchronous() == 1  # NORMAL: written, not fsynced
-    store.commit(records[3:6])
-    assert synchronous() == 2  # FULL again: this fsync covers the earlier commit too
-    store.commit(records[6:], promise=False)
+    sync = store.walsync
+    assert sync is not None and store.db.execute("PRAGMA synchronous").fetchone()[0] == 1  # the loop never syncs
+    assert store.commit(records[:3], promise=False) == 0  # written, not fsynced: nothing to wait for
+    first = store.commit(records[3:6])
+    assert first == 1
+    wait_for(lambda: store.durable(first), 10, "the WAL's fsync")  # it covers the earlier commit too
+    assert sync.fsyncs == 1
+    again = [store.commit(records[6:7]), store.commit(records[7:8])]
+    store.wait(again[-1])
+    assert again == [2, 3] and store.durable(again[0]) and 2 <= sync.fsyncs <= 3  # one fsync may cover both
+    store.commit(records[8:], promise=False)
+    assert store.durable(0)
     store.close()
     restored = Replica.restore("a", SqliteStore(tmp_path, "a").records())
     assert restored.ledger.state_hash() == net.replica("a").ledger.state_hash()

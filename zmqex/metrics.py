@@ -47,6 +47,7 @@ COUNTERS: dict[str, tuple[str, dict[str, str]]] = {
        for outcome in ("vouched", "unvouched", "dropped")},
     **{f"snapshot_pages_{outcome}": ("zmqex_snapshot_pages_total", {"outcome": outcome})
        for outcome in ("unasked", "refused")},
+    **{name: (f"zmqex_{name}_total", {}) for name in ("envelopes_sealed", "events_sealed")},
     **{name: (f"zmqex_{name}_total", {}) for name in ("bad_signatures", "events_refused", "equivocations",
                                                       "duplicate_ids", "reused_event_ids")},
 }
@@ -92,6 +93,9 @@ HELP: dict[str, str] = {
     "zmqex_snapshots_total": "Snapshots received, by outcome.",
     "zmqex_snapshot_pages_total": "Snapshot pages not taken, by why.",
     "zmqex_bad_signatures_total": "Events refused for a bad signature.",
+    "zmqex_envelopes_sealed_total": "Envelopes this node sealed: what it made in one loop iteration, sent, signed "
+                                    "and stored once.",
+    "zmqex_events_sealed_total": "Events this node made, in its envelopes (divided by envelopes: events per envelope).",
     "zmqex_events_refused_total": "Events refused (bad signature, non-member, relayed gossip).",
     "zmqex_equivocations_total": "Two events signed with one id by one member.",
     "zmqex_duplicate_ids_total": "Peer messages from a second process claiming a member's id.",

@@ -58,7 +58,8 @@ from zmqex.core.money import format_price, format_qty
 from zmqex.core.outputs import Delivered, OtcChanged, PeerChanged, Record, Repaired
 from zmqex.core.replica import Config, Replica
 from zmqex.core.schedule import Notice, Schedule, schedule
-from zmqex.errors import Busy, DecodeError, KeyFileError, LocalError, RemoteError, StoreUnavailable
+from zmqex.gate import Gate
+from zmqex.errors import Busy, DecodeError, KeyFileError, LocalError, RemoteError, StoreError, StoreUnavailable
 from zmqex.keys import Keyring
 from zmqex.peers import Peers
 from zmqex.probe import Probe
@@ -125,6 +126,8 @@ class Node:
         # client -> [messages dropped since it last got one, the end messages owed to it] (see _to_client)
         self._owed: dict[bytes, list[Any]] = {}
         self._answers: list[tuple[bytes, bytes]] = []  # replies of this iteration, sent after its commit
+        self._gate = Gate()  # what waits for its commit's fsync (zmqex.gate)
+        self._releasing = False  # while the gate lets frames through (see _to_client)
         self.auth = None if keyring is None else Authenticator(self.ctx, keyring)
         self.probe: Probe | None = None  # set before run() to record metrics (zmqex.probe; --metrics)
         self._stall: Stall | None = None  # while the store refuses commits (zmqex.stall)
@@ -164,6 +167,10 @@ class Node:
 
         self.poller = zmq.Poller()
         self.poller.register(self.router, zmq.POLLIN)
+        sync = self.store.walsync if isinstance(self.store, SqliteStore) else None
+        self._synced_fd = -1 if sync is None else sync.ready_fd  # readable when an fsync finished
+        if sync is not None:
+            self.poller.register(sync.ready_fd, zmq.POLLIN)
         self.peers = Peers(self.ctx, self.me, self.incarnation, keyring, self.poller, sub_hwm=sub_hwm,
                            linger_ms=LINGER_MS)
         self._next_hello = 0
@@ -204,7 +211,9 @@ class Node:
                 ready = dict(self.poller.poll(timeout))
                 busy_from = time.perf_counter_ns() if probe is not None else 0
                 for sock in ready:
-                    if sock is self.router:
+                    if sock == self._synced_fd:
+                        self._release()
+                    elif sock is self.router:
                         self._read_router()
                     elif (link := self.peers.link_of(sock)) is not None:
                         self._read_dealer(link)
@@ -292,6 +301,10 @@ class Node:
                  len(keyring.traders), len(keyring.operators))
 
     def close(self) -> None:
+        try:
+            self._release(wait=True)  # what waited for its fsync is durable now: let it go
+        except StoreError as exc:
+            log.error("node %s stops without sending what waited for its store: %s", self.id, exc)
         if self._stall is not None:
             log.warning("node %s stops with %d records its store refused: nothing they back left the node, and "
                         "a restart restores all it acknowledged", self.id, len(self._stall.records))
@@ -566,14 +579,41 @@ class Node:
                 self._to_client(identity, frame)
             return
         plan = schedule(outputs)
-        if plan.commit_first and not self._commit(plan.commit_first, True):
-            self._stall_on(plan.commit_first, plan)  # nothing of it leaves before its records are durable
-            return
-        self._effects(plan)
-        if plan.commit_last and not self._commit(plan.commit_last, False):  # not fsynced: see SqliteStore.commit
-            self._stall_on(plan.commit_last, None)  # its effects went (they need no record); the records wait
+        ticket = 0
+        if plan.commit_first:
+            committed = self._commit(plan.commit_first, True)
+            if committed is None:
+                self._stall_on(plan.commit_first, plan)  # nothing of it leaves before its records are durable
+                return
+            ticket = committed
+        if self._gate or not self.store.durable(ticket):
+            # Its fsync runs while the loop goes on (zmqex.walsync); it leaves once that is done.
+            answers, self._answers = self._answers, []
+            self._gate.hold(ticket, plan, answers)
+        else:
+            self._effects(plan)
+        if plan.commit_last and self._commit(plan.commit_last, False) is None:  # not fsynced: see SqliteStore.commit
+            self._stall_on(plan.commit_last, None)  # its effects went or wait (they need no record); the records wait
 
-    def _effects(self, plan: Schedule) -> None:
+    def _release(self, wait: bool = False) -> None:
+        """Carry out, in order, what waited for commits now on disk (all of it, with ``wait``)."""
+        store = self.store
+        if isinstance(store, SqliteStore) and store.walsync is not None:
+            store.walsync.drain_wakeups()
+        if wait and self._gate:
+            store.wait(self._gate.last_ticket)
+        self._releasing = True
+        try:
+            for held in self._gate.ready(store.durable):
+                if held.plan is not None:
+                    self._effects(held.plan, held.answers)
+                else:
+                    self._answer_now(held.answers)
+                self._answer_now(held.frames)
+        finally:
+            self._releasing = False
+
+    def _effects(self, plan: Schedule, answers: list[tuple[bytes, bytes]] | None = None) -> None:
         """Carry out what one drain of outputs does outside the node, once its records are committed."""
         for peer, msgs in plan.to_peers.items():
             for frame in messages.encode_frames(msgs):
@@ -583,7 +623,9 @@ class Node:
             answer = self.api.finish(reply.token, reply.result)
             if answer is not None:
                 self._to_client(*answer)
-        if self._answers:
+        if answers is not None:
+            self._answer_now(answers)
+        elif self._answers:
             self._answer()
         for frame in messages.encode_frames(plan.gossip):
             self.pub.send(frame)
@@ -612,23 +654,24 @@ class Node:
                         notice.origin, notice.origin, ", ".join(notice.changed[:10]),
                         f" and {len(notice.changed) - 10} more" if len(notice.changed) > 10 else "")
 
-    def _commit(self, records: Sequence[Record], promise: bool) -> bool:
-        """Commit ``records``; False if the store refused them (rolled back whole: they may come again)."""
+    def _commit(self, records: Sequence[Record], promise: bool) -> int | None:
+        """Commit ``records``: the ticket their durability waits for (0: none); None if the store
+        refused them (rolled back whole: they may come again)."""
         try:
             if self.probe is None:
-                self.store.commit(records, promise=promise)
-            else:
-                started = time.perf_counter_ns()
-                self.store.commit(records, promise=promise)
-                self.probe.committed(records, promise, started)
+                return self.store.commit(records, promise=promise)
+            started = time.perf_counter_ns()
+            ticket = self.store.commit(records, promise=promise)
+            self.probe.committed(records, promise, started)
+            return ticket
         except StoreUnavailable as exc:
             self._failure = str(exc)
-            return False
-        return True
+            return None
 
     # --- a store that refuses commits (zmqex.stall) --------------------------------------
 
     def _stall_on(self, records: Sequence[Record], plan: Schedule | None) -> None:
+        self._release(wait=True)  # what was committed before goes first: the stall holds what comes after
         answers, self._answers = self._answers, []
         now = now_ms()
         self._stall = Stall(self.id, self._failure, now)
@@ -676,11 +719,13 @@ class Node:
         """Try the stalled commit again; once it goes through, carry out what waited on it, in order."""
         stall = self._stall
         assert stall is not None
-        if not self._commit(stall.records, True):
+        ticket = self._commit(stall.records, True)
+        if ticket is None:
             if stall.failed(self._failure, now):
                 log.error("node %s still cannot write its store after %.0f s: %s", self.id,
                           (now - stall.since) / 1000, self._failure)
             return
+        self.store.wait(ticket)  # a rare path: what waited on it goes out at once, below
         self._stall = None
         self._refuse_writes()
         delivered: list[Event] = []
@@ -748,6 +793,8 @@ class Node:
     def _to_client(self, identity: bytes, frame: bytes) -> None:
         """Send a reply or stream message; if the client does not read, drop it and say so later.
 
+        While something waits for its commit's fsync (zmqex.gate), the frame waits behind it.
+
         A client whose queue is full (CLIENT_SNDHWM messages it has not read) loses the
         message, and its subscriptions end: each owes it an ``end`` (slow_reader).  The
         first message that gets through after that is preceded by an error ``dropped``
@@ -755,6 +802,9 @@ class Node:
         deliver what is owed too, so a client that only listens learns of it as soon
         as it reads again.  A client that is gone (no route) loses its subscriptions.
         """
+        if self._gate and not self._releasing:
+            self._gate.later((identity, frame))
+            return
         if identity in self._owed and not self._pay(identity):
             self._dropped_one(identity)
             return

@@ -53,6 +53,7 @@ from pathlib import Path
 from typing import Any
 
 from zmqex.core import messages, wire
+from zmqex.walsync import WalSync
 from zmqex.core.envelope import Envelope, bundle_from_wire, decode_event, encode_event, envelope_to_wire
 from zmqex.core.clock import VectorClock
 from zmqex.core.events import clock_from_wire, clock_to_wire
@@ -138,9 +139,11 @@ class SqliteStore:
         try:
             self.db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
             self.db.execute("PRAGMA journal_mode=WAL")
-            self.db.execute(f"PRAGMA synchronous={synchronous}")
+            # FULL: this connection never syncs; promises are synced off the loop (zmqex.walsync).
+            self.db.execute("PRAGMA synchronous=NORMAL")
             self._synchronous = synchronous
-            self._fsync = synchronous == "FULL"  # whether commits fsync now (see commit)
+            self.walsync: WalSync | None = None  # started last, once the store opened
+            self._ticket = 0  # the latest commit that backs a promise (see commit)
             self.db.execute("PRAGMA wal_autocheckpoint=0")  # the checkpointer thread does it (see above)
             version = self._meta("schema_version")
             upgrade = version is not None and int(version) in UPGRADES_FROM
@@ -167,6 +170,8 @@ class SqliteStore:
             self._next_pos = (self.db.execute("SELECT max(pos) FROM events").fetchone()[0] or 0) + 1
             self._checkpoint_every_s = checkpoint_every_s
             self.checkpointer: _Checkpointer | None = None  # started by the first commit
+            if synchronous == "FULL":
+                self.walsync = WalSync(self.path)
         except sqlite3.Error as exc:
             raise StoreError(f"store {self.path} cannot be opened: {exc}{_space(self.path.parent)}") from None
         except OSError as exc:
@@ -181,14 +186,16 @@ class SqliteStore:
             raise
         return None if row is None else row[0]
 
-    def commit(self, records: Iterable[Record], *, promise: bool = True) -> None:
-        """Write ``records`` in one transaction.
+    def commit(self, records: Iterable[Record], *, promise: bool = True) -> int:
+        """Write ``records`` in one transaction; return the ticket to wait for (0: none).
 
-        With ``promise`` (something leaving the node depends on them) it returns
-        once they are as durable as ``synchronous`` says.  Without it they are
-        written but not fsynced: a power cut may lose them, and only them, since
-        the WAL is a sequential log and the next promise's fsync covers all that
-        came before it.  What they hold is recovered by repair and retries.
+        With ``promise`` (something leaving the node depends on them) and
+        ``synchronous`` FULL, they are durable once :meth:`durable` says so of the
+        ticket (the WAL's fsync runs on a thread: zmqex.walsync); :meth:`wait`
+        blocks for it.  Without ``promise`` they are written but not fsynced: a
+        power cut may lose them, and only them, since the WAL is a sequential log
+        and the next promise's fsync covers all that came before it.  What they
+        hold is recovered by repair and retries.
 
         If the disk refuses it (full, an I/O error) it raises StoreUnavailable and
         keeps nothing of it, so the same records may be committed again; anything
@@ -197,9 +204,6 @@ class SqliteStore:
         try:
             if self.checkpointer is None:
                 self.checkpointer = _Checkpointer(self.path, self._synchronous, self._checkpoint_every_s)
-            if self._synchronous == "FULL" and self._fsync != promise:
-                self.db.execute("PRAGMA synchronous=FULL" if promise else "PRAGMA synchronous=NORMAL")
-                self._fsync = promise
         except sqlite3.Error as exc:
             if not _disk_refused(exc):
                 raise
@@ -293,6 +297,25 @@ class SqliteStore:
             if isinstance(exc, sqlite3.Error) and _disk_refused(exc):
                 raise self._unwritable(exc) from None
             raise  # a constraint broken, a misuse: a bug, which stops the node (node.run)
+        if not promise or self.walsync is None:
+            return 0
+        self._ticket += 1
+        self.walsync.ask(self._ticket)
+        return self._ticket
+
+    def durable(self, ticket: int) -> bool:
+        """Whether the commit of ``ticket`` is on disk; raises StoreError if syncing failed."""
+        sync = self.walsync
+        if sync is None or sync.durable >= ticket:
+            return True
+        if sync.failed is not None:
+            raise StoreError(f"store {self.path} cannot sync its log to disk: {sync.failed}")
+        return False
+
+    def wait(self, ticket: int) -> None:
+        """Block until the commit of ``ticket`` is on disk (rare paths: a stall's retry, stopping)."""
+        if self.walsync is not None and not self.walsync.wait(ticket):
+            raise StoreError(f"store {self.path} cannot sync its log to disk: {self.walsync.failed}")
 
     def records(self) -> Iterator[Record]:
         """Everything needed to restore: events in delivery order, then takes, outcomes, traders, evidence,
@@ -366,6 +389,9 @@ class SqliteStore:
     def mark_in_mesh(self, how: str) -> None:
         """Remember for good that this store belongs to a mesh (``how``: founded or joined it)."""
         self._write("INSERT OR IGNORE INTO meta VALUES ('in_mesh', ?)", (how,))
+        if self.walsync is not None:  # once, at the start: on disk before the node says it is up
+            self._ticket += 1
+            self.wait(self._ticket)
 
     def members(self) -> list[tuple[str, str, str]]:
         return list(self.db.execute("SELECT id, router, pub FROM members ORDER BY id"))
@@ -384,6 +410,8 @@ class SqliteStore:
         self._write("DELETE FROM cod WHERE trader = ?", (trader,))
 
     def close(self) -> None:
+        if self.walsync is not None:
+            self.walsync.stop()  # syncs what was asked first
         if self.checkpointer is not None:
             self.checkpointer.stop()
         try:
@@ -505,11 +533,18 @@ class MemoryStore:
         self._members: dict[str, tuple[str, str, str]] = {}
         self._cod: dict[str, int] = {}
 
-    def commit(self, records: Iterable[Record], *, promise: bool = True) -> None:
+    def commit(self, records: Iterable[Record], *, promise: bool = True) -> int:
         for record in records:
             if isinstance(record, Checkpoint):  # drop what it supersedes, as the SQLite store does
                 self._records = [r for r in self._records if not _superseded(r, record)]
             self._records.append(record)
+        return 0  # nothing to wait for
+
+    def durable(self, ticket: int) -> bool:
+        return True
+
+    def wait(self, ticket: int) -> None:
+        pass
 
     def records(self) -> Iterator[Record]:
         return iter(list(self._records))

@@ -72,6 +72,14 @@ class Level:
             if order is not None:
                 yield order
 
+    def after(self, key: Key) -> Iterator[Resting]:
+        """Its live orders with a key after ``key``, in priority order. O(log m) plus those yielded."""
+        live = self.live
+        for later in self.keys.irange(key, inclusive=(False, True)):
+            order = live.get(later)
+            if order is not None:
+                yield order
+
     def add(self, order: Resting) -> None:
         if order.key in self.live:
             raise ValueError(f"{order.order_id} has the same priority key as {self.live[order.key].order_id}")
@@ -189,6 +197,15 @@ class Book:
             if limit is not None and (price > limit if taker is _BUY else price < limit):
                 return
             yield from levels[price]
+
+    def crossing_after(self, taker: Side, limit: int, key: Key) -> Iterator[Resting]:
+        """The orders :meth:`crossing` yields whose key is after ``key``: O(log m) a level
+        crossed, plus those yielded, where a full walk costs every order crossed."""
+        levels = self.asks if taker is _BUY else self.bids
+        for price in levels:
+            if price > limit if taker is _BUY else price < limit:
+                return
+            yield from levels[price].after(key)
 
     def crossed_orders(self) -> Iterator[Resting]:
         """Every resting order in the crossed region (empty if not crossed)."""
