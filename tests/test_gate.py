@@ -53,6 +53,9 @@ class SlowDisk:
     def durable(self, ticket: int) -> bool:
         return ticket <= self.synced
 
+    def sync(self, ticket: int, *, here: bool = False) -> None:
+        pass
+
     def wait(self, ticket: int) -> None:
         self.synced = max(self.synced, ticket)
 

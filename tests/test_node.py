@@ -78,6 +78,9 @@ class Recorder:
     def durable(self, ticket: int) -> bool:
         return True
 
+    def sync(self, ticket: int, *, here: bool = False) -> None:
+        pass
+
     def wait(self, ticket: int) -> None:
         pass
 

@@ -586,6 +586,9 @@ class Node:
                 self._stall_on(plan.commit_first, plan)  # nothing of it leaves before its records are durable
                 return
             ticket = committed
+            # Nothing else waiting: sync here (a hand-over to the sync thread only adds latency);
+            # else the thread syncs while the loop takes the next batch.
+            self.store.sync(ticket, here=not self._gate and not self.poller.poll(0))
         if self._gate or not self.store.durable(ticket):
             # Its fsync runs while the loop goes on (zmqex.walsync); it leaves once that is done.
             answers, self._answers = self._answers, []
@@ -725,7 +728,8 @@ class Node:
                 log.error("node %s still cannot write its store after %.0f s: %s", self.id,
                           (now - stall.since) / 1000, self._failure)
             return
-        self.store.wait(ticket)  # a rare path: what waited on it goes out at once, below
+        self.store.sync(ticket, here=True)  # a rare path: what waited on it goes out at once, below
+        self.store.wait(ticket)
         self._stall = None
         self._refuse_writes()
         delivered: list[Event] = []

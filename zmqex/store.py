@@ -190,9 +190,9 @@ class SqliteStore:
         """Write ``records`` in one transaction; return the ticket to wait for (0: none).
 
         With ``promise`` (something leaving the node depends on them) and
-        ``synchronous`` FULL, they are durable once :meth:`durable` says so of the
-        ticket (the WAL's fsync runs on a thread: zmqex.walsync); :meth:`wait`
-        blocks for it.  Without ``promise`` they are written but not fsynced: a
+        ``synchronous`` FULL, they are durable once :meth:`sync` made them so and
+        :meth:`durable` says so of the ticket (the WAL's fsync may run on a thread:
+        zmqex.walsync); :meth:`wait` blocks for it.  Without ``promise`` they are written but not fsynced: a
         power cut may lose them, and only them, since the WAL is a sequential log
         and the next promise's fsync covers all that came before it.  What they
         hold is recovered by repair and retries.
@@ -300,8 +300,15 @@ class SqliteStore:
         if not promise or self.walsync is None:
             return 0
         self._ticket += 1
-        self.walsync.ask(self._ticket)
         return self._ticket
+
+    def sync(self, ticket: int, *, here: bool = False) -> None:
+        """Start making ``ticket`` durable: on the sync thread, or now on this one (``here``)."""
+        if self.walsync is not None and ticket:
+            if here:
+                self.walsync.sync_here(ticket)
+            else:
+                self.walsync.ask(ticket)
 
     def durable(self, ticket: int) -> bool:
         """Whether the commit of ``ticket`` is on disk; raises StoreError if syncing failed."""
@@ -391,6 +398,7 @@ class SqliteStore:
         self._write("INSERT OR IGNORE INTO meta VALUES ('in_mesh', ?)", (how,))
         if self.walsync is not None:  # once, at the start: on disk before the node says it is up
             self._ticket += 1
+            self.sync(self._ticket, here=True)
             self.wait(self._ticket)
 
     def members(self) -> list[tuple[str, str, str]]:
@@ -542,6 +550,9 @@ class MemoryStore:
 
     def durable(self, ticket: int) -> bool:
         return True
+
+    def sync(self, ticket: int, *, here: bool = False) -> None:
+        pass
 
     def wait(self, ticket: int) -> None:
         pass
