@@ -89,6 +89,13 @@ def test_one_signature_vouches_for_every_event_and_for_nothing_else() -> None:
     moved = decode_event(encode_event(env.events[3]))
     moved.body = Cancel("b:9")
     assert not verify(moved)
+    for edit in ({"vc": env.events[3].vc.with_entry("b", 4)}, {"ts": 8}, {"seq": 5}):
+        other = decode_event(encode_event(env.events[3]))
+        for field, value in edit.items():
+            setattr(other, field, value)
+        if "seq" in edit:
+            other.vc = other.vc.with_entry("a", other.seq)
+        assert not verify(other), edit  # its clock, time and place are signed too
 
 
 def test_a_proof_path_must_fit_its_width() -> None:

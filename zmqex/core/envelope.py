@@ -8,11 +8,13 @@ once: as an :class:`Envelope` of consecutive sequence numbers under one clock
 replica seals an envelope before it delivers anyone else's event).  At light
 load an envelope holds one event and is encoded exactly as that event alone.
 
-With keys the origin signs an envelope of several events once: the root of a
-Merkle tree (:mod:`zmqex.core.merkle`) over its events, each encoded alone.  So
-one event can still leave its envelope and be checked on its own (a snapshot
-item, an audit record, a take): it then carries a :class:`Proof`, the
-signature and its path to the root.
+With keys the origin signs an envelope of several events once: its head (origin,
+first seq, width, clock, timestamp) and the root of a Merkle tree
+(:mod:`zmqex.core.merkle`) over its events' bodies.  So one event can still leave
+its envelope and be checked on its own (a snapshot item, an audit record, a
+take): it then carries a :class:`Proof`, the signature and its path to the
+root; its seq and clock give the head back (``first = seq - index``, the clock
+with its own entry at ``first``).
 
 Wire forms (msgpack lists; every decoder is strict and raises DecodeError):
 
@@ -83,15 +85,15 @@ class Envelope(Seal):
         return hash((self.events, self.sig))
 
     def signed_bytes(self) -> bytes:
-        """What its origin signs: an event alone as such; several by their tree's root."""
+        """What its origin signs: an event alone as such; several by their head and tree's root."""
         if len(self.events) == 1:
             return signed_bytes(self.events[0])
-        return _root_message(self.origin, self.first, len(self.events), self.tree()[-1][0])
+        return _root_message(self.events[0], len(self.events), self.tree()[-1][0])
 
     def tree(self) -> list[list[bytes]]:
-        """The Merkle tree over its events (computed once)."""
+        """The Merkle tree over its events' bodies (computed once)."""
         if self._tree is None:
-            self._tree = merkle.levels([merkle.leaf(signed_bytes(e)) for e in self.events])
+            self._tree = merkle.levels([_leaf(e) for e in self.events])
         return self._tree
 
     def _check(self) -> None:
@@ -136,16 +138,25 @@ def vouched(event: Event) -> tuple[bytes, bytes] | None:
     if isinstance(seal, Envelope):
         return seal.signed_bytes(), seal.sig
     if isinstance(seal, Proof):
-        root = merkle.root_from(merkle.leaf(signed_bytes(event)), seal.index, seal.width, list(seal.path))
-        if root is None:
+        root = merkle.root_from(_leaf(event), seal.index, seal.width, list(seal.path))
+        first = event.seq - seal.index
+        if root is None or first < 1:
             return None
-        return _root_message(event.origin, event.seq - seal.index, seal.width, root), seal.sig
+        head = Event(event.origin, first, event.vc.with_entry(event.origin, first), event.body, ts=event.ts)
+        return _root_message(head, seal.width, root), seal.sig
     return signed_bytes(event), seal.sig
 
 
-def _root_message(origin: str, first: int, width: int, root: bytes) -> bytes:
+def _leaf(event: Event) -> bytes:
+    return merkle.leaf(wire.pack(body_to_wire(event.body)))
+
+
+def _root_message(head: Event, width: int, root: bytes) -> bytes:
+    """What an envelope's origin signs, from its first event (``head``): every event's seq
+    is ``first`` + its place, its clock the head's but for its own entry, its body a leaf."""
     # A str first: no event alone (an int first) packs to these bytes.
-    return wire.pack([_ENVELOPE, wire.EVENT_VERSION, origin, first, width, root])
+    return wire.pack([_ENVELOPE, wire.EVENT_VERSION, head.origin, head.seq, width,
+                      dict(head.vc.items_sorted()), head.ts, root])
 
 
 # --- wire forms ----------------------------------------------------------------------------
