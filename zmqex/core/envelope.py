@@ -51,13 +51,15 @@ class Envelope(Seal):
     sealed by this envelope.
     """
 
-    __slots__ = ("events", "verified", "_tree")
+    __slots__ = ("events", "verified", "_tree", "wire")
 
     def __init__(self, events: tuple[Event, ...], sig: bytes = b"") -> None:
         super().__init__(sig)
         self.events = events
         self.verified = False  # its signature checked once here: its other events need no second check
         self._tree: list[list[bytes]] | None = None
+        # Its wire form, once made or read: published, stored and relayed as it is, not built again.
+        self.wire: list[Any] | None = None
 
     @property
     def origin(self) -> str:
@@ -162,6 +164,8 @@ def _root_message(head: Event, width: int, root: bytes) -> bytes:
 # --- wire forms ----------------------------------------------------------------------------
 
 def envelope_to_wire(envelope: Envelope) -> list[Any]:
+    if envelope.wire is not None:
+        return envelope.wire
     events = envelope.events
     if len(events) == 1:
         out = to_wire(events[0], signed=False)
@@ -171,6 +175,7 @@ def envelope_to_wire(envelope: Envelope) -> list[Any]:
                [body_to_wire(e.body) for e in events]]
     if envelope.sig:
         out.append(envelope.sig)
+    envelope.wire = out  # sealed: own envelopes are signed before anything encodes them
     return out
 
 
@@ -181,7 +186,9 @@ def envelope_from_wire(raw: Any) -> Envelope:
         raise DecodeError("envelope is too short")
     if raw[5] != _ENVELOPE:
         event = from_wire(raw)
-        return _sealed([event], event.sig)
+        envelope = _sealed([event], event.sig)
+        envelope.wire = raw  # checked whole: kept to store and relay as it came
+        return envelope
     if len(raw) not in (7, 8):
         raise DecodeError(f"an envelope has 7 or 8 fields, not {len(raw)}")
     version, origin, first, vc_raw, ts, _, bodies = raw[:7]
@@ -203,7 +210,9 @@ def envelope_from_wire(raw: Any) -> Envelope:
         seq = first + i
         event_vc = vc if i == 0 else vc.with_entry(origin, seq)
         events.append(Event(origin, seq, event_vc, body_from_wire(body_raw[0], body_raw[1:]), ts=ts))
-    return _sealed(events, sig)
+    envelope = _sealed(events, sig)
+    envelope.wire = raw  # checked whole: kept to store and relay as it came
+    return envelope
 
 
 def _sealed(events: list[Event], sig: bytes) -> Envelope:
