@@ -49,7 +49,20 @@ def main(argv: list[str] | None = None) -> int:
                              "process of its own, and report compiled/pure (builds the compiled core first)")
     parser.add_argument("--compiled-dir", metavar="DIR", help="where the compiled core is built "
                         "(default: build/compiled in the source tree)")
+    parser.add_argument("--timeline", action="store_true",
+                        help="only where a take's time goes, stage by stage, with --sync full and normal "
+                             "(zmqex.bench.timeline)")
     args = parser.parse_args(argv)
+    if args.timeline:
+        from zmqex.bench.timeline import bench_timeline
+        from zmqex.bench.timeline import table as timeline_table
+
+        os.environ["PYTHONPATH"] = _worker_env()["PYTHONPATH"]
+        runs = [bench_timeline(100 if args.quick else 500, sync) for sync in ("full", "normal")]
+        print("\n\n".join(timeline_table(r) for r in runs))
+        if args.json:
+            Path(args.json).write_text(json.dumps(runs, indent=2) + "\n")
+        return 0
     if not 2 <= args.nodes <= 26:
         parser.error("--nodes must be 2..26")
     # node processes run `python -m zmqex.cli`: make sure they find this zmqex
