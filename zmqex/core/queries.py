@@ -28,8 +28,10 @@ def order_info(ledger: Ledger, oid: str, pending: int, available: bool, client_o
     state = ledger.orders.get(oid)
     if state is None:
         raise UnknownOrder(f"order {oid} is not known here")
-    fills = ledger.fills_of.get(oid, ())
-    body = state.event.body
+    fills = ledger.fills_of.get(oid)
+    event = state.event
+    body = event.body
+    cancelled = state.cancelled
     return {
         "order_id": oid,
         "owner": state.owner,
@@ -41,14 +43,14 @@ def order_info(ledger: Ledger, oid: str, pending: int, available: bool, client_o
         "tif": state.tif._value_,
         "status": state.status,
         "filled": state.filled,
-        "open": state.open,
+        "open": 0 if cancelled is not None else state.qty - state.filled,  # OrderState.open, without a call
         "pending": pending,
         "available": available,
-        "ts": state.event.ts,
-        "reason": None if state.cancelled is None else state.cancelled._value_,
+        "ts": event.ts,
+        "reason": None if cancelled is None else cancelled._value_,
         "expire_at": body.expire_at if isinstance(body, NewOrder) else None,
         "client_order_id": client_order_id,
-        "fills": [fill_info(e, ledger) for e in fills],
+        "fills": [fill_info(e, ledger) for e in fills] if fills else [],  # most orders have none
     }
 
 

@@ -324,6 +324,9 @@ class TakerDesk:
                 del self._working[order.id]
 
     def _next_maker(self, order: OrderState) -> OrderState | None:
+        book = self._ctx.ledger.book
+        if not book.meets(order.side, order.price):
+            return None  # most orders: nothing crosses them (O(1), before anything else is read)
         available = order.open - self.reservations.reserved(order.id)
         if available <= 0:
             return None
@@ -333,7 +336,7 @@ class TakerDesk:
         ctx = self._ctx
         spent, asked, orders, me = self._spent, self.reservations.asked, ctx.ledger.orders, ctx.id
         rests = order.rests
-        for resting in ctx.ledger.book.crossing(order.side, order.price):
+        for resting in book.crossing(order.side, order.price):
             if rests and resting.key >= order.key:
                 continue  # that order's owner is the taker between us
             oid = resting.order_id
