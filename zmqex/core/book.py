@@ -175,6 +175,11 @@ class Book:
         order = self._index.pop(order_id, None)
         if order is None:
             return False
+        self._drop(order)
+        return True
+
+    def _drop(self, order: Resting) -> None:
+        """Take ``order``, already out of the index, out of its level."""
         levels = self._side(order.side)
         level = levels[order.price]
         level.discard(order)
@@ -185,15 +190,24 @@ class Book:
                     self._bid = levels.peekitem(0)[0] if levels else None
             elif order.price == self._ask:
                 self._ask = levels.peekitem(0)[0] if levels else None
-        return True
 
     def reduce(self, order_id: str, qty: int) -> None:
         """Lower an order's open quantity by ``qty``, removing it at zero. O(1) amortised."""
-        order = self._index[order_id]
+        self._reduce(self._index[order_id], qty)
+
+    def fill(self, order_id: str, qty: int) -> None:
+        """``reduce`` if the order rests here, nothing if not (a taker that does not rest):
+        one look-up for both, as each fill needs. O(1) amortised."""
+        order = self._index.get(order_id)
+        if order is not None:
+            self._reduce(order, qty)
+
+    def _reduce(self, order: Resting, qty: int) -> None:
         if not 0 < qty <= order.qty:
-            raise ValueError(f"cannot reduce {order_id} ({order.qty} open) by {qty}")
+            raise ValueError(f"cannot reduce {order.order_id} ({order.qty} open) by {qty}")
         if qty == order.qty:
-            self.remove(order_id)
+            del self._index[order.order_id]
+            self._drop(order)
             return
         order.qty -= qty
         self._side(order.side)[order.price].total -= qty

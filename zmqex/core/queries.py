@@ -66,7 +66,6 @@ def fill_info(event: Event, ledger: Ledger) -> dict[str, Any]:
         return {"id": f"{event.origin}:{event.seq}", "maker": "", "taker": "", "price": body.price, "qty": body.qty,
                 "request": "", "taker_side": body.side._value_, "ts": event.ts}
     fill = fill_of(event)
-    maker = ledger.orders[fill.maker]
     return {
         "id": f"{event.origin}:{event.seq}",
         "maker": fill.maker,
@@ -74,6 +73,6 @@ def fill_info(event: Event, ledger: Ledger) -> dict[str, Any]:
         "price": fill.price,
         "qty": fill.qty,
         "request": fill.request,
-        "taker_side": maker.side.opposite._value_,  # _value_: see order_info
+        "taker_side": ledger.orders[fill.taker].side._value_,  # the maker's opposite, without a property; _value_: see order_info
         "ts": event.ts,
     }
