@@ -157,7 +157,7 @@ class Book:
             raise ValueError(f"cannot rest {order_id} with quantity {qty}")
         if order_id in self._index:
             raise ValueError(f"{order_id} already rests in the book")
-        levels = self._side(side)
+        levels = self.bids if side is _BUY else self.asks  # _side inline: one call less per order
         level = levels.get(price)
         if level is None:
             level = levels[price] = Level(price)
@@ -180,7 +180,7 @@ class Book:
 
     def _drop(self, order: Resting) -> None:
         """Take ``order``, already out of the index, out of its level."""
-        levels = self._side(order.side)
+        levels = self.bids if order.side is _BUY else self.asks
         level = levels[order.price]
         level.discard(order)
         if not level.live:
@@ -210,7 +210,7 @@ class Book:
             self._drop(order)
             return
         order.qty -= qty
-        self._side(order.side)[order.price].total -= qty
+        (self.bids if order.side is _BUY else self.asks)[order.price].total -= qty
 
     def best(self, side: Side) -> int | None:
         """Best price on ``side``, or None if it is empty. O(1)."""
@@ -254,12 +254,23 @@ class Book:
         return self._crossing(taker, limit) if self.meets(taker, limit) else ()
 
     def _crossing(self, taker: Side, limit: int | None) -> Iterator[Resting]:
-        levels = self.asks if taker is _BUY else self.bids
-        for price in levels:  # keys, then a dict look-up: a SortedDict.items() view costs ~1.4us more per walk
-            if limit is not None and (price > limit if taker is _BUY else price < limit):
+        buy = taker is _BUY
+        levels = self.asks if buy else self.bids
+        best = self._ask if buy else self._bid
+        assert best is not None  # crossing() asked meets() first
+        # The best level by its kept price, a dict look-up: most walks end in it, and
+        # iterating a SortedDict costs ~1 us of Python calls before its first key.
+        level = levels[best]
+        live = level.live  # the level's walk inline (Level.__iter__): a generator less per level
+        for key in islice(level.keys, level.head, None):
+            order = live.get(key)
+            if order is not None:
+                yield order
+        for price in islice(levels, 1, None):  # keys, then a dict look-up: a SortedDict.items() view costs ~1.4us more per walk
+            if limit is not None and (price > limit if buy else price < limit):
                 return
             level = levels[price]
-            live = level.live  # the level's walk inline: a generator less per level
+            live = level.live
             for key in islice(level.keys, level.head, None):
                 order = live.get(key)
                 if order is not None:

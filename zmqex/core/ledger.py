@@ -121,14 +121,14 @@ class Ledger:
     def apply(self, event: Event) -> None:
         """Apply one causally-ready event. Raises BadEvent, changing nothing."""
         body = event.body
-        if isinstance(body, NewOrder):
+        if isinstance(body, NewOrder):  # the commonest first
             self._apply_order(event, body)
+        elif isinstance(body, Fill):
+            self._apply_fill(event, body)
         elif isinstance(body, Cancel):
             self._apply_cancel(event, body)
         elif isinstance(body, Reduce):
             self._apply_reduce(event, body)
-        elif isinstance(body, Fill):
-            self._apply_fill(event, body)
         else:
             self._apply_report(event, body)
 

@@ -37,10 +37,11 @@ Invariants (``_check``):
 
 Work list: only own orders that may have something to do are stepped: a new
 order that crosses something (one that rests and crosses nothing, most
-orders, ends its first pass as it is placed), one whose take was answered or whose fill came in, one a peer's new
-order crosses with an earlier key, one a busy maker put off, one that passed a
-maker our own asks covered when one of them got less; and with every
-heartbeat, as a safety net, every own order still in the crossed region.
+orders, ends its first pass as it is placed), one whose take was answered or
+whose fill came in, one a peer's new order crosses with an earlier key, one a
+busy maker put off, one that passed a maker our own asks covered when one of
+them got less; and with every heartbeat, as a safety net, every own order
+still in the crossed region.
 Stepping an order walks the orders it crosses, best first, until one may be
 asked (O(1) each, lazily), so a message costs O(its own consequences), not
 O(book).  A take from an own resting order is granted at once, without a
