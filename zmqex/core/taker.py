@@ -142,7 +142,9 @@ class TakerDesk:
             heapq.heappush(self._expiries, (expire_at, oid))
 
     def cancelled(self, oid: str) -> None:
-        self._todo.add(oid)  # its first pass may be over now
+        """Own order ``oid`` was cancelled or reduced: its first pass may be over now."""
+        if oid in self._working or self._ctx.ledger.orders[oid].open > 0:
+            self._todo.add(oid)  # (a closed order without a record has nothing to step: most cancels)
 
     def on_fill(self, body: Fill) -> str | None:
         """A fill was delivered: if it answers a take of ours, it counts as filled; returns our order."""
