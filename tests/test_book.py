@@ -183,6 +183,37 @@ def test_compaction_shrinks_keys_and_keeps_order():
     assert b.depth(BUY, 1) == [(100, 20, 20)]
 
 
+def test_head_skips_dead_keys_in_front_and_moves_back_for_an_earlier_key():
+    b = make(*[(f"o{i}", BUY, 100, (10 + i, "a", i), 1) for i in range(6)])
+    level = b.bids[100]
+    b.remove("o0")
+    b.remove("o2")
+    assert level.head == 1  # o0 dead in front; o2 dead behind o1
+    b.remove("o1")
+    assert level.head == 3 and level.keys[level.head] == (13, "a", 3)  # past o1 and o2 at once
+    b._check()
+    b.add("o1", BUY, 100, (11, "a", 1), 5)  # back, its dead key still there: the head moves back to it
+    assert level.head == 1
+    b.add("x", BUY, 100, (1, "b", 0), 1)  # a peer's earlier key: first in line
+    assert level.head == 0
+    b._check()
+    assert ids(b.orders(BUY)) == ["x", "o1", "o3", "o4", "o5"]
+    assert ids(b.crossing(SELL, 100)) == ["x", "o1", "o3", "o4", "o5"]
+
+
+def test_best_prices_are_kept_through_adds_and_removes():
+    b = make(("b1", BUY, 100, (1, "a", 1), 1), ("b2", BUY, 101, (1, "a", 2), 1), ("s1", SELL, 105, (1, "a", 3), 1))
+    assert (b.best_bid(), b.best_ask()) == (101, 105)
+    b.remove("b2")
+    assert b.best_bid() == 100
+    b.reduce("b1", 1)
+    assert b.best_bid() is None and b.best(BUY) is None
+    assert b.crossing(SELL, None) == ()  # nothing to meet: no walk at all
+    b.add("s2", SELL, 104, (2, "a", 4), 1)
+    assert b.best_ask() == 104
+    b._check()
+
+
 # --- model-based --------------------------------------------------------------
 
 
@@ -193,6 +224,7 @@ class BookMachine(RuleBasedStateMachine):
         super().__init__()
         self.book = Book()
         self.model: dict[str, tuple[Side, int, tuple, int]] = {}
+        self.gone: dict[str, tuple[Side, int, tuple, int]] = {}  # removed whole, may come back
         self.n = 0
 
     def _new(self, side, price, total, origin, qty) -> None:
@@ -216,7 +248,7 @@ class BookMachine(RuleBasedStateMachine):
     def remove(self, data):
         oid = data.draw(st.sampled_from(sorted(self.model)))
         assert self.book.remove(oid) is True
-        del self.model[oid]
+        self.gone[oid] = self.model.pop(oid)
 
     @precondition(lambda self: self.model)
     @rule(data=st.data())
@@ -227,6 +259,15 @@ class BookMachine(RuleBasedStateMachine):
         for oid in data.draw(st.permutations(at_level))[keep:]:
             assert self.book.remove(oid) is True
             del self.model[oid]
+
+    @precondition(lambda self: self.gone)
+    @rule(data=st.data())
+    def add_back(self, data):
+        """A removed order comes back with its key (its dead key may still be in the level)."""
+        oid = data.draw(st.sampled_from(sorted(self.gone)))
+        side, price, key, qty = self.gone.pop(oid)
+        self.book.add(oid, side, price, key, qty)
+        self.model[oid] = (side, price, key, qty)
 
     @rule(oid=st.sampled_from(["nope", "o0"]))
     def remove_unknown(self, oid):

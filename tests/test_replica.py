@@ -19,7 +19,7 @@ from zmqex.core.clock import VectorClock
 from zmqex.core.events import Cancel, CancelReason, Event, NewOrder, Side, Tif
 from zmqex.core.messages import Gossip, SyncReply, SyncRequest, Take, TakeReply
 from zmqex.core.ledger import export, rebuild
-from zmqex.core.outputs import OrderTrader, Outcome, PeerChanged, Persist, Send, TakeSent, TakeSettled
+from zmqex.core.outputs import OrderTrader, Outcome, PeerChanged, Persist, Reply, Send, TakeSent, TakeSettled
 from zmqex.core.replica import Config, Replica
 from zmqex.errors import Busy, Forged, InvalidAmount, InvalidRequest, NotOwner, OrderClosed, Rejected, UnknownOrder
 from tests.checked import Network
@@ -838,3 +838,19 @@ def test_traders_and_open_counts_survive_a_restart() -> None:
     assert net.cancel("a", kept, trader="alice")["status"] == "cancelled"
     assert a.open_orders("alice") == 0
     converged(net)
+
+
+def test_an_order_that_crosses_nothing_ends_its_first_pass_as_it_is_placed() -> None:
+    """The taker desk's short cut: no record, nothing on its work list, the reply among the place's outputs."""
+    r = Replica("a")
+    oid = r.place(SELL, 5, 100, token="t1")
+    replies = [o for o in r.take_outputs() if isinstance(o, Reply)]
+    assert [(o.token, o.result["order_id"], o.result["status"]) for o in replies] == [("t1", oid, "open")]
+    assert r.taker.unfinished == 0 and not r.taker._working and not r.taker._todo
+    r._check()
+    # One that crosses goes through the desk as before: it fills, then its client hears.
+    bid = r.place(BUY, 3, 101, Tif.IOC, token="t2")
+    replies = [o for o in r.take_outputs() if isinstance(o, Reply)]
+    assert [(o.token, o.result["order_id"], o.result["status"]) for o in replies] == [("t2", bid, "filled")]
+    assert r.ledger.orders[oid].open == 2 and r.ledger.book.best_ask() == 100
+    r._check()

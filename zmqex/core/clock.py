@@ -121,7 +121,7 @@ class VectorClock:
             c[node] = n
         else:
             c.pop(node, None)
-        return VectorClock._trusted(c, self._total - old + n)  # the hot path: one per event
+        return VectorClock(c, self._total - old + n)  # the hot path, one per event: _trusted without its call
 
     def merge(self, other: Clockish) -> VectorClock:
         """The least clock that dominates both (entry-wise maximum). O(n)."""

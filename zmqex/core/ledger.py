@@ -121,14 +121,14 @@ class Ledger:
     def apply(self, event: Event) -> None:
         """Apply one causally-ready event. Raises BadEvent, changing nothing."""
         body = event.body
-        if isinstance(body, NewOrder):
+        if isinstance(body, NewOrder):  # the commonest first
             self._apply_order(event, body)
+        elif isinstance(body, Fill):
+            self._apply_fill(event, body)
         elif isinstance(body, Cancel):
             self._apply_cancel(event, body)
         elif isinstance(body, Reduce):
             self._apply_reduce(event, body)
-        elif isinstance(body, Fill):
-            self._apply_fill(event, body)
         else:
             self._apply_report(event, body)
 
@@ -138,8 +138,8 @@ class Ledger:
             raise BadEvent(f"order {oid} applied twice")
         state = OrderState(event, oid, event.origin, body.side, body.price, body.qty, body.tif, event.key)
         self.orders[oid] = state
-        if state.rests and state.price is not None:  # a resting order has a price (NewOrder checks)
-            self.book.add(oid, state.side, state.price, state.key, state.qty)
+        if RESTS[body.tif] and body.price is not None:  # a resting order has a price (NewOrder checks)
+            self.book.add(oid, body.side, body.price, state.key, body.qty)
         self._stale.add(oid)
 
     def _apply_cancel(self, event: Event, body: Cancel) -> None:
@@ -172,22 +172,26 @@ class Ledger:
             raise BadEvent(f"{event.origin} may not grant fills on {maker.id}, owned by {maker.owner}")
         if not crosses(taker, maker) or body.price != maker.price:
             raise BadEvent(f"fill {event.id}: {taker.id} cannot trade with {maker.id} at {body.price}")
+        qty = body.qty
         for state in (maker, taker):
-            if state.filled + body.qty > state.qty:
+            if state.filled + qty > state.qty:
                 raise BadEvent(
-                    f"fill {event.id} would over-fill {state.id}: {state.filled} + {body.qty} > {state.qty}"
+                    f"fill {event.id} would over-fill {state.id}: {state.filled} + {qty} > {state.qty}"
                 )
         if body.request in self.fill_by_request:
             raise BadEvent(f"request {body.request} was granted twice")
+        book, stale, fills_of = self.book, self._stale, self.fills_of
         for state in (maker, taker):
-            if state.id in self.book:
-                self.book.reduce(state.id, body.qty)
-            state.filled += body.qty
-            self._stale.add(state.id)
-        self.fills[event.id] = event
+            book.fill(state.id, qty)
+            state.filled += qty
+            stale.add(state.id)
+            listed = fills_of.get(state.id)
+            if listed is None:
+                fills_of[state.id] = [event]
+            else:
+                listed.append(event)
+        self.fills[(event.origin, event.seq)] = event  # by its id (Event.id, without a call)
         self.fill_by_request[body.request] = event
-        self.fills_of.setdefault(maker.id, []).append(event)
-        self.fills_of.setdefault(taker.id, []).append(event)
         self._new_fills.append(event)
 
     def _apply_report(self, event: Event, body: Report) -> None:

@@ -117,6 +117,8 @@ class MakerDesk:
 
     def order_delivered(self, oid: str) -> None:
         """Order ``oid`` is in the ledger now: judge the takes that waited for it."""
+        if oid not in self._parked:
+            return  # nearly always: a take comes after its taker order (and _unpark would build a list)
         for parked in self._unpark(oid):
             self._grant(parked.sender, parked.take)
 

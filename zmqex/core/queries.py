@@ -28,8 +28,10 @@ def order_info(ledger: Ledger, oid: str, pending: int, available: bool, client_o
     state = ledger.orders.get(oid)
     if state is None:
         raise UnknownOrder(f"order {oid} is not known here")
-    fills = ledger.fills_of.get(oid, ())
-    body = state.event.body
+    fills = ledger.fills_of.get(oid)
+    event = state.event
+    body = event.body
+    cancelled = state.cancelled
     return {
         "order_id": oid,
         "owner": state.owner,
@@ -41,14 +43,14 @@ def order_info(ledger: Ledger, oid: str, pending: int, available: bool, client_o
         "tif": state.tif._value_,
         "status": state.status,
         "filled": state.filled,
-        "open": state.open,
+        "open": 0 if cancelled is not None else state.qty - state.filled,  # OrderState.open, without a call
         "pending": pending,
         "available": available,
-        "ts": state.event.ts,
-        "reason": None if state.cancelled is None else state.cancelled._value_,
+        "ts": event.ts,
+        "reason": None if cancelled is None else cancelled._value_,
         "expire_at": body.expire_at if isinstance(body, NewOrder) else None,
         "client_order_id": client_order_id,
-        "fills": [fill_info(e, ledger) for e in fills],
+        "fills": [fill_info(e, ledger) for e in fills] if fills else [],  # most orders have none
     }
 
 
@@ -64,7 +66,6 @@ def fill_info(event: Event, ledger: Ledger) -> dict[str, Any]:
         return {"id": f"{event.origin}:{event.seq}", "maker": "", "taker": "", "price": body.price, "qty": body.qty,
                 "request": "", "taker_side": body.side._value_, "ts": event.ts}
     fill = fill_of(event)
-    maker = ledger.orders[fill.maker]
     return {
         "id": f"{event.origin}:{event.seq}",
         "maker": fill.maker,
@@ -72,6 +73,6 @@ def fill_info(event: Event, ledger: Ledger) -> dict[str, Any]:
         "price": fill.price,
         "qty": fill.qty,
         "request": fill.request,
-        "taker_side": maker.side.opposite._value_,  # _value_: see order_info
+        "taker_side": ledger.orders[fill.taker].side._value_,  # the maker's opposite, without a property; _value_: see order_info
         "ts": event.ts,
     }

@@ -36,10 +36,12 @@ Invariants (``_check``):
   its remainder cancelled (``expired``; ``credit`` if credit kept it from a maker).
 
 Work list: only own orders that may have something to do are stepped: a new
-order, one whose take was answered or whose fill came in, one a peer's new
-order crosses with an earlier key, one a busy maker put off, one that passed a
-maker our own asks covered when one of them got less; and with every
-heartbeat, as a safety net, every own order still in the crossed region.
+order that crosses something (one that rests and crosses nothing, most
+orders, ends its first pass as it is placed), one whose take was answered or
+whose fill came in, one a peer's new order crosses with an earlier key, one a
+busy maker put off, one that passed a maker our own asks covered when one of
+them got less; and with every heartbeat, as a safety net, every own order
+still in the crossed region.
 Stepping an order walks the orders it crosses, best first, until one may be
 asked (O(1) each, lazily), so a message costs O(its own consequences), not
 O(book).  A take from an own resting order is granted at once, without a
@@ -116,6 +118,15 @@ class TakerDesk:
     # --- what the replica tells the desk ------------------------------------------------
 
     def placed(self, oid: str, token: Any, *, protected: bool = False) -> None:
+        ctx = self._ctx
+        order = ctx.ledger.orders[oid]
+        if order.rests and not ctx.amnesia and not ctx.ledger.book.meets(order.side, order.price):
+            # Most orders (passive ones): nothing crosses it, so its first pass is over before
+            # it began, as _step would find: no record, no work list, the client hears at once.
+            self._expire_later(oid)
+            if token is not None:
+                ctx.reply(token, oid)
+            return
         work = self._work(oid)
         work.first_pass = True
         work.token = token
@@ -131,7 +142,9 @@ class TakerDesk:
             heapq.heappush(self._expiries, (expire_at, oid))
 
     def cancelled(self, oid: str) -> None:
-        self._todo.add(oid)  # its first pass may be over now
+        """Own order ``oid`` was cancelled or reduced: its first pass may be over now."""
+        if oid in self._working or self._ctx.ledger.orders[oid].open > 0:
+            self._todo.add(oid)  # (a closed order without a record has nothing to step: most cancels)
 
     def on_fill(self, body: Fill) -> str | None:
         """A fill was delivered: if it answers a take of ours, it counts as filled; returns our order."""
@@ -301,21 +314,20 @@ class TakerDesk:
             return  # the coordinator's (zmqex.core.coordinator), never taken for by plain takes
         ctx = self._ctx
         reservations = self.reservations
-        while reservations.in_flight(order.id) is None:
-            maker = self._next_maker(order)
-            if maker is None:
-                break
-            if not TAKES[order.tif]:
-                ctx.emit(Cancel(order.id, CancelReason.WOULD_CROSS))
-                break
-            if maker.owner == ctx.id:
-                if self._traders.same_trader(order.id, maker.id):
-                    if self._prevent_self_trade(order, maker):
-                        break
-                    continue
-                self._fill_locally(order, maker)
-            else:
-                self._start_take(order, maker)
+        if reservations.in_flight(order.id) is None:
+            while (maker := self._next_maker(order)) is not None:
+                if not TAKES[order.tif]:
+                    ctx.emit(Cancel(order.id, CancelReason.WOULD_CROSS))
+                    break
+                if maker.owner == ctx.id:
+                    if self._traders.same_trader(order.id, maker.id):
+                        if self._prevent_self_trade(order, maker):
+                            break
+                        continue
+                    self._fill_locally(order, maker)
+                else:
+                    self._start_take(order, maker)
+                    break  # it has a take in flight now (only _start_take opens one): one at a time
         work = self._working.get(order.id)
         if work is None:
             return
@@ -327,6 +339,9 @@ class TakerDesk:
                 del self._working[order.id]
 
     def _next_maker(self, order: OrderState) -> OrderState | None:
+        book = self._ctx.ledger.book
+        if not book.meets(order.side, order.price):
+            return None  # most orders: nothing crosses them (O(1), before anything else is read)
         available = order.open - self.reservations.reserved(order.id)
         if available <= 0:
             return None
@@ -336,7 +351,7 @@ class TakerDesk:
         ctx = self._ctx
         spent, asked, orders, me = self._spent, self.reservations.asked, ctx.ledger.orders, ctx.id
         rests = order.rests
-        for resting in ctx.ledger.book.crossing(order.side, order.price):
+        for resting in book.crossing(order.side, order.price):
             if rests and resting.key >= order.key:
                 continue  # that order's owner is the taker between us
             oid = resting.order_id

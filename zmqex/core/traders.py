@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Iterable
+from typing import Final
 
 from zmqex.core.events import parse_order_id
 from zmqex.core.ledger import Ledger
@@ -41,6 +42,9 @@ class Stp(str, enum.Enum):
     CANCEL_BOTH = "cancel_both"
 
 
+_NEWEST: Final = Stp.CANCEL_NEWEST  # read once (Final: see core/tif.py)
+
+
 class Traders:
     def __init__(self) -> None:
         self.of: dict[str, str] = {}  # own order id -> the trader who placed it, if one was named
@@ -53,8 +57,10 @@ class Traders:
 
     def placed(self, oid: str, trader: str, ledger: Ledger, client_order_id: str = "",
                stp: Stp = Stp.CANCEL_NEWEST) -> None:
-        self._name(OrderTrader(oid, trader, client_order_id, stp.value))
-        self._sync(ledger)
+        if trader or client_order_id or stp is not _NEWEST:  # else nothing to name: an unnamed order
+            self._name(OrderTrader(oid, trader, client_order_id, stp.value))
+        if self._ledger is not ledger:
+            self._sync(ledger)
         self._open[oid] = trader
         self._open_of[trader] = self._open_of.get(trader, 0) + 1
 
