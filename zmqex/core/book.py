@@ -32,7 +32,7 @@ may cross for a while); the replica tests check it at quiescence.
 from __future__ import annotations
 
 import operator
-from bisect import bisect_left
+from bisect import bisect_left, bisect_right
 from collections.abc import Iterable, Iterator
 from itertools import islice
 from typing import Final
@@ -91,7 +91,8 @@ class Level:
     def after(self, key: Key) -> Iterator[Resting]:
         """Its live orders with a key after ``key``, in priority order. O(log m) plus those yielded."""
         live = self.live
-        for later in self.keys.irange(key, inclusive=(False, True)):
+        keys = self.keys
+        for later in islice(keys, max(bisect_right(keys, key), self.head), None):
             order = live.get(later)
             if order is not None:
                 yield order
@@ -284,9 +285,12 @@ class Book:
                 if order is not None:
                     yield order
 
-    def crossing_after(self, taker: Side, limit: int, key: Key) -> Iterator[Resting]:
+    def crossing_after(self, taker: Side, limit: int, key: Key) -> Iterable[Resting]:
         """The orders :meth:`crossing` yields whose key is after ``key``: O(log m) a level
         crossed, plus those yielded, where a full walk costs every order crossed."""
+        return self._crossing_after(taker, limit, key) if self.meets(taker, limit) else ()
+
+    def _crossing_after(self, taker: Side, limit: int, key: Key) -> Iterator[Resting]:
         levels = self.asks if taker is _BUY else self.bids
         for price in levels:
             if price > limit if taker is _BUY else price < limit:
