@@ -43,7 +43,7 @@ class SlowDisk:
         self.ticket = 0
         self.synced = 0
 
-    def commit(self, records: Iterable[Record], *, promise: bool = True) -> int:
+    def commit(self, records: Iterable[Record], *, promise: bool = True, wait: bool = True) -> int:
         self.steps.append(("commit", promise))
         if not promise:
             return 0
@@ -52,9 +52,6 @@ class SlowDisk:
 
     def durable(self, ticket: int) -> bool:
         return ticket <= self.synced
-
-    def sync(self, ticket: int, *, here: bool = False) -> None:
-        pass
 
     def wait(self, ticket: int) -> None:
         self.synced = max(self.synced, ticket)

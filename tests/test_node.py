@@ -71,15 +71,12 @@ class Recorder:
     def __init__(self) -> None:
         self.steps: list[tuple[object, ...]] = []
 
-    def commit(self, records: Iterable[Record], *, promise: bool = True) -> int:
+    def commit(self, records: Iterable[Record], *, promise: bool = True, wait: bool = True) -> int:
         self.steps.append(("commit", list(records), promise))
         return 0  # durable at once (a store whose fsync runs apart: see test_gate)
 
     def durable(self, ticket: int) -> bool:
         return True
-
-    def sync(self, ticket: int, *, here: bool = False) -> None:
-        pass
 
     def wait(self, ticket: int) -> None:
         pass

@@ -24,11 +24,11 @@ class FullDisk(Recorder):
         super().__init__()
         self.full = True
 
-    def commit(self, records: Iterable[Record], *, promise: bool = True) -> int:
+    def commit(self, records: Iterable[Record], *, promise: bool = True, wait: bool = True) -> int:
         if self.full:
             self.steps.append(("refused", list(records)))
             raise StoreUnavailable("store x cannot be written: database or disk is full (0 bytes free)")
-        return super().commit(records, promise=promise)
+        return super().commit(records, promise=promise, wait=wait)
 
 
 @pytest.fixture

@@ -84,16 +84,17 @@ def test_only_commits_that_back_a_promise_are_fsynced_and_off_the_callers_thread
     records = net.nodes["a"].store
     store = SqliteStore(tmp_path, "a")  # synchronous=FULL
     sync = store.walsync
-    assert sync is not None and store.db.execute("PRAGMA synchronous").fetchone()[0] == 1  # the loop never syncs
-    assert store.commit(records[:3], promise=False) == 0  # written, not fsynced: nothing to wait for
-    first = store.commit(records[3:6])
-    assert first == 1 and not store.durable(first)  # written, not yet synced
-    store.sync(first)  # on the sync thread
+    synchronous = lambda: store.db.execute("PRAGMA synchronous").fetchone()[0]  # noqa: E731
+    assert sync is not None
+    assert store.commit(records[:3], promise=False) == 0 and synchronous() == 1  # NORMAL: written, not synced
+    first = store.commit(records[3:6], wait=False)  # the sync thread's
+    assert first == 1 and synchronous() == 1
     wait_for(lambda: store.durable(first), 10, "the WAL's fsync")  # it covers the earlier commit too
     assert sync.fsyncs == 1
-    again = [store.commit(records[6:7]), store.commit(records[7:8])]
-    store.sync(again[-1], here=True)  # on this thread: one fsync covers both
-    assert again == [2, 3] and store.durable(again[0]) and sync.fsyncs == 2
+    second = store.commit(records[6:7], wait=False)
+    assert second == 2
+    assert store.commit(records[7:8]) == 0 and synchronous() == 2  # FULL: synced in the commit ...
+    assert store.durable(second) and sync.durable == 2  # ... and so was everything before it
     store.commit(records[8:], promise=False)
     assert store.durable(0)
     store.close()

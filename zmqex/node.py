@@ -581,14 +581,14 @@ class Node:
         plan = schedule(outputs)
         ticket = 0
         if plan.commit_first:
-            committed = self._commit(plan.commit_first, True)
+            # With more work waiting, the fsync runs on the sync thread while the loop takes it
+            # (zmqex.walsync); with none, the commit syncs itself: a hand-over only adds latency.
+            busy = bool(self._gate) or bool(self.poller.poll(0))
+            committed = self._commit(plan.commit_first, True, wait=not busy)
             if committed is None:
                 self._stall_on(plan.commit_first, plan)  # nothing of it leaves before its records are durable
                 return
             ticket = committed
-            # Nothing else waiting: sync here (a hand-over to the sync thread only adds latency);
-            # else the thread syncs while the loop takes the next batch.
-            self.store.sync(ticket, here=not self._gate and not self.poller.poll(0))
         if self._gate or not self.store.durable(ticket):
             # Its fsync runs while the loop goes on (zmqex.walsync); it leaves once that is done.
             answers, self._answers = self._answers, []
@@ -657,14 +657,14 @@ class Node:
                         notice.origin, notice.origin, ", ".join(notice.changed[:10]),
                         f" and {len(notice.changed) - 10} more" if len(notice.changed) > 10 else "")
 
-    def _commit(self, records: Sequence[Record], promise: bool) -> int | None:
-        """Commit ``records``: the ticket their durability waits for (0: none); None if the store
-        refused them (rolled back whole: they may come again)."""
+    def _commit(self, records: Sequence[Record], promise: bool, wait: bool = True) -> int | None:
+        """Commit ``records``: the ticket their durability waits for (0: none, or ``wait``: durable
+        now); None if the store refused them (rolled back whole: they may come again)."""
         try:
             if self.probe is None:
-                return self.store.commit(records, promise=promise)
+                return self.store.commit(records, promise=promise, wait=wait)
             started = time.perf_counter_ns()
-            ticket = self.store.commit(records, promise=promise)
+            ticket = self.store.commit(records, promise=promise, wait=wait)
             self.probe.committed(records, promise, started)
             return ticket
         except StoreUnavailable as exc:
@@ -728,8 +728,7 @@ class Node:
                 log.error("node %s still cannot write its store after %.0f s: %s", self.id,
                           (now - stall.since) / 1000, self._failure)
             return
-        self.store.sync(ticket, here=True)  # a rare path: what waited on it goes out at once, below
-        self.store.wait(ticket)
+        self.store.wait(ticket)  # 0: it synced itself
         self._stall = None
         self._refuse_writes()
         delivered: list[Event] = []

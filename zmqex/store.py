@@ -139,9 +139,9 @@ class SqliteStore:
         try:
             self.db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
             self.db.execute("PRAGMA journal_mode=WAL")
-            # FULL: this connection never syncs; promises are synced off the loop (zmqex.walsync).
-            self.db.execute("PRAGMA synchronous=NORMAL")
+            self.db.execute(f"PRAGMA synchronous={synchronous}")
             self._synchronous = synchronous
+            self._fsync = synchronous == "FULL"  # whether commits sync now (see commit)
             self.walsync: WalSync | None = None  # started last, once the store opened
             self._ticket = 0  # the latest commit that backs a promise (see commit)
             self.db.execute("PRAGMA wal_autocheckpoint=0")  # the checkpointer thread does it (see above)
@@ -186,16 +186,17 @@ class SqliteStore:
             raise
         return None if row is None else row[0]
 
-    def commit(self, records: Iterable[Record], *, promise: bool = True) -> int:
+    def commit(self, records: Iterable[Record], *, promise: bool = True, wait: bool = True) -> int:
         """Write ``records`` in one transaction; return the ticket to wait for (0: none).
 
-        With ``promise`` (something leaving the node depends on them) and
-        ``synchronous`` FULL, they are durable once :meth:`sync` made them so and
-        :meth:`durable` says so of the ticket (the WAL's fsync may run on a thread:
-        zmqex.walsync); :meth:`wait` blocks for it.  Without ``promise`` they are written but not fsynced: a
-        power cut may lose them, and only them, since the WAL is a sequential log
-        and the next promise's fsync covers all that came before it.  What they
-        hold is recovered by repair and retries.
+        With ``promise`` (something leaving the node depends on them) they are
+        as durable as ``synchronous`` says when it returns; or, with ``wait=False``
+        and ``synchronous`` FULL, once the WAL's fsync on the sync thread is done
+        (zmqex.walsync): :meth:`durable` says when of the ticket returned, and
+        :meth:`wait` blocks for it.  Without ``promise`` they are written but not
+        fsynced: a power cut may lose them, and only them, since the WAL is a
+        sequential log and the next promise's fsync covers all that came before
+        it.  What they hold is recovered by repair and retries.
 
         If the disk refuses it (full, an I/O error) it raises StoreUnavailable and
         keeps nothing of it, so the same records may be committed again; anything
@@ -204,6 +205,10 @@ class SqliteStore:
         try:
             if self.checkpointer is None:
                 self.checkpointer = _Checkpointer(self.path, self._synchronous, self._checkpoint_every_s)
+            fsync = self._synchronous == "FULL" and promise and (wait or self.walsync is None)
+            if self._fsync != fsync:  # SQLite syncs inside this commit, or leaves it to the sync thread
+                self.db.execute("PRAGMA synchronous=FULL" if fsync else "PRAGMA synchronous=NORMAL")
+                self._fsync = fsync
         except sqlite3.Error as exc:
             if not _disk_refused(exc):
                 raise
@@ -297,18 +302,14 @@ class SqliteStore:
             if isinstance(exc, sqlite3.Error) and _disk_refused(exc):
                 raise self._unwritable(exc) from None
             raise  # a constraint broken, a misuse: a bug, which stops the node (node.run)
-        if not promise or self.walsync is None:
+        if self.walsync is None or not promise:
+            return 0
+        if self._fsync:
+            self.walsync.covered(self._ticket)  # this commit's sync covered every one before it
             return 0
         self._ticket += 1
+        self.walsync.ask(self._ticket)
         return self._ticket
-
-    def sync(self, ticket: int, *, here: bool = False) -> None:
-        """Start making ``ticket`` durable: on the sync thread, or now on this one (``here``)."""
-        if self.walsync is not None and ticket:
-            if here:
-                self.walsync.sync_here(ticket)
-            else:
-                self.walsync.ask(ticket)
 
     def durable(self, ticket: int) -> bool:
         """Whether the commit of ``ticket`` is on disk; raises StoreError if syncing failed."""
@@ -396,10 +397,6 @@ class SqliteStore:
     def mark_in_mesh(self, how: str) -> None:
         """Remember for good that this store belongs to a mesh (``how``: founded or joined it)."""
         self._write("INSERT OR IGNORE INTO meta VALUES ('in_mesh', ?)", (how,))
-        if self.walsync is not None:  # once, at the start: on disk before the node says it is up
-            self._ticket += 1
-            self.sync(self._ticket, here=True)
-            self.wait(self._ticket)
 
     def members(self) -> list[tuple[str, str, str]]:
         return list(self.db.execute("SELECT id, router, pub FROM members ORDER BY id"))
@@ -541,7 +538,7 @@ class MemoryStore:
         self._members: dict[str, tuple[str, str, str]] = {}
         self._cod: dict[str, int] = {}
 
-    def commit(self, records: Iterable[Record], *, promise: bool = True) -> int:
+    def commit(self, records: Iterable[Record], *, promise: bool = True, wait: bool = True) -> int:
         for record in records:
             if isinstance(record, Checkpoint):  # drop what it supersedes, as the SQLite store does
                 self._records = [r for r in self._records if not _superseded(r, record)]
@@ -550,9 +547,6 @@ class MemoryStore:
 
     def durable(self, ticket: int) -> bool:
         return True
-
-    def sync(self, ticket: int, *, here: bool = False) -> None:
-        pass
 
     def wait(self, ticket: int) -> None:
         pass
