@@ -66,6 +66,9 @@ class SlowDisk:
     def send_multipart(self, parts: list[bytes], flags: int = 0) -> None:  # the ROUTER
         self.steps.append(("client", msgpack.unpackb(parts[1])["id"]))
 
+    def getsockopt(self, option: int) -> int:  # the ROUTER: no request waiting
+        return 0
+
 
 @pytest.fixture
 def node():
