@@ -20,6 +20,11 @@ up to the last commit frame.  fsync of that file makes every frame written
 before it durable, header included.  Checkpoints (which copy the WAL into the
 database) sync the database themselves before the WAL is reused.
 
+A failed fsync is not retried: the kernel may have dropped the pages it could not
+write, so a second fsync could succeed over data that is gone.  The node stops
+(its store's ``durable`` raises), and a restart reads what is really on disk; a
+full disk found by SQLite's own writes stalls the node instead (zmqex.stall).
+
 Invariants: ``durable`` only grows and never passes what was asked; a ticket is
 asked for only after its commit returned.
 """
