@@ -288,18 +288,3 @@ def bundle_from_wire(raw: list[Any]) -> Iterator[Event]:
             yield event_from_wire(item)
         else:
             yield from envelope_from_wire(item).events
-
-
-def envelopes_of(events: Iterable[Event]) -> Iterator[tuple[Envelope | None, list[Event]]]:
-    """``events`` (in order) in runs that share one envelope; None for a run of one event held by none."""
-    run: list[Event] = []
-    current: Envelope | None = None
-    for event in events:
-        seal = event.seal
-        if run and (seal is not current or current is None):
-            yield current, run
-            run = []
-        current = seal if isinstance(seal, Envelope) else None
-        run.append(event)
-    if run:
-        yield current, run

@@ -869,8 +869,6 @@ class Replica:
 
     def install(self, sender: str, vc: VectorClock, items: list[Any]) -> None:
         """Unite our ledger with a whole, vouched-for snapshot from ``sender`` taken at ``vc``."""
-        if self._open:
-            self._seal()
         if vc.get(self.id) > self.clock.get(self.id):
             # It holds events of ours that we do not (signed by us, with keys: its items were
             # verified): we lost our history, as when such events come by sync.
